@@ -1,0 +1,46 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Hot paths are compiled without bounds checks in release builds; every fast
+// kernel has a checked reference twin that the tests compare against.
+let fastSwift: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "hotmoe",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "hotmoe", targets: ["hotmoe"]),
+        .library(name: "HotMoEKit", targets: ["Engine", "ExpertCache", "GGUF", "Quant", "Tokenizer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // SIMD micro-kernels that Swift cannot express (int8 dot products with runtime dispatch).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "Quant", dependencies: ["CKernels"], swiftSettings: fastSwift),
+        .target(name: "GGUF", dependencies: ["Quant"]),
+        .target(name: "Tokenizer", dependencies: ["GGUF"]),
+        // Pure value types: telemetry, profile JSON, planner, policies. No model import.
+        .target(name: "ExpertCache"),
+        .target(
+            name: "Engine",
+            dependencies: ["GGUF", "Quant", "Tokenizer", "ExpertCache", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: fastSwift),
+        .executableTarget(
+            name: "hotmoe",
+            dependencies: [
+                "Engine", "ExpertCache", "GGUF", "Quant", "Tokenizer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(name: "QuantTests", dependencies: ["Quant", "CKernels"]),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Quant"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ExpertCacheTests", dependencies: ["ExpertCache"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "GGUF", "Quant", "Tokenizer", "ExpertCache"], resources: [.copy("Golden")]),
+    ]
+)

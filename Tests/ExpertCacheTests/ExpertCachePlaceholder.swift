@@ -1,0 +1,4 @@
+import Testing
+@testable import ExpertCache
+
+@Test func ExpertCacheModuleLinks() { #expect(Bool(true)) }

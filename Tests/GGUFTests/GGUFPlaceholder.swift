@@ -1,0 +1,4 @@
+import Testing
+@testable import GGUF
+
+@Test func GGUFModuleLinks() { #expect(Bool(true)) }

@@ -1,0 +1,4 @@
+import Testing
+@testable import Quant
+
+@Test func QuantModuleLinks() { #expect(Bool(true)) }

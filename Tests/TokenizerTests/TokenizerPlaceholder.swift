@@ -1,0 +1,4 @@
+import Testing
+@testable import Tokenizer
+
+@Test func TokenizerModuleLinks() { #expect(Bool(true)) }
