@@ -56,7 +56,8 @@ public struct GGUFWriter {
         }
     }
 
-    public func write(to path: String) throws {
+    /// `progress(done, total)` is called after each tensor's bytes are written.
+    public func write(to path: String, progress: (Int, Int) -> Void = { _, _ in }) throws {
         var header = ByteSink()
         header.append(UInt32(0x4655_4747))
         header.append(UInt32(3))
@@ -94,7 +95,7 @@ public struct GGUFWriter {
         }
         try writeAll(fd, header.bytes, tmp)
         var position = 0
-        for (t, start) in zip(tensors, offsets) {
+        for (index, (t, start)) in zip(tensors, offsets).enumerated() {
             if start > position { try writeAll(fd, [UInt8](repeating: 0, count: start - position), tmp) }
             let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: t.byteCount, alignment: 64)
             defer { buf.deallocate() }
@@ -102,6 +103,7 @@ public struct GGUFWriter {
             try t.fill(buf)
             try writeAll(fd, UnsafeRawBufferPointer(buf), tmp)
             position = start + t.byteCount
+            progress(index + 1, tensors.count)
         }
         guard fsync(fd) == 0 else { throw GGUFError("\(tmp): fsync failed") }
         guard rename(tmp, path) == 0 else { throw GGUFError("\(path): rename failed (\(String(cString: strerror(errno))))") }

@@ -1,0 +1,50 @@
+import Quant
+
+/// For `tokenCount` tokens, the `k` experts each was routed to and their weights, slot by slot.
+public struct ExpertRoutes {
+    public let tokenCount: Int
+    public let k: Int
+    public let experts: UnsafePointer<Int32>
+    public let weights: UnsafePointer<Float>
+}
+
+/// The one seam between the model and wherever experts live: "for layer L, these tokens,
+/// these routed (expert, weight) pairs -> the summed output". The model never knows tiers.
+public protocol ExpertExecutor: AnyObject {
+    /// output[t*d..<(t+1)*d] = sum over slots s of weight[t,s] * expert[t,s](input[t]).
+    func computeExperts(layer: Int, input: UnsafePointer<Float>, routes: ExpertRoutes,
+                        output: UnsafeMutablePointer<Float>)
+}
+
+/// The three matrices of one expert.
+public struct ExpertMatrices: @unchecked Sendable {
+    public let gate: WeightMatrix
+    public let up: WeightMatrix
+    public let down: WeightMatrix
+}
+
+enum Router {
+    /// Softmax over all experts, top-k by probability (ties: lower id first), optionally
+    /// renormalised to sum to one — ggml's softmax gating.
+    static func route(logits: UnsafeMutablePointer<Float>, expertCount e: Int, k: Int, normalize: Bool,
+                      experts: UnsafeMutablePointer<Int32>, weights: UnsafeMutablePointer<Float>) {
+        Ops.softmax(logits, count: e)
+        for s in 0..<k {
+            var best = -1
+            var bestP = -Float.infinity
+            for i in 0..<e where logits[i] > bestP {
+                var taken = false
+                for j in 0..<s where experts[j] == Int32(i) { taken = true; break }
+                if !taken { best = i; bestP = logits[i] }
+            }
+            experts[s] = Int32(best)
+            weights[s] = bestP
+        }
+        if normalize {
+            var sum: Float = 0
+            for s in 0..<k { sum += weights[s] }
+            sum = max(sum, 6.103515625e-5)
+            for s in 0..<k { weights[s] /= sum }
+        }
+    }
+}

@@ -1,0 +1,109 @@
+import GGUF
+
+/// How RoPE pairs dimensions: NORM rotates adjacent pairs (x0,x1),(x2,x3)...; NEOX rotates
+/// (x_i, x_{i+d/2}). Each architecture uses one, as llama.cpp's `llama_model_rope_type` says.
+public enum RopeStyle: Sendable { case norm, neox }
+
+/// Where the q/k RMSNorm (if any) applies: per attention head (Qwen3) or across the whole
+/// projection (OLMoE).
+public enum QKNorm: Sendable { case none, perHead, wholeProjection }
+
+/// Hyper-parameters of a decoder-only MoE transformer, all read from GGUF metadata.
+public struct ModelConfig: Sendable, Equatable {
+    public var architecture: String
+    public var layerCount: Int
+    public var contextLength: Int
+    public var embeddingLength: Int
+    public var headCount: Int
+    public var kvHeadCount: Int
+    public var headDim: Int
+    public var valueDim: Int
+    public var ropeDim: Int
+    public var ropeBase: Float
+    public var normEpsilon: Float
+    public var expertCount: Int
+    public var expertsUsed: Int
+    public var expertFFLength: Int
+    public var vocabSize: Int
+    public var ropeStyle: RopeStyle
+    public var qkNorm: QKNorm
+    /// Renormalise the top-k router probabilities to sum to one (Qwen3-MoE, Mixtral) or not (OLMoE).
+    public var normalizeTopK: Bool
+
+    public var qDim: Int { headCount * headDim }
+    public var kvDim: Int { kvHeadCount * headDim }
+    public var vDim: Int { kvHeadCount * valueDim }
+}
+
+extension GGUFFile {
+    /// An optional integer that, when present, must be an integer.
+    func optionalInt(_ key: String) throws -> Int? {
+        guard metadata[key] != nil else { return nil }
+        return try requireInt(key)
+    }
+
+    func optionalDouble(_ key: String) throws -> Double? {
+        guard metadata[key] != nil else { return nil }
+        return try requireDouble(key)
+    }
+}
+
+/// Reads the keys every supported architecture shares; the architecture files add their
+/// own variants on top.
+func readCommonConfig(_ file: GGUFFile, arch: String, ropeStyle: RopeStyle, qkNorm: QKNorm,
+                      normalizeTopK: Bool, expertFFKey: String) throws -> ModelConfig {
+    let p = arch + "."
+    let embd = try file.requireInt(p + "embedding_length")
+    let heads = try file.requireInt(p + "attention.head_count")
+    guard heads > 0, embd > 0 else { throw GGUFError("\(file.path): head_count \(heads) / embedding_length \(embd) must be positive") }
+    let kvHeads = try file.optionalInt(p + "attention.head_count_kv") ?? heads
+    let headDim = try file.optionalInt(p + "attention.key_length") ?? embd / heads
+    let valueDim = try file.optionalInt(p + "attention.value_length") ?? headDim
+    let vocab: Int
+    if let tokens = file.metadata["tokenizer.ggml.tokens"]?.array?.count {
+        vocab = tokens
+    } else if let emb = file.tensor("token_embd.weight"), emb.dims.count == 2 {
+        vocab = emb.dims[1]
+    } else {
+        throw GGUFError("\(file.path): no tokenizer.ggml.tokens and no token_embd.weight to size the vocabulary")
+    }
+    let experts = try file.requireInt(p + "expert_count")
+    let used = try file.requireInt(p + "expert_used_count")
+    let config = ModelConfig(
+        architecture: arch,
+        layerCount: try file.requireInt(p + "block_count"),
+        contextLength: try file.optionalInt(p + "context_length") ?? 4096,
+        embeddingLength: embd,
+        headCount: heads,
+        kvHeadCount: kvHeads,
+        headDim: headDim,
+        valueDim: valueDim,
+        ropeDim: try file.optionalInt(p + "rope.dimension_count") ?? headDim,
+        ropeBase: Float(try file.optionalDouble(p + "rope.freq_base") ?? 10000),
+        normEpsilon: Float(try file.optionalDouble(p + "attention.layer_norm_rms_epsilon") ?? 1e-6),
+        expertCount: experts,
+        expertsUsed: used,
+        expertFFLength: try file.optionalInt(p + expertFFKey) ?? file.requireInt(p + "feed_forward_length"),
+        vocabSize: vocab,
+        ropeStyle: ropeStyle, qkNorm: qkNorm, normalizeTopK: normalizeTopK)
+    try config.validate(path: file.path)
+    return config
+}
+
+extension ModelConfig {
+    func validate(path: String) throws {
+        func check(_ ok: Bool, _ message: String) throws { if !ok { throw GGUFError("\(path): \(message)") } }
+        try check((1...4096).contains(layerCount), "block_count \(layerCount) outside 1...4096")
+        try check(contextLength > 0, "context_length \(contextLength) must be positive")
+        try check(kvHeadCount > 0 && headCount % kvHeadCount == 0, "head_count \(headCount) is not a multiple of head_count_kv \(kvHeadCount)")
+        try check(headDim > 0 && headDim % 2 == 0 && headDim <= 1024, "key_length \(headDim) must be even and in 2...1024")
+        try check(valueDim > 0 && valueDim <= 1024, "value_length \(valueDim) outside 1...1024")
+        try check(ropeDim > 0 && ropeDim <= headDim && ropeDim % 2 == 0, "rope.dimension_count \(ropeDim) must be even and <= key_length \(headDim)")
+        try check(expertCount >= 1 && expertCount <= 4096, "expert_count \(expertCount) outside 1...4096")
+        try check(expertsUsed >= 1 && expertsUsed <= expertCount, "expert_used_count \(expertsUsed) outside 1...expert_count (\(expertCount))")
+        try check(expertFFLength > 0, "expert feed-forward length \(expertFFLength) must be positive")
+        try check(vocabSize > 0, "vocabulary is empty")
+        try check(ropeBase > 0 && ropeBase.isFinite, "rope.freq_base \(ropeBase) must be positive")
+        try check(normEpsilon > 0 && normEpsilon < 1, "layer_norm_rms_epsilon \(normEpsilon) outside (0, 1)")
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+
+/// Plain-loop building blocks, written to match ggml's CPU arithmetic (sums of squares in
+/// double, float elsewhere) so logits track llama.cpp's closely.
+enum Ops {
+    /// y = x / sqrt(mean(x^2) + eps) * weight
+    static func rmsNorm(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                        count n: Int, eps: Float) {
+        var sum: Double = 0
+        for i in 0..<n { sum += Double(x[i]) * Double(x[i]) }
+        let scale = 1 / (Float(sum / Double(n)) + eps).squareRoot()
+        for i in 0..<n { y[i] = (x[i] * scale) * weight[i] }
+    }
+
+    /// Rotates the first `ropeDim` dims of each of `heads` heads at `position`.
+    /// `cosSin` holds (cos, sin) for each pair index, prepared once per position.
+    static func rope(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, ropeDim: Int,
+                     style: RopeStyle, cosSin: UnsafePointer<Float>) {
+        let half = ropeDim / 2
+        for h in 0..<heads {
+            let v = x + h * headDim
+            for i in 0..<half {
+                let c = cosSin[2 * i], s = cosSin[2 * i + 1]
+                let (a, b) = style == .norm ? (2 * i, 2 * i + 1) : (i, i + half)
+                let x0 = v[a], x1 = v[b]
+                v[a] = x0 * c - x1 * s
+                v[b] = x0 * s + x1 * c
+            }
+        }
+    }
+
+    /// (cos, sin) of position * base^(-2i/ropeDim), computed by repeated multiplication in
+    /// float as ggml does.
+    static func ropeTable(position: Int, ropeDim: Int, base: Float, into out: UnsafeMutablePointer<Float>) {
+        let thetaScale = powf(base, -2.0 / Float(ropeDim))
+        var theta = Float(position)
+        for i in 0..<(ropeDim / 2) {
+            out[2 * i] = cosf(theta)
+            out[2 * i + 1] = sinf(theta)
+            theta *= thetaScale
+        }
+    }
+
+    /// In-place softmax; returns nothing, leaves probabilities summing to one.
+    static func softmax(_ x: UnsafeMutablePointer<Float>, count n: Int) {
+        var m = -Float.infinity
+        for i in 0..<n { m = max(m, x[i]) }
+        var sum: Double = 0
+        for i in 0..<n {
+            let e = expf(x[i] - m)
+            x[i] = e
+            sum += Double(e)
+        }
+        let inv = Float(1 / sum)
+        for i in 0..<n { x[i] *= inv }
+    }
+
+    @inline(__always) static func silu(_ x: Float) -> Float { x / (1 + expf(-x)) }
+
+    static func add(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count n: Int) {
+        for i in 0..<n { y[i] += x[i] }
+    }
+}

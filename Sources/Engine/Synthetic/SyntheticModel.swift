@@ -1,0 +1,159 @@
+import GGUF
+import Quant
+
+/// Writes random-weight GGUF models of a real architecture: tiny ones for tests, ~1 GB ones
+/// for benches. Weights are deterministic for a seed; matrices are scaled so activations stay
+/// in a realistic range through many layers.
+public struct SyntheticModelSpec: Sendable, Equatable {
+    public var architecture = "qwen3moe"
+    public var layers = 2
+    public var embedding = 64
+    public var heads = 4
+    public var kvHeads = 2
+    public var headDim = 16
+    public var experts = 8
+    public var expertsUsed = 2
+    public var expertFF = 32
+    public var context = 256
+    /// Type of the large matrices; "q4_k_m" mixes Q4_K and Q6_K like llama.cpp's preset.
+    public var weightType = "f32"
+    public var seed: UInt64 = 1
+
+    public init() {}
+
+    public static func preset(_ name: String) -> SyntheticModelSpec? {
+        var s = SyntheticModelSpec()
+        switch name {
+        case "tiny": return s
+        case "small":
+            s.layers = 4; s.embedding = 256; s.heads = 8; s.kvHeads = 2; s.headDim = 32
+            s.experts = 32; s.expertsUsed = 4; s.expertFF = 256; s.context = 1024
+            return s
+        case "bench":
+            // ~1 GB at Q4_K_M: 16 layers, hidden 1024, 64 experts top-8 (the bench shape).
+            s.layers = 16; s.embedding = 1024; s.heads = 16; s.kvHeads = 4; s.headDim = 64
+            s.experts = 64; s.expertsUsed = 8; s.expertFF = 768; s.context = 4096; s.weightType = "q4_k_m"
+            return s
+        default: return nil
+        }
+    }
+
+    /// The tensor type for one weight, honouring the q4_k_m mix (embeddings, output,
+    /// attn_v and every other ffn_down in Q6_K, the rest Q4_K).
+    func type(for name: String, layer: Int?) throws -> GGMLType {
+        if weightType.lowercased() == "q4_k_m" {
+            if name == "output.weight" || name.hasSuffix("attn_v.weight") { return .q6_K }
+            if name.hasSuffix("ffn_down_exps.weight"), let l = layer, l % 2 == 0 { return .q6_K }
+            return .q4_K
+        }
+        guard let t = GGMLType(name: weightType), t.isComputeSupported else {
+            throw GGUFError("unsupported weight type '\(weightType)' (use f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k or q4_k_m)")
+        }
+        return t
+    }
+}
+
+public enum SyntheticModel {
+    /// Writes the model; `progress(done, total)` is called per tensor.
+    public static func write(_ spec: SyntheticModelSpec, to path: String, threads: Int = 2,
+                             progress: (Int, Int) -> Void = { _, _ in }) throws {
+        let s = spec
+        guard ["qwen3moe", "olmoe", "llama"].contains(s.architecture) else {
+            throw GGUFError("unknown architecture '\(s.architecture)' (qwen3moe, olmoe, llama)")
+        }
+        let vocab = SyntheticVocabulary.make()
+        var w = GGUFWriter()
+        let a = s.architecture + "."
+        w.set("general.architecture", s.architecture)
+        w.set("general.name", "hotmoe synthetic \(s.architecture) \(s.layers)x\(s.embedding) e\(s.experts)k\(s.expertsUsed) \(s.weightType)")
+        w.set("general.file_type", uint32: 0)
+        w.set(a + "block_count", uint32: s.layers)
+        w.set(a + "context_length", uint32: s.context)
+        w.set(a + "embedding_length", uint32: s.embedding)
+        w.set(a + "feed_forward_length", uint32: s.expertFF)
+        w.set(a + "expert_feed_forward_length", uint32: s.expertFF)
+        w.set(a + "attention.head_count", uint32: s.heads)
+        w.set(a + "attention.head_count_kv", uint32: s.kvHeads)
+        w.set(a + "attention.key_length", uint32: s.headDim)
+        w.set(a + "attention.value_length", uint32: s.headDim)
+        w.set(a + "rope.freq_base", float32: 10000)
+        w.set(a + "attention.layer_norm_rms_epsilon", float32: 1e-6)
+        w.set(a + "expert_count", uint32: s.experts)
+        w.set(a + "expert_used_count", uint32: s.expertsUsed)
+        if s.architecture == "llama" {
+            w.set(a + "rope.dimension_count", uint32: s.headDim)
+            w.set(a + "vocab_size", uint32: vocab.tokens.count)
+        }
+        w.set("tokenizer.ggml.model", "gpt2")
+        w.set("tokenizer.ggml.pre", "qwen2")
+        w.set("tokenizer.ggml.tokens", strings: vocab.tokens)
+        w.set("tokenizer.ggml.token_type", int32s: vocab.tokenTypes)
+        w.set("tokenizer.ggml.merges", strings: vocab.merges)
+        w.set("tokenizer.ggml.bos_token_id", uint32: vocab.specialTokens["<|endoftext|>"]!)
+        w.set("tokenizer.ggml.eos_token_id", uint32: vocab.specialTokens["<|im_end|>"]!)
+        w.set("tokenizer.ggml.padding_token_id", uint32: vocab.specialTokens["<|endoftext|>"]!)
+        w.set("tokenizer.ggml.add_bos_token", .bool(false))
+        w.set("tokenizer.chat_template", SyntheticVocabulary.chatMLTemplate)
+
+        let pool = WorkerPool(threads: threads)
+        let d = s.embedding, n = vocab.tokens.count
+        var plan: [(String, [Int], GGMLType, Float, Float)] = []  // name, dims, type, scale, offset
+        func matrix(_ name: String, _ dims: [Int], layer: Int?, scale: Float? = nil) throws {
+            plan.append((name, dims, try s.type(for: name, layer: layer), scale ?? (1 / Float(dims[0]).squareRoot()), 0))
+        }
+        func norm(_ name: String, _ size: Int) { plan.append((name, [size], .f32, 0.1, 1)) }
+        try matrix("token_embd.weight", [d, n], layer: nil, scale: 1)
+        for l in 0..<s.layers {
+            let p = "blk.\(l)."
+            norm(p + "attn_norm.weight", d)
+            try matrix(p + "attn_q.weight", [d, s.heads * s.headDim], layer: l)
+            try matrix(p + "attn_k.weight", [d, s.kvHeads * s.headDim], layer: l)
+            try matrix(p + "attn_v.weight", [d, s.kvHeads * s.headDim], layer: l)
+            try matrix(p + "attn_output.weight", [s.heads * s.headDim, d], layer: l)
+            if s.architecture == "qwen3moe" {
+                norm(p + "attn_q_norm.weight", s.headDim)
+                norm(p + "attn_k_norm.weight", s.headDim)
+            } else if s.architecture == "olmoe" {
+                norm(p + "attn_q_norm.weight", s.heads * s.headDim)
+                norm(p + "attn_k_norm.weight", s.kvHeads * s.headDim)
+            }
+            norm(p + "ffn_norm.weight", d)
+            plan.append((p + "ffn_gate_inp.weight", [d, s.experts], .f32, 2 / Float(d).squareRoot(), 0))
+            try matrix(p + "ffn_gate_exps.weight", [d, s.expertFF, s.experts], layer: l)
+            try matrix(p + "ffn_up_exps.weight", [d, s.expertFF, s.experts], layer: l)
+            try matrix(p + "ffn_down_exps.weight", [s.expertFF, d, s.experts], layer: l)
+        }
+        norm("output_norm.weight", d)
+        try matrix("output.weight", [d, n], layer: nil)
+
+        for (index, (name, dims, type, scale, offset)) in plan.enumerated() {
+            let seed = s.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(index)
+            try w.addTensor(name: name, type: type, dims: dims) { buffer in
+                fillRandom(buffer, type: type, dims: dims, scale: scale, offset: offset, seed: seed, pool: pool)
+            }
+        }
+        try w.write(to: path, progress: progress)
+    }
+
+    /// Uniform values in offset ± scale*sqrt(3) (standard deviation `scale`), quantised row by row.
+    static func fillRandom(_ buffer: UnsafeMutableRawBufferPointer, type: GGMLType, dims: [Int],
+                           scale: Float, offset: Float, seed: UInt64, pool: WorkerPool) {
+        let cols = dims[0], rows = dims.dropFirst().reduce(1, *)
+        let rowBytes = type.byteCount(elements: cols)!
+        let base = UncheckedBox(buffer.baseAddress!)
+        let half = scale * Float(3).squareRoot()
+        pool.forRanges(rows, granularity: 8) { range in
+            var row = [Float](repeating: 0, count: cols)
+            for r in range {
+                var rng = SeededGenerator(seed: seed &+ UInt64(r) &* 0xD6E8_FEB8_6659_FD93)
+                for i in 0..<cols {
+                    let u = Float(Double(rng.next() >> 40) / Double(1 << 24))
+                    row[i] = offset + (2 * u - 1) * half
+                }
+                row.withUnsafeBufferPointer {
+                    Kernels.quantizeRow(type: type, $0.baseAddress!, base.value + r * rowBytes, count: cols)
+                }
+            }
+        }
+    }
+}

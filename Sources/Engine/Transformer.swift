@@ -1,0 +1,194 @@
+import GGUF
+import Quant
+
+/// A loaded MoE model: config, weights in place in the mapping, and the expert seam.
+public final class MoEModel: @unchecked Sendable {
+    public let file: GGUFFile
+    public let config: ModelConfig
+    public let weights: ModelWeights
+
+    public init(file: GGUFFile) throws {
+        self.file = file
+        config = try Architectures.config(for: file)
+        weights = try ModelWeights(file: file, config: config)
+    }
+
+    public convenience init(path: String) throws {
+        try self.init(file: try GGUFFile(path: path))
+    }
+}
+
+/// Which logits a forward pass returns.
+public enum LogitsRequest: Sendable { case last, all, none }
+
+/// One sequence's state: KV cache, scratch buffers, position. Not thread-safe: one session
+/// decodes on one task at a time, using the pool for its parallel work.
+public final class InferenceSession {
+    public let model: MoEModel
+    public let pool: WorkerPool
+    public let cache: KVCache
+    public let maxBatch: Int
+    public var executor: ExpertExecutor
+    /// Called with (layer, routes) after routing, before experts run (telemetry, tracing).
+    public var routeObserver: ((Int, ExpertRoutes) -> Void)?
+
+    private let c: ModelConfig
+    private let x, xn, q, k, v, attnOut, tmp, routerLogits, routeWeights, moeOut, scores, cosSin: UnsafeMutablePointer<Float>
+    private let routeExperts: UnsafeMutablePointer<Int32>
+    private var logitsBuffer: UnsafeMutablePointer<Float>
+    private var logitsCapacity: Int
+    private let acts = ActivationBuffers()
+
+    public var position: Int { cache.count }
+
+    public init(model: MoEModel, contextSize: Int? = nil, maxBatch: Int = 256, threads: Int,
+                executor: ExpertExecutor? = nil) {
+        self.model = model
+        c = model.config
+        pool = WorkerPool(threads: threads)
+        cache = KVCache(config: c, capacity: min(contextSize ?? c.contextLength, c.contextLength))
+        self.maxBatch = max(1, maxBatch)
+        self.executor = executor ?? PlainExpertExecutor(weights: model.weights, config: c, pool: pool)
+        let n = self.maxBatch
+        x = .allocate(capacity: n * c.embeddingLength)
+        xn = .allocate(capacity: n * max(c.embeddingLength, c.qDim))
+        q = .allocate(capacity: n * c.qDim)
+        k = .allocate(capacity: n * c.kvDim)
+        v = .allocate(capacity: n * c.vDim)
+        attnOut = .allocate(capacity: n * c.headCount * c.valueDim)
+        tmp = .allocate(capacity: n * max(c.embeddingLength, c.qDim, c.kvDim))
+        routerLogits = .allocate(capacity: n * c.expertCount)
+        routeWeights = .allocate(capacity: n * c.expertsUsed)
+        routeExperts = .allocate(capacity: n * c.expertsUsed)
+        moeOut = .allocate(capacity: n * c.embeddingLength)
+        scores = .allocate(capacity: Attention.scratchRows(pool: pool) * cache.capacity)
+        cosSin = .allocate(capacity: n * c.ropeDim)
+        logitsCapacity = c.vocabSize
+        logitsBuffer = .allocate(capacity: logitsCapacity)
+    }
+
+    deinit {
+        for p in [x, xn, q, k, v, attnOut, tmp, routerLogits, routeWeights, moeOut, scores, cosSin, logitsBuffer] {
+            p.deallocate()
+        }
+        routeExperts.deallocate()
+    }
+
+    public func reset() { cache.truncate(to: 0) }
+
+    /// Runs `tokens` through the model at the current position, in batches of `maxBatch`.
+    /// Returns the requested logits ([vocab] for .last, [tokens * vocab] for .all).
+    @discardableResult
+    public func forward(_ tokens: [Int32], logits request: LogitsRequest = .last) throws -> UnsafeBufferPointer<Float> {
+        guard !tokens.isEmpty else { return UnsafeBufferPointer(start: logitsBuffer, count: 0) }
+        guard cache.count + tokens.count <= cache.capacity else {
+            throw EngineError.contextFull(needed: cache.count + tokens.count, capacity: cache.capacity)
+        }
+        for t in tokens where t < 0 || Int(t) >= c.vocabSize {
+            throw EngineError.badToken(t, vocabSize: c.vocabSize)
+        }
+        if request == .all, tokens.count * c.vocabSize > logitsCapacity {
+            logitsBuffer.deallocate()
+            logitsCapacity = tokens.count * c.vocabSize
+            logitsBuffer = .allocate(capacity: logitsCapacity)
+        }
+        var start = 0
+        while start < tokens.count {
+            let n = min(maxBatch, tokens.count - start)
+            let isLast = start + n == tokens.count
+            let want: LogitsRequest = request == .all ? .all : (isLast ? request : .none)
+            tokens[start..<(start + n)].withUnsafeBufferPointer {
+                runBatch($0, logits: want, logitsOut: logitsBuffer + (request == .all ? start * c.vocabSize : 0))
+            }
+            start += n
+        }
+        let count = request == .all ? tokens.count * c.vocabSize : (request == .last ? c.vocabSize : 0)
+        return UnsafeBufferPointer(start: logitsBuffer, count: count)
+    }
+
+    private func runBatch(_ tokens: UnsafeBufferPointer<Int32>, logits request: LogitsRequest,
+                          logitsOut: UnsafeMutablePointer<Float>) {
+        let n = tokens.count, d = c.embeddingLength, start = cache.count
+        let w = model.weights
+        for (i, t) in tokens.enumerated() {
+            Kernels.dequantizeRow(type: w.tokenEmbedding.type, w.tokenEmbedding.data + Int(t) * w.tokenEmbedding.rowBytes,
+                                  x + i * d, count: d)
+        }
+        for i in 0..<n {
+            Ops.ropeTable(position: start + i, ropeDim: c.ropeDim, base: c.ropeBase, into: cosSin + i * c.ropeDim)
+        }
+        cache.count = start + n
+        for (li, layer) in w.layers.enumerated() {
+            attentionBlock(layer: li, weights: layer, tokens: n, start: start)
+            moeBlock(layer: li, weights: layer, tokens: n)
+        }
+        switch request {
+        case .none: return
+        case .last:
+            Ops.rmsNorm(x + (n - 1) * d, w.outputNorm, xn, count: d, eps: c.normEpsilon)
+            acts.setInput(xn, cols: d, tokens: 1)
+            Linear.apply(w.output, acts, tokens: 1, out: logitsOut, pool: pool)
+        case .all:
+            for i in 0..<n { Ops.rmsNorm(x + i * d, w.outputNorm, xn + i * d, count: d, eps: c.normEpsilon) }
+            acts.setInput(xn, cols: d, tokens: n)
+            Linear.apply(w.output, acts, tokens: n, out: logitsOut, pool: pool)
+        }
+    }
+
+    private func attentionBlock(layer li: Int, weights l: LayerWeights, tokens n: Int, start: Int) {
+        let d = c.embeddingLength
+        for i in 0..<n { Ops.rmsNorm(x + i * d, l.attnNorm, xn + i * d, count: d, eps: c.normEpsilon) }
+        acts.setInput(xn, cols: d, tokens: n)
+        Linear.apply(l.wq, acts, tokens: n, out: q, pool: pool)
+        Linear.apply(l.wk, acts, tokens: n, out: k, pool: pool)
+        Linear.apply(l.wv, acts, tokens: n, out: v, pool: pool)
+        for i in 0..<n {
+            let qi = q + i * c.qDim, ki = k + i * c.kvDim
+            switch c.qkNorm {
+            case .none: break
+            case .perHead:
+                for h in 0..<c.headCount { Ops.rmsNorm(qi + h * c.headDim, l.qNorm!, qi + h * c.headDim, count: c.headDim, eps: c.normEpsilon) }
+                for h in 0..<c.kvHeadCount { Ops.rmsNorm(ki + h * c.headDim, l.kNorm!, ki + h * c.headDim, count: c.headDim, eps: c.normEpsilon) }
+            case .wholeProjection:
+                Ops.rmsNorm(qi, l.qNorm!, qi, count: c.qDim, eps: c.normEpsilon)
+                Ops.rmsNorm(ki, l.kNorm!, ki, count: c.kvDim, eps: c.normEpsilon)
+            }
+            Ops.rope(qi, heads: c.headCount, headDim: c.headDim, ropeDim: c.ropeDim, style: c.ropeStyle, cosSin: cosSin + i * c.ropeDim)
+            Ops.rope(ki, heads: c.kvHeadCount, headDim: c.headDim, ropeDim: c.ropeDim, style: c.ropeStyle, cosSin: cosSin + i * c.ropeDim)
+            cache.key(layer: li, position: start + i).update(from: ki, count: c.kvDim)
+            cache.value(layer: li, position: start + i).update(from: v + i * c.vDim, count: c.vDim)
+        }
+        Attention.run(config: c, layer: li, cache: cache, start: start, tokens: n, q: q, out: attnOut, scratch: scores, pool: pool)
+        acts.setInput(attnOut, cols: c.headCount * c.valueDim, tokens: n)
+        Linear.apply(l.wo, acts, tokens: n, out: tmp, pool: pool)
+        Ops.add(x, tmp, count: n * d)
+    }
+
+    private func moeBlock(layer li: Int, weights l: LayerWeights, tokens n: Int) {
+        let d = c.embeddingLength, e = c.expertCount, kUsed = c.expertsUsed
+        for i in 0..<n { Ops.rmsNorm(x + i * d, l.ffnNorm, xn + i * d, count: d, eps: c.normEpsilon) }
+        acts.setInput(xn, cols: d, tokens: n)
+        Linear.apply(l.router, acts, tokens: n, out: routerLogits, pool: pool)
+        for i in 0..<n {
+            Router.route(logits: routerLogits + i * e, expertCount: e, k: kUsed, normalize: c.normalizeTopK,
+                         experts: routeExperts + i * kUsed, weights: routeWeights + i * kUsed)
+        }
+        let routes = ExpertRoutes(tokenCount: n, k: kUsed, experts: routeExperts, weights: routeWeights)
+        routeObserver?(li, routes)
+        executor.computeExperts(layer: li, input: xn, routes: routes, output: moeOut)
+        Ops.add(x, moeOut, count: n * d)
+    }
+}
+
+public enum EngineError: Error, CustomStringConvertible, Equatable {
+    case contextFull(needed: Int, capacity: Int)
+    case badToken(Int32, vocabSize: Int)
+
+    public var description: String {
+        switch self {
+        case .contextFull(let needed, let capacity):
+            "context full: \(needed) positions needed, the context holds \(capacity) (raise --ctx-size)"
+        case .badToken(let t, let vocab): "token id \(t) outside the vocabulary of \(vocab)"
+        }
+    }
+}

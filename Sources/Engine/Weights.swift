@@ -1,0 +1,116 @@
+import GGUF
+import Quant
+
+/// A 2-D weight matrix used in place from the mapping: `rows` outputs, each a dot product
+/// over `cols` inputs. GGUF's dims are [cols, rows] (fastest first).
+public struct WeightMatrix: @unchecked Sendable {
+    public let name: String
+    public let type: GGMLType
+    public let rows: Int
+    public let cols: Int
+    public let rowBytes: Int
+    public let data: UnsafeRawPointer
+
+    public var byteCount: Int { rows * rowBytes }
+}
+
+/// Experts of one layer stored as one 3-D tensor [cols, rows, experts]; expert e is a
+/// `rows x cols` matrix at `e * expertBytes`.
+public struct ExpertStack: @unchecked Sendable {
+    public let name: String
+    public let type: GGMLType
+    public let rows: Int
+    public let cols: Int
+    public let rowBytes: Int
+    public let expertCount: Int
+    public let data: UnsafeRawPointer
+
+    public var expertBytes: Int { rows * rowBytes }
+
+    public func expert(_ e: Int) -> WeightMatrix {
+        WeightMatrix(name: "\(name)[\(e)]", type: type, rows: rows, cols: cols, rowBytes: rowBytes,
+                     data: data + e * expertBytes)
+    }
+}
+
+public struct LayerWeights: @unchecked Sendable {
+    public let attnNorm: UnsafePointer<Float>
+    public let wq, wk, wv, wo: WeightMatrix
+    public let qNorm: UnsafePointer<Float>?
+    public let kNorm: UnsafePointer<Float>?
+    public let ffnNorm: UnsafePointer<Float>
+    public let router: WeightMatrix
+    public let gateExperts, upExperts, downExperts: ExpertStack
+}
+
+/// All weights of a model, checked against its config: every shape, every type.
+public struct ModelWeights: @unchecked Sendable {
+    public let tokenEmbedding: WeightMatrix
+    public let outputNorm: UnsafePointer<Float>
+    public let output: WeightMatrix
+    public let layers: [LayerWeights]
+
+    public init(file: GGUFFile, config c: ModelConfig) throws {
+        func tensor(_ name: String) throws -> GGUFTensorInfo {
+            guard let t = file.tensor(name) else { throw GGUFError("\(file.path): missing tensor '\(name)'") }
+            return t
+        }
+        func checkShape(_ t: GGUFTensorInfo, _ dims: [Int]) throws {
+            guard t.dims == dims else {
+                throw GGUFError("\(file.path): tensor '\(t.name)' has shape \(t.dims), expected \(dims)")
+            }
+            guard t.type.isComputeSupported else {
+                throw GGUFError("\(file.path): tensor '\(t.name)' has type \(t.type), which hotmoe cannot compute with (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)")
+            }
+        }
+        func matrix(_ name: String, cols: Int, rows: Int) throws -> WeightMatrix {
+            let t = try tensor(name)
+            try checkShape(t, [cols, rows])
+            return WeightMatrix(name: name, type: t.type, rows: rows, cols: cols,
+                                rowBytes: t.type.byteCount(elements: cols)!, data: file.data(t))
+        }
+        func vector(_ name: String, _ n: Int) throws -> UnsafePointer<Float> {
+            let t = try tensor(name)
+            guard t.type == .f32 else { throw GGUFError("\(file.path): norm tensor '\(name)' must be F32, is \(t.type)") }
+            try checkShape(t, [n])
+            return file.data(t).assumingMemoryBound(to: Float.self)
+        }
+        func experts(_ name: String, cols: Int, rows: Int) throws -> ExpertStack {
+            let t = try tensor(name)
+            try checkShape(t, [cols, rows, c.expertCount])
+            return ExpertStack(name: name, type: t.type, rows: rows, cols: cols,
+                               rowBytes: t.type.byteCount(elements: cols)!, expertCount: c.expertCount,
+                               data: file.data(t))
+        }
+
+        let d = c.embeddingLength
+        tokenEmbedding = try matrix("token_embd.weight", cols: d, rows: c.vocabSize)
+        outputNorm = try vector("output_norm.weight", d)
+        output = file.tensor("output.weight") == nil
+            ? tokenEmbedding : try matrix("output.weight", cols: d, rows: c.vocabSize)
+        layers = try (0..<c.layerCount).map { i in
+            let p = "blk.\(i)."
+            let qNormSize = c.qkNorm == .perHead ? c.headDim : c.qDim
+            let kNormSize = c.qkNorm == .perHead ? c.headDim : c.kvDim
+            return LayerWeights(
+                attnNorm: try vector(p + "attn_norm.weight", d),
+                wq: try matrix(p + "attn_q.weight", cols: d, rows: c.qDim),
+                wk: try matrix(p + "attn_k.weight", cols: d, rows: c.kvDim),
+                wv: try matrix(p + "attn_v.weight", cols: d, rows: c.vDim),
+                wo: try matrix(p + "attn_output.weight", cols: c.headCount * c.valueDim, rows: d),
+                qNorm: c.qkNorm == .none ? nil : try vector(p + "attn_q_norm.weight", qNormSize),
+                kNorm: c.qkNorm == .none ? nil : try vector(p + "attn_k_norm.weight", kNormSize),
+                ffnNorm: try vector(p + "ffn_norm.weight", d),
+                router: try matrix(p + "ffn_gate_inp.weight", cols: d, rows: c.expertCount),
+                gateExperts: try experts(p + "ffn_gate_exps.weight", cols: d, rows: c.expertFFLength),
+                upExperts: try experts(p + "ffn_up_exps.weight", cols: d, rows: c.expertFFLength),
+                downExperts: try experts(p + "ffn_down_exps.weight", cols: c.expertFFLength, rows: d))
+        }
+    }
+
+    /// Bytes of one expert of a layer (gate + up + down), as the cache planner needs.
+    public func expertBytes(layer: Int) -> Int {
+        let l = layers[layer]
+        return l.gateExperts.expertBytes + l.upExperts.expertBytes + l.downExperts.expertBytes
+    }
+}

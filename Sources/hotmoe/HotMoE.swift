@@ -1,0 +1,34 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+@main
+struct HotMoE: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hotmoe",
+        abstract: "MoE inference that keeps a workload's hot experts in fast memory.",
+        subcommands: [RunCommand.self, InspectCommand.self, GenerateModelCommand.self],
+        defaultSubcommand: RunCommand.self)
+}
+
+/// Logging to stderr so generated text on stdout stays clean.
+enum Log {
+    nonisolated(unsafe) static var bootstrapped = false
+    static func setup(verbose: Bool) {
+        guard !bootstrapped else { return }
+        bootstrapped = true
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = verbose ? .debug : .info
+            return h
+        }
+    }
+
+    static let main = Logger(label: "hotmoe")
+}
+
+/// A user-facing failure: printed as one clear line, exit code 1.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}

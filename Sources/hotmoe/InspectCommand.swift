@@ -1,0 +1,140 @@
+import ArgumentParser
+import Engine
+import Foundation
+import GGUF
+
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect", abstract: "Describe a MoE GGUF: shape, experts, parameters, bytes.")
+
+    @Option(name: [.short, .customLong("model")], help: "GGUF model file (default: the embedded default model).")
+    var model: String?
+    @Flag(name: .customLong("tensors"), help: "Also list every tensor.") var listTensors = false
+
+    func run() throws {
+        Log.setup(verbose: false)
+        do {
+            let path = try ModelLocator.resolve(model, logger: Log.main)
+            let file = try GGUFFile(path: path)
+            let m = try MoEModel(file: file)
+            print(ModelSummary(model: m).render())
+            if listTensors {
+                for t in file.tensors {
+                    print(String(format: "  %-36@ %-5@ %@", t.name, "\(t.type)", "\(t.dims)"))
+                }
+            }
+        } catch let e as CLIError {
+            throw e
+        } catch {
+            throw CLIError("\(error)")
+        }
+    }
+}
+
+/// Total vs active parameters and where the bytes are (seed 003's first operational check).
+struct ModelSummary {
+    let model: MoEModel
+
+    func render() -> String {
+        let c = model.config
+        let file = model.file
+        var expertParams = 0, expertBytes = 0, otherParams = 0, otherBytes = 0
+        var types = [String: Int]()
+        for t in file.tensors {
+            types["\(t.type)", default: 0] += t.byteCount
+            if t.name.contains("_exps.") {
+                expertParams += t.elementCount; expertBytes += t.byteCount
+            } else {
+                otherParams += t.elementCount; otherBytes += t.byteCount
+            }
+        }
+        let activeExpertParams = expertParams / c.expertCount * c.expertsUsed
+        let perExpert = (0..<c.layerCount).map { model.weights.expertBytes(layer: $0) }
+        var lines = [
+            "model:          \(file.path)",
+            "name:           \(file.metadata["general.name"]?.string ?? "-")",
+            "architecture:   \(c.architecture)",
+            "layers:         \(c.layerCount) (all MoE)",
+            "hidden:         \(c.embeddingLength), heads \(c.headCount) (kv \(c.kvHeadCount)), head dim \(c.headDim)",
+            "context:        \(c.contextLength), rope base \(c.ropeBase)",
+            "experts:        \(c.expertCount) per layer, top-\(c.expertsUsed), expert FF \(c.expertFFLength)",
+            "vocabulary:     \(c.vocabSize) tokens",
+            "parameters:     total \(fmtCount(expertParams + otherParams)), active per token \(fmtCount(activeExpertParams + otherParams))",
+            "expert weights: \(fmtBytes(expertBytes)) (\(fmtCount(expertParams)) params)",
+            "other weights:  \(fmtBytes(otherBytes)) (\(fmtCount(otherParams)) params)",
+            "bytes/expert:   \(Set(perExpert).sorted().map(fmtBytes).joined(separator: ", ")) (gate+up+down)",
+            "active experts: \(fmtBytes(perExpert.reduce(0, +) * c.expertsUsed)) of expert weights read per token",
+            "tensor types:   " + types.sorted { $0.value > $1.value }.map { "\($0.key) \(fmtBytes($0.value))" }.joined(separator: ", "),
+        ]
+        lines.append("file size:      \(fmtBytes(file.fileSize))")
+        return lines.joined(separator: "\n")
+    }
+}
+
+func fmtBytes(_ b: Int) -> String {
+    let d = Double(b)
+    if b >= 1 << 30 { return String(format: "%.2f GiB", d / Double(1 << 30)) }
+    if b >= 1 << 20 { return String(format: "%.2f MiB", d / Double(1 << 20)) }
+    if b >= 1 << 10 { return String(format: "%.1f KiB", d / Double(1 << 10)) }
+    return "\(b) B"
+}
+
+func fmtCount(_ n: Int) -> String {
+    let d = Double(n)
+    if d >= 1e9 { return String(format: "%.2fB", d / 1e9) }
+    if d >= 1e6 { return String(format: "%.2fM", d / 1e6) }
+    if d >= 1e3 { return String(format: "%.1fK", d / 1e3) }
+    return "\(n)"
+}
+
+struct GenerateModelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate-model",
+        abstract: "Write a random-weight GGUF of a real architecture (for tests and benches).")
+
+    @Option(name: .shortAndLong, help: "Output GGUF path.") var output: String
+    @Option(help: "Preset: tiny, small, bench.") var preset: String = "tiny"
+    @Option(help: "Architecture: qwen3moe, olmoe, llama (Mixtral).") var arch: String?
+    @Option(help: "Weight type: f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k, q4_k_m.") var type: String?
+    @Option(help: "Layers.") var layers: Int?
+    @Option(help: "Hidden size.") var embedding: Int?
+    @Option(help: "Attention heads.") var heads: Int?
+    @Option(name: .customLong("kv-heads"), help: "KV heads.") var kvHeads: Int?
+    @Option(name: .customLong("head-dim"), help: "Head dimension.") var headDim: Int?
+    @Option(help: "Experts per layer.") var experts: Int?
+    @Option(name: .customLong("experts-used"), help: "Experts per token (top-k).") var expertsUsed: Int?
+    @Option(name: .customLong("expert-ff"), help: "Expert FFN size.") var expertFF: Int?
+    @Option(help: "Seed.") var seed: UInt64 = 1
+    @Option(name: [.short, .customLong("threads")]) var threads: Int?
+
+    func run() throws {
+        Log.setup(verbose: false)
+        guard var spec = SyntheticModelSpec.preset(preset) else { throw CLIError("unknown preset '\(preset)' (tiny, small, bench)") }
+        if let arch { spec.architecture = arch }
+        if let type { spec.weightType = type }
+        if let layers { spec.layers = layers }
+        if let embedding { spec.embedding = embedding }
+        if let heads { spec.heads = heads }
+        if let kvHeads { spec.kvHeads = kvHeads }
+        if let headDim { spec.headDim = headDim }
+        if let experts { spec.experts = experts }
+        if let expertsUsed { spec.expertsUsed = expertsUsed }
+        if let expertFF { spec.expertFF = expertFF }
+        spec.seed = seed
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        var lastPercent = -1
+        do {
+            try SyntheticModel.write(spec, to: output, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount) { done, total in
+                let percent = done * 100 / total
+                if percent / 10 != lastPercent / 10 {
+                    lastPercent = percent
+                    Log.main.info("writing \(output): \(percent)% (\(done)/\(total) tensors)")
+                }
+            }
+        } catch {
+            throw CLIError("\(error)")
+        }
+        Log.main.info("wrote \(output) in \(String(format: "%.1f", (clock.now - t0).seconds)) s")
+    }
+}

@@ -1,0 +1,124 @@
+import ArgumentParser
+import Engine
+import Foundation
+import GGUF
+import Logging
+import Tokenizer
+
+/// Options every command that loads a model shares, with llama.cpp's flag names.
+struct ModelOptions: ParsableArguments {
+    @Option(name: [.short, .customLong("model")], help: "GGUF model file (default: the embedded default model).")
+    var model: String?
+    @Option(name: [.short, .customLong("threads")], help: "CPU threads (default: all cores).")
+    var threads: Int?
+    @Option(name: [.short, .customLong("ctx-size")], help: "Context size in tokens (default: 4096 or the model's, whichever is smaller).")
+    var ctxSize: Int?
+    @Option(name: [.customShort("b"), .customLong("batch-size")], help: "Tokens per prompt-processing batch.")
+    var batchSize: Int = 256
+    @Flag(name: .shortAndLong, help: "Verbose logging.")
+    var verbose = false
+
+    var threadCount: Int { threads ?? ProcessInfo.processInfo.activeProcessorCount }
+
+    func validate() throws {
+        if let t = threads, t < 1 || t > 1024 { throw ValidationError("--threads must be in 1...1024, got \(t)") }
+        if let c = ctxSize, c < 1 { throw ValidationError("--ctx-size must be positive, got \(c)") }
+        if batchSize < 1 || batchSize > 8192 { throw ValidationError("--batch-size must be in 1...8192, got \(batchSize)") }
+    }
+
+    /// Loads the model with progress on the log.
+    func load(logger: Logger) throws -> (MoEModel, Tokenizer, String) {
+        let path = try ModelLocator.resolve(model, logger: logger)
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        logger.info("loading \(path)")
+        let file = try GGUFFile(path: path)
+        let model = try MoEModel(file: file)
+        let tokenizer = try Tokenizer(gguf: file)
+        let c = model.config
+        logger.info("loaded \(c.architecture): \(c.layerCount) layers, \(c.expertCount) experts (top-\(c.expertsUsed)), vocab \(c.vocabSize) in \(String(format: "%.2f", (clock.now - t0).seconds)) s")
+        return (model, tokenizer, path)
+    }
+
+    func contextSize(for model: MoEModel) -> Int {
+        min(ctxSize ?? 4096, model.config.contextLength)
+    }
+}
+
+struct SamplingOptions: ParsableArguments {
+    @Option(name: .customLong("temp"), help: "Temperature; 0 = greedy.") var temperature: Float = 0.8
+    @Option(name: .customLong("top-k")) var topK: Int = 40
+    @Option(name: .customLong("top-p")) var topP: Float = 0.95
+    @Option(name: .customLong("min-p")) var minP: Float = 0.05
+    @Option(name: [.short, .customLong("seed")], help: "RNG seed (default: random).") var seed: UInt64?
+
+    var params: SamplingParams {
+        SamplingParams(temperature: temperature, topK: topK, topP: topP, minP: minP, seed: seed)
+    }
+
+    func validate() throws {
+        do { try params.validate() } catch { throw ValidationError("\(error)") }
+    }
+}
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Generate text from a prompt, streaming tokens to stdout.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var sampling: SamplingOptions
+    @Option(name: [.short, .customLong("prompt")], help: "Prompt text.") var prompt: String?
+    @Option(name: [.short, .customLong("file")], help: "Read the prompt from a file.") var file: String?
+    @Option(name: [.short, .customLong("n-predict")], help: "Tokens to generate.") var nPredict: Int = 64
+    @Flag(name: .customLong("chat"), help: "Wrap the prompt in the model's chat template as a user message.") var chat = false
+    @Option(name: .customLong("system"), help: "System message (with --chat).") var system: String?
+    @Flag(name: .customLong("ignore-eos"), help: "Keep generating past end-of-sequence tokens.") var ignoreEOS = false
+
+    func validate() throws {
+        if nPredict < 0 { throw ValidationError("--n-predict must be >= 0, got \(nPredict)") }
+        if prompt != nil && file != nil { throw ValidationError("give --prompt or --file, not both") }
+    }
+
+    func run() throws {
+        Log.setup(verbose: modelOptions.verbose)
+        let logger = Log.main
+        do {
+            var text = prompt ?? "The"
+            if let file { text = try String(contentsOfFile: file, encoding: .utf8) }
+            let (model, tokenizer, _) = try modelOptions.load(logger: logger)
+            if chat {
+                var messages: [ChatMessage] = []
+                if let system { messages.append(ChatMessage(role: "system", content: system)) }
+                messages.append(ChatMessage(role: "user", content: text))
+                text = tokenizer.applyChatTemplate(messages, addGenerationPrompt: true)
+            }
+            let tokens = tokenizer.encode(text, parseSpecial: chat)
+            let session = InferenceSession(model: model, contextSize: modelOptions.contextSize(for: model),
+                                           maxBatch: modelOptions.batchSize, threads: modelOptions.threadCount)
+            guard tokens.count + nPredict <= session.cache.capacity else {
+                throw CLIError("prompt (\(tokens.count) tokens) + --n-predict \(nPredict) exceed the context of \(session.cache.capacity) tokens; raise --ctx-size")
+            }
+            print(tokenizer.decode(tokens), terminator: "")
+            fflush(stdout)
+            var sampler = Sampler(sampling.params)
+            var decoder = tokenizer.makeStreamDecoder()
+            let stats = try Generator.generate(session: session, prompt: tokens, maxTokens: nPredict, sampler: &sampler,
+                                               stopTokens: ignoreEOS ? [] : tokenizer.eosTokens) { token in
+                print(decoder.append(token), terminator: "")
+                fflush(stdout)
+                return true
+            }
+            print(decoder.flush())
+            logger.info("\(Self.summary(stats))")
+        } catch let e as CLIError {
+            throw e
+        } catch {
+            throw CLIError("\(error)")
+        }
+    }
+
+    static func summary(_ s: GenerationStats) -> String {
+        String(format: "prompt: %d tokens, %.2f tok/s | generation: %d tokens, %.2f tok/s | stop: %@",
+               s.promptTokens, s.promptTokensPerSecond, s.generatedTokens, s.generationTokensPerSecond, s.stoppedBy.rawValue)
+    }
+}

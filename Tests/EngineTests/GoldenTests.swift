@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+@testable import Engine
+import GGUF
+import Tokenizer
+
+/// One llama.cpp reference record (tools/golden/make_golden.py).
+struct GoldenRecord: Decodable {
+    let architecture: String
+    let weight_type: String
+    let seed: UInt64
+    let layers, embedding, heads, kv_heads, head_dim, experts, experts_used, expert_ff: Int
+    let fnv1a64: String
+    let prompt: String
+    let prompt_tokens: [Int32]
+    let vocab: Int
+    let logits_f32_base64: String
+    let greedy_tokens: [Int32]
+
+    var spec: SyntheticModelSpec {
+        var s = SyntheticModelSpec.preset("tiny")!
+        s.architecture = architecture; s.weightType = weight_type; s.seed = seed
+        s.layers = layers; s.embedding = embedding; s.heads = heads; s.kvHeads = kv_heads; s.headDim = head_dim
+        s.experts = experts; s.expertsUsed = experts_used; s.expertFF = expert_ff
+        return s
+    }
+
+    var logits: [Float] {
+        let data = Data(base64Encoded: logits_f32_base64)!
+        return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+
+    var isQuantised: Bool { weight_type != "f32" }
+
+    static func all() throws -> [(String, GoldenRecord)] {
+        let dir = Bundle.module.url(forResource: "Golden", withExtension: nil)!
+        return try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".json") }.sorted().map {
+            ($0, try JSONDecoder().decode(GoldenRecord.self, from: Data(contentsOf: dir.appendingPathComponent($0))))
+        }
+    }
+}
+
+func fnv1a64(path: String) throws -> String {
+    let data = try Data(contentsOf: URL(fileURLWithPath: path))
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in data { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+    return String(format: "%016llx", h)
+}
+
+func relativeL2(_ a: [Float], _ b: [Float]) -> Double {
+    var num = 0.0, den = 0.0
+    for (x, y) in zip(a, b) {
+        num += Double(x - y) * Double(x - y)
+        den += Double(y) * Double(y)
+    }
+    return (num / den).squareRoot()
+}
+
+func tempModelPath(_ name: String) -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hotmoe-engine-tests-\(getpid())")
+    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir.appendingPathComponent(name).path
+}
+
+@Suite struct GoldenTests {
+    @Test(arguments: try! GoldenRecord.all().map(\.0))
+    func logitsAndGreedyTokensMatchLlamaCpp(_ name: String) throws {
+        let record = try #require(try GoldenRecord.all().first { $0.0 == name }?.1)
+        let path = tempModelPath(name + ".gguf")
+        try SyntheticModel.write(record.spec, to: path)
+        #expect(try fnv1a64(path: path) == record.fnv1a64,
+                "generated model differs from the one the golden file was made from: rerun tools/golden/make_golden.py")
+        let model = try MoEModel(path: path)
+        #expect(model.config.vocabSize == record.vocab)
+        let tokenizer = try Tokenizer(gguf: model.file)
+        #expect(tokenizer.encode(record.prompt, parseSpecial: false).prefix(record.prompt_tokens.count) == record.prompt_tokens[...])
+
+        let session = InferenceSession(model: model, contextSize: 128, maxBatch: 16, threads: 2)
+        let ours = Array(try session.forward(record.prompt_tokens, logits: .all))
+        let err = relativeL2(ours, record.logits)
+        let tolerance = record.isQuantised ? 1e-2 : 1e-3
+        #expect(err < tolerance, "relative L2 \(err) vs llama.cpp (tolerance \(tolerance))")
+
+        var greedy = [Int32]()
+        let n = record.prompt_tokens.count, v = record.vocab
+        var last = Array(ours[((n - 1) * v)..<(n * v)])
+        for _ in 0..<record.greedy_tokens.count {
+            let next = last.withUnsafeBufferPointer { Sampler.argmax($0) }
+            greedy.append(next)
+            last = Array(try session.forward([next], logits: .last))
+        }
+        #expect(greedy == record.greedy_tokens)
+    }
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Regenerates Tests/EngineTests/Golden/*.json: llama.cpp's logits and greedy tokens for
+random-weight models that `hotmoe generate-model` writes deterministically.
+
+Usage: tools/golden/make_golden.py [--hotmoe PATH] [--llama-cpp-python DIR] [--lib DIR]
+Needs llama.cpp's Python binding (tools/reference/build-llama.sh builds it once per machine).
+The engine tests regenerate each model from the same spec, check its hash against the one
+recorded here (FNV-1a 64), and compare hotmoe's logits and greedy tokens with llama.cpp's.
+"""
+import argparse, base64, json, os, struct, subprocess, sys, tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+OUT = os.path.join(ROOT, "Tests", "EngineTests", "Golden")
+
+# One shape that every block format can hold (rows are multiples of 256).
+SHAPE = dict(layers=2, embedding=256, heads=4, kv_heads=2, head_dim=64, experts=8, experts_used=2, expert_ff=256)
+CASES = [(arch, t) for arch in ("qwen3moe", "olmoe") for t in ("f32", "q8_0", "q4_k")] + [("llama", "f32"), ("qwen3moe", "q4_k_m")]
+PROMPT = "The cache keeps hot experts in fast memory. Il modello sceglie pochi esperti; def f(x): return x * 2"
+N_PROMPT = 32
+N_GREEDY = 32
+
+
+def fnv1a64(data):
+    h = 0xcbf29ce484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hotmoe", default=os.path.join(ROOT, ".build", "release", "hotmoe"))
+    ap.add_argument("--llama-cpp-python", default=os.environ.get("LLAMA_CPP_PYTHON", "/work/ref/llama_cpp_python-0.3.36"))
+    ap.add_argument("--lib", default=os.environ.get("LLAMA_CPP_LIB_PATH", "/work/ref/build/bin"))
+    args = ap.parse_args()
+    os.environ["LLAMA_CPP_LIB_PATH"] = args.lib
+    sys.path.insert(0, args.llama_cpp_python)
+    import llama_cpp  # noqa: E402
+
+    os.makedirs(OUT, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for arch, wtype in CASES:
+            name = f"{arch}-{wtype}"
+            path = os.path.join(tmp, name + ".gguf")
+            cmd = [args.hotmoe, "generate-model", "-o", path, "--preset", "tiny", "--arch", arch, "--type", wtype,
+                   "--layers", str(SHAPE["layers"]), "--embedding", str(SHAPE["embedding"]),
+                   "--heads", str(SHAPE["heads"]), "--kv-heads", str(SHAPE["kv_heads"]), "--head-dim", str(SHAPE["head_dim"]),
+                   "--experts", str(SHAPE["experts"]), "--experts-used", str(SHAPE["experts_used"]),
+                   "--expert-ff", str(SHAPE["expert_ff"]), "--seed", "7"]
+            subprocess.run(cmd, check=True)
+            digest = fnv1a64(open(path, "rb").read())
+            llm = llama_cpp.Llama(model_path=path, n_ctx=128, n_batch=64, n_ubatch=64, n_threads=2,
+                                  logits_all=True, type_k=0, type_v=0, flash_attn=False, verbose=False)
+            tokens = llm.tokenize(PROMPT.encode(), add_bos=False, special=False)[:N_PROMPT]
+            assert len(tokens) == N_PROMPT, f"prompt gives only {len(tokens)} tokens"
+            llm.reset()
+            llm.eval(tokens)
+            n_vocab = llm.n_vocab()
+            logits = [float(x) for row in llm.scores[:N_PROMPT] for x in row[:n_vocab]]
+            greedy = []
+            for _ in range(N_GREEDY):
+                last = llm.scores[llm.n_tokens - 1]
+                nxt = int(max(range(n_vocab), key=lambda i: last[i]))
+                greedy.append(nxt)
+                llm.eval([nxt])
+            record = {
+                "architecture": arch, "weight_type": wtype, "seed": 7, **SHAPE,
+                "fnv1a64": digest, "prompt": PROMPT, "prompt_tokens": tokens, "vocab": n_vocab,
+                "logits_f32_base64": base64.b64encode(struct.pack(f"<{len(logits)}f", *logits)).decode(),
+                "greedy_tokens": greedy,
+                "reference": f"llama.cpp via llama-cpp-python {llama_cpp.__version__}, F32 KV cache, no flash attention",
+            }
+            with open(os.path.join(OUT, name + ".json"), "w") as f:
+                json.dump(record, f)
+            print(f"{name}: fnv1a64 {digest}, greedy {greedy[:8]}...", flush=True)
+            del llm
+
+
+if __name__ == "__main__":
+    main()
