@@ -1,1 +1,191 @@
-// Tokenizer module
+/// Text ↔ token ids for GGUF vocabularies, matching llama.cpp's tokenization.
+///
+/// Immutable after init, so one instance can be shared across threads; per-call scratch state
+/// (BPE word cache, merge buffers) lives on the caller's stack.
+public final class Tokenizer: Sendable {
+    public enum Model: String, Sendable {
+        /// `tokenizer.ggml.model = "gpt2"`: byte-level BPE with a regex pre-tokenizer.
+        case bytePairEncoding
+        /// `tokenizer.ggml.model = "llama"`: SentencePiece BPE with scores and byte fallback.
+        case sentencePiece
+    }
+
+    public let model: Model
+    /// The pre-tokenizer in use (byte-level BPE only).
+    public let preTokenizer: PreTokenizerKind?
+    public let tokenTypes: [TokenType]
+    public let bosToken: Int32?
+    public let eosToken: Int32?
+    public let unknownToken: Int32?
+    public let paddingToken: Int32?
+    /// What `encode` does when `addBOS`/`addEOS` are nil.
+    public let addBOSByDefault: Bool
+    public let addEOSByDefault: Bool
+    /// SentencePiece: a space is prepended to text at the start and after special tokens.
+    public let addSpacePrefix: Bool
+    /// Tokens that end generation: eos plus end-of-turn tokens present in the vocabulary.
+    public let eosTokens: Set<Int32>
+    public let chatTemplate: ChatTemplate
+
+    let tokens: [String]
+    /// Decoded bytes of each token (special tokens as their literal text).
+    let pieces: [[UInt8]]
+    let specials: SpecialTokenMatcher
+    let bpe: BPEModel?
+    let spm: SPMModel?
+    let tokenToId: [String: Int32]
+
+    public var vocabularySize: Int { tokens.count }
+
+    public init(vocabulary v: TokenizerVocabulary) throws {
+        guard !v.tokens.isEmpty else { throw TokenizerError.missingField("tokenizer.ggml.tokens") }
+        let n = v.tokens.count
+        guard n < Int(Int32.max) else { throw TokenizerError.invalidField("tokenizer.ggml.tokens", "too many tokens (\(n))") }
+        let types = try v.validatedTypes()
+        tokens = v.tokens
+        tokenTypes = types
+        var map: [String: Int32] = [:]
+        map.reserveCapacity(n)
+        for (i, t) in v.tokens.enumerated() { map[t] = Int32(i) }
+        tokenToId = map
+
+        switch v.model {
+        case "gpt2":
+            model = .bytePairEncoding
+            guard let kind = PreTokenizerKind(ggufName: v.pre) else {
+                throw TokenizerError.invalidField("tokenizer.ggml.pre", "unsupported pre-tokenizer '\(v.pre ?? "")'")
+            }
+            guard let merges = v.merges else { throw TokenizerError.missingField("tokenizer.ggml.merges") }
+            preTokenizer = kind
+            bpe = try BPEModel(tokens: v.tokens, merges: merges, ignoreMerges: kind == .llama3)
+            spm = nil
+            addSpacePrefix = v.addSpacePrefix ?? false
+            addBOSByDefault = v.addBOS ?? (kind == .llama3)
+            bosToken = try TokenizerVocabulary.checkedId(v.bosTokenId, "tokenizer.ggml.bos_token_id", count: n)
+            eosToken = try TokenizerVocabulary.checkedId(v.eosTokenId, "tokenizer.ggml.eos_token_id", count: n)
+            unknownToken = try TokenizerVocabulary.checkedId(v.unknownTokenId, "tokenizer.ggml.unknown_token_id", count: n)
+        case "llama":
+            model = .sentencePiece
+            preTokenizer = nil
+            let scores = try v.validatedScores()
+            // llama.cpp's SentencePiece defaults when the ids are absent: <unk>=0, <s>=1, </s>=2.
+            bosToken = try TokenizerVocabulary.checkedId(v.bosTokenId ?? (n > 1 ? 1 : nil), "tokenizer.ggml.bos_token_id", count: n)
+            eosToken = try TokenizerVocabulary.checkedId(v.eosTokenId ?? (n > 2 ? 2 : nil), "tokenizer.ggml.eos_token_id", count: n)
+            unknownToken = try TokenizerVocabulary.checkedId(v.unknownTokenId ?? 0, "tokenizer.ggml.unknown_token_id", count: n)
+            var byText: [ArraySlice<UInt8>: Int32] = [:]
+            byText.reserveCapacity(n)
+            for (i, t) in v.tokens.enumerated() { byText[Array(t.utf8)[...]] = Int32(i) }
+            spm = SPMModel(tokens: v.tokens, tokenToId: byText, scores: scores, unknown: unknownToken)
+            bpe = nil
+            addSpacePrefix = v.addSpacePrefix ?? true
+            addBOSByDefault = v.addBOS ?? true
+        default:
+            throw TokenizerError.invalidField("tokenizer.ggml.model", "unsupported tokenizer model '\(v.model)'")
+        }
+        paddingToken = try TokenizerVocabulary.checkedId(v.paddingTokenId, "tokenizer.ggml.padding_token_id", count: n)
+        addEOSByDefault = v.addEOS ?? false
+        if addBOSByDefault && bosToken == nil {
+            throw TokenizerError.invalidField("tokenizer.ggml.add_bos_token", "is true but there is no bos token")
+        }
+        if addEOSByDefault && eosToken == nil {
+            throw TokenizerError.invalidField("tokenizer.ggml.add_eos_token", "is true but there is no eos token")
+        }
+        specials = SpecialTokenMatcher(tokens: v.tokens, types: types)
+        pieces = Self.makePieces(tokens: v.tokens, types: types, model: model)
+        eosTokens = Self.endOfGenerationTokens(eos: eosToken, tokenToId: map)
+        chatTemplate = ChatTemplate(source: v.chatTemplate)
+    }
+
+    /// Token id of an exact vocabulary string (e.g. "<|im_end|>").
+    public func tokenId(_ text: String) -> Int32? { tokenToId[text] }
+
+    /// The vocabulary string of a token as stored in the GGUF, or nil for a bad id.
+    public func tokenText(_ id: Int32) -> String? {
+        id >= 0 && Int(id) < tokens.count ? tokens[Int(id)] : nil
+    }
+
+    /// Tokenizes `text`. `addBOS`/`addEOS` default to the vocabulary's settings; with
+    /// `parseSpecial` control tokens written in the text (e.g. "<|im_start|>") become their ids,
+    /// otherwise they are tokenized as ordinary text. Never fails: every string has an encoding.
+    public func encode(_ text: String, addBOS: Bool? = nil, addEOS: Bool? = nil, parseSpecial: Bool = false) -> [Int32] {
+        let bytes = Array(text.utf8)
+        var out: [Int32] = []
+        out.reserveCapacity(bytes.count / 3 + 2)
+        if addBOS ?? addBOSByDefault, let bosToken { out.append(bosToken) }
+        let fragments = specials.partition(bytes, parseSpecial: parseSpecial)
+        if let bpe, let preTokenizer {
+            let pre = PreTokenizer(kind: preTokenizer)
+            var scratch = BPEScratch()
+            // Natural text repeats words constantly; caching per call avoids re-merging them
+            // without shared mutable state.
+            var cache: [ArraySlice<UInt8>: [Int32]] = [:]
+            for fragment in fragments {
+                switch fragment {
+                case .token(let id): out.append(id)
+                case .text(let r):
+                    let base = r.lowerBound
+                    for w in pre.split(bytes[r]) {
+                        let word = bytes[(base + w.lowerBound)..<(base + w.upperBound)]
+                        if let hit = cache[word] { out.append(contentsOf: hit); continue }
+                        let start = out.count
+                        bpe.encodeWord(word, into: &out, scratch: &scratch)
+                        if cache.count >= 1 << 16 { cache.removeAll(keepingCapacity: true) }
+                        cache[word] = Array(out[start...])
+                    }
+                }
+            }
+        } else if let spm {
+            var afterSpecial = true  // the first fragment counts as following a special token
+            for fragment in fragments {
+                switch fragment {
+                case .token(let id):
+                    out.append(id)
+                    afterSpecial = true
+                case .text(let r):
+                    spm.encode(SPMModel.escape(bytes[r], prefixSpace: addSpacePrefix && afterSpecial), into: &out)
+                    afterSpecial = false
+                }
+            }
+        }
+        if addEOS ?? addEOSByDefault, let eosToken { out.append(eosToken) }
+        return out
+    }
+
+    /// The bytes a token stands for. Control and unknown tokens render as their literal text
+    /// only with `renderSpecial`; bad ids give no bytes.
+    public func tokenPiece(_ id: Int32, renderSpecial: Bool = true) -> [UInt8] {
+        guard id >= 0, Int(id) < pieces.count else { return [] }
+        if !renderSpecial && tokenTypes[Int(id)].isHidden { return [] }
+        return pieces[Int(id)]
+    }
+
+    /// Text of a token sequence. Bytes that do not form valid UTF-8 become U+FFFD; bad ids are
+    /// skipped. With `addSpacePrefix` (SentencePiece) the space that encoding put in front of
+    /// the text is removed again, so `decode(encode(x)) == x`.
+    public func decode(_ ids: [Int32], renderSpecial: Bool = false) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(ids.count * 4)
+        var stripSpace = addSpacePrefix
+        for (i, id) in ids.enumerated() {
+            let piece = tokenPiece(id, renderSpecial: renderSpecial)
+            if i == 0 && id == bosToken {  // the prefix space follows a leading BOS
+                bytes.append(contentsOf: piece)
+                continue
+            }
+            if stripSpace, piece.first == 0x20 {
+                bytes.append(contentsOf: piece.dropFirst())
+            } else {
+                bytes.append(contentsOf: piece)
+            }
+            stripSpace = false
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// A decoder for generated tokens that only ever yields complete UTF-8 characters.
+    /// `startOfText`: the tokens begin the text (strip SentencePiece's prefix space like
+    /// `decode`); leave false when continuing after a prompt.
+    public func makeStreamingDecoder(renderSpecial: Bool = false, startOfText: Bool = false) -> StreamingDecoder {
+        StreamingDecoder(tokenizer: self, renderSpecial: renderSpecial, startOfText: startOfText)
+    }
+}

@@ -1,0 +1,195 @@
+/// GPT-2 byte-level BPE. Vocabulary strings are stored in GPT-2's printable byte alphabet
+/// (byte 0x20 is "Ġ", ...); this model converts them back to raw bytes once at load, so the
+/// merge loop works on raw UTF-8 bytes and token ids instead of re-encoded strings.
+struct BPEModel: Sendable {
+    /// (left id << 32 | right id) → (rank << 32 | merged id).
+    let merges: [UInt64: UInt64]
+    /// Token for each single raw byte, -1 where the vocabulary has none.
+    let byteTokens: [Int32]
+    /// Raw-byte text of every normal token → id, for whole-word lookups.
+    let rawToId: [ArraySlice<UInt8>: Int32]
+    /// llama3-style vocabularies emit a word that is itself a token without merging.
+    let ignoreMerges: Bool
+
+    init(tokens: [String], merges mergeLines: [String], ignoreMerges: Bool) throws {
+        let decode = GPT2ByteAlphabet.unicodeToByte
+        var raw: [ArraySlice<UInt8>: Int32] = [:]
+        raw.reserveCapacity(tokens.count)
+        var byteTokens = [Int32](repeating: -1, count: 256)
+        var encodedToId: [String: Int32] = [:]
+        encodedToId.reserveCapacity(tokens.count)
+        for (i, t) in tokens.enumerated() {
+            encodedToId[t] = Int32(i)
+            // Tokens outside the byte alphabet (e.g. added tokens with raw spaces) cannot come
+            // out of byte-level encoding, so they never take part in merges.
+            guard let bytes = GPT2ByteAlphabet.decode(t, table: decode) else { continue }
+            raw[bytes[...]] = Int32(i)
+            if bytes.count == 1 { byteTokens[Int(bytes[0])] = Int32(i) }
+        }
+        var table: [UInt64: UInt64] = [:]
+        table.reserveCapacity(mergeLines.count)
+        for (rank, line) in mergeLines.enumerated() {
+            // Split at the first space after the first character, as llama.cpp does, so a
+            // merge whose left part is itself a space-like symbol still parses.
+            let u = Array(line.utf8)
+            guard u.count >= 3, let sp = u[1...].firstIndex(of: 0x20) else {
+                throw TokenizerError.invalidField("tokenizer.ggml.merges", "entry \(rank) '\(line)' is not 'A B'")
+            }
+            let a = String(decoding: u[..<sp], as: UTF8.self)
+            let b = String(decoding: u[(sp + 1)...], as: UTF8.self)
+            guard let l = encodedToId[a], let r = encodedToId[b] else {
+                throw TokenizerError.invalidField("tokenizer.ggml.merges", "entry \(rank) '\(line)' names a token not in the vocabulary")
+            }
+            guard let m = encodedToId[a + b] else {
+                throw TokenizerError.invalidField("tokenizer.ggml.merges", "entry \(rank) '\(line)' merges into '\(a + b)', which is not in the vocabulary")
+            }
+            let key = UInt64(UInt32(l)) << 32 | UInt64(UInt32(r))
+            if table[key] == nil {  // first (lowest) rank wins, like llama.cpp's emplace
+                table[key] = UInt64(rank) << 32 | UInt64(UInt32(m))
+            }
+        }
+        self.merges = table
+        self.byteTokens = byteTokens
+        self.rawToId = raw
+        self.ignoreMerges = ignoreMerges
+    }
+
+    /// Appends the tokens of one pre-tokenized word (raw bytes).
+    func encodeWord(_ word: ArraySlice<UInt8>, into out: inout [Int32], scratch: inout BPEScratch) {
+        if ignoreMerges, let id = rawToId[word] { out.append(id); return }
+        if word.count == 1 {
+            let id = byteTokens[Int(word.first!)]
+            if id >= 0 { out.append(id) }
+            return
+        }
+        scratch.reset(word.count)
+        for b in word { scratch.ids.append(byteTokens[Int(b)]) }
+        let n = word.count
+        for i in 0..<n {
+            scratch.prev.append(i - 1)
+            scratch.next.append(i + 1 < n ? i + 1 : -1)
+        }
+        for i in 0..<(n - 1) { pushPair(i, i + 1, &scratch) }
+        // Lowest rank first, leftmost on ties; stale entries are skipped by re-checking that the
+        // pair at `left` still has the rank it was queued with (a rank names exactly one pair).
+        while let top = scratch.heap.popMin() {
+            let rank = top >> 32
+            let left = Int(top & 0xFFFF_FFFF)
+            guard scratch.alive(left) else { continue }
+            let right = scratch.next[left]
+            guard right >= 0, let entry = lookup(scratch.ids[left], scratch.ids[right]), entry >> 32 == rank else { continue }
+            scratch.ids[left] = Int32(truncatingIfNeeded: entry & 0xFFFF_FFFF)
+            scratch.dead[right] = true
+            let after = scratch.next[right]
+            scratch.next[left] = after
+            if after >= 0 { scratch.prev[after] = left }
+            if scratch.prev[left] >= 0 { pushPair(scratch.prev[left], left, &scratch) }
+            if after >= 0 { pushPair(left, after, &scratch) }
+        }
+        var i = 0
+        while i >= 0 {
+            if scratch.ids[i] >= 0 { out.append(scratch.ids[i]) }  // bytes without a token are dropped, as llama.cpp does
+            i = scratch.next[i]
+        }
+    }
+
+    @inline(__always) private func lookup(_ l: Int32, _ r: Int32) -> UInt64? {
+        if l < 0 || r < 0 { return nil }
+        return merges[UInt64(UInt32(l)) << 32 | UInt64(UInt32(r))]
+    }
+
+    @inline(__always) private func pushPair(_ l: Int, _ r: Int, _ s: inout BPEScratch) {
+        if let e = lookup(s.ids[l], s.ids[r]) { s.heap.push((e >> 32) << 32 | UInt64(l)) }
+    }
+}
+
+/// Reusable per-encode buffers, so a long text does not allocate per word.
+struct BPEScratch {
+    var ids: [Int32] = []
+    var prev: [Int] = []
+    var next: [Int] = []
+    var dead: [Bool] = []
+    var heap = MinHeap()
+
+    mutating func reset(_ n: Int) {
+        ids.removeAll(keepingCapacity: true)
+        prev.removeAll(keepingCapacity: true)
+        next.removeAll(keepingCapacity: true)
+        dead.removeAll(keepingCapacity: true)
+        dead.append(contentsOf: repeatElement(false, count: n))
+        heap.removeAll()
+    }
+    @inline(__always) func alive(_ i: Int) -> Bool { !dead[i] }
+}
+
+/// Binary min-heap of packed UInt64 keys (priority in the high bits, position in the low bits,
+/// so ties break toward the leftmost position).
+struct MinHeap {
+    private(set) var items: [UInt64] = []
+
+    mutating func removeAll() { items.removeAll(keepingCapacity: true) }
+
+    mutating func push(_ v: UInt64) {
+        items.append(v)
+        var i = items.count - 1
+        while i > 0 {
+            let p = (i - 1) >> 1
+            if items[p] <= v { break }
+            items[i] = items[p]
+            i = p
+        }
+        items[i] = v
+    }
+
+    mutating func popMin() -> UInt64? {
+        guard let first = items.first else { return nil }
+        let last = items.removeLast()
+        if items.isEmpty { return first }
+        var i = 0
+        let n = items.count
+        while true {
+            let l = 2 * i + 1
+            if l >= n { break }
+            let r = l + 1
+            let c = (r < n && items[r] < items[l]) ? r : l
+            if items[c] >= last { break }
+            items[i] = items[c]
+            i = c
+        }
+        items[i] = last
+        return first
+    }
+}
+
+/// GPT-2's reversible mapping of the 256 byte values to printable codepoints.
+enum GPT2ByteAlphabet {
+    /// byteToUnicode[b] is the codepoint that stands for byte b.
+    static let byteToUnicode: [UInt32] = {
+        var table = [UInt32](repeating: 0, count: 256)
+        var n: UInt32 = 0
+        for b in 0..<256 {
+            let printable = (0x21...0x7E).contains(b) || (0xA1...0xAC).contains(b) || (0xAE...0xFF).contains(b)
+            if printable { table[b] = UInt32(b) } else { table[b] = 256 + n; n += 1 }
+        }
+        return table
+    }()
+
+    /// Inverse of byteToUnicode, indexed by codepoint (< 324); -1 where unmapped.
+    static let unicodeToByte: [Int16] = {
+        var inv = [Int16](repeating: -1, count: 324)
+        for (b, u) in byteToUnicode.enumerated() { inv[Int(u)] = Int16(b) }
+        return inv
+    }()
+
+    /// Raw bytes of a byte-alphabet string, or nil if it uses codepoints outside the alphabet.
+    static func decode(_ s: String, table: [Int16]) -> [UInt8]? {
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf8.count)
+        for scalar in s.unicodeScalars {
+            let v = Int(scalar.value)
+            guard v < table.count, table[v] >= 0 else { return nil }
+            out.append(UInt8(table[v]))
+        }
+        return out
+    }
+}
