@@ -79,6 +79,7 @@ func tempModelPath(_ name: String) -> String {
         let ours = Array(try session.forward(record.prompt_tokens, logits: .all))
         let err = relativeL2(ours, record.logits)
         let tolerance = record.isQuantised ? 1e-2 : 1e-3
+        print("golden \(name): relative L2 vs llama.cpp \(err) (tolerance \(tolerance))")
         #expect(err < tolerance, "relative L2 \(err) vs llama.cpp (tolerance \(tolerance))")
 
         var greedy = [Int32]()

@@ -44,7 +44,7 @@ def main():
             path = os.path.join(tmp, name + ".gguf")
             cmd = [args.hotmoe, "generate-model", "-o", path, "--preset", "tiny", "--arch", arch, "--type", wtype,
                    "--layers", str(SHAPE["layers"]), "--embedding", str(SHAPE["embedding"]),
-                   "--heads", str(SHAPE["heads"]), "--kv-heads", str(SHAPE["kv_heads"]), "--head-dim", str(SHAPE["head_dim"]),
+                   "--heads", str(SHAPE["heads"]), "--kv-heads", str(SHAPE["heads"] if arch == "olmoe" else SHAPE["kv_heads"]), "--head-dim", str(SHAPE["head_dim"]),
                    "--experts", str(SHAPE["experts"]), "--experts-used", str(SHAPE["experts_used"]),
                    "--expert-ff", str(SHAPE["expert_ff"]), "--seed", "7"]
             subprocess.run(cmd, check=True)
@@ -64,7 +64,8 @@ def main():
                 greedy.append(nxt)
                 llm.eval([nxt])
             record = {
-                "architecture": arch, "weight_type": wtype, "seed": 7, **SHAPE,
+                "architecture": arch, "weight_type": wtype, "seed": 7,
+                **dict(SHAPE, kv_heads=SHAPE["heads"] if arch == "olmoe" else SHAPE["kv_heads"]),
                 "fnv1a64": digest, "prompt": PROMPT, "prompt_tokens": tokens, "vocab": n_vocab,
                 "logits_f32_base64": base64.b64encode(struct.pack(f"<{len(logits)}f", *logits)).decode(),
                 "greedy_tokens": greedy,

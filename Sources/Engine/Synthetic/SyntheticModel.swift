@@ -61,6 +61,9 @@ public enum SyntheticModel {
         guard ["qwen3moe", "olmoe", "llama"].contains(s.architecture) else {
             throw GGUFError("unknown architecture '\(s.architecture)' (qwen3moe, olmoe, llama)")
         }
+        if s.architecture == "olmoe", s.kvHeads != s.heads {
+            throw GGUFError("olmoe has no grouped KV heads (llama.cpp sizes attn_k_norm to the full width): set kv heads = heads (\(s.heads))")
+        }
         let vocab = SyntheticVocabulary.make()
         var w = GGUFWriter()
         let a = s.architecture + "."
