@@ -3,7 +3,34 @@
 #include <stdint.h>
 #include <stddef.h>
 
-/// Returns a bit set of the SIMD features found at run time (see ckernels.c).
+/// Bit set of SIMD features found at run time: 1 AVX2, 2 FMA, 4 AVX-512F, 8 AVX-512 VNNI, 16 F16C.
 int hm_cpu_features(void);
+
+// Everything below needs AVX2 + FMA + F16C (check hm_cpu_features() & 19 == 19) and an x86-64
+// build; on other targets the symbols exist but trap, so callers must dispatch first.
+// Block layouts are ggml's (ggml-common.h); no pointer needs any alignment.
+
+/// Quantises k floats (k % 256 == 0) to Q8_K blocks, bit-identical to ggml's quantize_row_q8_K_ref.
+void hm_quantize_q8_K(const float *x, void *y, int64_t k);
+/// Quantises k floats (k % 32 == 0) to Q8_0 blocks like ggml's x86 quantize_row_q8_0
+/// (id = 127/amax, round to nearest even).
+void hm_quantize_q8_0_x86(const float *x, void *y, int64_t k);
+/// Converts n floats to IEEE half, rounding to nearest even.
+void hm_fp32_to_fp16(const float *x, void *y, int64_t n);
+
+/// Matrix times activations: for each of `rows` weight rows (row_bytes apart, `cols` elements
+/// each) and each of `tokens` activation rows (act_bytes apart, in the weight type's vec-dot
+/// format), out[r + t * out_stride] = dot(w[r], act[t]). Rows outer, tokens inner.
+#define HM_MATMUL_DECL(name) \
+    void name(const void *w, size_t row_bytes, int64_t cols, int64_t rows, \
+              const void *act, size_t act_bytes, int64_t tokens, float *out, int64_t out_stride)
+HM_MATMUL_DECL(hm_matmul_q4_K_q8_K);
+HM_MATMUL_DECL(hm_matmul_q5_K_q8_K);
+HM_MATMUL_DECL(hm_matmul_q6_K_q8_K);
+HM_MATMUL_DECL(hm_matmul_q8_0_q8_0);
+HM_MATMUL_DECL(hm_matmul_q4_0_q8_0);
+HM_MATMUL_DECL(hm_matmul_f16_f16);
+HM_MATMUL_DECL(hm_matmul_bf16_bf16);
+HM_MATMUL_DECL(hm_matmul_f32_f32);
 
 #endif

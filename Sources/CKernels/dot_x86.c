@@ -1,0 +1,251 @@
+// AVX2 dot products and row-range matmuls. The K-quant kernels reduce each block to exact
+// int32 sums and then do the same scalar float steps as the Swift reference
+// (DotReference.swift), so their results are bit-identical to it; contraction into FMA is
+// disabled for that reason. Q8_0/Q4_0 and the float types accumulate in vector lanes like
+// ggml does, which changes only the float summation order.
+#include "ckernels.h"
+#include "x86_common.h"
+
+#pragma clang fp contract(off)
+
+#if defined(__x86_64__)
+
+// ---- K-quants -------------------------------------------------------------------------------
+
+// Unpacks a Q4_K/Q5_K 12-byte scale field into 8 scales (bytes 0..7) and 8 mins (bytes 8..15),
+// the same bit shuffle as ggml's utmp trick.
+HM_AVX2 HM_INLINE void hm_unpack_scales_k4(const uint8_t *q, uint8_t out[16]) {
+    const uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
+    uint32_t u[4];
+    memcpy(u, q, 12);
+    u[3] = ((u[2] >> 4) & kmask2) | (((u[1] >> 6) & kmask3) << 4);
+    const uint32_t aux = u[1] & kmask1;
+    u[1] = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);
+    u[2] = aux;
+    u[0] &= kmask1;
+    memcpy(out, u, 16);
+}
+
+// Sum over groups g of bsums[g] * mins[g / 2] for one Q8_K block.
+HM_AVX2 HM_INLINE int32_t hm_min_sum(const uint8_t sm[16], const uint8_t *y) {
+    const __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(sm + 8)));
+    const __m256i bs = hm_loadu(y + 260);
+    const __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+    return hm_hsum_i32x4(_mm_madd_epi16(mins, pairs));
+}
+
+// Integer part of a Q4_K/Q5_K block: sum over sub-blocks of scale * (quants . q8). `hbits` holds
+// Q5_K's fifth bits, or is ignored when `five` is 0 (the branch folds away after inlining).
+HM_AVX2 HM_INLINE int32_t hm_scale_min_isum(const uint8_t *qs, const uint8_t *qh, int five,
+                                            const uint8_t sm[16], const int8_t *q8) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    const __m256i one = _mm256_set1_epi8(1);
+    const __m256i hbits = five ? hm_loadu(qh) : _mm256_setzero_si256();
+    __m256i acc = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j) {
+        const __m256i bits = hm_loadu(qs + 32 * j);
+        __m256i lo = _mm256_and_si256(bits, m4);
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+        if (five) {
+            // Bit 2j of each qh byte is the fifth bit of the low nibble, bit 2j+1 of the high one.
+            const __m256i b0 = _mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j), one);
+            const __m256i b1 = _mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j + 1), one);
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(b0, 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(b1, 4));
+        }
+        // Unsigned quants (<= 31) times int8: pair sums stay far below int16 saturation.
+        const __m256i plo = _mm256_maddubs_epi16(lo, hm_loadu(q8 + 64 * j));
+        const __m256i phi = _mm256_maddubs_epi16(hi, hm_loadu(q8 + 64 * j + 32));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_set1_epi16(sm[2 * j]), plo));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_set1_epi16(sm[2 * j + 1]), phi));
+    }
+    return hm_hsum_i32x8(acc);
+}
+
+HM_AVX2 HM_INLINE float hm_dot_scale_min(const uint8_t *x, const uint8_t *y, int64_t nb, int five) {
+    const size_t xbytes = five ? HM_Q5_K : HM_Q4_K;
+    float sum = 0.0f, sum_mins = 0.0f;
+    for (int64_t i = 0; i < nb; ++i, x += xbytes, y += HM_Q8_K) {
+        uint8_t sm[16];
+        hm_unpack_scales_k4(x + 4, sm);
+        const int32_t isum = hm_scale_min_isum(x + (five ? 48 : 16), x + 16, five, sm, (const int8_t *)(y + 4));
+        const int32_t msum = hm_min_sum(sm, y);
+        const float yd = hm_load_f32(y);
+        const float d = yd * hm_h2f(x), dmin = yd * hm_h2f(x + 2);
+        sum += d * (float)isum;
+        sum_mins += dmin * (float)msum;
+    }
+    return sum - sum_mins;
+}
+
+HM_AVX2 static float hm_dot_q4_K(const uint8_t *x, const uint8_t *y, int64_t nb) {
+    return hm_dot_scale_min(x, y, nb, 0);
+}
+
+HM_AVX2 static float hm_dot_q5_K(const uint8_t *x, const uint8_t *y, int64_t nb) {
+    return hm_dot_scale_min(x, y, nb, 1);
+}
+
+HM_AVX2 static float hm_dot_q6_K(const uint8_t *x, const uint8_t *y, int64_t nb) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    const __m256i m3 = _mm256_set1_epi8(3);
+    // Shuffle picking scale g for bytes 0..7 and scale g+1 for bytes 8..15.
+    const __m128i pick = _mm_set_epi64x(0x0101010101010101LL, 0);
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; ++i, x += HM_Q6_K, y += HM_Q8_K) {
+        const uint8_t *ql = x, *qh = x + 128;
+        const int8_t *q8 = (const int8_t *)(y + 4);
+        const __m128i sc = _mm_loadu_si128((const __m128i *)(x + 192));
+        __m256i acc = _mm256_setzero_si256();
+        for (int half = 0; half < 2; ++half) {
+            const __m256i l0 = hm_loadu(ql + 64 * half);
+            const __m256i l1 = hm_loadu(ql + 64 * half + 32);
+            const __m256i h = hm_loadu(qh + 32 * half);
+            __m256i v[4];
+            v[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m3), 4));
+            v[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m3), 4));
+            v[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m3), 4));
+            v[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m3), 4));
+            for (int k = 0; k < 4; ++k) {
+                const int g = 8 * half + 2 * k;
+                const __m128i s8 = _mm_shuffle_epi8(sc, _mm_add_epi8(pick, _mm_set1_epi8((char)g)));
+                // Unbiased quants (0..63) here; the bias of 32 is removed below via bsums.
+                const __m256i p = _mm256_maddubs_epi16(v[k], hm_loadu(q8 + 128 * half + 32 * k));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_cvtepi8_epi16(s8), p));
+            }
+        }
+        const __m256i bias = _mm256_madd_epi16(hm_loadu(y + 260), _mm256_cvtepi8_epi16(sc));
+        acc = _mm256_sub_epi32(acc, _mm256_slli_epi32(bias, 5));
+        const float d = hm_load_f32(y) * hm_h2f(x + 208);
+        sum += d * (float)hm_hsum_i32x8(acc);
+    }
+    return sum;
+}
+
+// ---- 32-element blocks ----------------------------------------------------------------------
+
+// Signed int8 dot of 32 lanes into 8 int32 lanes. |x| may be 128 but y must lie in [-127, 127]
+// (true for every activation our quantisers produce), so the maddubs pairs cannot saturate.
+HM_AVX2 HM_INLINE __m256i hm_dot_i8x32(__m256i x, __m256i y) {
+    const __m256i ax = _mm256_sign_epi8(x, x);
+    const __m256i sy = _mm256_sign_epi8(y, x);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
+}
+
+HM_AVX2 static float hm_dot_q8_0(const uint8_t *x, const uint8_t *y, int64_t nb) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 1 < nb; i += 2, x += 2 * HM_Q8_0, y += 2 * HM_Q8_0) {
+        const __m256i p0 = hm_dot_i8x32(hm_loadu(x + 2), hm_loadu(y + 2));
+        const __m256i p1 = hm_dot_i8x32(hm_loadu(x + HM_Q8_0 + 2), hm_loadu(y + HM_Q8_0 + 2));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(hm_h2f(x) * hm_h2f(y)), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(hm_h2f(x + HM_Q8_0) * hm_h2f(y + HM_Q8_0)),
+                               _mm256_cvtepi32_ps(p1), acc1);
+    }
+    if (i < nb) {
+        const __m256i p = hm_dot_i8x32(hm_loadu(x + 2), hm_loadu(y + 2));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(hm_h2f(x) * hm_h2f(y)), _mm256_cvtepi32_ps(p), acc0);
+    }
+    return hm_hsum_f32x8(_mm256_add_ps(acc0, acc1));
+}
+
+// 16 bytes of Q4_0 nibbles as 32 signed values in element order (low nibbles first).
+HM_AVX2 HM_INLINE __m256i hm_q4_0_values(const uint8_t *qs) {
+    const __m128i bits = _mm_loadu_si128((const __m128i *)qs);
+    const __m128i m4 = _mm_set1_epi8(0xF);
+    const __m256i v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(bits, 4), m4), _mm_and_si128(bits, m4));
+    return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+}
+
+HM_AVX2 static float hm_dot_q4_0(const uint8_t *x, const uint8_t *y, int64_t nb) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 1 < nb; i += 2, x += 2 * HM_Q4_0, y += 2 * HM_Q8_0) {
+        const __m256i p0 = hm_dot_i8x32(hm_q4_0_values(x + 2), hm_loadu(y + 2));
+        const __m256i p1 = hm_dot_i8x32(hm_q4_0_values(x + HM_Q4_0 + 2), hm_loadu(y + HM_Q8_0 + 2));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(hm_h2f(x) * hm_h2f(y)), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(hm_h2f(x + HM_Q4_0) * hm_h2f(y + HM_Q8_0)),
+                               _mm256_cvtepi32_ps(p1), acc1);
+    }
+    if (i < nb) {
+        const __m256i p = hm_dot_i8x32(hm_q4_0_values(x + 2), hm_loadu(y + 2));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(hm_h2f(x) * hm_h2f(y)), _mm256_cvtepi32_ps(p), acc0);
+    }
+    return hm_hsum_f32x8(_mm256_add_ps(acc0, acc1));
+}
+
+// ---- float types ----------------------------------------------------------------------------
+
+// Loads 8 elements of each float format as 8 floats.
+HM_AVX2 HM_INLINE __m256 hm_ld_f16(const uint8_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+HM_AVX2 HM_INLINE __m256 hm_ld_bf16(const uint8_t *p) {
+    const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+}
+HM_AVX2 HM_INLINE __m256 hm_ld_f32(const uint8_t *p) { return _mm256_loadu_ps((const float *)p); }
+
+HM_AVX2 HM_INLINE float hm_s_f16(const uint8_t *p) { return hm_h2f(p); }
+HM_AVX2 HM_INLINE float hm_s_bf16(const uint8_t *p) {
+    uint16_t b;
+    memcpy(&b, p, 2);
+    const uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+HM_AVX2 HM_INLINE float hm_s_f32(const uint8_t *p) { return hm_load_f32(p); }
+
+// Four 8-lane accumulators over 32-element steps, then 8-element steps, then a scalar tail
+// summed in double (ggml's vec_dot_f16 layout).
+#define HM_FLOAT_DOT(name, esize, vload, sload)                                                  \
+    HM_AVX2 static float name(const uint8_t *x, const uint8_t *y, int64_t n) {                    \
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();                                 \
+        __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();                                 \
+        int64_t i = 0;                                                                            \
+        for (; i + 32 <= n; i += 32) {                                                            \
+            a0 = _mm256_fmadd_ps(vload(x + (i + 0) * esize), vload(y + (i + 0) * esize), a0);     \
+            a1 = _mm256_fmadd_ps(vload(x + (i + 8) * esize), vload(y + (i + 8) * esize), a1);     \
+            a2 = _mm256_fmadd_ps(vload(x + (i + 16) * esize), vload(y + (i + 16) * esize), a2);   \
+            a3 = _mm256_fmadd_ps(vload(x + (i + 24) * esize), vload(y + (i + 24) * esize), a3);   \
+        }                                                                                         \
+        for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(vload(x + i * esize), vload(y + i * esize), a0); \
+        double sum = hm_hsum_f32x8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));  \
+        for (; i < n; ++i) sum += (double)(sload(x + i * esize) * sload(y + i * esize));          \
+        return (float)sum;                                                                        \
+    }
+
+HM_FLOAT_DOT(hm_dot_f16, 2, hm_ld_f16, hm_s_f16)
+HM_FLOAT_DOT(hm_dot_bf16, 2, hm_ld_bf16, hm_s_bf16)
+HM_FLOAT_DOT(hm_dot_f32, 4, hm_ld_f32, hm_s_f32)
+
+// ---- matmul drivers -------------------------------------------------------------------------
+
+// `per` is the element count one unit of the dot's length argument stands for (block size, or 1).
+#define HM_MATMUL_DEF(name, dot, per)                                                             \
+    HM_AVX2 HM_MATMUL_DECL(name) {                                                               \
+        const uint8_t *wr = (const uint8_t *)w;                                                  \
+        const int64_t units = cols / (per);                                                      \
+        for (int64_t r = 0; r < rows; ++r, wr += row_bytes) {                                    \
+            const uint8_t *a = (const uint8_t *)act;                                             \
+            for (int64_t t = 0; t < tokens; ++t, a += act_bytes) {                               \
+                out[r + t * out_stride] = dot(wr, a, units);                                     \
+            }                                                                                    \
+        }                                                                                        \
+    }
+
+#else  // not x86-64: never dispatched to (hm_cpu_features() returns 0).
+#define HM_MATMUL_DEF(name, dot, per) \
+    HM_MATMUL_DECL(name) { __builtin_trap(); }
+#endif
+
+HM_MATMUL_DEF(hm_matmul_q4_K_q8_K, hm_dot_q4_K, 256)
+HM_MATMUL_DEF(hm_matmul_q5_K_q8_K, hm_dot_q5_K, 256)
+HM_MATMUL_DEF(hm_matmul_q6_K_q8_K, hm_dot_q6_K, 256)
+HM_MATMUL_DEF(hm_matmul_q8_0_q8_0, hm_dot_q8_0, 32)
+HM_MATMUL_DEF(hm_matmul_q4_0_q8_0, hm_dot_q4_0, 32)
+HM_MATMUL_DEF(hm_matmul_f16_f16, hm_dot_f16, 1)
+HM_MATMUL_DEF(hm_matmul_bf16_bf16, hm_dot_bf16, 1)
+HM_MATMUL_DEF(hm_matmul_f32_f32, hm_dot_f32, 1)

@@ -1,0 +1,52 @@
+// Shared helpers for the AVX2 kernels. Included only by x86-64 translation units.
+#ifndef HOTMOE_X86_COMMON_H
+#define HOTMOE_X86_COMMON_H
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+// Per-function target attributes instead of -march flags: the library must still load and run
+// (through the Swift fallback) on x86-64 CPUs without AVX2.
+#define HM_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define HM_INLINE static inline __attribute__((always_inline))
+
+// ggml block sizes in bytes.
+enum { HM_Q4_0 = 18, HM_Q8_0 = 34, HM_Q4_K = 144, HM_Q5_K = 176, HM_Q6_K = 210, HM_Q8_K = 292 };
+
+HM_AVX2 HM_INLINE float hm_h2f(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+HM_AVX2 HM_INLINE float hm_load_f32(const uint8_t *p) {
+    float f;
+    memcpy(&f, p, 4);
+    return f;
+}
+
+HM_AVX2 HM_INLINE __m256i hm_loadu(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+
+HM_AVX2 HM_INLINE int32_t hm_hsum_i32x8(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    return _mm_cvtsi128_si32(s);
+}
+
+HM_AVX2 HM_INLINE int32_t hm_hsum_i32x4(__m128i s) {
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    return _mm_cvtsi128_si32(s);
+}
+
+HM_AVX2 HM_INLINE float hm_hsum_f32x8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+#endif
+#endif

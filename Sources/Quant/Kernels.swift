@@ -1,0 +1,87 @@
+import CKernels
+
+/// Run-time CPU capabilities, probed once.
+enum CPU {
+    /// AVX2 + FMA + F16C: everything the C kernels use. False on non-x86 builds.
+    static let avx2: Bool = hm_cpu_features() & 19 == 19
+}
+
+/// The compute entry points the engine calls. Every function is single-threaded and
+/// allocation-free; callers split rows across their own threads.
+public enum Kernels {
+    /// For each row r in `rows` of weight matrix `weights` (`rowBytes` apart, `cols` elements
+    /// each) and each token t < `tokens`:
+    /// `out[(r - rows.lowerBound) + t * outStride] = dot(weights[r], activations[t])`.
+    /// Each weight row is read once for all tokens (rows outer, tokens inner).
+    ///
+    /// - Precondition: `activations.type == type.vecDotType`, `activations.count == cols`,
+    ///   `tokens <= activations.tokens`, and `cols` is a whole number of `type`'s blocks.
+    public static func matmul(
+        type: GGMLType, weights: UnsafeRawPointer, rowBytes: Int, cols: Int, rows: Range<Int>,
+        activations: borrowing QuantizedActivations, tokens: Int,
+        out: UnsafeMutablePointer<Float>, outStride: Int
+    ) {
+        checkShapes(type, cols, activations, tokens)
+        if rows.isEmpty || tokens == 0 { return }
+        let w = weights + rows.lowerBound * rowBytes
+        let a = activations.row(token: 0)
+        let n = Int64(rows.count), c = Int64(cols), t = Int64(tokens), s = Int64(outStride)
+        let ab = activations.rowBytes
+        if CPU.avx2 {
+            switch type {
+            case .q4_K: return hm_matmul_q4_K_q8_K(w, rowBytes, c, n, a, ab, t, out, s)
+            case .q5_K: return hm_matmul_q5_K_q8_K(w, rowBytes, c, n, a, ab, t, out, s)
+            case .q6_K: return hm_matmul_q6_K_q8_K(w, rowBytes, c, n, a, ab, t, out, s)
+            case .q8_0: return hm_matmul_q8_0_q8_0(w, rowBytes, c, n, a, ab, t, out, s)
+            case .q4_0: return hm_matmul_q4_0_q8_0(w, rowBytes, c, n, a, ab, t, out, s)
+            case .f16: return hm_matmul_f16_f16(w, rowBytes, c, n, a, ab, t, out, s)
+            case .bf16: return hm_matmul_bf16_bf16(w, rowBytes, c, n, a, ab, t, out, s)
+            case .f32: return hm_matmul_f32_f32(w, rowBytes, c, n, a, ab, t, out, s)
+            default: break
+            }
+        }
+        matmulReference(
+            type: type, weights: weights, rowBytes: rowBytes, cols: cols, rows: rows,
+            activations: activations, tokens: tokens, out: out, outStride: outStride)
+    }
+
+    /// Plain-Swift twin of `matmul`; the fallback on CPUs without AVX2 and the tests' reference.
+    static func matmulReference(
+        type: GGMLType, weights: UnsafeRawPointer, rowBytes: Int, cols: Int, rows: Range<Int>,
+        activations: borrowing QuantizedActivations, tokens: Int,
+        out: UnsafeMutablePointer<Float>, outStride: Int
+    ) {
+        checkShapes(type, cols, activations, tokens)
+        for r in rows {
+            let w = weights + r * rowBytes
+            for t in 0..<tokens {
+                out[(r - rows.lowerBound) + t * outStride] =
+                    DotReference.dot(type, w, activations.row(token: t), cols)
+            }
+        }
+    }
+
+    @inline(__always)
+    private static func checkShapes(_ type: GGMLType, _ cols: Int, _ act: borrowing QuantizedActivations, _ tokens: Int) {
+        precondition(act.type == type.vecDotType, "\(act.type) activations do not pair with \(type) weights")
+        precondition(act.count == cols, "activations have \(act.count) elements, rows have \(cols)")
+        precondition(tokens >= 0 && tokens <= act.tokens, "only \(act.tokens) tokens quantised")
+        precondition(cols % type.blockSize == 0, "\(type) rows must be whole blocks")
+    }
+
+    /// Converts `count` elements of one row of `type` to Float.
+    /// Supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, Q8_K.
+    public static func dequantizeRow(type: GGMLType, _ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+        Dequantize.row(type, src, dst, count: count)
+    }
+
+    /// Encodes `count` floats as one row of `type` (ggml's reference quantisers, so llama.cpp
+    /// reads the result identically). Writes `type.byteCount(elements: count)` bytes.
+    /// Supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, Q8_K.
+    public static func quantizeRow(type: GGMLType, _ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, count: Int) {
+        Quantize.row(type, src, dst, count: count)
+    }
+
+    /// True when the AVX2 kernels are in use on this machine.
+    public static var usesSIMD: Bool { CPU.avx2 }
+}

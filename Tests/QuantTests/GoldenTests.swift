@@ -1,0 +1,93 @@
+// Comparisons with fixtures written by tools/quant/make_golden.py from gguf-py (dequantisation)
+// and from libggml itself (quantisation, activation conversion, dot products).
+import Foundation
+import Testing
+@testable import Quant
+
+struct Golden {
+    struct Index: Decodable {
+        struct Files: Decodable {
+            var blocks: String?, floats: String?
+            var input: String?, output: String?
+            var activations: String?, activations_quantized: String?, results: String?
+            var tokens: Int?
+        }
+        var row: Int
+        var quant_row: Int
+        var types: [String: [String: Files]]
+    }
+
+    static let dir: URL = Bundle.module.resourceURL!.appendingPathComponent("Fixtures")
+    static let index: Index = {
+        let data = try! Data(contentsOf: dir.appendingPathComponent("index.json"))
+        return try! JSONDecoder().decode(Index.self, from: data)
+    }()
+
+    static func bytes(_ name: String) -> [UInt8] {
+        [UInt8](try! Data(contentsOf: dir.appendingPathComponent(name)))
+    }
+
+    static func floats(_ name: String) -> [Float] {
+        let b = bytes(name)
+        return (0..<b.count / 4).map { i in
+            Float(bitPattern: UInt32(b[4 * i]) | UInt32(b[4 * i + 1]) << 8 | UInt32(b[4 * i + 2]) << 16 | UInt32(b[4 * i + 3]) << 24)
+        }
+    }
+
+    static func files(_ type: GGMLType, _ kind: String) -> Index.Files? {
+        index.types[type.description.lowercased().replacingOccurrences(of: "_k", with: "_K")]?[kind]
+    }
+}
+
+@Suite struct GoldenTests {
+    static let types: [GGMLType] = [.f16, .bf16, .q8_0, .q4_0, .q4_K, .q5_K, .q6_K]
+
+    /// Our dequantisation of random blocks equals gguf-py's float32 output bit for bit.
+    @Test(arguments: types)
+    func dequantizeMatchesGgufPy(type: GGMLType) throws {
+        let f = try #require(Golden.files(type, "dequant"))
+        let got = dequantize(type, Golden.bytes(f.blocks!), count: Golden.index.row)
+        let want = Golden.floats(f.floats!)
+        let mismatches = (0..<want.count).filter { got[$0].bitPattern != want[$0].bitPattern }
+        #expect(mismatches.isEmpty, "\(type): \(mismatches.count) differ, first at \(mismatches.first ?? -1)")
+    }
+
+    /// Our quantisers write the same bytes as ggml's quantize_row_*_ref (the llama.cpp
+    /// model-writing path) for a 2048-element row.
+    @Test(arguments: types)
+    func quantizeMatchesGgml(type: GGMLType) throws {
+        let f = try #require(Golden.files(type, "quantize"))
+        let got = quantize(type, Golden.floats(f.input!))
+        let want = Golden.bytes(f.output!)
+        let bad = (0..<want.count / type.typeSize).filter {
+            got[$0 * type.typeSize..<($0 + 1) * type.typeSize] != want[$0 * type.typeSize..<($0 + 1) * type.typeSize]
+        }
+        #expect(bad.isEmpty, "\(type): blocks \(bad) differ")
+    }
+
+    /// Activation conversion matches ggml-cpu's from_float for the vec-dot type byte for byte
+    /// (fast and reference paths), and the dot product matches ggml's vec_dot within float
+    /// summation order (1e-5 of sum |w a|).
+    @Test(arguments: types)
+    func activationsAndDotMatchGgml(type: GGMLType) throws {
+        let f = try #require(Golden.files(type, "dot"))
+        let n = Golden.index.row, tokens = f.tokens!
+        let x = Golden.floats(f.activations!)
+        let wantAct = Golden.bytes(f.activations_quantized!)
+        let wantDot = Golden.floats(f.results!)
+        let wRow = Array(quantize(type, Golden.floats(Golden.files(type, "quantize")!.input!))[0..<type.byteCount(elements: n)!])
+        for reference in [false, true] {
+            let act = activations(for: type, x, count: n, reference: reference)
+            for t in 0..<tokens {
+                #expect(activationBytes(act, token: t) == Array(wantAct[t * act.rowBytes..<(t + 1) * act.rowBytes]),
+                        "\(type) token \(t) reference=\(reference)")
+            }
+            let y = runMatmul(type, wRow, rows: 0..<1, cols: n, act, tokens: tokens, outStride: 1, reference: reference)
+            for t in 0..<tokens {
+                let mag = dotMagnitude(type, wRow, act, token: t)
+                #expect(abs(Double(y[t]) - Double(wantDot[t])) <= 1e-5 * mag,
+                        "\(type) token \(t): \(y[t]) vs ggml \(wantDot[t]) reference=\(reference)")
+            }
+        }
+    }
+}

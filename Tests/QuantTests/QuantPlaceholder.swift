@@ -1,4 +1,0 @@
-import Testing
-@testable import Quant
-
-@Test func QuantModuleLinks() { #expect(Bool(true)) }
