@@ -6,7 +6,7 @@ func layout(layers: Int = 3, experts: Int = 8, topK: Int = 2, bytes: Int = 100) 
     try! ModelExpertLayout(layerCount: layers, expertsPerLayer: experts, topK: topK, bytesPerExpert: bytes)
 }
 
-func decode(_ json: String, layout: ModelExpertLayout? = nil) throws -> PerfProfile {
+func decode(_ json: String, layout: ModelExpertLayout? = nil) throws(ProfileError) -> PerfProfile {
     try PerfProfile.decode(Data(json.utf8), layout: layout)
 }
 
