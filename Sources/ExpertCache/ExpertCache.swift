@@ -1,1 +1,0 @@
-// ExpertCache module

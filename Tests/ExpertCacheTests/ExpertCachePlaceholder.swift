@@ -1,4 +1,0 @@
-import Testing
-@testable import ExpertCache
-
-@Test func ExpertCacheModuleLinks() { #expect(Bool(true)) }
