@@ -32,3 +32,8 @@ struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ d: String) { description = d }
 }
+
+/// Streams generated text as it comes (stdout is block-buffered when piped).
+func flushStdout() {
+    fflush(nil)
+}

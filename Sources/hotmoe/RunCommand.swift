@@ -90,7 +90,7 @@ struct RunCommand: ParsableCommand {
                 var messages: [ChatMessage] = []
                 if let system { messages.append(ChatMessage(role: "system", content: system)) }
                 messages.append(ChatMessage(role: "user", content: text))
-                text = tokenizer.applyChatTemplate(messages, addGenerationPrompt: true)
+                text = tokenizer.chatTemplate.render(messages, addGenerationPrompt: true)
             }
             let tokens = tokenizer.encode(text, parseSpecial: chat)
             let session = InferenceSession(model: model, contextSize: modelOptions.contextSize(for: model),
@@ -99,16 +99,16 @@ struct RunCommand: ParsableCommand {
                 throw CLIError("prompt (\(tokens.count) tokens) + --n-predict \(nPredict) exceed the context of \(session.cache.capacity) tokens; raise --ctx-size")
             }
             print(tokenizer.decode(tokens), terminator: "")
-            fflush(stdout)
+            flushStdout()
             var sampler = Sampler(sampling.params)
-            var decoder = tokenizer.makeStreamDecoder()
+            var decoder = tokenizer.makeStreamingDecoder()
             let stats = try Generator.generate(session: session, prompt: tokens, maxTokens: nPredict, sampler: &sampler,
                                                stopTokens: ignoreEOS ? [] : tokenizer.eosTokens) { token in
-                print(decoder.append(token), terminator: "")
-                fflush(stdout)
+                print(decoder.push(token), terminator: "")
+                flushStdout()
                 return true
             }
-            print(decoder.flush())
+            print(decoder.finish())
             logger.info("\(Self.summary(stats))")
         } catch let e as CLIError {
             throw e
