@@ -12,7 +12,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "hotmoe", targets: ["hotmoe"]),
-        .library(name: "HotMoEKit", targets: ["Engine", "ExpertCache", "GGUF", "Quant", "Tokenizer"]),
+        .library(name: "HotMoEKit", targets: ["Engine", "ExpertCache", "GGUF", "HotCache", "Quant", "Tokenizer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -30,10 +30,14 @@ let package = Package(
             name: "Engine",
             dependencies: ["GGUF", "Quant", "Tokenizer", "ExpertCache", .product(name: "Logging", package: "swift-log")],
             swiftSettings: fastSwift),
+        // Wires the expert cache into the engine's expert seam: hot tier, lanes, telemetry.
+        .target(
+            name: "HotCache",
+            dependencies: ["Engine", "ExpertCache", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "hotmoe",
             dependencies: [
-                "Engine", "ExpertCache", "GGUF", "Quant", "Tokenizer",
+                "Engine", "ExpertCache", "GGUF", "HotCache", "Quant", "Tokenizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -41,6 +45,7 @@ let package = Package(
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Quant"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ExpertCacheTests", dependencies: ["ExpertCache"]),
+        .testTarget(name: "HotCacheTests", dependencies: ["HotCache", "Engine", "ExpertCache"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "GGUF", "Quant", "Tokenizer", "ExpertCache"], resources: [.copy("Golden")]),
     ]
 )

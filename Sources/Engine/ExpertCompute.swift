@@ -1,33 +1,48 @@
 import Quant
 
 /// One expert's share of a MoE call: the tokens routed to it (and in which slot).
-struct ExpertWorkItem {
-    var expert: Int
-    var matrices: ExpertMatrices
+public struct ExpertWorkItem {
+    public var expert: Int
+    public var matrices: ExpertMatrices
     /// (token, slot) pairs routed to this expert, in token order.
-    var assignments: [(token: Int, slot: Int)]
+    public var assignments: [(token: Int, slot: Int)]
     /// Offset of this item's rows in the shared arenas, in token-slot units.
-    var arenaOffset: Int
+    public var arenaOffset: Int
+}
+
+/// A float buffer that grows on demand and is reused afterwards.
+public final class FloatArena {
+    public private(set) var pointer: UnsafeMutablePointer<Float> = .allocate(capacity: 1)
+    private var capacity = 1
+
+    public init() {}
+    deinit { pointer.deallocate() }
+
+    public func reserve(_ count: Int) {
+        guard count > capacity else { return }
+        pointer.deallocate()
+        pointer = .allocate(capacity: count)
+        capacity = count
+    }
 }
 
 /// Computes routed experts for a batch: groups tokens by expert so each expert's weights
 /// are read once for all its tokens, then merges per token in slot order. Because the merge
 /// order is fixed by slots, not by where an expert was computed, any split of the items into
 /// lanes gives bit-identical output.
-final class ExpertComputer {
-    let d: Int
-    let ff: Int
-    let k: Int
-    let pool: WorkerPool
+public final class ExpertComputer {
+    public let d: Int
+    public let ff: Int
+    public let k: Int
+    public let pool: WorkerPool
     private var capacity = 0
     private var gathered: UnsafeMutablePointer<Float>
     private var gate: UnsafeMutablePointer<Float>
     private var up: UnsafeMutablePointer<Float>
-    private var slotOutputs: UnsafeMutablePointer<Float>
     private var inputActs: [ActivationBuffers] = []
     private var hiddenActs: [ActivationBuffers] = []
 
-    init(embedding d: Int, expertFF ff: Int, k: Int, pool: WorkerPool) {
+    public init(embedding d: Int, expertFF ff: Int, k: Int, pool: WorkerPool) {
         self.d = d
         self.ff = ff
         self.k = k
@@ -35,20 +50,18 @@ final class ExpertComputer {
         gathered = .allocate(capacity: 1)
         gate = .allocate(capacity: 1)
         up = .allocate(capacity: 1)
-        slotOutputs = .allocate(capacity: 1)
     }
 
     deinit {
-        gathered.deallocate(); gate.deallocate(); up.deallocate(); slotOutputs.deallocate()
+        gathered.deallocate(); gate.deallocate(); up.deallocate()
     }
 
     private func reserve(tokenSlots n: Int, items: Int) {
         if n > capacity {
-            gathered.deallocate(); gate.deallocate(); up.deallocate(); slotOutputs.deallocate()
+            gathered.deallocate(); gate.deallocate(); up.deallocate()
             gathered = .allocate(capacity: n * d)
             gate = .allocate(capacity: n * ff)
             up = .allocate(capacity: n * ff)
-            slotOutputs = .allocate(capacity: n * d)
             capacity = n
         }
         while inputActs.count < items {
@@ -58,7 +71,7 @@ final class ExpertComputer {
     }
 
     /// Groups the routes into work items, asking `matrices` where each expert's weights are.
-    func makeItems(routes: ExpertRoutes, matrices: (Int) -> ExpertMatrices) -> [ExpertWorkItem] {
+    public func makeItems(routes: ExpertRoutes, matrices: (Int) -> ExpertMatrices) -> [ExpertWorkItem] {
         var byExpert = [Int: Int]()
         var items = [ExpertWorkItem]()
         for t in 0..<routes.tokenCount {
@@ -80,11 +93,15 @@ final class ExpertComputer {
         return items
     }
 
-    /// Runs the items' experts; each token-slot's expert output lands in the slot arena.
-    func compute(items: [ExpertWorkItem], input: UnsafePointer<Float>, tokenSlots: Int) {
+    /// Runs the items' experts; each token-slot's expert output lands in `slotOutputs`
+    /// (rows at the items' arena offsets; `tokenSlots` rows in all).
+    public func compute(items: [ExpertWorkItem], input: UnsafePointer<Float>, tokenSlots: Int,
+                        slotOutputs: UnsafeMutablePointer<Float>, lanePool: WorkerPool? = nil) {
+        if items.isEmpty { return }
+        let pool = lanePool ?? self.pool
         reserve(tokenSlots: tokenSlots, items: items.count)
         let d = d, ff = ff
-        let gathered = gathered, gate = gate, up = up, slotOutputs = slotOutputs
+        let gathered = gathered, gate = gate, up = up
         // Gather each item's input rows and quantise them for its gate/up weights.
         pool.run(items.count) { i in
             let item = items[i]
@@ -133,14 +150,14 @@ final class ExpertComputer {
     }
 
     /// output[t] = sum over slots in slot order of weight * that slot's expert output.
-    func merge(items: [ExpertWorkItem], routes: ExpertRoutes, output: UnsafeMutablePointer<Float>) {
-        let d = d, k = routes.k
+    public static func merge(items: [ExpertWorkItem], routes: ExpertRoutes, slotOutputs: UnsafeMutablePointer<Float>,
+                      d: Int, output: UnsafeMutablePointer<Float>, pool: WorkerPool) {
+        let k = routes.k
         // Map (token, slot) -> arena row so the sum can run in slot order.
         var rowOf = [Int](repeating: 0, count: routes.tokenCount * k)
         for item in items {
             for (j, a) in item.assignments.enumerated() { rowOf[a.token * k + a.slot] = item.arenaOffset + j }
         }
-        let slotOutputs = slotOutputs
         pool.forRanges(routes.tokenCount) { tokens in
             for t in tokens {
                 let o = output + t * d
@@ -159,6 +176,7 @@ final class ExpertComputer {
 public final class PlainExpertExecutor: ExpertExecutor {
     let weights: ModelWeights
     let computer: ExpertComputer
+    let slotOutputs = FloatArena()
 
     public init(weights: ModelWeights, config: ModelConfig, pool: WorkerPool) {
         self.weights = weights
@@ -168,11 +186,11 @@ public final class PlainExpertExecutor: ExpertExecutor {
 
     public func computeExperts(layer: Int, input: UnsafePointer<Float>, routes: ExpertRoutes,
                                output: UnsafeMutablePointer<Float>) {
-        let l = weights.layers[layer]
-        let items = computer.makeItems(routes: routes) { e in
-            ExpertMatrices(gate: l.gateExperts.expert(e), up: l.upExperts.expert(e), down: l.downExperts.expert(e))
-        }
-        computer.compute(items: items, input: input, tokenSlots: routes.tokenCount * routes.k)
-        computer.merge(items: items, routes: routes, output: output)
+        let items = computer.makeItems(routes: routes) { weights.expertMatrices(layer: layer, expert: $0) }
+        let slots = routes.tokenCount * routes.k
+        slotOutputs.reserve(slots * computer.d)
+        computer.compute(items: items, input: input, tokenSlots: slots, slotOutputs: slotOutputs.pointer)
+        ExpertComputer.merge(items: items, routes: routes, slotOutputs: slotOutputs.pointer, d: computer.d,
+                             output: output, pool: computer.pool)
     }
 }

@@ -21,6 +21,12 @@ public struct ExpertMatrices: @unchecked Sendable {
     public let gate: WeightMatrix
     public let up: WeightMatrix
     public let down: WeightMatrix
+
+    public init(gate: WeightMatrix, up: WeightMatrix, down: WeightMatrix) {
+        self.gate = gate
+        self.up = up
+        self.down = down
+    }
 }
 
 enum Router {

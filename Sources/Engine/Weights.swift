@@ -12,6 +12,11 @@ public struct WeightMatrix: @unchecked Sendable {
     public let data: UnsafeRawPointer
 
     public var byteCount: Int { rows * rowBytes }
+
+    /// The same matrix read from another copy of its bytes (a hot-tier slot).
+    public func relocated(to data: UnsafeRawPointer) -> WeightMatrix {
+        WeightMatrix(name: name, type: type, rows: rows, cols: cols, rowBytes: rowBytes, data: data)
+    }
 }
 
 /// Experts of one layer stored as one 3-D tensor [cols, rows, experts]; expert e is a
@@ -106,6 +111,12 @@ public struct ModelWeights: @unchecked Sendable {
                 upExperts: try experts(p + "ffn_up_exps.weight", cols: d, rows: c.expertFFLength),
                 downExperts: try experts(p + "ffn_down_exps.weight", cols: c.expertFFLength, rows: d))
         }
+    }
+
+    /// Where expert `e` of `layer` lives in the model file.
+    public func expertMatrices(layer: Int, expert e: Int) -> ExpertMatrices {
+        let l = layers[layer]
+        return ExpertMatrices(gate: l.gateExperts.expert(e), up: l.upExperts.expert(e), down: l.downExperts.expert(e))
     }
 
     /// Bytes of one expert of a layer (gate + up + down), as the cache planner needs.

@@ -1,0 +1,126 @@
+import Engine
+import ExpertCache
+import Foundation
+
+/// How the hot and cold lanes are scheduled (LLAMA_MOE_HOT_CACHE_PARALLEL).
+public enum LaneParallelism: String, Sendable {
+    /// Concurrent when both lanes have work and the region is big enough, else serial.
+    case auto
+    /// Always serial (A/B comparisons).
+    case off
+    /// Concurrent whenever both lanes have work, even for tiny regions (debugging).
+    case force
+}
+
+/// The expert seam backed by the cache: for each MoE call, experts found in the hot tier are
+/// computed from their resident copies (hot lane), the rest from the model file (cold lane);
+/// the lanes run concurrently and merge per token in slot order, so the output is bitwise the
+/// same as without the cache. One executor per session; the tier and telemetry are shared.
+final class CachedExpertExecutor: ExpertExecutor {
+    private let weights: ModelWeights
+    private let tier: () -> HotTier?
+    private let telemetry: TelemetryRecorder
+    private let parallelism: LaneParallelism
+    private let minParallelSlots: Int
+    private let hotComputer: ExpertComputer
+    private let coldComputer: ExpertComputer
+    private let pool: WorkerPool
+    private let lanePools: (hot: WorkerPool, cold: WorkerPool)
+    private let slotOutputs = FloatArena()
+    private var hotFlags: [Bool] = []
+
+    init(weights: ModelWeights, config: ModelConfig, tier: @escaping () -> HotTier?, telemetry: TelemetryRecorder,
+         parallelism: LaneParallelism, minParallelSlots: Int, pool: WorkerPool) {
+        self.weights = weights
+        self.tier = tier
+        self.telemetry = telemetry
+        self.parallelism = parallelism
+        self.minParallelSlots = minParallelSlots
+        self.pool = pool
+        // Concurrent lanes split the threads; a serial lane gets them all.
+        let hotThreads = max(1, pool.threadCount / 2)
+        lanePools = (WorkerPool(threads: hotThreads), WorkerPool(threads: max(1, pool.threadCount - hotThreads)))
+        hotComputer = ExpertComputer(embedding: config.embeddingLength, expertFF: config.expertFFLength,
+                                     k: config.expertsUsed, pool: pool)
+        coldComputer = ExpertComputer(embedding: config.embeddingLength, expertFF: config.expertFFLength,
+                                      k: config.expertsUsed, pool: pool)
+    }
+
+    func computeExperts(layer: Int, input: UnsafePointer<Float>, routes: ExpertRoutes,
+                        output: UnsafeMutablePointer<Float>) {
+        let mode = telemetry.mode
+        let timed = mode != .off
+        let clock = ContinuousClock.now
+        let tier = tier()
+        let slots = routes.tokenCount * routes.k
+        var hotItems = [ExpertWorkItem](), coldItems = [ExpertWorkItem]()
+        let items = hotComputer.makeItems(routes: routes) { e in
+            tier?.matrices(layer: layer, expert: e) ?? weights.expertMatrices(layer: layer, expert: e)
+        }
+        for item in items {
+            if tier?.isHot(layer: layer, expert: item.expert) == true { hotItems.append(item) } else { coldItems.append(item) }
+        }
+        slotOutputs.reserve(slots * hotComputer.d)
+        let arena = slotOutputs.pointer
+        let tPrep = timed ? ContinuousClock.now : clock
+
+        let concurrent: Bool
+        switch parallelism {
+        case .off: concurrent = false
+        case .force: concurrent = !hotItems.isEmpty && !coldItems.isEmpty
+        case .auto: concurrent = !hotItems.isEmpty && !coldItems.isEmpty && slots >= minParallelSlots && pool.threadCount > 1
+        }
+        var laneNanos: (hot: UInt64, cold: UInt64) = (0, 0)
+        let regionStart = ContinuousClock.now
+        if concurrent {
+            let lanes = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: 2)
+            defer { lanes.deallocate() }
+            pool.run(2) { lane in
+                let t0 = ContinuousClock.now
+                if lane == 0 {
+                    hotComputer.compute(items: hotItems, input: input, tokenSlots: slots, slotOutputs: arena, lanePool: lanePools.hot)
+                } else {
+                    coldComputer.compute(items: coldItems, input: input, tokenSlots: slots, slotOutputs: arena, lanePool: lanePools.cold)
+                }
+                lanes[lane] = nanos(ContinuousClock.now - t0)
+            }
+            laneNanos = (lanes[0], lanes[1])
+        } else {
+            let t0 = ContinuousClock.now
+            hotComputer.compute(items: hotItems, input: input, tokenSlots: slots, slotOutputs: arena)
+            let t1 = ContinuousClock.now
+            coldComputer.compute(items: coldItems, input: input, tokenSlots: slots, slotOutputs: arena)
+            laneNanos = (nanos(t1 - t0), nanos(ContinuousClock.now - t1))
+        }
+        let regionEnd = ContinuousClock.now
+        ExpertComputer.merge(items: items, routes: routes, slotOutputs: arena, d: hotComputer.d, output: output, pool: pool)
+        guard timed else { return }
+        let end = ContinuousClock.now
+
+        if hotFlags.count < slots { hotFlags = [Bool](repeating: false, count: slots) }
+        for t in 0..<routes.tokenCount {
+            for s in 0..<routes.k {
+                hotFlags[t * routes.k + s] = tier?.isHot(layer: layer, expert: Int(routes.experts[t * routes.k + s])) ?? false
+            }
+        }
+        var timings: LaneTimings?
+        if mode == .full || mode == .update {
+            let wall = nanos(regionEnd - regionStart)
+            let serialSum = laneNanos.hot + laneNanos.cold
+            timings = LaneTimings(
+                routing: nanos(tPrep - clock), hotLane: laneNanos.hot, coldLane: laneNanos.cold, parallelWall: wall,
+                overlap: concurrent && serialSum > wall ? serialSum - wall : 0,
+                joinWait: concurrent ? (max(laneNanos.hot, laneNanos.cold) - min(laneNanos.hot, laneNanos.cold)) : 0,
+                merge: nanos(end - regionEnd), total: nanos(end - clock))
+        }
+        hotFlags.withUnsafeBufferPointer { flags in
+            telemetry.record(layer: layer, selected: UnsafeBufferPointer(start: routes.experts, count: slots),
+                             hot: UnsafeBufferPointer(rebasing: flags[0..<slots]), tokens: routes.tokenCount, timings: timings)
+        }
+    }
+}
+
+@inline(__always) func nanos(_ d: Duration) -> UInt64 {
+    let c = d.components
+    return UInt64(max(0, c.seconds)) &* 1_000_000_000 &+ UInt64(max(0, c.attoseconds / 1_000_000_000))
+}

@@ -1,0 +1,187 @@
+import Engine
+import ExpertCache
+import Foundation
+import Logging
+
+/// One loaded model's expert-cache state: the layout, telemetry, the plan and its resident
+/// hot tier. Sessions get executors from it; the server and CLI drive updates between requests.
+public final class MoERuntime: @unchecked Sendable {
+    public let model: MoEModel
+    public let layout: ModelExpertLayout
+    public let options: HotCacheOptions
+    public let telemetry: TelemetryRecorder
+    private let logger: Logger
+    private let lock = NSLock()
+    private var tier: HotTier?
+    public private(set) var plan: HotCachePlan
+    private var manualPending = false
+
+    public init(model: MoEModel, options: HotCacheOptions, logger: Logger) throws {
+        self.model = model
+        self.options = options
+        self.logger = logger
+        let c = model.config
+        layout = try ModelExpertLayout(moeLayers: Array(0..<c.layerCount), expertsPerLayer: c.expertCount, topK: c.expertsUsed,
+                                       bytesPerExpert: (0..<c.layerCount).map { model.weights.expertBytes(layer: $0) })
+        telemetry = TelemetryRecorder(layout: layout, mode: options.perfMode)
+        plan = .empty
+        if options.cpuMoE {
+            logger.info("--cpu-moe: experts stay in the model file's memory (CPU); no GPU backend is active, the hot tier is resident RAM")
+        }
+        guard let path = options.hotCache else { return }
+        guard options.maxMiB != 0 else {
+            logger.warning("--moe-hot-cache given but --moe-hot-cache-max-mib is 0: the hot cache is disabled")
+            return
+        }
+        let profile: PerfProfile
+        do { profile = try PerfProfile.load(contentsOf: URL(fileURLWithPath: path), layout: layout) } catch let e as ProfileError {
+            throw HotCacheError("\(path): \(e)")
+        } catch {
+            throw HotCacheError("\(path): cannot read hot-cache profile (\(error.localizedDescription))")
+        }
+        let budget = try budgetBytes()
+        let config = WeightingConfig(mode: options.weighting, layerCurve: options.layerCurve)
+        plan = HotCachePlanner.plan(profile: profile, layout: layout, budgetBytes: budget, config: config)
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        tier = HotTier(weights: model.weights, plan: plan, expertCount: c.expertCount)
+        let seconds = (clock.now - t0).components
+        logger.info("MoE hot-cache: \(plan.hotCount)/\(layout.totalExperts) experts hot in \(plan.layers.count) layers, \(plan.usedBytes >> 20) MiB of \(budget >> 20) MiB budget (weighting \(options.weighting.name)), copied in \(seconds.seconds).\(String(format: "%03d", seconds.attoseconds / 1_000_000_000_000_000)) s")
+    }
+
+    /// Fixed MiB, or auto: available RAM minus the reserve, the KV cache and compute buffers.
+    private func budgetBytes() throws -> Int {
+        let available = MemoryInfo.availableBytes()
+        if options.maxMiB > 0 {
+            let bytes = options.maxMiB << 20
+            if let available, bytes > available {
+                throw HotCacheError("--moe-hot-cache-max-mib \(options.maxMiB) exceeds available memory (\(available >> 20) MiB)")
+            }
+            return bytes
+        }
+        guard let available else { throw HotCacheError("--moe-hot-cache-max-mib -1: cannot read available memory; give a fixed MiB budget") }
+        let c = model.config
+        let kv = kvCacheBytes(config: c, capacity: min(options.ctxSize, c.contextLength), sequences: options.parallelSequences)
+        let compute = 64 << 20
+        let budget = HotCachePlanner.autoBudget(freeBytes: available, reserveMiB: options.autoReserveMiB, kvBytes: kv, computeBytes: compute)
+        logger.info("MoE hot-cache auto budget: \(available >> 20) MiB available - \(options.autoReserveMiB) MiB reserve - \(kv >> 20) MiB KV - \(compute >> 20) MiB compute = \(budget >> 20) MiB")
+        return budget
+    }
+
+    /// An executor for one session (sessions decode concurrently; the tier is shared read-only).
+    public func makeExecutor(pool: WorkerPool) -> ExpertExecutor {
+        CachedExpertExecutor(weights: model.weights, config: model.config, tier: { [unowned self] in self.tier },
+                             telemetry: telemetry, parallelism: options.parallelism,
+                             minParallelSlots: options.parallelMinSlots, pool: pool)
+    }
+
+    public var perfMode: PerfMode { telemetry.mode }
+
+    /// Switches the perf mode and resets the window (POST /moe-layer-perf).
+    public func setPerfMode(_ mode: PerfMode) {
+        telemetry.setMode(mode, reset: true)
+        logger.info("MoE perf mode = \(mode.rawValue)")
+    }
+
+    /// The current perf snapshot in the seed's schema (GET /moe-layer-perf).
+    public func perfProfile() -> PerfProfile { telemetry.snapshot().profile() }
+    public func perfJSON() -> Data { perfProfile().encode() }
+
+    /// Marks a manual apply as queued: the next automatic update is skipped.
+    public func requestManualApply() {
+        lock.lock(); manualPending = true; lock.unlock()
+        logger.info("MoE hot-cache manual apply requested; auto update will be skipped until it is handled")
+    }
+
+    /// Applies an expert list at full rate (POST /moe-hot-cache). The caller guarantees no
+    /// session is decoding. On any error the cache is unchanged.
+    public func applyHotCache(json: Data) throws -> UpdateStats {
+        let profile: PerfProfile
+        do { profile = try PerfProfile.decode(json, layout: layout) } catch { throw HotCacheError("hot-cache JSON rejected: \(error)") }
+        return try apply(profile.observations(), rate: 1.0, mode: "manual")
+    }
+
+    private func apply(_ observations: [LayerObservation], rate: Double, mode: String) throws -> UpdateStats {
+        lock.lock(); defer { lock.unlock() }
+        if mode == "manual" { manualPending = false }
+        guard let tier else {
+            var stats = UpdateStats()
+            stats.updateRate = rate
+            logger.info("MoE hot-cache apply: mode = \(mode), no hot cache is active (start with --moe-hot-cache and a budget)")
+            return stats
+        }
+        let update = HotCacheUpdater.update(current: plan, observations: observations, rate: rate,
+                                            config: WeightingConfig(mode: options.weighting, layerCurve: options.layerCurve), layout: layout)
+        tier.apply(update.replacements)
+        plan = update.plan
+        let s = update.stats
+        logger.info("MoE hot-cache apply: mode = \(mode), rate = \(String(format: "%.2f", s.updateRate * 100))%, exchanged = \(s.exchanged), candidates = \(s.candidates), hot experts = \(s.hotExperts), layers changed = \(s.layersChanged)")
+        return s
+    }
+
+    public var isActive: Bool { tier != nil }
+
+    /// After a completed request, with no session decoding: automatic update at the
+    /// configured rate, then the perf file rewrite.
+    public func afterRequest() {
+        lock.lock()
+        let skip = manualPending
+        lock.unlock()
+        if skip {
+            logger.info("MoE hot-cache auto update skipped: manual /moe-hot-cache request pending")
+        } else if options.updateRate > 0, tier != nil, telemetry.mode != .off {
+            _ = try? apply(perfProfile().observations(), rate: options.updateRate, mode: "auto")
+        }
+        writePerfOut()
+    }
+
+    /// Writes --moe-layer-perf-out atomically (after requests and at shutdown).
+    public func writePerfOut() {
+        guard let path = options.perfOut else { return }
+        do {
+            try perfProfile().save(to: URL(fileURLWithPath: path))
+            logger.debug("MoE perf JSON written to \(path)")
+        } catch {
+            logger.error("cannot write --moe-layer-perf-out \(path): \(error)")
+        }
+    }
+
+    public func shutdown() { writePerfOut() }
+
+    public var metrics: RuntimeMetrics {
+        let snap = telemetry.snapshot()
+        var perLayer = [Int: Double]()
+        for l in layout.moeLayers { perLayer[l] = snap.hitRate(layer: l) }
+        return RuntimeMetrics(hitRate: snap.totalHitRate, windowHitRate: snap.totalWindowHitRate, perLayerHitRate: perLayer,
+                              hotExperts: plan.hotCount, totalExperts: layout.totalExperts, cacheBytes: tier?.bytes ?? 0)
+    }
+
+    /// Test hook: the tier's copies equal the model's bytes.
+    public func verifyTier() -> Bool { tier?.verify() ?? true }
+}
+
+public struct RuntimeMetrics: Sendable, Equatable {
+    public var hitRate: Double
+    public var windowHitRate: Double
+    public var perLayerHitRate: [Int: Double]
+    public var hotExperts: Int
+    public var totalExperts: Int
+    public var cacheBytes: Int
+}
+
+public struct HotCacheError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ d: String) { description = d }
+}
+
+enum MemoryInfo {
+    /// MemAvailable from /proc/meminfo (Linux); nil elsewhere.
+    static func availableBytes() -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("MemAvailable:") {
+            let parts = line.split(separator: " ")
+            if parts.count >= 2, let kb = Int(parts[1]) { return kb * 1024 }
+        }
+        return nil
+    }
+}
