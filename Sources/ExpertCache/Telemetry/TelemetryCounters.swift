@@ -38,22 +38,22 @@ public struct TelemetryCounters: Sendable {
     // Per expert (moeIndex * E + e): selections served hot / cold.
     private var hotHits: [UInt64]
     private var coldHits: [UInt64]
-    // Per MoE layer.
-    private var calls: [UInt64]
-    private var tokens: [UInt64]
-    private var hotSlots: [UInt64]
-    private var coldSlots: [UInt64]
+    // Per MoE layer: one struct so a call touches one array (one uniqueness check), not nine.
+    private var layerStats: [LayerStats]
     // Per MoE layer * Timing.count, nanosecond sums.
     private var timeSums: [UInt64]
-    // Live window: per layer a ring of the most recent calls (hot, total, tokens).
-    private var ringHot: [UInt32]
-    private var ringTotal: [UInt32]
-    private var ringTokens: [UInt32]
-    private var ringStart: [Int]
-    private var ringCount: [Int]
-    private var winHot: [UInt64]
-    private var winTotal: [UInt64]
-    private var winTokens: [UInt64]
+    // Live window: per layer a ring of the most recent calls.
+    private var ring: [WindowEntry]
+
+    struct LayerStats: Sendable {
+        var calls: UInt64 = 0, tokens: UInt64 = 0, hotSlots: UInt64 = 0, coldSlots: UInt64 = 0
+        var winHot: UInt64 = 0, winTotal: UInt64 = 0, winTokens: UInt64 = 0
+        var ringStart = 0, ringCount = 0
+    }
+
+    struct WindowEntry: Sendable {
+        var hot: UInt32 = 0, total: UInt32 = 0, tokens: UInt32 = 0
+    }
 
     enum Timing: Int, CaseIterable {
         case routing, hotLane, coldLane, parallelWall, overlap, joinWait, merge, total
@@ -66,12 +66,10 @@ public struct TelemetryCounters: Sendable {
         self.windowTokens = windowTokens
         let n = layout.totalExperts, l = layout.moeLayerCount
         hotHits = .init(repeating: 0, count: n); coldHits = hotHits
-        calls = .init(repeating: 0, count: l); tokens = calls; hotSlots = calls; coldSlots = calls
+        layerStats = .init(repeating: LayerStats(), count: l)
         timeSums = .init(repeating: 0, count: l * Timing.allCases.count)
         // Every call carries at least one token, so `windowTokens` entries always cover the window.
-        ringHot = .init(repeating: 0, count: l * windowTokens); ringTotal = ringHot; ringTokens = ringHot
-        ringStart = .init(repeating: 0, count: l); ringCount = ringStart
-        winHot = calls; winTotal = calls; winTokens = calls
+        ring = .init(repeating: WindowEntry(), count: l * windowTokens)
     }
 
     /// Changes the mode; like the tool's POST /moe-layer-perf this starts a fresh perf window.
@@ -108,17 +106,17 @@ public struct TelemetryCounters: Sendable {
         let e = layout.expertsPerLayer, base = li * e
         var h: UInt64 = 0, c: UInt64 = 0
         let n = min(selected.count, hot.count)
-        for i in 0..<n {
-            let x = Int(selected[i])
-            guard x >= 0, x < e else { continue }
-            if hot[i] { hotHits[base + x] &+= 1; h &+= 1 } else { coldHits[base + x] &+= 1; c &+= 1 }
+        hotHits.withUnsafeMutableBufferPointer { hh in
+            coldHits.withUnsafeMutableBufferPointer { ch in
+                for i in 0..<n {
+                    let x = Int(selected[i])
+                    guard x >= 0, x < e else { continue }
+                    if hot[i] { hh[base + x] &+= 1; h &+= 1 } else { ch[base + x] &+= 1; c &+= 1 }
+                }
+            }
         }
         let t = UInt64(max(tokenCount, 1))
-        calls[li] &+= 1
-        tokens[li] &+= t
-        hotSlots[li] &+= h
-        coldSlots[li] &+= c
-        pushWindow(li, hot: h, total: h + c, tokens: t)
+        pushWindow(li, hot: h, cold: c, tokens: t)
         guard let timings else { return }
         let tb = li * Timing.allCases.count
         timeSums[tb + Timing.hotLane.rawValue] &+= timings.hotLane
@@ -134,23 +132,27 @@ public struct TelemetryCounters: Sendable {
 
     /// Window = the most recent calls whose tokens sum to at most `windowTokens`
     /// (always at least the latest call, even if it alone is longer, e.g. a prompt batch).
-    private mutating func pushWindow(_ li: Int, hot: UInt64, total: UInt64, tokens t: UInt64) {
+    private mutating func pushWindow(_ li: Int, hot: UInt64, cold: UInt64, tokens t: UInt64) {
         let cap = windowTokens, base = li * cap
-        if ringCount[li] == cap { popWindow(li) }
-        let slot = base + (ringStart[li] + ringCount[li]) % cap
-        ringHot[slot] = UInt32(clamping: hot)
-        ringTotal[slot] = UInt32(clamping: total)
-        ringTokens[slot] = UInt32(clamping: t)
-        ringCount[li] += 1
-        winHot[li] += UInt64(ringHot[slot]); winTotal[li] += UInt64(ringTotal[slot]); winTokens[li] += UInt64(ringTokens[slot])
-        while ringCount[li] > 1, winTokens[li] > UInt64(cap) { popWindow(li) }
-    }
-
-    private mutating func popWindow(_ li: Int) {
-        let slot = li * windowTokens + ringStart[li]
-        winHot[li] -= UInt64(ringHot[slot]); winTotal[li] -= UInt64(ringTotal[slot]); winTokens[li] -= UInt64(ringTokens[slot])
-        ringStart[li] = (ringStart[li] + 1) % windowTokens
-        ringCount[li] -= 1
+        let entry = WindowEntry(hot: UInt32(clamping: hot), total: UInt32(clamping: hot + cold), tokens: UInt32(clamping: t))
+        layerStats.withUnsafeMutableBufferPointer { ls in
+            ring.withUnsafeMutableBufferPointer { r in
+                var st = ls[li]
+                st.calls &+= 1; st.tokens &+= t; st.hotSlots &+= hot; st.coldSlots &+= cold
+                func pop() {
+                    let old = r[base + st.ringStart]
+                    st.winHot -= UInt64(old.hot); st.winTotal -= UInt64(old.total); st.winTokens -= UInt64(old.tokens)
+                    st.ringStart = st.ringStart + 1 == cap ? 0 : st.ringStart + 1
+                    st.ringCount -= 1
+                }
+                if st.ringCount == cap { pop() }
+                r[base + (st.ringStart + st.ringCount) % cap] = entry
+                st.ringCount += 1
+                st.winHot += UInt64(entry.hot); st.winTotal += UInt64(entry.total); st.winTokens += UInt64(entry.tokens)
+                while st.ringCount > 1, st.winTokens > UInt64(cap) { pop() }
+                ls[li] = st
+            }
+        }
     }
 
     // MARK: Reading
@@ -160,31 +162,34 @@ public struct TelemetryCounters: Sendable {
         return (hotHits[i], coldHits[i])
     }
 
-    public func calls(layer: Int) -> UInt64 { layout.moeIndex(ofLayer: layer).map { calls[$0] } ?? 0 }
-    public func tokens(layer: Int) -> UInt64 { layout.moeIndex(ofLayer: layer).map { tokens[$0] } ?? 0 }
+    public func calls(layer: Int) -> UInt64 { layout.moeIndex(ofLayer: layer).map { layerStats[$0].calls } ?? 0 }
+    public func tokens(layer: Int) -> UInt64 { layout.moeIndex(ofLayer: layer).map { layerStats[$0].tokens } ?? 0 }
 
     /// Cumulative hit rate of a layer: selections found hot / all selections (0 when none).
     public func hitRate(layer: Int) -> Double {
         guard let li = layout.moeIndex(ofLayer: layer) else { return 0 }
-        return ratio(hotSlots[li], hotSlots[li] + coldSlots[li])
+        return ratio(layerStats[li].hotSlots, layerStats[li].hotSlots + layerStats[li].coldSlots)
     }
 
     public var totalHitRate: Double {
-        let h = hotSlots.reduce(0, +)
-        return ratio(h, h + coldSlots.reduce(0, +))
+        let h = layerStats.reduce(0) { $0 + $1.hotSlots }
+        return ratio(h, h + layerStats.reduce(0) { $0 + $1.coldSlots })
     }
 
     /// Hit rate over the live window (last `windowTokens` tokens) of a layer.
     public func windowHitRate(layer: Int) -> Double {
         guard let li = layout.moeIndex(ofLayer: layer) else { return 0 }
-        return ratio(winHot[li], winTotal[li])
+        return ratio(layerStats[li].winHot, layerStats[li].winTotal)
     }
 
-    public var totalWindowHitRate: Double { ratio(winHot.reduce(0, +), winTotal.reduce(0, +)) }
+    public var totalWindowHitRate: Double {
+        ratio(layerStats.reduce(0) { $0 + $1.winHot }, layerStats.reduce(0) { $0 + $1.winTotal })
+    }
 
     func timeSum(_ li: Int, _ t: Timing) -> UInt64 { timeSums[li * Timing.allCases.count + t.rawValue] }
     func slots(_ li: Int) -> (hot: UInt64, cold: UInt64, calls: UInt64, tokens: UInt64) {
-        (hotSlots[li], coldSlots[li], calls[li], tokens[li])
+        let st = layerStats[li]
+        return (st.hotSlots, st.coldSlots, st.calls, st.tokens)
     }
     func expertHits(_ flat: Int) -> (hot: UInt64, cold: UInt64) { (hotHits[flat], coldHits[flat]) }
 }
