@@ -67,6 +67,7 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var sampling: SamplingOptions
+    @OptionGroup(title: "MoE hot cache") var cache: HotCacheFlags
     @Option(name: [.short, .customLong("prompt")], help: "Prompt text.") var prompt: String?
     @Option(name: [.short, .customLong("file")], help: "Read the prompt from a file.") var file: String?
     @Option(name: [.short, .customLong("n-predict")], help: "Tokens to generate.") var nPredict: Int = 64
@@ -93,8 +94,11 @@ struct RunCommand: ParsableCommand {
                 text = tokenizer.chatTemplate.render(messages, addGenerationPrompt: true)
             }
             let tokens = tokenizer.encode(text, parseSpecial: chat)
-            let session = InferenceSession(model: model, contextSize: modelOptions.contextSize(for: model),
+            let ctx = modelOptions.contextSize(for: model)
+            let runtime = try cache.runtime(for: model, ctxSize: ctx, logger: logger)
+            let session = InferenceSession(model: model, contextSize: ctx,
                                            maxBatch: modelOptions.batchSize, threads: modelOptions.threadCount)
+            if let runtime { session.executor = runtime.makeExecutor(pool: session.pool) }
             guard tokens.count + nPredict <= session.cache.capacity else {
                 throw CLIError("prompt (\(tokens.count) tokens) + --n-predict \(nPredict) exceed the context of \(session.cache.capacity) tokens; raise --ctx-size")
             }
@@ -110,6 +114,11 @@ struct RunCommand: ParsableCommand {
             }
             print(decoder.finish())
             logger.info("\(Self.summary(stats))")
+            if let runtime {
+                runtime.afterRequest()
+                logger.info("\(runtime.summaryLine)")
+                if let out = runtime.options.perfOut { logger.info("MoE perf JSON written to \(out)") }
+            }
         } catch let e as CLIError {
             throw e
         } catch {

@@ -25,6 +25,16 @@ public struct UpdateStats: Equatable, Sendable {
     public var hotExperts = 0
     public var layersChanged = 0
 
+    public init(updateRate: Double = 0, exchanged: Int = 0, candidates: Int = 0, maxExchange: Int = 0,
+                hotExperts: Int = 0, layersChanged: Int = 0) {
+        self.updateRate = updateRate
+        self.exchanged = exchanged
+        self.candidates = candidates
+        self.maxExchange = maxExchange
+        self.hotExperts = hotExperts
+        self.layersChanged = layersChanged
+    }
+
     /// `{"success":true,"active":true,"update_rate":1.0,...}` in the seed's field order.
     public func responseJSON(success: Bool = true, active: Bool = true) -> String {
         var rate = JSONPrinter.number(updateRate)

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Engine
+import ExpertCache
+import Foundation
+import HotCache
+import Logging
+
+/// Seed 000's hot-cache flags; each also reads its env var and INI key (see HotCacheOptions).
+struct HotCacheFlags: ParsableArguments {
+    @Flag(name: .customLong("cpu-moe"), help: "Keep the MoE experts on the CPU (the cold tier); the hot cache adds fast copies.")
+    var cpuMoE = false
+    @Option(name: .customLong("moe-layer-perf-out"), help: "Profiling run: write the MoE perf JSON here after requests and at exit.")
+    var perfOut: String?
+    @Option(name: .customLong("moe-hot-cache"), help: "Perf JSON that selects the initial hot experts.")
+    var hotCache: String?
+    @Option(name: .customLong("moe-hot-cache-max-mib"), help: "Hot-cache budget: 0 off, >0 MiB, -1 auto.")
+    var maxMiB: Int?
+    @Option(name: .customLong("moe-hot-cache-auto-reserve-mib"), help: "With -1: MiB left free (default 1024).")
+    var autoReserveMiB: Int?
+    @Option(name: .customLong("moe-hot-cache-update-rate"), help: "Fraction of hot entries replaced after each request (0...1).")
+    var updateRate: Double?
+    @Option(name: [.customLong("moe-hot-cache-weighting"), .customLong("moe-hot-cache-qwen-weighting")],
+            help: "Ranking: flat, pressure, smooth, time, balanced.")
+    var weighting: String?
+    @Option(name: [.customLong("moe-hot-cache-layer-curve"), .customLong("moe-hot-cache-qwen-layer-curve")],
+            help: "How strongly pressure/time modes favour slow layers (0...1).")
+    var layerCurve: Double?
+    @Flag(name: .customLong("no-perf"), help: "Start with MoE perf counters off (clean throughput runs).")
+    var noPerf = false
+    @Option(name: .customLong("config"), help: "INI file of settings (long flag names without --).")
+    var config: String?
+
+    func options(ctxSize: Int, parallel: Int) throws -> HotCacheOptions {
+        var cli = HotCacheOptions.CommandLine()
+        cli.cpuMoE = cpuMoE ? true : nil
+        cli.perfOut = perfOut
+        cli.hotCache = hotCache
+        cli.maxMiB = maxMiB
+        cli.autoReserveMiB = autoReserveMiB
+        cli.updateRate = updateRate
+        cli.weighting = weighting
+        cli.layerCurve = layerCurve
+        cli.noPerf = noPerf
+        let source = try SettingsSource(iniPath: config, knownKeys: config == nil ? nil : HotCacheFlags.iniKeys)
+        var o = try HotCacheOptions.resolve(cli, source: source)
+        o.ctxSize = ctxSize
+        o.parallelSequences = parallel
+        return o
+    }
+
+    /// INI keys accepted by commands that use these flags (cache settings plus model/server ones).
+    static let iniKeys: Set<String> = HotCacheOptions.settingKeys.union([
+        "model", "threads", "ctx-size", "batch-size", "host", "port", "parallel", "n-predict", "temp", "top-k", "top-p",
+        "min-p", "seed", "n-gpu-layers", "device", "flash-attn", "ubatch-size", "alias", "api-key", "moe-trace-out",
+    ])
+
+    /// The runtime when any cache feature is asked for, else nil (plain executor, no overhead).
+    func runtime(for model: MoEModel, ctxSize: Int, parallel: Int = 1, always: Bool = false, logger: Logger) throws -> MoERuntime? {
+        let o = try options(ctxSize: ctxSize, parallel: parallel)
+        guard always || o.wantsRuntime || o.cpuMoE else { return nil }
+        return try MoERuntime(model: model, options: o, logger: logger)
+    }
+}
+
+extension MoERuntime {
+    /// One line for logs: hit rate and cache size.
+    var summaryLine: String {
+        let m = metrics
+        return String(format: "MoE hot-cache: %d/%d experts hot, %.1f MiB, hit rate %.2f%% (window %.2f%%)",
+                      m.hotExperts, m.totalExperts, Double(m.cacheBytes) / 1048576, m.hitRate * 100, m.windowHitRate * 100)
+    }
+}
