@@ -85,7 +85,8 @@ public struct GGUFWriter {
         }
         header.pad(to: alignment)
 
-        let tmp = path + ".tmp-\(getpid())"
+        // Unique per call: concurrent writers of the same path in one process must not share a temp file.
+        let tmp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw GGUFError("\(tmp): cannot create (\(String(cString: strerror(errno))))") }
         var ok = false
