@@ -49,8 +49,10 @@ struct FastKernelTests {
     func matmulMatchesReference(type: GGMLType) {
         var (rng, seed) = freshRNG()
         let exact = type.blockSize == 256
+        // 9 tokens crosses the C kernels' 8-token chunk; 1 takes their single-token path.
         for cols in Self.shapes(type) {
-            let rows = 5, tokens = Int.random(in: 1...3, using: &rng)
+          for tokens in [1, Int.random(in: 2...4, using: &rng), 9] {
+            let rows = 5
             let w = randomBlocks(type, count: cols * rows, &rng)
             let act = activations(for: type, gaussian(cols * tokens, &rng, outliers: true), count: cols)
             let sub = 1..<rows  // a row range not starting at 0
@@ -71,6 +73,7 @@ struct FastKernelTests {
                 // Padding between token rows is left alone.
                 #expect(fast[t * stride + sub.count].isNaN && fast[t * stride + sub.count + 1].isNaN)
             }
+          }
         }
     }
 
