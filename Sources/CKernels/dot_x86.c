@@ -87,7 +87,8 @@ HM_AVX2 HM_INLINE void hm_q45_row(const uint8_t *wr, int64_t nb, int five, const
         const uint8_t *x = wr + i * xbytes;
         hm_q45_block b;
         hm_unpack_q45(x, five, &b);
-        const float d = hm_h2f(x), dmin = hm_h2f(x + 2);
+        float d, dmin;
+        hm_h2f_pair(x, &d, &dmin);
         for (int t = 0; t < nt; ++t) {
             const uint8_t *y = a0 + t * act_bytes + i * HM_Q8_K;
             const int32_t isum = hm_q45_isum(&b, (const int8_t *)(y + 4));
@@ -217,23 +218,6 @@ HM_AVX2 HM_INLINE __m256i hm_dot_i8x32(__m256i x, __m256i y) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
 }
 
-HM_AVX2 static float hm_dot_q8_0(const uint8_t *x, const uint8_t *y, int64_t nb) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 1 < nb; i += 2, x += 2 * HM_Q8_0, y += 2 * HM_Q8_0) {
-        const __m256i p0 = hm_dot_i8x32(hm_loadu(x + 2), hm_loadu(y + 2));
-        const __m256i p1 = hm_dot_i8x32(hm_loadu(x + HM_Q8_0 + 2), hm_loadu(y + HM_Q8_0 + 2));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(hm_h2f(x) * hm_h2f(y)), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(hm_h2f(x + HM_Q8_0) * hm_h2f(y + HM_Q8_0)),
-                               _mm256_cvtepi32_ps(p1), acc1);
-    }
-    if (i < nb) {
-        const __m256i p = hm_dot_i8x32(hm_loadu(x + 2), hm_loadu(y + 2));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(hm_h2f(x) * hm_h2f(y)), _mm256_cvtepi32_ps(p), acc0);
-    }
-    return hm_hsum_f32x8(_mm256_add_ps(acc0, acc1));
-}
-
 // 16 bytes of Q4_0 nibbles as 32 signed values in element order (low nibbles first).
 HM_AVX2 HM_INLINE __m256i hm_q4_0_values(const uint8_t *qs) {
     const __m128i bits = _mm_loadu_si128((const __m128i *)qs);
@@ -242,21 +226,71 @@ HM_AVX2 HM_INLINE __m256i hm_q4_0_values(const uint8_t *qs) {
     return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
 }
 
-HM_AVX2 static float hm_dot_q4_0(const uint8_t *x, const uint8_t *y, int64_t nb) {
+// The 32 signed weights of a Q4_0 (q4 = 1) or Q8_0 (q4 = 0) block; the scale is at offset 0.
+HM_AVX2 HM_INLINE __m256i hm_b32_weights(const uint8_t *x, int q4) {
+    return q4 ? hm_q4_0_values(x + 2) : hm_loadu(x + 2);
+}
+
+// Single token: two independent accumulators hide the FMA latency.
+HM_AVX2 HM_INLINE float hm_dot_b32(const uint8_t *x, const uint8_t *y, int64_t nb, int q4) {
+    const size_t xb = q4 ? HM_Q4_0 : HM_Q8_0;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 1 < nb; i += 2, x += 2 * HM_Q4_0, y += 2 * HM_Q8_0) {
-        const __m256i p0 = hm_dot_i8x32(hm_q4_0_values(x + 2), hm_loadu(y + 2));
-        const __m256i p1 = hm_dot_i8x32(hm_q4_0_values(x + HM_Q4_0 + 2), hm_loadu(y + HM_Q8_0 + 2));
+    for (; i + 1 < nb; i += 2, x += 2 * xb, y += 2 * HM_Q8_0) {
+        const __m256i p0 = hm_dot_i8x32(hm_b32_weights(x, q4), hm_loadu(y + 2));
+        const __m256i p1 = hm_dot_i8x32(hm_b32_weights(x + xb, q4), hm_loadu(y + HM_Q8_0 + 2));
         acc0 = _mm256_fmadd_ps(_mm256_set1_ps(hm_h2f(x) * hm_h2f(y)), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(hm_h2f(x + HM_Q4_0) * hm_h2f(y + HM_Q8_0)),
-                               _mm256_cvtepi32_ps(p1), acc1);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(hm_h2f(x + xb) * hm_h2f(y + HM_Q8_0)), _mm256_cvtepi32_ps(p1), acc1);
     }
     if (i < nb) {
-        const __m256i p = hm_dot_i8x32(hm_q4_0_values(x + 2), hm_loadu(y + 2));
+        const __m256i p = hm_dot_i8x32(hm_b32_weights(x, q4), hm_loadu(y + 2));
         acc0 = _mm256_fmadd_ps(_mm256_set1_ps(hm_h2f(x) * hm_h2f(y)), _mm256_cvtepi32_ps(p), acc0);
     }
     return hm_hsum_f32x8(_mm256_add_ps(acc0, acc1));
+}
+
+// Several tokens: each weight block is loaded (and for Q4_0 unpacked) once per token chunk;
+// the tokens' accumulators are independent chains.
+HM_AVX2 HM_INLINE void hm_matmul_b32(const uint8_t *w, size_t row_bytes, int64_t cols, int64_t rows,
+                                     const uint8_t *act, size_t act_bytes, int64_t tokens, float *out,
+                                     int64_t out_stride, int q4) {
+    const int64_t nb = cols / 32;
+    const size_t xb = q4 ? HM_Q4_0 : HM_Q8_0;
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t r = 0; r < rows; ++r) {
+        const uint8_t *wr = w + r * row_bytes;
+        for (int64_t t0 = 0; t0 < tokens; t0 += HM_TOKENS) {
+            const int nt = tokens - t0 < HM_TOKENS ? (int)(tokens - t0) : HM_TOKENS;
+            const uint8_t *a0 = act + t0 * act_bytes;
+            if (nt == 1) {
+                out[r + t0 * out_stride] = hm_dot_b32(wr, a0, nb, q4);
+                continue;
+            }
+            __m256 acc[HM_TOKENS];
+            for (int t = 0; t < nt; ++t) acc[t] = _mm256_setzero_ps();
+            for (int64_t i = 0; i < nb; ++i) {
+                const uint8_t *x = wr + i * xb;
+                const __m256i wv = hm_b32_weights(x, q4);
+                const __m256i aw = _mm256_sign_epi8(wv, wv);  // |w|, see hm_dot_i8x32
+                const float wd = hm_h2f(x);
+                for (int t = 0; t < nt; ++t) {
+                    const uint8_t *y = a0 + t * act_bytes + i * HM_Q8_0;
+                    const __m256i sy = _mm256_sign_epi8(hm_loadu(y + 2), wv);
+                    const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sy), ones);
+                    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(wd * hm_h2f(y)), _mm256_cvtepi32_ps(p), acc[t]);
+                }
+            }
+            for (int t = 0; t < nt; ++t) out[r + (t0 + t) * out_stride] = hm_hsum_f32x8(acc[t]);
+        }
+    }
+}
+
+HM_AVX2 HM_MATMUL_DECL(hm_matmul_q8_0_q8_0) {
+    hm_matmul_b32(w, row_bytes, cols, rows, act, act_bytes, tokens, out, out_stride, 0);
+}
+
+HM_AVX2 HM_MATMUL_DECL(hm_matmul_q4_0_q8_0) {
+    hm_matmul_b32(w, row_bytes, cols, rows, act, act_bytes, tokens, out, out_stride, 1);
 }
 
 // ---- float types ----------------------------------------------------------------------------
@@ -318,8 +352,6 @@ HM_FLOAT_DOT(hm_dot_f32, 4, hm_ld_f32, hm_s_f32)
         }                                                                                        \
     }
 
-HM_MATMUL_DEF(hm_matmul_q8_0_q8_0, hm_dot_q8_0, 32)
-HM_MATMUL_DEF(hm_matmul_q4_0_q8_0, hm_dot_q4_0, 32)
 HM_MATMUL_DEF(hm_matmul_f16_f16, hm_dot_f16, 1)
 HM_MATMUL_DEF(hm_matmul_bf16_bf16, hm_dot_bf16, 1)
 HM_MATMUL_DEF(hm_matmul_f32_f32, hm_dot_f32, 1)
