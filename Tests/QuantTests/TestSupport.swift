@@ -47,7 +47,7 @@ func randomBlocks(_ type: GGMLType, count: Int, _ rng: inout SplitMix64, fullRan
             let v = Float.random(in: -4...4, using: &rng)
             withUnsafeBytes(of: v) { for k in 0..<4 { bytes[4 * i + k] = $0[k] } }
         }
-    case .f16, .bf16 where !fullRange:
+    case .f16 where !fullRange, .bf16 where !fullRange:
         for i in 0..<count {
             let f = Float.random(in: -4...4, using: &rng)
             let v = type == .f16 ? floatToFp16(f) : floatToBf16(f)
