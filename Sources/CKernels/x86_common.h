@@ -17,7 +17,21 @@ enum { HM_Q4_0 = 18, HM_Q8_0 = 34, HM_Q4_K = 144, HM_Q5_K = 176, HM_Q6_K = 210, 
 HM_AVX2 HM_INLINE float hm_h2f(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
+    // Left alone, clang turns this into vpinsrw into whatever register is live (in the Q8_0 loop:
+    // the FMA accumulator), chaining every block's scale load onto the previous FMA. The empty
+    // asm pins a zero-extending movd, which depends on nothing.
+    __m128i v = _mm_cvtsi32_si128(h);
+    __asm__("" : "+x"(v));
+    return _mm_cvtss_f32(_mm_cvtph_ps(v));
+}
+
+// Two adjacent halves (Q4_K/Q5_K's d and dmin) with one 32-bit load, which zero-extends.
+HM_AVX2 HM_INLINE void hm_h2f_pair(const uint8_t *p, float *a, float *b) {
+    int32_t u;
+    memcpy(&u, p, 4);
+    const __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128(u));
+    *a = _mm_cvtss_f32(f);
+    *b = _mm_cvtss_f32(_mm_movehdup_ps(f));
 }
 
 HM_AVX2 HM_INLINE float hm_load_f32(const uint8_t *p) {

@@ -22,15 +22,16 @@ extension GGMLType {
 /// Copies share storage until one of them is written (copy on write). Reading from several
 /// threads at once is safe; writing is not.
 public struct QuantizedActivations: @unchecked Sendable {
-    /// The weight type these activations pair with.
+    /// The weight type these activations pair with. Any weight type with the same
+    /// `vecDotType` can use them too (e.g. Q4_K and Q6_K both take Q8_K).
     public let weightType: GGMLType
     /// The activation storage format (`weightType.vecDotType`).
     public let type: GGMLType
     /// Elements per token.
-    public let count: Int
-    public let tokens: Int
+    public private(set) var count: Int
+    public private(set) var tokens: Int
     /// Bytes between consecutive tokens' rows.
-    public let rowBytes: Int
+    public private(set) var rowBytes: Int
     private var storage: Storage
 
     final class Storage {
@@ -65,6 +66,21 @@ public struct QuantizedActivations: @unchecked Sendable {
         self.tokens = tokens
         self.rowBytes = rowBytes
         self.storage = Storage(size: rowBytes * tokens)
+    }
+
+    /// Changes the shape, reallocating only when the buffer is too small, so one value can be
+    /// reused across layers and batch sizes. Row contents are unspecified afterwards.
+    public mutating func resize(count: Int, tokens: Int) {
+        precondition(tokens >= 0 && count >= 0)
+        guard let rowBytes = type.byteCount(elements: count) else {
+            preconditionFailure("\(count) elements is not a whole number of \(type) blocks")
+        }
+        self.count = count
+        self.tokens = tokens
+        self.rowBytes = rowBytes
+        if rowBytes * tokens > storage.size || !isKnownUniquelyReferenced(&storage) {
+            storage = Storage(size: Swift.max(rowBytes * tokens, storage.size))
+        }
     }
 
     /// Converts `count` floats at `x` into token row `token`.

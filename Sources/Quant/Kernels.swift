@@ -21,31 +21,53 @@ public enum Kernels {
         activations: borrowing QuantizedActivations, tokens: Int,
         out: UnsafeMutablePointer<Float>, outStride: Int
     ) {
+        matmul(
+            path: CPU.avx2 ? .simd : .portable, type: type, weights: weights, rowBytes: rowBytes, cols: cols,
+            rows: rows, activations: activations, tokens: tokens, out: out, outStride: outStride)
+    }
+
+    /// Which implementation computes a matmul. Public `matmul` takes `.simd` when the CPU has
+    /// AVX2+FMA+F16C, else `.portable`; tests pin each path against `.reference`.
+    enum Path { case simd, portable, reference }
+
+    typealias CMatmul = @convention(c) (
+        UnsafeRawPointer?, Int, Int64, Int64, UnsafeRawPointer?, Int, Int64, UnsafeMutablePointer<Float>?, Int64
+    ) -> Void
+
+    static func cKernel(_ type: GGMLType, simd: Bool) -> CMatmul? {
+        switch type {
+        case .q4_K: return simd ? hm_matmul_q4_K_q8_K : hm_matmul_q4_K_q8_K_portable
+        case .q5_K: return simd ? hm_matmul_q5_K_q8_K : hm_matmul_q5_K_q8_K_portable
+        case .q6_K: return simd ? hm_matmul_q6_K_q8_K : hm_matmul_q6_K_q8_K_portable
+        case .q8_0: return simd ? hm_matmul_q8_0_q8_0 : hm_matmul_q8_0_q8_0_portable
+        case .q4_0: return simd ? hm_matmul_q4_0_q8_0 : hm_matmul_q4_0_q8_0_portable
+        case .f16: return simd ? hm_matmul_f16_f16 : hm_matmul_f16_f16_portable
+        case .bf16: return simd ? hm_matmul_bf16_bf16 : hm_matmul_bf16_bf16_portable
+        case .f32: return simd ? hm_matmul_f32_f32 : hm_matmul_f32_f32_portable
+        default: return nil
+        }
+    }
+
+    static func matmul(
+        path: Path, type: GGMLType, weights: UnsafeRawPointer, rowBytes: Int, cols: Int, rows: Range<Int>,
+        activations: borrowing QuantizedActivations, tokens: Int,
+        out: UnsafeMutablePointer<Float>, outStride: Int
+    ) {
         checkShapes(type, cols, activations, tokens)
         if rows.isEmpty || tokens == 0 { return }
-        let w = weights + rows.lowerBound * rowBytes
-        let a = activations.row(token: 0)
-        let n = Int64(rows.count), c = Int64(cols), t = Int64(tokens), s = Int64(outStride)
-        let ab = activations.rowBytes
-        if CPU.avx2 {
-            switch type {
-            case .q4_K: return hm_matmul_q4_K_q8_K(w, rowBytes, c, n, a, ab, t, out, s)
-            case .q5_K: return hm_matmul_q5_K_q8_K(w, rowBytes, c, n, a, ab, t, out, s)
-            case .q6_K: return hm_matmul_q6_K_q8_K(w, rowBytes, c, n, a, ab, t, out, s)
-            case .q8_0: return hm_matmul_q8_0_q8_0(w, rowBytes, c, n, a, ab, t, out, s)
-            case .q4_0: return hm_matmul_q4_0_q8_0(w, rowBytes, c, n, a, ab, t, out, s)
-            case .f16: return hm_matmul_f16_f16(w, rowBytes, c, n, a, ab, t, out, s)
-            case .bf16: return hm_matmul_bf16_bf16(w, rowBytes, c, n, a, ab, t, out, s)
-            case .f32: return hm_matmul_f32_f32(w, rowBytes, c, n, a, ab, t, out, s)
-            default: break
-            }
+        if path != .reference, let kernel = cKernel(type, simd: path == .simd) {
+            precondition(path == .portable || CPU.avx2, "SIMD kernels need AVX2+FMA+F16C")
+            kernel(
+                weights + rows.lowerBound * rowBytes, rowBytes, Int64(cols), Int64(rows.count),
+                activations.row(token: 0), activations.rowBytes, Int64(tokens), out, Int64(outStride))
+            return
         }
         matmulReference(
             type: type, weights: weights, rowBytes: rowBytes, cols: cols, rows: rows,
             activations: activations, tokens: tokens, out: out, outStride: outStride)
     }
 
-    /// Plain-Swift twin of `matmul`; the fallback on CPUs without AVX2 and the tests' reference.
+    /// Plain-Swift twin of `matmul`: the reference the tests hold both C paths to.
     static func matmulReference(
         type: GGMLType, weights: UnsafeRawPointer, rowBytes: Int, cols: Int, rows: Range<Int>,
         activations: borrowing QuantizedActivations, tokens: Int,

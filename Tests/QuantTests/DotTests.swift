@@ -12,7 +12,7 @@ import Testing
         let cols = 1024, rows = 3
         let w = randomBlocks(type, count: cols * rows, &rng)
         let act = activations(for: type, gaussian(cols, &rng, outliers: true), count: cols, reference: true)
-        let y = runMatmul(type, w, rows: 0..<rows, cols: cols, act, tokens: 1, outStride: rows, reference: true)
+        let y = runMatmul(type, w, rows: 0..<rows, cols: cols, act, tokens: 1, outStride: rows, path: .reference)
         let a = decode64(act.type, activationBytes(act, token: 0), count: cols).values
         let rowBytes = type.byteCount(elements: cols)!
         for r in 0..<rows {

@@ -31,75 +31,76 @@ struct FastKernelTests {
             #expect(activationBytes(fast, token: 0) == activationBytes(ref, token: 0), "\(weightType) trial \(trial) seed=\(seed)")
         }
     }
+}
 
-    /// Column counts the API allows: whole blocks for quantised types (including odd block
-    /// counts and multiples of 256), anything for float types (SIMD tails).
-    static func shapes(_ type: GGMLType) -> [Int] {
-        switch type.blockSize {
-        case 256: return [256, 512, 768, 4096]
-        case 32: return [32, 64, 96, 1056, 4096]
-        default: return [1, 7, 8, 31, 32, 33, 100, 4096 + 5]
-        }
+/// Column counts the API allows: whole blocks for quantised types (including odd block counts
+/// and multiples of 256), anything for float types (SIMD tails).
+func kernelShapes(_ type: GGMLType) -> [Int] {
+    switch type.blockSize {
+    case 256: return [256, 512, 768, 4096]
+    case 32: return [32, 64, 96, 1056, 4096]
+    default: return [1, 7, 8, 31, 32, 33, 100, 4096 + 5]
     }
+}
 
-    /// K-quant kernels reduce each block to exact integers and then repeat the reference's float
-    /// steps, so results must be bit-identical. Others may differ only by float summation order:
-    /// within 1e-5 of sum |w a| (about 80 float ulps of the largest partial sum).
-    @Test(arguments: computeTypes)
-    func matmulMatchesReference(type: GGMLType) {
-        var (rng, seed) = freshRNG()
-        let exact = type.blockSize == 256
-        for cols in Self.shapes(type) {
-            let rows = 5, tokens = Int.random(in: 1...3, using: &rng)
+/// Compares one C path with the Swift reference on random weights and activations, for every
+/// shape, 1 token, 2-4 tokens and 9 tokens (crossing the SIMD kernels' 8-token chunks), on a row
+/// range not starting at 0, with padding between token rows that must stay untouched.
+/// `exact`: results must be bit-identical (integer block sums plus the same float steps);
+/// otherwise within 1e-5 of sum |w a| (float summation order only).
+func checkAgainstReference(_ type: GGMLType, path: Kernels.Path, exact: Bool) {
+    var (rng, seed) = freshRNG()
+    for cols in kernelShapes(type) {
+        for tokens in [1, Int.random(in: 2...4, using: &rng), 9] {
+            let rows = 5, sub = 1..<rows, stride = sub.count + 2
             let w = randomBlocks(type, count: cols * rows, &rng)
             let act = activations(for: type, gaussian(cols * tokens, &rng, outliers: true), count: cols)
-            let sub = 1..<rows  // a row range not starting at 0
-            let stride = sub.count + 2
-            let fast = runMatmul(type, w, rows: sub, cols: cols, act, tokens: tokens, outStride: stride)
-            let ref = runMatmul(type, w, rows: sub, cols: cols, act, tokens: tokens, outStride: stride, reference: true)
+            let got = runMatmul(type, w, rows: sub, cols: cols, act, tokens: tokens, outStride: stride, path: path)
+            let ref = runMatmul(type, w, rows: sub, cols: cols, act, tokens: tokens, outStride: stride, path: .reference)
             let rowBytes = type.byteCount(elements: cols)!
             for t in 0..<tokens {
                 for r in sub {
                     let i = (r - sub.lowerBound) + t * stride
+                    let what = "\(type) \(path) cols \(cols) r \(r) t \(t): \(got[i]) vs \(ref[i]) seed=\(seed)"
                     if exact {
-                        #expect(fast[i].bitPattern == ref[i].bitPattern, "\(type) cols \(cols) r \(r) t \(t): \(fast[i]) vs \(ref[i]) seed=\(seed)")
+                        #expect(got[i].bitPattern == ref[i].bitPattern, "\(what)")
                     } else {
                         let mag = dotMagnitude(type, Array(w[r * rowBytes..<(r + 1) * rowBytes]), act, token: t)
-                        #expect(abs(Double(fast[i]) - Double(ref[i])) <= 1e-5 * mag + 1e-30, "\(type) cols \(cols) r \(r) t \(t): \(fast[i]) vs \(ref[i]) seed=\(seed)")
+                        #expect(abs(Double(got[i]) - Double(ref[i])) <= 1e-5 * mag, "\(what)")
                     }
                 }
-                // Padding between token rows is left alone.
-                #expect(fast[t * stride + sub.count].isNaN && fast[t * stride + sub.count + 1].isNaN)
+                #expect(got[t * stride + sub.count].isNaN && got[t * stride + sub.count + 1].isNaN)
             }
         }
     }
+    // Rows at an odd byte offset (as inside a GGUF tensor of 18-byte Q4_0 blocks).
+    let cols = type.blockSize == 1 ? 19 : type.blockSize
+    let w = [0] + randomBlocks(type, count: cols * 3, &rng)
+    let act = activations(for: type, gaussian(cols, &rng), count: cols)
+    let got = runMatmul(type, w, rows: 0..<3, cols: cols, act, tokens: 1, outStride: 3, path: path, weightOffset: 1)
+    let ref = runMatmul(type, w, rows: 0..<3, cols: cols, act, tokens: 1, outStride: 3, path: .reference, weightOffset: 1)
+    let rowBytes = type.byteCount(elements: cols)!
+    for r in 0..<3 {
+        let mag = dotMagnitude(type, Array(w[1 + r * rowBytes..<1 + (r + 1) * rowBytes]), act, token: 0)
+        #expect(abs(Double(got[r]) - Double(ref[r])) <= (exact ? 0 : 1e-5 * mag), "\(type) \(path) unaligned r \(r) seed=\(seed)")
+    }
+}
 
-    /// Weight rows sliced out of a larger matrix at odd byte offsets (Q4_0 rows are 18-byte
-    /// blocks) must not rely on alignment.
-    @Test func unalignedWeightsAndSingleBlockRows() {
-        var (rng, seed) = freshRNG()
-        for type in computeTypes {
-            let cols = type.blockSize == 1 ? 19 : type.blockSize
-            let rowBytes = type.byteCount(elements: cols)!
-            var w = [UInt8](repeating: 0, count: 1)
-            w += randomBlocks(type, count: cols * 3, &rng)
-            let act = activations(for: type, gaussian(cols, &rng), count: cols)
-            var fast = [Float](repeating: 0, count: 3), ref = fast
-            w.withUnsafeBytes { p in
-                let base = p.baseAddress! + 1
-                fast.withUnsafeMutableBufferPointer {
-                    Kernels.matmul(type: type, weights: base, rowBytes: rowBytes, cols: cols, rows: 0..<3,
-                                   activations: act, tokens: 1, out: $0.baseAddress!, outStride: 3)
-                }
-                ref.withUnsafeMutableBufferPointer {
-                    Kernels.matmulReference(type: type, weights: base, rowBytes: rowBytes, cols: cols, rows: 0..<3,
-                                            activations: act, tokens: 1, out: $0.baseAddress!, outStride: 3)
-                }
-            }
-            for r in 0..<3 {
-                let mag = dotMagnitude(type, Array(w[1 + r * rowBytes..<1 + (r + 1) * rowBytes]), act, token: 0)
-                #expect(abs(Double(fast[r]) - Double(ref[r])) <= 1e-5 * mag, "\(type) r \(r) seed=\(seed)")
-            }
-        }
+extension FastKernelTests {
+    /// K-quant SIMD kernels are bit-identical to the reference; Q8_0/Q4_0 and float types
+    /// accumulate in vector lanes and differ only in float summation order.
+    @Test(arguments: computeTypes)
+    func simdMatmulMatchesReference(type: GGMLType) {
+        checkAgainstReference(type, path: .simd, exact: type.blockSize == 256)
+    }
+}
+
+/// The portable C kernels (used without AVX2) run on every machine.
+@Suite struct PortableKernelTests {
+    /// Every quantised portable kernel is bit-identical to the reference; float types differ
+    /// only in summation order.
+    @Test(arguments: computeTypes)
+    func portableMatmulMatchesReference(type: GGMLType) {
+        checkAgainstReference(type, path: .portable, exact: type.blockSize > 1)
     }
 }

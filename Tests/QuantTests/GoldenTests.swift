@@ -82,7 +82,7 @@ struct Golden {
                 #expect(activationBytes(act, token: t) == Array(wantAct[t * act.rowBytes..<(t + 1) * act.rowBytes]),
                         "\(type) token \(t) reference=\(reference)")
             }
-            let y = runMatmul(type, wRow, rows: 0..<1, cols: n, act, tokens: tokens, outStride: 1, reference: reference)
+            let y = runMatmul(type, wRow, rows: 0..<1, cols: n, act, tokens: tokens, outStride: 1, path: reference ? .reference : nil)
             for t in 0..<tokens {
                 let mag = dotMagnitude(type, wRow, act, token: t)
                 #expect(abs(Double(y[t]) - Double(wantDot[t])) <= 1e-5 * mag,

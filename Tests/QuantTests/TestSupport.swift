@@ -47,7 +47,7 @@ func randomBlocks(_ type: GGMLType, count: Int, _ rng: inout SplitMix64, fullRan
             let v = Float.random(in: -4...4, using: &rng)
             withUnsafeBytes(of: v) { for k in 0..<4 { bytes[4 * i + k] = $0[k] } }
         }
-    case .f16, .bf16 where !fullRange:
+    case .f16 where !fullRange, .bf16 where !fullRange:
         for i in 0..<count {
             let f = Float.random(in: -4...4, using: &rng)
             let v = type == .f16 ? floatToFp16(f) : floatToBf16(f)
@@ -188,22 +188,23 @@ func activationBytes(_ act: QuantizedActivations, token: Int) -> [UInt8] {
     Array(UnsafeRawBufferPointer(start: act.row(token: token), count: act.rowBytes))
 }
 
-/// Runs `Kernels.matmul` (or its reference twin) over all rows of a weight matrix.
+/// Runs `Kernels.matmul` (public dispatch when `path` is nil) over rows of a weight matrix.
 func runMatmul(
     _ type: GGMLType, _ w: [UInt8], rows: Range<Int>, cols: Int, _ act: QuantizedActivations,
-    tokens: Int, outStride: Int, reference: Bool = false
+    tokens: Int, outStride: Int, path: Kernels.Path? = nil, weightOffset: Int = 0
 ) -> [Float] {
     let rowBytes = type.byteCount(elements: cols)!
     var out = [Float](repeating: .nan, count: outStride * tokens)
     w.withUnsafeBytes { wp in
         out.withUnsafeMutableBufferPointer { op in
-            if reference {
-                Kernels.matmulReference(
-                    type: type, weights: wp.baseAddress!, rowBytes: rowBytes, cols: cols, rows: rows,
+            let base = wp.baseAddress! + weightOffset
+            if let path {
+                Kernels.matmul(
+                    path: path, type: type, weights: base, rowBytes: rowBytes, cols: cols, rows: rows,
                     activations: act, tokens: tokens, out: op.baseAddress!, outStride: outStride)
             } else {
                 Kernels.matmul(
-                    type: type, weights: wp.baseAddress!, rowBytes: rowBytes, cols: cols, rows: rows,
+                    type: type, weights: base, rowBytes: rowBytes, cols: cols, rows: rows,
                     activations: act, tokens: tokens, out: op.baseAddress!, outStride: outStride)
             }
         }

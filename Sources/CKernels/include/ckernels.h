@@ -6,9 +6,10 @@
 /// Bit set of SIMD features found at run time: 1 AVX2, 2 FMA, 4 AVX-512F, 8 AVX-512 VNNI, 16 F16C.
 int hm_cpu_features(void);
 
-// Everything below needs AVX2 + FMA + F16C (check hm_cpu_features() & 19 == 19) and an x86-64
-// build; on other targets the symbols exist but trap, so callers must dispatch first.
 // Block layouts are ggml's (ggml-common.h); no pointer needs any alignment.
+// Everything up to the portable section needs AVX2 + FMA + F16C (check
+// hm_cpu_features() & 19 == 19) and an x86-64 build; on other targets those symbols exist but
+// trap, so callers must dispatch first.
 
 /// Quantises k floats (k % 256 == 0) to Q8_K blocks, bit-identical to ggml's quantize_row_q8_K_ref.
 void hm_quantize_q8_K(const float *x, void *y, int64_t k);
@@ -32,5 +33,16 @@ HM_MATMUL_DECL(hm_matmul_q4_0_q8_0);
 HM_MATMUL_DECL(hm_matmul_f16_f16);
 HM_MATMUL_DECL(hm_matmul_bf16_bf16);
 HM_MATMUL_DECL(hm_matmul_f32_f32);
+
+// Portable twins of the above for every target (plain C, compiler-vectorised), used where
+// AVX2 is missing. Quantised types give results bit-identical to the Swift reference.
+HM_MATMUL_DECL(hm_matmul_q4_K_q8_K_portable);
+HM_MATMUL_DECL(hm_matmul_q5_K_q8_K_portable);
+HM_MATMUL_DECL(hm_matmul_q6_K_q8_K_portable);
+HM_MATMUL_DECL(hm_matmul_q8_0_q8_0_portable);
+HM_MATMUL_DECL(hm_matmul_q4_0_q8_0_portable);
+HM_MATMUL_DECL(hm_matmul_f16_f16_portable);
+HM_MATMUL_DECL(hm_matmul_bf16_bf16_portable);
+HM_MATMUL_DECL(hm_matmul_f32_f32_portable);
 
 #endif
