@@ -42,6 +42,7 @@ public final class Tokenizer: Sendable {
         let n = v.tokens.count
         guard n < Int(Int32.max) else { throw TokenizerError.invalidField("tokenizer.ggml.tokens", "too many tokens (\(n))") }
         let types = try v.validatedTypes()
+        let scores = try v.validatedScores()  // checked for BPE too, though only SentencePiece uses them
         tokens = v.tokens
         tokenTypes = types
         var map: [String: Int32] = [:]
@@ -67,7 +68,6 @@ public final class Tokenizer: Sendable {
         case "llama":
             model = .sentencePiece
             preTokenizer = nil
-            let scores = try v.validatedScores()
             // llama.cpp's SentencePiece defaults when the ids are absent: <unk>=0, <s>=1, </s>=2.
             bosToken = try TokenizerVocabulary.checkedId(v.bosTokenId ?? (n > 1 ? 1 : nil), "tokenizer.ggml.bos_token_id", count: n)
             eosToken = try TokenizerVocabulary.checkedId(v.eosTokenId ?? (n > 2 ? 2 : nil), "tokenizer.ggml.eos_token_id", count: n)
