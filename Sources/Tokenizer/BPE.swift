@@ -7,13 +7,13 @@ struct BPEModel: Sendable {
     /// Token for each single raw byte, -1 where the vocabulary has none.
     let byteTokens: [Int32]
     /// Raw-byte text of every normal token → id, for whole-word lookups.
-    let rawToId: [ArraySlice<UInt8>: Int32]
+    let rawToId: [ByteKey: Int32]
     /// llama3-style vocabularies emit a word that is itself a token without merging.
     let ignoreMerges: Bool
 
     init(tokens: [String], merges mergeLines: [String], ignoreMerges: Bool) throws {
         let decode = GPT2ByteAlphabet.unicodeToByte
-        var raw: [ArraySlice<UInt8>: Int32] = [:]
+        var raw: [ByteKey: Int32] = [:]
         raw.reserveCapacity(tokens.count)
         var byteTokens = [Int32](repeating: -1, count: 256)
         var encodedToId: [String: Int32] = [:]
@@ -23,7 +23,7 @@ struct BPEModel: Sendable {
             // Tokens outside the byte alphabet (e.g. added tokens with raw spaces) cannot come
             // out of byte-level encoding, so they never take part in merges.
             guard let bytes = GPT2ByteAlphabet.decode(t, table: decode) else { continue }
-            raw[bytes[...]] = Int32(i)
+            raw[ByteKey(bytes[...])] = Int32(i)
             if bytes.count == 1 { byteTokens[Int(bytes[0])] = Int32(i) }
         }
         var table: [UInt64: UInt64] = [:]
@@ -56,7 +56,7 @@ struct BPEModel: Sendable {
 
     /// Appends the tokens of one pre-tokenized word (raw bytes).
     func encodeWord(_ word: ArraySlice<UInt8>, into out: inout [Int32], scratch: inout BPEScratch) {
-        if ignoreMerges, let id = rawToId[word] { out.append(id); return }
+        if ignoreMerges, let id = rawToId[ByteKey(word)] { out.append(id); return }
         if word.count == 1 {
             let id = byteTokens[Int(word.first!)]
             if id >= 0 { out.append(id) }

@@ -42,6 +42,7 @@ public final class Tokenizer: Sendable {
         let n = v.tokens.count
         guard n < Int(Int32.max) else { throw TokenizerError.invalidField("tokenizer.ggml.tokens", "too many tokens (\(n))") }
         let types = try v.validatedTypes()
+        let scores = try v.validatedScores()  // checked for BPE too, though only SentencePiece uses them
         tokens = v.tokens
         tokenTypes = types
         var map: [String: Int32] = [:]
@@ -67,14 +68,13 @@ public final class Tokenizer: Sendable {
         case "llama":
             model = .sentencePiece
             preTokenizer = nil
-            let scores = try v.validatedScores()
             // llama.cpp's SentencePiece defaults when the ids are absent: <unk>=0, <s>=1, </s>=2.
             bosToken = try TokenizerVocabulary.checkedId(v.bosTokenId ?? (n > 1 ? 1 : nil), "tokenizer.ggml.bos_token_id", count: n)
             eosToken = try TokenizerVocabulary.checkedId(v.eosTokenId ?? (n > 2 ? 2 : nil), "tokenizer.ggml.eos_token_id", count: n)
             unknownToken = try TokenizerVocabulary.checkedId(v.unknownTokenId ?? 0, "tokenizer.ggml.unknown_token_id", count: n)
-            var byText: [ArraySlice<UInt8>: Int32] = [:]
+            var byText: [ByteKey: Int32] = [:]
             byText.reserveCapacity(n)
-            for (i, t) in v.tokens.enumerated() { byText[Array(t.utf8)[...]] = Int32(i) }
+            for (i, t) in v.tokens.enumerated() { byText[ByteKey(Array(t.utf8)[...])] = Int32(i) }
             spm = SPMModel(tokens: v.tokens, tokenToId: byText, scores: scores, unknown: unknownToken)
             bpe = nil
             addSpacePrefix = v.addSpacePrefix ?? true
@@ -118,7 +118,7 @@ public final class Tokenizer: Sendable {
             var scratch = BPEScratch()
             // Natural text repeats words constantly; caching per call avoids re-merging them
             // without shared mutable state.
-            var cache: [ArraySlice<UInt8>: [Int32]] = [:]
+            var cache: [ByteKey: [Int32]] = [:]
             for fragment in fragments {
                 switch fragment {
                 case .token(let id): out.append(id)
@@ -126,11 +126,11 @@ public final class Tokenizer: Sendable {
                     let base = r.lowerBound
                     for w in pre.split(bytes[r]) {
                         let word = bytes[(base + w.lowerBound)..<(base + w.upperBound)]
-                        if let hit = cache[word] { out.append(contentsOf: hit); continue }
+                        if let hit = cache[ByteKey(word)] { out.append(contentsOf: hit); continue }
                         let start = out.count
                         bpe.encodeWord(word, into: &out, scratch: &scratch)
                         if cache.count >= 1 << 16 { cache.removeAll(keepingCapacity: true) }
-                        cache[word] = Array(out[start...])
+                        cache[ByteKey(word)] = Array(out[start...])
                     }
                 }
             }

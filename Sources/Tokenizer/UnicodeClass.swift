@@ -93,3 +93,19 @@ func utf8SequenceLength(_ b: UInt8) -> Int {
     if b < 0xF0 { return 3 }
     return b < 0xF8 ? 4 : 1
 }
+
+/// Dictionary key over a byte slice that hashes the bytes in one call; ArraySlice's own
+/// Hashable feeds the hasher byte by byte, which dominated SentencePiece encoding time.
+struct ByteKey: Hashable, Sendable {
+    let bytes: ArraySlice<UInt8>
+
+    init(_ bytes: ArraySlice<UInt8>) { self.bytes = bytes }
+
+    func hash(into hasher: inout Hasher) {
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+
+    static func == (a: ByteKey, b: ByteKey) -> Bool {
+        a.bytes.count == b.bytes.count && a.bytes.elementsEqual(b.bytes)
+    }
+}

@@ -1,4 +1,0 @@
-import Testing
-@testable import Tokenizer
-
-@Test func TokenizerModuleLinks() { #expect(Bool(true)) }
