@@ -199,10 +199,11 @@ public final class GGUFFile: @unchecked Sendable {
         }
 
         let dataOffset = (r.offset + alignment - 1) / alignment * alignment
-        guard dataOffset <= size else {
+        // A file without tensors (llama.cpp's vocab-only files) may end before the padding.
+        guard dataOffset <= size || raw.isEmpty else {
             throw GGUFError("truncated file: tensor data would start at \(dataOffset), file has \(size) bytes")
         }
-        let dataSize = size - dataOffset
+        let dataSize = max(0, size - dataOffset)
         var tensors = [GGUFTensorInfo]()
         tensors.reserveCapacity(raw.count)
         for t in raw {

@@ -58,6 +58,21 @@ func makeSampleFile(alignment: Int = 32) throws -> (path: String, values: [Strin
     #expect(throws: GGUFError.self) { try f.requireInt("test.f32") }
 }
 
+@Test func metadataOnlyFileMayEndBeforeTheDataPadding() throws {
+    var w = GGUFWriter()
+    w.set("general.architecture", "qwen3moe")
+    w.set("tokenizer.ggml.tokens", strings: ["a", "b", "c"])
+    let path = temporaryPath("vocab-only.gguf")
+    try w.write(to: path)
+    // Drop the padding the writer added, as llama.cpp's vocab files do.
+    var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+    while bytes.last == 0 { bytes.removeLast() }
+    try bytes.write(to: URL(fileURLWithPath: path))
+    let f = try GGUFFile(path: path)
+    #expect(f.tensors.isEmpty)
+    #expect(f.metadata["tokenizer.ggml.tokens"]?.stringArray == ["a", "b", "c"])
+}
+
 @Test func customAlignmentIsHonoured() throws {
     let (path, _) = try makeSampleFile(alignment: 64)
     let f = try GGUFFile(path: path)
