@@ -2,7 +2,7 @@
 // on every platform (Swift's Float16 is missing on Intel macOS) and match ggml bit for bit.
 
 /// Converts IEEE binary16 bits to Float (exact).
-@inline(__always)
+@inlinable @inline(__always)
 public func fp16ToFloat(_ h: UInt16) -> Float {
     let sign = UInt32(h & 0x8000) << 16
     let exp = UInt32(h >> 10) & 0x1f
@@ -20,7 +20,7 @@ public func fp16ToFloat(_ h: UInt16) -> Float {
 
 /// Converts Float to IEEE binary16 bits, rounding to nearest even (what F16C's
 /// `vcvtps2ph` and ggml's `GGML_FP32_TO_FP16` do). NaNs stay NaN (quietened).
-@inline(__always)
+@inlinable @inline(__always)
 public func floatToFp16(_ f: Float) -> UInt16 {
     let x = f.bitPattern
     let sign = UInt16(truncatingIfNeeded: (x >> 16) & 0x8000)
@@ -45,14 +45,14 @@ public func floatToFp16(_ f: Float) -> UInt16 {
 }
 
 /// Converts bfloat16 bits to Float (exact).
-@inline(__always)
+@inlinable @inline(__always)
 public func bf16ToFloat(_ b: UInt16) -> Float {
     Float(bitPattern: UInt32(b) << 16)
 }
 
 /// Converts Float to bfloat16 bits, rounding to nearest even; NaNs are quietened.
 /// Same as ggml's `ggml_compute_fp32_to_bf16`.
-@inline(__always)
+@inlinable @inline(__always)
 public func floatToBf16(_ f: Float) -> UInt16 {
     let u = f.bitPattern
     if u & 0x7fff_ffff > 0x7f80_0000 {
