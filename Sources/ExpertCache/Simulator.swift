@@ -83,7 +83,7 @@ public indirect enum PolicySpec: Sendable, Equatable {
 
     /// An online policy instance; nil for `.belady`, which the simulator runs offline.
     /// `key` maps an expert to the partition's key space, nil when it belongs to another partition.
-    func make(capacity: Int, key: (ExpertID) -> Int?) -> (any CachePolicy)? {
+    public func make(capacity: Int, key: (ExpertID) -> Int?) -> (any CachePolicy)? {
         switch self {
         case .lru: LRUPolicy(capacity: capacity)
         case .lfu: FrequencyPolicy(capacity: capacity, rule: .lfu)
@@ -132,7 +132,8 @@ public struct SimulationResult: Sendable, Equatable {
 
 public enum Simulator {
     /// Replays `traces` (sequences, one after another, cache state carried over) in token order,
-    /// layer order, then selection order. Hit = the expert was resident when accessed.
+    /// then layer order. Hit = the expert was resident when its token's layer step began (the
+    /// rule the runtime's load-on-miss cache follows); within a step hits update the policy first.
     public static func run(_ traces: [RoutingTrace], policy: PolicySpec, capacity: CacheCapacity,
                            coldStart: ColdStart = .countMisses) -> SimulationResult {
         guard let first = traces.first else { return SimulationResult(layerIDs: [], hits: [], accesses: []) }
@@ -179,7 +180,19 @@ public enum Simulator {
             }
         } else {
             var caches = (0..<partitions).map { p in policy.make(capacity: cap) { key($0, partition: p) }! }
-            for (i, a) in stream.enumerated() { hitFlags[i] = caches[a.partition].access(a.key, tick: a.tick) }
+            // One step = one token's selections in one layer, which are needed together: a hit is
+            // an expert resident when the step starts. Hits are touched first, then misses load
+            // (and may evict anything, the step's own experts included: they were already used).
+            var i = 0
+            while i < stream.count {
+                var j = i
+                while j < stream.count, stream[j].layer == stream[i].layer, stream[j].tick == stream[i].tick { j += 1 }
+                for k in i..<j { hitFlags[k] = caches[stream[k].partition].isResident(stream[k].key) }
+                for pass in [true, false] {
+                    for k in i..<j where hitFlags[k] == pass { _ = caches[stream[k].partition].access(stream[k].key, tick: stream[k].tick) }
+                }
+                i = j
+            }
         }
 
         var seen = [Set<Int>](repeating: [], count: partitions)

@@ -19,6 +19,9 @@ public enum LaneParallelism: String, Sendable {
 final class CachedExpertExecutor: ExpertExecutor {
     private let weights: ModelWeights
     private let tier: () -> HotTier?
+    private let online: OnlineTier?
+    private var staging: UnsafeMutableRawPointer?
+    private var stagingBytes = 0
     private let telemetry: TelemetryRecorder
     private let parallelism: LaneParallelism
     private let minParallelSlots: Int
@@ -29,10 +32,11 @@ final class CachedExpertExecutor: ExpertExecutor {
     private let slotOutputs = FloatArena()
     private var hotFlags: [Bool] = []
 
-    init(weights: ModelWeights, config: ModelConfig, tier: @escaping () -> HotTier?, telemetry: TelemetryRecorder,
-         parallelism: LaneParallelism, minParallelSlots: Int, pool: WorkerPool) {
+    init(weights: ModelWeights, config: ModelConfig, tier: @escaping () -> HotTier?, online: OnlineTier?,
+         telemetry: TelemetryRecorder, parallelism: LaneParallelism, minParallelSlots: Int, pool: WorkerPool) {
         self.weights = weights
         self.tier = tier
+        self.online = online
         self.telemetry = telemetry
         self.parallelism = parallelism
         self.minParallelSlots = minParallelSlots
@@ -46,19 +50,53 @@ final class CachedExpertExecutor: ExpertExecutor {
                                       k: config.expertsUsed, pool: pool)
     }
 
-    func computeExperts(layer: Int, input: UnsafePointer<Float>, routes: ExpertRoutes,
-                        output: UnsafeMutablePointer<Float>) {
-        let mode = telemetry.mode
-        let timed = mode != .off
-        let clock = ContinuousClock.now
+    deinit { staging?.deallocate() }
+
+    /// Room for every distinct expert of one call, so streamed experts stay valid until admitted.
+    private func reserveStaging(_ bytes: Int) -> UnsafeMutableRawPointer {
+        if bytes > stagingBytes {
+            staging?.deallocate()
+            staging = .allocate(byteCount: bytes, alignment: 64)
+            stagingBytes = bytes
+        }
+        return staging!
+    }
+
+    /// Where each expert of the call is computed from, and whether that is the fast tier.
+    private func locate(layer: Int, routes: ExpertRoutes) -> (items: [ExpertWorkItem], hot: (Int) -> Bool) {
+        if let online {
+            let expertBytes = weights.expertBytes(layer: layer)
+            let base = reserveStaging(min(weights.layers[layer].gateExperts.expertCount, routes.tokenCount * routes.k) * expertBytes)
+            var used = 0
+            var resident = Set<Int>()
+            let items = hotComputer.makeItems(routes: routes) { e in
+                if online.isResident(layer: layer, expert: e) { resident.insert(e) }
+                return online.matrices(layer: layer, expert: e) {
+                    defer { used += expertBytes }
+                    return base + used
+                }
+            }
+            return (items, { resident.contains($0) })
+        }
         let tier = tier()
-        let slots = routes.tokenCount * routes.k
-        var hotItems = [ExpertWorkItem](), coldItems = [ExpertWorkItem]()
         let items = hotComputer.makeItems(routes: routes) { e in
             tier?.matrices(layer: layer, expert: e) ?? weights.expertMatrices(layer: layer, expert: e)
         }
+        return (items, { tier?.isHot(layer: layer, expert: $0) ?? false })
+    }
+
+    func computeExperts(layer: Int, input: UnsafePointer<Float>, routes: ExpertRoutes,
+                        output: UnsafeMutablePointer<Float>) {
+        online?.lock.lock()
+        defer { online?.lock.unlock() }
+        let mode = telemetry.mode
+        let timed = mode != .off
+        let clock = ContinuousClock.now
+        let slots = routes.tokenCount * routes.k
+        var hotItems = [ExpertWorkItem](), coldItems = [ExpertWorkItem]()
+        let (items, isHot) = locate(layer: layer, routes: routes)
         for item in items {
-            if tier?.isHot(layer: layer, expert: item.expert) == true { hotItems.append(item) } else { coldItems.append(item) }
+            if isHot(item.expert) { hotItems.append(item) } else { coldItems.append(item) }
         }
         slotOutputs.reserve(slots * hotComputer.d)
         let arena = slotOutputs.pointer
@@ -94,13 +132,18 @@ final class CachedExpertExecutor: ExpertExecutor {
         }
         let regionEnd = ContinuousClock.now
         ExpertComputer.merge(items: items, routes: routes, slotOutputs: arena, d: hotComputer.d, output: output, pool: pool)
+        let hotFlagsSource = isHot
+        if let online {
+            let byExpert = Dictionary(items.map { ($0.expert, $0.matrices) }, uniquingKeysWith: { a, _ in a })
+            online.admit(layer: layer, routes: routes) { byExpert[$0] }
+        }
         guard timed else { return }
         let end = ContinuousClock.now
 
         if hotFlags.count < slots { hotFlags = [Bool](repeating: false, count: slots) }
         for t in 0..<routes.tokenCount {
             for s in 0..<routes.k {
-                hotFlags[t * routes.k + s] = tier?.isHot(layer: layer, expert: Int(routes.experts[t * routes.k + s])) ?? false
+                hotFlags[t * routes.k + s] = hotFlagsSource(Int(routes.experts[t * routes.k + s]))
             }
         }
         var timings: LaneTimings?

@@ -15,6 +15,12 @@ public struct HotCacheOptions: Sendable, Equatable {
     public var perfMode = PerfMode.full
     public var parallelism = LaneParallelism.auto
     public var parallelMinSlots = 2
+    /// Online tier (seed 001): a cache that loads experts on a miss, by this policy.
+    public var cachePolicy: String?
+    /// Online tier capacity in experts per layer (else derived from the MiB budget).
+    public var cacheCapacity: Int?
+    /// Read cold experts from disk with pread instead of through the mapping.
+    public var stream = false
     /// For the auto budget's KV estimate.
     public var ctxSize = 4096
     public var parallelSequences = 1
@@ -22,7 +28,7 @@ public struct HotCacheOptions: Sendable, Equatable {
     public init() {}
 
     /// Whether anything asks for the cache runtime (telemetry, a plan, or a perf file).
-    public var wantsRuntime: Bool { perfOut != nil || hotCache != nil || maxMiB != 0 }
+    public var wantsRuntime: Bool { perfOut != nil || hotCache != nil || maxMiB != 0 || cachePolicy != nil }
 
     /// Values given on the command line, as strings or nil.
     public struct CommandLine: Sendable {
@@ -35,6 +41,9 @@ public struct HotCacheOptions: Sendable, Equatable {
         public var weighting: String?
         public var layerCurve: Double?
         public var noPerf = false
+        public var cachePolicy: String?
+        public var cacheCapacity: Int?
+        public var stream: Bool?
         public init() {}
     }
 
@@ -43,6 +52,7 @@ public struct HotCacheOptions: Sendable, Equatable {
         "cpu-moe", "moe-layer-perf-out", "moe-hot-cache", "moe-hot-cache-max-mib", "moe-hot-cache-auto-reserve-mib",
         "moe-hot-cache-update-rate", "moe-hot-cache-weighting", "moe-hot-cache-qwen-weighting",
         "moe-hot-cache-layer-curve", "moe-hot-cache-qwen-layer-curve", "moe-hot-cache-pp-reduce-merge", "no-perf",
+        "moe-cache-policy", "moe-cache-capacity", "moe-stream",
     ]
 
     /// Command line, then environment, then INI, then defaults; every value range-checked.
@@ -68,6 +78,15 @@ public struct HotCacheOptions: Sendable, Equatable {
             ?? source.double("moe-hot-cache-layer-curve", env: ["LLAMA_ARG_MOE_HOT_CACHE_LAYER_CURVE", "LLAMA_MOE_HOT_CACHE_LAYER_CURVE",
                                                                 "LLAMA_MOE_HOT_CACHE_QWEN_LAYER_CURVE", "LLAMA_MOE_HOT_CACHE_GEMMA4_LAYER_CURVE"])
             ?? source.double("moe-hot-cache-qwen-layer-curve", env: []) ?? WeightingConfig.defaultLayerCurve
+        o.cachePolicy = cli.cachePolicy ?? source.value("moe-cache-policy", env: ["HOTMOE_MOE_CACHE_POLICY"])
+        o.cacheCapacity = try cli.cacheCapacity ?? source.int("moe-cache-capacity", env: ["HOTMOE_MOE_CACHE_CAPACITY"])
+        o.stream = try cli.stream ?? source.bool("moe-stream", env: ["HOTMOE_MOE_STREAM"]) ?? false
+        if let p = o.cachePolicy {
+            do { _ = try PolicySpec(name: p) } catch { throw SettingsError("--moe-cache-policy: \(error)") }
+            if p.lowercased() == "belady" || p.lowercased() == "opt" {
+                throw SettingsError("--moe-cache-policy: belady needs the future; it is an analysis bound (hotmoe analyze), not a runtime policy")
+            }
+        }
         let noPerf = try cli.noPerf || (source.bool("no-perf", env: []) ?? false)
         if noPerf {
             o.perfMode = .off
@@ -98,7 +117,17 @@ public struct HotCacheOptions: Sendable, Equatable {
         guard autoReserveMiB >= 0 else { throw SettingsError("--moe-hot-cache-auto-reserve-mib must be >= 0, got \(autoReserveMiB)") }
         guard (0...1).contains(updateRate) else { throw SettingsError("--moe-hot-cache-update-rate must be in 0.0...1.0, got \(updateRate)") }
         guard (0...1).contains(layerCurve) else { throw SettingsError("--moe-hot-cache-layer-curve must be in 0.0...1.0, got \(layerCurve)") }
-        if maxMiB != 0 && hotCache == nil {
+        if let c = cacheCapacity, c < 1 { throw SettingsError("--moe-cache-capacity must be >= 1 expert per layer, got \(c)") }
+        if stream && cachePolicy == nil {
+            throw SettingsError("--moe-stream needs --moe-cache-policy (the RAM cache that streamed experts go to)")
+        }
+        if cachePolicy != nil && maxMiB == 0 && cacheCapacity == nil {
+            throw SettingsError("--moe-cache-policy needs a size: --moe-cache-capacity N (experts per layer) or --moe-hot-cache-max-mib")
+        }
+        if cachePolicy != nil && hotCache != nil && cachePolicy?.lowercased() != "pinned" {
+            throw SettingsError("--moe-hot-cache with --moe-cache-policy needs policy 'pinned' (profile experts pinned, online remainder)")
+        }
+        if maxMiB != 0 && hotCache == nil && cachePolicy == nil {
             throw SettingsError("--moe-hot-cache FILE is required when --moe-hot-cache-max-mib is not 0 (profile first with --moe-layer-perf-out)")
         }
     }

@@ -13,6 +13,7 @@ public final class MoERuntime: @unchecked Sendable {
     private let logger: Logger
     private let lock = NSLock()
     private var tier: HotTier?
+    private var online: OnlineTier?
     public private(set) var plan: HotCachePlan
     private var manualPending = false
 
@@ -28,17 +29,16 @@ public final class MoERuntime: @unchecked Sendable {
         if options.cpuMoE {
             logger.info("--cpu-moe: experts stay in the model file's memory (CPU); no GPU backend is active, the hot tier is resident RAM")
         }
+        if let policy = options.cachePolicy {
+            try startOnlineTier(policy: policy)
+            return
+        }
         guard let path = options.hotCache else { return }
         guard options.maxMiB != 0 else {
             logger.warning("--moe-hot-cache given but --moe-hot-cache-max-mib is 0: the hot cache is disabled")
             return
         }
-        let profile: PerfProfile
-        do { profile = try PerfProfile.load(contentsOf: URL(fileURLWithPath: path), layout: layout) } catch let e as ProfileError {
-            throw HotCacheError("\(path): \(e)")
-        } catch {
-            throw HotCacheError("\(path): cannot read hot-cache profile (\(error.localizedDescription))")
-        }
+        let profile = try loadProfile(path)
         let budget = try budgetBytes()
         let config = WeightingConfig(mode: options.weighting, layerCurve: options.layerCurve)
         plan = HotCachePlanner.plan(profile: profile, layout: layout, budgetBytes: budget, config: config)
@@ -47,6 +47,32 @@ public final class MoERuntime: @unchecked Sendable {
         tier = HotTier(weights: model.weights, plan: plan, expertCount: c.expertCount)
         let seconds = (clock.now - t0).components
         logger.info("MoE hot-cache: \(plan.hotCount)/\(layout.totalExperts) experts hot in \(plan.layers.count) layers, \(plan.usedBytes >> 20) MiB of \(budget >> 20) MiB budget (weighting \(options.weighting.name)), copied in \(seconds.seconds).\(String(format: "%03d", seconds.attoseconds / 1_000_000_000_000_000)) s")
+    }
+
+    private func loadProfile(_ path: String) throws -> PerfProfile {
+        do { return try PerfProfile.load(contentsOf: URL(fileURLWithPath: path), layout: layout) } catch let e as ProfileError {
+            throw HotCacheError("\(path): \(e)")
+        } catch {
+            throw HotCacheError("\(path): cannot read hot-cache profile (\(error.localizedDescription))")
+        }
+    }
+
+    /// Seed 001's load-on-miss cache: capacity per layer from --moe-cache-capacity or the budget;
+    /// with policy `pinned`, the --moe-hot-cache profile's top experts stay, the rest is LRU.
+    private func startOnlineTier(policy name: String) throws {
+        let c = model.config
+        let largest = layout.bytesPerExpert.max() ?? 1
+        let capacity = try options.cacheCapacity ?? max(1, budgetBytes() / (largest * c.layerCount))
+        var pinned = [ExpertID]()
+        if name.lowercased() == "pinned", let path = options.hotCache {
+            let ranked = Weighting.rank(try loadProfile(path).observations(),
+                                        config: WeightingConfig(mode: options.weighting, layerCurve: options.layerCurve))
+            pinned = ranked.map(\.id)
+        }
+        let spec: PolicySpec
+        do { spec = try PolicySpec(name: name, pinned: pinned) } catch { throw HotCacheError("--moe-cache-policy: \(error)") }
+        online = try OnlineTier(model: model, policy: spec, capacity: min(capacity, c.expertCount), stream: options.stream)
+        logger.info("MoE expert cache: policy \(name), \(min(capacity, c.expertCount)) experts per layer (\(String(format: "%.1f", Double(min(capacity, c.expertCount)) / Double(c.expertsUsed)))x top-k), \(online!.bytes >> 20) MiB, slow tier: \(options.stream ? "disk (pread)" : "mapped file")")
     }
 
     /// Fixed MiB, or auto: available RAM minus the reserve, the KV cache and compute buffers.
@@ -71,7 +97,7 @@ public final class MoERuntime: @unchecked Sendable {
     /// An executor for one session (sessions decode concurrently; the tier is shared read-only).
     public func makeExecutor(pool: WorkerPool) -> ExpertExecutor {
         CachedExpertExecutor(weights: model.weights, config: model.config, tier: { [unowned self] in self.tier },
-                             telemetry: telemetry, parallelism: options.parallelism,
+                             online: online, telemetry: telemetry, parallelism: options.parallelism,
                              minParallelSlots: options.parallelMinSlots, pool: pool)
     }
 
@@ -119,7 +145,7 @@ public final class MoERuntime: @unchecked Sendable {
         return s
     }
 
-    public var isActive: Bool { tier != nil }
+    public var isActive: Bool { tier != nil || online != nil }
 
     /// After a completed request, with no session decoding: automatic update at the
     /// configured rate, then the perf file rewrite.
@@ -153,7 +179,8 @@ public final class MoERuntime: @unchecked Sendable {
         var perLayer = [Int: Double]()
         for l in layout.moeLayers { perLayer[l] = snap.hitRate(layer: l) }
         return RuntimeMetrics(hitRate: snap.totalHitRate, windowHitRate: snap.totalWindowHitRate, perLayerHitRate: perLayer,
-                              hotExperts: plan.hotCount, totalExperts: layout.totalExperts, cacheBytes: tier?.bytes ?? 0)
+                              hotExperts: online?.residentCount ?? plan.hotCount, totalExperts: layout.totalExperts,
+                              cacheBytes: online?.bytes ?? tier?.bytes ?? 0, streamedBytes: online?.loadedBytes ?? 0)
     }
 
     /// Test hook: the tier's copies equal the model's bytes.
@@ -167,6 +194,8 @@ public struct RuntimeMetrics: Sendable, Equatable {
     public var hotExperts: Int
     public var totalExperts: Int
     public var cacheBytes: Int
+    /// Bytes read from disk by the streaming tier so far.
+    public var streamedBytes: Int = 0
 }
 
 public struct HotCacheError: Error, CustomStringConvertible, Equatable {

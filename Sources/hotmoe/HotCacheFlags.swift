@@ -27,6 +27,12 @@ struct HotCacheFlags: ParsableArguments {
     var layerCurve: Double?
     @Flag(name: .customLong("no-perf"), help: "Start with MoE perf counters off (clean throughput runs).")
     var noPerf = false
+    @Option(name: .customLong("moe-cache-policy"), help: "Load-on-miss expert cache: lru, lfu, lfu-decay, window-lfu, lfru, pinned (profile pinned + LRU).")
+    var cachePolicy: String?
+    @Option(name: .customLong("moe-cache-capacity"), help: "Load-on-miss cache size in experts per layer (else from --moe-hot-cache-max-mib).")
+    var cacheCapacity: Int?
+    @Flag(name: .customLong("moe-stream"), help: "Read cold experts from disk with pread (models larger than RAM) instead of the mapping.")
+    var stream = false
     @Option(name: .customLong("config"), help: "INI file of settings (long flag names without --).")
     var config: String?
 
@@ -41,6 +47,9 @@ struct HotCacheFlags: ParsableArguments {
         cli.weighting = weighting
         cli.layerCurve = layerCurve
         cli.noPerf = noPerf
+        cli.cachePolicy = cachePolicy
+        cli.cacheCapacity = cacheCapacity
+        cli.stream = stream ? true : nil
         let source = try SettingsSource(iniPath: config, knownKeys: config == nil ? nil : HotCacheFlags.iniKeys)
         var o = try HotCacheOptions.resolve(cli, source: source)
         o.ctxSize = ctxSize
