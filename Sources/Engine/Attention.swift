@@ -21,9 +21,7 @@ enum Attention {
                 var maxScore = -Float.infinity
                 for p in 0...last {
                     let k = cache.key(layer: layer, position: p) + kvHead * c.headDim
-                    var dot: Float = 0
-                    for i in 0..<c.headDim { dot += qh[i] * k[i] }
-                    let s = dot * scale
+                    let s = Ops.dot(qh, k, count: c.headDim) * scale
                     scores[p] = s
                     maxScore = max(maxScore, s)
                 }
@@ -38,8 +36,7 @@ enum Attention {
                 for i in 0..<c.valueDim { o[i] = 0 }
                 for p in 0...last {
                     let w = scores[p] * inv
-                    let v = cache.value(layer: layer, position: p) + kvHead * c.valueDim
-                    for i in 0..<c.valueDim { o[i] += w * v[i] }
+                    Ops.axpy(w, cache.value(layer: layer, position: p) + kvHead * c.valueDim, o, count: c.valueDim)
                 }
             }
         }

@@ -44,6 +44,16 @@ func ropeMatchesFloat64Reference(style: RopeStyle) {
     }
 }
 
+@Test func simdDotMatchesFloat64Reference() {
+    var rng = SeededGenerator(seed: UInt64.random(in: 0...UInt64.max))
+    for n in [1, 7, 15, 16, 17, 64, 100, 1031] {
+        let a = randomFloats(n, &rng, scale: 2), b = randomFloats(n, &rng, scale: 2)
+        let ref = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        let bound = zip(a, b).reduce(0.0) { $0 + abs(Double($1.0) * Double($1.1)) } * 1e-6
+        #expect(abs(Double(Ops.dot(a, b, count: n)) - ref) <= bound)
+    }
+}
+
 @Test func routerPicksTopKAndNormalises() {
     var rng = SeededGenerator(seed: UInt64.random(in: 0...UInt64.max))
     for _ in 0..<50 {
