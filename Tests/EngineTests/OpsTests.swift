@@ -94,6 +94,25 @@ func ropeMatchesFloat64Reference(style: RopeStyle) {
     #expect(hits.allSatisfy { $0 == 1 })
 }
 
+@Test(arguments: [2, 3, 4])
+func workerPoolRunsEveryTaskExactlyOnceUnderStress(threads: Int) {
+    let pool = WorkerPool(threads: threads)
+    let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: 512)
+    defer { counts.deallocate() }
+    var rng = SeededGenerator(seed: UInt64.random(in: 0...UInt64.max))
+    for round in 0..<3000 {
+        let n = Int(rng.next() % 300) + 1
+        counts.initialize(repeating: 0)
+        pool.run(n) { i in
+            counts[i] += 1
+            // A nested region runs inline and must not deadlock.
+            if i == 0 && round % 7 == 0 { pool.run(3) { _ in } }
+        }
+        #expect(counts.prefix(n).allSatisfy { $0 == 1 } && counts.dropFirst(n).allSatisfy { $0 == 0 }, "round \(round)")
+        if round % 500 == 0 { usleep(1000) }  // let workers fall asleep and be woken again
+    }
+}
+
 @Test func samplerIsReproducibleAndRespectsFilters() throws {
     var rng = SeededGenerator(seed: 42)
     let logits = randomFloats(100, &rng, scale: 5)
