@@ -108,7 +108,10 @@ struct BenchCommand: ParsableCommand {
                                  threadCount, r.test, r.mean, r.stddev))
                 }
             }
-            if let runtime { logger.info("\(runtime.summaryLine)") }
+            if let runtime {
+                runtime.afterRequest()
+                logger.info("\(runtime.summaryLine)")
+            }
         } catch let e as CLIError {
             throw e
         } catch {
