@@ -34,7 +34,8 @@ struct GoldenRecord: Decodable {
 
     static func all() throws -> [(String, GoldenRecord)] {
         let dir = Bundle.module.url(forResource: "Golden", withExtension: nil)!
-        return try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".json") }.sorted().map {
+        return try FileManager.default.contentsOfDirectory(atPath: dir.path)
+            .filter { $0.hasSuffix(".json") && $0 != DefaultModelRecord.fileName }.sorted().map {
             ($0, try JSONDecoder().decode(GoldenRecord.self, from: Data(contentsOf: dir.appendingPathComponent($0))))
         }
     }
@@ -43,8 +44,30 @@ struct GoldenRecord: Decodable {
 func fnv1a64(path: String) throws -> String {
     let data = try Data(contentsOf: URL(fileURLWithPath: path))
     var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for b in data { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+    data.withUnsafeBytes { for b in $0 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 } }
     return String(format: "%016llx", h)
+}
+
+/// llama.cpp's reference for the embedded default model (tools/golden/make_golden.py --default-only).
+struct DefaultModelRecord: Decodable {
+    static let fileName = "default-model.json"
+    let model: String
+    let fnv1a64: String
+    let prompt: String
+    let prompt_tokens: [Int32]
+    let vocab: Int
+    let logits_f32_base64: String
+    let greedy_tokens: [Int32]
+
+    static func load() throws -> DefaultModelRecord? {
+        guard let url = Bundle.module.url(forResource: "Golden/\(fileName)", withExtension: nil) else { return nil }
+        return try JSONDecoder().decode(DefaultModelRecord.self, from: Data(contentsOf: url))
+    }
+
+    /// The package root, from this source file's location (Tests/EngineTests/...).
+    static var packageRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
 }
 
 func relativeL2(_ a: [Float], _ b: [Float]) -> Double {
@@ -63,6 +86,30 @@ func tempModelPath(_ name: String) -> String {
 }
 
 @Suite struct GoldenTests {
+    @Test func defaultModelMatchesLlamaCpp() throws {
+        guard let record = try DefaultModelRecord.load() else { return }
+        let path = DefaultModelRecord.packageRoot.appendingPathComponent(record.model).path
+        #expect(try fnv1a64(path: path) == record.fnv1a64, "the committed default model changed: rerun tools/golden/make_golden.py --default-only")
+        let model = try MoEModel(path: path)
+        let tokenizer = try Tokenizer(gguf: model.file)
+        #expect(Array(tokenizer.encode(record.prompt).prefix(record.prompt_tokens.count)) == record.prompt_tokens)
+        let session = InferenceSession(model: model, contextSize: 128, maxBatch: 16, threads: 2)
+        let ours = Array(try session.forward(record.prompt_tokens, logits: .all))
+        let ref = Data(base64Encoded: record.logits_f32_base64)!.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let err = relativeL2(ours, ref)
+        print("golden default model: relative L2 vs llama.cpp \(err) (tolerance 0.01)")
+        #expect(err < 1e-2)
+        var greedy = [Int32]()
+        let n = record.prompt_tokens.count, v = record.vocab
+        var last = Array(ours[((n - 1) * v)..<(n * v)])
+        for _ in 0..<record.greedy_tokens.count {
+            let next = last.withUnsafeBufferPointer { Sampler.argmax($0) }
+            greedy.append(next)
+            last = Array(try session.forward([next], logits: .last))
+        }
+        #expect(greedy == record.greedy_tokens)
+    }
+
     @Test(arguments: try! GoldenRecord.all().map(\.0))
     func logitsAndGreedyTokensMatchLlamaCpp(_ name: String) throws {
         let record = try #require(try GoldenRecord.all().first { $0.0 == name }?.1)

@@ -16,6 +16,7 @@ OUT = os.path.join(ROOT, "Tests", "EngineTests", "Golden")
 SHAPE = dict(layers=2, embedding=256, heads=4, kv_heads=2, head_dim=64, experts=8, experts_used=2, expert_ff=256)
 CASES = [(arch, t) for arch in ("qwen3moe", "olmoe") for t in ("f32", "q8_0", "q4_k")] + [("llama", "f32"), ("qwen3moe", "q4_k_m")]
 PROMPT = "The cache keeps hot experts in fast memory. Il modello sceglie pochi esperti; def f(x): return x * 2"
+DEFAULT_PROMPT = "The configuration file lists the options that the server reads at start-up, and each option can be set"
 N_PROMPT = 32
 N_GREEDY = 32
 
@@ -27,17 +28,50 @@ def fnv1a64(data):
     return f"{h:016x}"
 
 
+def reference_record(llama_cpp, path, prompt):
+    """llama.cpp's logits for the first N_PROMPT tokens of `prompt` and N_GREEDY greedy tokens."""
+    llm = llama_cpp.Llama(model_path=path, n_ctx=128, n_batch=64, n_ubatch=64, n_threads=2,
+                          logits_all=True, type_k=0, type_v=0, flash_attn=False, verbose=False)
+    tokens = llm.tokenize(prompt.encode(), add_bos=False, special=False)[:N_PROMPT]
+    assert len(tokens) == N_PROMPT, f"prompt gives only {len(tokens)} tokens"
+    llm.reset()
+    llm.eval(tokens)
+    n_vocab = llm.n_vocab()
+    logits = [float(x) for row in llm.scores[:N_PROMPT] for x in row[:n_vocab]]
+    greedy = []
+    for _ in range(N_GREEDY):
+        last = llm.scores[llm.n_tokens - 1]
+        nxt = int(max(range(n_vocab), key=lambda i: last[i]))
+        greedy.append(nxt)
+        llm.eval([nxt])
+    del llm
+    return {"prompt": prompt, "prompt_tokens": tokens, "vocab": n_vocab,
+            "logits_f32_base64": base64.b64encode(struct.pack(f"<{len(logits)}f", *logits)).decode(),
+            "greedy_tokens": greedy,
+            "reference": f"llama.cpp via llama-cpp-python {llama_cpp.__version__}, F32 KV cache, no flash attention"}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--hotmoe", default=os.path.join(ROOT, ".build", "release", "hotmoe"))
     ap.add_argument("--llama-cpp-python", default=os.environ.get("LLAMA_CPP_PYTHON", "/work/ref/llama_cpp_python-0.3.36"))
     ap.add_argument("--lib", default=os.environ.get("LLAMA_CPP_LIB_PATH", "/work/ref/build/bin"))
+    ap.add_argument("--default-only", action="store_true", help="only the embedded default model's record")
     args = ap.parse_args()
     os.environ["LLAMA_CPP_LIB_PATH"] = args.lib
     sys.path.insert(0, args.llama_cpp_python)
     import llama_cpp  # noqa: E402
 
     os.makedirs(OUT, exist_ok=True)
+    default = os.path.join(ROOT, "models", "hotmoe-default-q8_0.gguf")
+    if os.path.exists(default):
+        rec = {"model": "models/hotmoe-default-q8_0.gguf", "fnv1a64": fnv1a64(open(default, "rb").read()),
+               **reference_record(llama_cpp, default, DEFAULT_PROMPT)}
+        with open(os.path.join(OUT, "default-model.json"), "w") as f:
+            json.dump(rec, f)
+        print(f"default model: greedy {rec['greedy_tokens'][:8]}...", flush=True)
+    if args.default_only:
+        return
     with tempfile.TemporaryDirectory() as tmp:
         for arch, wtype in CASES:
             name = f"{arch}-{wtype}"
@@ -49,32 +83,12 @@ def main():
                    "--expert-ff", str(SHAPE["expert_ff"]), "--seed", "7"]
             subprocess.run(cmd, check=True)
             digest = fnv1a64(open(path, "rb").read())
-            llm = llama_cpp.Llama(model_path=path, n_ctx=128, n_batch=64, n_ubatch=64, n_threads=2,
-                                  logits_all=True, type_k=0, type_v=0, flash_attn=False, verbose=False)
-            tokens = llm.tokenize(PROMPT.encode(), add_bos=False, special=False)[:N_PROMPT]
-            assert len(tokens) == N_PROMPT, f"prompt gives only {len(tokens)} tokens"
-            llm.reset()
-            llm.eval(tokens)
-            n_vocab = llm.n_vocab()
-            logits = [float(x) for row in llm.scores[:N_PROMPT] for x in row[:n_vocab]]
-            greedy = []
-            for _ in range(N_GREEDY):
-                last = llm.scores[llm.n_tokens - 1]
-                nxt = int(max(range(n_vocab), key=lambda i: last[i]))
-                greedy.append(nxt)
-                llm.eval([nxt])
-            record = {
-                "architecture": arch, "weight_type": wtype, "seed": 7,
-                **dict(SHAPE, kv_heads=SHAPE["heads"] if arch == "olmoe" else SHAPE["kv_heads"]),
-                "fnv1a64": digest, "prompt": PROMPT, "prompt_tokens": tokens, "vocab": n_vocab,
-                "logits_f32_base64": base64.b64encode(struct.pack(f"<{len(logits)}f", *logits)).decode(),
-                "greedy_tokens": greedy,
-                "reference": f"llama.cpp via llama-cpp-python {llama_cpp.__version__}, F32 KV cache, no flash attention",
-            }
+            record = {"architecture": arch, "weight_type": wtype, "seed": 7,
+                      **dict(SHAPE, kv_heads=SHAPE["heads"] if arch == "olmoe" else SHAPE["kv_heads"]),
+                      "fnv1a64": digest, **reference_record(llama_cpp, path, PROMPT)}
             with open(os.path.join(OUT, name + ".json"), "w") as f:
                 json.dump(record, f)
-            print(f"{name}: fnv1a64 {digest}, greedy {greedy[:8]}...", flush=True)
-            del llm
+            print(f"{name}: fnv1a64 {digest}, greedy {record['greedy_tokens'][:8]}...", flush=True)
 
 
 if __name__ == "__main__":
