@@ -1,0 +1,99 @@
+import ArgumentParser
+import Engine
+import ExpertCache
+import Foundation
+import GGUF
+import Tokenizer
+
+/// Runs prompts and records, per token and MoE layer, the selected experts and their weights.
+struct TraceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "trace", abstract: "Record expert routing for a set of prompts (for hotmoe analyze).")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var sampling: SamplingOptions
+    @Option(name: .customLong("prompts"), help: "JSONL: {\"prompt\": ..., \"domain\": ...} objects, JSON strings, or plain text lines.")
+    var prompts: String
+    @Option(name: [.short, .customLong("out")], help: "Trace file to write.") var out: String
+    @Option(name: [.short, .customLong("n-predict")], help: "Tokens to generate after each prompt.") var nPredict = 64
+    @Flag(name: .customLong("chat"), help: "Wrap each prompt in the chat template.") var chat = false
+
+    static func parsePrompts(_ text: String) throws -> [(prompt: String, domain: String)] {
+        var out = [(String, String)]()
+        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty { continue }
+            if line.hasPrefix("{") || line.hasPrefix("\"") {
+                let value: Any
+                do { value = try JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed]) } catch {
+                    throw CLIError("--prompts line \(i + 1): malformed JSON")
+                }
+                if let s = value as? String { out.append((s, "")); continue }
+                guard let o = value as? [String: Any], let p = o["prompt"] as? String else {
+                    throw CLIError("--prompts line \(i + 1): expected {\"prompt\": string, \"domain\"?: string}")
+                }
+                out.append((p, o["domain"] as? String ?? ""))
+            } else {
+                out.append((line, ""))
+            }
+        }
+        guard !out.isEmpty else { throw CLIError("--prompts: no prompts found") }
+        return out
+    }
+
+    func run() throws {
+        Log.setup(verbose: modelOptions.verbose)
+        let logger = Log.main
+        do {
+            let items = try TraceCommand.parsePrompts(try String(contentsOfFile: prompts, encoding: .utf8))
+            let (model, tokenizer, _) = try modelOptions.load(logger: logger)
+            let c = model.config
+            let session = InferenceSession(model: model, contextSize: modelOptions.contextSize(for: model),
+                                           maxBatch: modelOptions.batchSize, threads: modelOptions.threadCount)
+            let header = TraceHeader(modelName: model.file.metadata["general.name"]?.string ?? model.file.path,
+                                     layerIDs: Array(0..<c.layerCount), expertsPerLayer: c.expertCount, topK: c.expertsUsed, hasWeights: true)
+            let writer = try TraceWriter(path: out, header: header)
+            // Per layer, the experts and weights of every token seen so far in this sequence.
+            var experts = [[Int32]](repeating: [], count: c.layerCount)
+            var weights = [[Float]](repeating: [], count: c.layerCount)
+            session.routeObserver = { layer, routes in
+                let n = routes.tokenCount * routes.k
+                experts[layer] += UnsafeBufferPointer(start: routes.experts, count: n)
+                weights[layer] += UnsafeBufferPointer(start: routes.weights, count: n)
+            }
+            var totalTokens = 0
+            for (i, item) in items.enumerated() {
+                for l in 0..<c.layerCount { experts[l].removeAll(keepingCapacity: true); weights[l].removeAll(keepingCapacity: true) }
+                session.reset()
+                let text = chat ? tokenizer.chatTemplate.render([ChatMessage(role: "user", content: item.prompt)], addGenerationPrompt: true) : item.prompt
+                var tokens = tokenizer.encode(text, parseSpecial: chat)
+                let room = session.cache.capacity - nPredict
+                guard room > 0 else { throw CLIError("--n-predict \(nPredict) leaves no room in the context of \(session.cache.capacity)") }
+                if tokens.count > room {
+                    logger.warning("prompt \(i + 1): \(tokens.count) tokens truncated to \(room) to fit the context")
+                    tokens = Array(tokens.prefix(room))
+                }
+                var sampler = Sampler(sampling.params)
+                _ = try Generator.generate(session: session, prompt: tokens, maxTokens: nPredict, sampler: &sampler,
+                                           stopTokens: tokenizer.eosTokens) { _ in true }
+                var routing = RoutingTrace(layerIDs: header.layerIDs, expertsPerLayer: c.expertCount, topK: c.expertsUsed)
+                var w = [Float]()
+                let seen = experts[0].count / c.expertsUsed
+                for t in 0..<seen {
+                    let k = c.expertsUsed
+                    try routing.append((0..<c.layerCount).map { l in experts[l][(t * k)..<((t + 1) * k)].map { Int($0) } })
+                    for l in 0..<c.layerCount { w += weights[l][(t * k)..<((t + 1) * k)] }
+                }
+                try writer.append(domain: item.domain, routing: routing, weights: w)
+                totalTokens += seen
+                logger.info("trace: prompt \(i + 1)/\(items.count) (\(item.domain.isEmpty ? "-" : item.domain)): \(seen) tokens")
+            }
+            try writer.close()
+            logger.info("wrote \(out): \(items.count) sequences, \(totalTokens) tokens, \(c.layerCount) layers, top-\(c.expertsUsed) of \(c.expertCount)")
+        } catch let e as CLIError {
+            throw e
+        } catch {
+            throw CLIError("\(error)")
+        }
+    }
+}
