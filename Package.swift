@@ -17,6 +17,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: [
         // SIMD micro-kernels that Swift cannot express (int8 dot products with runtime dispatch).
@@ -34,10 +35,16 @@ let package = Package(
         .target(
             name: "HotCache",
             dependencies: ["Engine", "ExpertCache", .product(name: "Logging", package: "swift-log")]),
+        // OpenAI-compatible server with the hot-cache endpoints and the live perf page.
+        .target(
+            name: "HotMoEServer",
+            dependencies: ["Engine", "ExpertCache", "HotCache", "Tokenizer", "GGUF",
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "hotmoe",
             dependencies: [
-                "Engine", "ExpertCache", "GGUF", "HotCache", "Quant", "Tokenizer",
+                "Engine", "ExpertCache", "GGUF", "HotCache", "HotMoEServer", "Quant", "Tokenizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -45,6 +52,8 @@ let package = Package(
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Quant"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ExpertCacheTests", dependencies: ["ExpertCache"]),
+        .testTarget(name: "ServerTests", dependencies: ["HotMoEServer", "Engine", "HotCache", "ExpertCache",
+                                                        .product(name: "Hummingbird", package: "hummingbird")]),
         .testTarget(name: "HotCacheTests", dependencies: ["HotCache", "Engine", "ExpertCache"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "GGUF", "Quant", "Tokenizer", "ExpertCache"], resources: [.copy("Golden")]),
     ]

@@ -123,7 +123,11 @@ public final class MoERuntime: @unchecked Sendable {
     /// session is decoding. On any error the cache is unchanged.
     public func applyHotCache(json: Data) throws -> UpdateStats {
         let profile: PerfProfile
-        do { profile = try PerfProfile.decode(json, layout: layout) } catch { throw HotCacheError("hot-cache JSON rejected: \(error)") }
+        do { profile = try PerfProfile.decode(json, layout: layout) } catch {
+            // A rejected request is handled too: the automatic update must not stay skipped.
+            lock.lock(); manualPending = false; lock.unlock()
+            throw HotCacheError("hot-cache JSON rejected: \(error)")
+        }
         return try apply(profile.observations(), rate: 1.0, mode: "manual")
     }
 

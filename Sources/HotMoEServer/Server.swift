@@ -1,0 +1,130 @@
+import Engine
+import ExpertCache
+import Foundation
+import HotCache
+import Hummingbird
+import Logging
+import NIOCore
+import Tokenizer
+
+public struct ServerOptions: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var parallel = 1
+    public var contextSize = 4096
+    public var threads = 2
+    public var batchSize = 256
+    public var alias: String?
+    public var apiKey: String?
+    /// Requests allowed to wait for a slot before the server answers 503.
+    public var maxQueue = 64
+    public var maxBodyBytes = 8 << 20
+    public var defaultMaxTokens = 256
+    public init() {}
+}
+
+/// The OpenAI-compatible server with seed 000's hot-cache endpoints and the live perf page.
+public final class HotMoEServer: Sendable {
+    let model: MoEModel
+    let tokenizer: Tokenizer
+    let runtime: MoERuntime
+    let options: ServerOptions
+    let scheduler: SlotScheduler
+    let metrics = ServerMetrics()
+    let logger: Logger
+    let modelName: String
+
+    public init(model: MoEModel, tokenizer: Tokenizer, runtime: MoERuntime, options: ServerOptions, logger: Logger) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.runtime = runtime
+        self.options = options
+        self.logger = logger
+        modelName = options.alias ?? URL(fileURLWithPath: model.file.path).lastPathComponent
+        let ctx = min(options.contextSize, model.config.contextLength)
+        let slots = (0..<max(1, options.parallel)).map { i -> Slot in
+            let s = InferenceSession(model: model, contextSize: ctx, maxBatch: options.batchSize, threads: options.threads)
+            s.executor = runtime.makeExecutor(pool: s.pool)
+            return Slot(id: i, session: s)
+        }
+        scheduler = SlotScheduler(slots: slots, maxQueue: options.maxQueue)
+    }
+
+    /// Builds the application; `onRunning` receives the bound port (useful with port 0).
+    public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let router = Router(context: ServerContext.self)
+        router.middlewares.add(AuthMiddleware(apiKey: options.apiKey))
+        addRoutes(router)
+        return Application(router: router, configuration: .init(address: .hostname(options.host, port: options.port), serverName: "hotmoe"),
+                           onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) }, logger: logger)
+    }
+
+    /// Called at shutdown: the final perf-out write.
+    public func shutdown() { runtime.shutdown() }
+
+    func body(_ request: Request, _ context: ServerContext) async throws -> Data {
+        do {
+            let buffer = try await request.body.collect(upTo: options.maxBodyBytes)
+            return Data(buffer.readableBytesView)
+        } catch {
+            throw APIError(413, "request body exceeds \(options.maxBodyBytes) bytes")
+        }
+    }
+
+    static func json(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func raw(_ text: String, type: String = "application/json", status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func error(_ e: APIError) -> Response {
+        var r = raw(e.json, status: HTTPResponse.Status(code: e.status))
+        if e.status == 503 { r.headers[.retryAfter] = "1" }
+        return r
+    }
+
+    /// Runs a handler, turning every failure into an OpenAI-style error response.
+    func guarded(_ body: () async throws -> Response) async -> Response {
+        do { return try await body() } catch let e as APIError {
+            metrics.recordError()
+            return HotMoEServer.error(e)
+        } catch is ServerBusy {
+            metrics.recordError()
+            return HotMoEServer.error(APIError(503, "server busy: all \(options.parallel) slots and \(options.maxQueue) queue places are taken", type: "server_error"))
+        } catch {
+            metrics.recordError()
+            return HotMoEServer.error(APIError(500, "\(error)", type: "server_error"))
+        }
+    }
+
+    /// After a request: the automatic hot-cache update and perf-out rewrite, with every slot idle.
+    func afterRequest() {
+        let runtime = runtime
+        Task { await scheduler.exclusive { runtime.afterRequest() } }
+    }
+}
+
+public struct ServerContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public init(source: Source) { coreContext = .init(source: source) }
+    public var maxUploadSize: Int { 8 << 20 }
+}
+
+/// Bearer-token check when --api-key is set (health and the web UI stay open, as in llama-server).
+struct AuthMiddleware: RouterMiddleware {
+    typealias Context = ServerContext
+    let apiKey: String?
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let apiKey, request.uri.path.hasPrefix("/v1") || request.uri.path.hasPrefix("/moe") else {
+            return try await next(request, context)
+        }
+        guard request.headers[.authorization] == "Bearer \(apiKey)" else {
+            return HotMoEServer.error(APIError(401, "invalid or missing API key", type: "authentication_error"))
+        }
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,127 @@
+import Dispatch
+import Engine
+import Foundation
+import Tokenizer
+
+/// What one completion asks for, already validated.
+struct GenerationRequest: Sendable {
+    var prompt: [Int32]
+    var maxTokens: Int
+    var sampling: SamplingParams
+    var stop: [String]
+    var ignoreEOS = false
+}
+
+struct GenerationResult: Sendable {
+    var text: String
+    var promptTokens: Int
+    var completionTokens: Int
+    var cachedTokens: Int
+    var finishReason: String  // "stop" | "length" (OpenAI's names)
+    var promptSeconds: Double
+    var generationSeconds: Double
+}
+
+/// One inference slot: a session (KV cache) and the thread it decodes on. Decoding never runs
+/// on the server's event loops. The slot keeps its last token history so a request that shares
+/// a prompt prefix with the previous one reuses that part of the KV cache.
+final class Slot: @unchecked Sendable {
+    let id: Int
+    let session: InferenceSession
+    private let queue: DispatchQueue
+    private var history: [Int32] = []
+
+    init(id: Int, session: InferenceSession) {
+        self.id = id
+        self.session = session
+        queue = DispatchQueue(label: "hotmoe.slot.\(id)")
+    }
+
+    /// Runs a generation on the slot's thread. `onText` gets each new piece of text; returning
+    /// false cancels (client went away).
+    func generate(_ r: GenerationRequest, tokenizer: Tokenizer,
+                  onText: @escaping @Sendable (String) -> Bool) async throws -> GenerationResult {
+        try await withCheckedThrowingContinuation { cont in
+            queue.async {
+                do { cont.resume(returning: try self.run(r, tokenizer: tokenizer, onText: onText)) } catch { cont.resume(throwing: error) }
+            }
+        }
+    }
+
+    private func run(_ r: GenerationRequest, tokenizer: Tokenizer, onText: (String) -> Bool) throws -> GenerationResult {
+        let clock = ContinuousClock()
+        // Reuse the longest common prefix, but always evaluate at least one token for logits.
+        var common = 0
+        while common < min(history.count, r.prompt.count) && history[common] == r.prompt[common] { common += 1 }
+        let keep = min(common, r.prompt.count - 1, session.position)
+        session.cache.truncate(to: keep)
+        history = Array(r.prompt.prefix(keep))
+        let t0 = clock.now
+        var logits = try session.forward(Array(r.prompt[keep...]), logits: .last)
+        history = r.prompt
+        let promptSeconds = (clock.now - t0).seconds
+        let t1 = clock.now
+        var sampler = Sampler(r.sampling)
+        var decoder = tokenizer.makeStreamingDecoder()
+        var stopFilter = StopFilter(stops: r.stop)
+        var text = "", generated = 0, finish = "length"
+        func emit(_ s: String) -> Bool {
+            guard !s.isEmpty else { return true }
+            text += s
+            return onText(s)
+        }
+        loop: while generated < r.maxTokens {
+            let token = sampler.sample(logits)
+            generated += 1
+            if !r.ignoreEOS && tokenizer.eosTokens.contains(token) { finish = "stop"; break }
+            let (out, stopped) = stopFilter.push(decoder.push(token))
+            if !emit(out) { finish = "stop"; break }
+            if stopped { finish = "stop"; break loop }
+            if generated == r.maxTokens { break }
+            guard session.position < session.cache.capacity else { break }
+            logits = try session.forward([token], logits: .last)
+            history.append(token)
+        }
+        if finish == "length" { _ = emit(stopFilter.flush(decoder.finish())) }
+        return GenerationResult(text: text, promptTokens: r.prompt.count, completionTokens: generated, cachedTokens: keep,
+                                finishReason: finish, promptSeconds: promptSeconds, generationSeconds: (clock.now - t1).seconds)
+    }
+}
+
+/// Holds back text that could be the start of a stop string, so a stop split across tokens is
+/// still caught and never shown.
+struct StopFilter {
+    let stops: [String]
+    private var pending = ""
+
+    init(stops: [String]) { self.stops = stops.filter { !$0.isEmpty } }
+
+    /// Returns the text safe to show, and whether a stop string was reached.
+    mutating func push(_ piece: String) -> (String, Bool) {
+        pending += piece
+        guard !stops.isEmpty else { defer { pending = "" }; return (pending, false) }
+        if let hit = stops.compactMap({ pending.range(of: $0) }).min(by: { $0.lowerBound < $1.lowerBound }) {
+            let out = String(pending[..<hit.lowerBound])
+            pending = ""
+            return (out, true)
+        }
+        // Keep the longest suffix that is a prefix of some stop string.
+        var keep = 0
+        for s in stops {
+            for n in stride(from: min(s.count - 1, pending.count), to: 0, by: -1) where pending.hasSuffix(String(s.prefix(n))) {
+                keep = max(keep, n)
+                break
+            }
+        }
+        let out = String(pending.dropLast(keep))
+        pending = String(pending.suffix(keep))
+        return (out, false)
+    }
+
+    mutating func flush(_ tail: String) -> String {
+        let (out, stopped) = push(tail)
+        if stopped { return out }
+        defer { pending = "" }
+        return out + pending
+    }
+}

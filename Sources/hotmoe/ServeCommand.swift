@@ -1,0 +1,75 @@
+import ArgumentParser
+import Engine
+import Foundation
+import GGUF
+import HotCache
+import HotMoEServer
+import Hummingbird
+import Tokenizer
+
+/// `hotmoe serve`: llama-server's flag names; each flag also from its LLAMA_ARG_* variable and
+/// from the --config INI file (long names without --). Precedence: command line, env, INI.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "OpenAI-compatible server with the MoE hot-cache endpoints and a live perf page.")
+
+    @Option(name: [.short, .customLong("model")], help: "GGUF model (LLAMA_ARG_MODEL; default: the embedded default model).") var model: String?
+    @Option(name: .customLong("host"), help: "Listen address (LLAMA_ARG_HOST; default 127.0.0.1).") var host: String?
+    @Option(name: .customLong("port"), help: "Port (LLAMA_ARG_PORT; default 8080).") var port: Int?
+    @Option(name: [.customLong("np", withSingleDash: true), .customLong("parallel")], help: "Slots decoding at once (LLAMA_ARG_N_PARALLEL; default 1).") var parallel: Int?
+    @Option(name: [.short, .customLong("ctx-size")], help: "Context per slot (LLAMA_ARG_CTX_SIZE; default 4096 or the model's).") var ctxSize: Int?
+    @Option(name: [.short, .customLong("threads")], help: "Threads per slot (LLAMA_ARG_THREADS; default: cores / parallel).") var threads: Int?
+    @Option(name: [.customShort("b"), .customLong("batch-size")], help: "Prompt batch (LLAMA_ARG_BATCH; default 256).") var batchSize: Int?
+    @Option(name: [.short, .customLong("n-predict")], help: "Default max tokens per request (LLAMA_ARG_N_PREDICT; default 256).") var nPredict: Int?
+    @Option(name: .customLong("alias"), help: "Model name reported by /v1/models (LLAMA_ARG_ALIAS).") var alias: String?
+    @Option(name: .customLong("api-key"), help: "Require 'Authorization: Bearer KEY' (LLAMA_API_KEY).") var apiKey: String?
+    @Option(name: .customLong("queue-size"), help: "Requests that may wait for a slot before 503 (default 64).") var queueSize: Int?
+    @OptionGroup(title: "MoE hot cache") var cache: HotCacheFlags
+
+    func run() async throws {
+        Log.setup(verbose: false)
+        let logger = Log.main
+        do {
+            let source = try SettingsSource(iniPath: cache.config, knownKeys: cache.config == nil ? nil : HotCacheFlags.iniKeys)
+            func int(_ cli: Int?, _ key: String, _ env: String, _ def: Int, _ range: ClosedRange<Int>) throws -> Int {
+                let v = try cli ?? source.int(key, env: [env]) ?? def
+                guard range.contains(v) else { throw CLIError("--\(key) must be in \(range.lowerBound)...\(range.upperBound), got \(v)") }
+                return v
+            }
+            let modelPath = try ModelLocator.resolve(model ?? source.value("model", env: ["LLAMA_ARG_MODEL"]), logger: logger)
+            var o = ServerOptions()
+            o.host = host ?? source.value("host", env: ["LLAMA_ARG_HOST"]) ?? "127.0.0.1"
+            o.port = try int(port, "port", "LLAMA_ARG_PORT", 8080, 0...65535)
+            o.parallel = try int(parallel, "parallel", "LLAMA_ARG_N_PARALLEL", 1, 1...64)
+            let cores = ProcessInfo.processInfo.activeProcessorCount
+            o.threads = try int(threads, "threads", "LLAMA_ARG_THREADS", max(1, cores / o.parallel), 1...1024)
+            o.batchSize = try int(batchSize, "batch-size", "LLAMA_ARG_BATCH", 256, 1...8192)
+            o.defaultMaxTokens = try int(nPredict, "n-predict", "LLAMA_ARG_N_PREDICT", 256, 1...1_000_000)
+            o.maxQueue = try int(queueSize, "queue-size", "HOTMOE_QUEUE_SIZE", 64, 0...100_000)
+            o.alias = alias ?? source.value("alias", env: ["LLAMA_ARG_ALIAS"])
+            o.apiKey = apiKey ?? source.value("api-key", env: ["LLAMA_API_KEY"])
+            logger.info("loading \(modelPath)")
+            let file = try GGUFFile(path: modelPath)
+            let m = try MoEModel(file: file)
+            let tokenizer = try Tokenizer(gguf: file)
+            o.contextSize = min(try int(ctxSize, "ctx-size", "LLAMA_ARG_CTX_SIZE", 4096, 1...1 << 20), m.config.contextLength)
+            // The server always has a runtime, so /moe-layer-perf and /moe-hot-cache work.
+            guard let runtime = try cache.runtime(for: m, ctxSize: o.contextSize, parallel: o.parallel, always: true, logger: logger) else {
+                throw CLIError("internal: no MoE runtime")
+            }
+            let server = HotMoEServer(model: m, tokenizer: tokenizer, runtime: runtime, options: o, logger: logger)
+            let banner = "(\(o.parallel) slot(s), ctx \(o.contextSize), web UI at /, perf page at /#/moe-layer-perf)"
+            let host = o.host
+            let app = server.application { port in
+                logger.info("hotmoe server listening on http://\(host):\(port) \(banner)")
+            }
+            try await app.runService()
+            server.shutdown()
+            logger.info("server stopped; perf JSON written if --moe-layer-perf-out was given")
+        } catch let e as CLIError {
+            throw e
+        } catch {
+            throw CLIError("\(error)")
+        }
+    }
+}

@@ -1,0 +1,205 @@
+import Engine
+import ExpertCache
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import HotCache
+@testable import HotMoEServer
+import Hummingbird
+import Logging
+import Synchronization
+import Testing
+import Tokenizer
+
+/// A real server on a loopback port with a generated model, for the duration of `body`.
+func withServer<T>(parallel: Int = 1, maxQueue: Int = 8, hotCache: (profile: String, mib: Int)? = nil,
+                   _ body: (URL, HotMoEServer) async throws -> T) async throws -> T {
+    var spec = SyntheticModelSpec.preset("small")!
+    spec.layers = 2
+    spec.weightType = "q8_0"
+    spec.seed = 77
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("server-\(getpid())-\(UUID().uuidString.prefix(6)).gguf").path
+    try SyntheticModel.write(spec, to: path)
+    let model = try MoEModel(path: path)
+    var o = HotCacheOptions()
+    if let hotCache { o.hotCache = hotCache.profile; o.maxMiB = hotCache.mib }
+    let logger = Logger(label: "test-server")
+    let runtime = try MoERuntime(model: model, options: o, logger: logger)
+    var so = ServerOptions()
+    so.port = 0
+    so.parallel = parallel
+    so.contextSize = 512
+    so.threads = 1
+    so.maxQueue = maxQueue
+    let server = HotMoEServer(model: model, tokenizer: try Tokenizer(gguf: model.file), runtime: runtime, options: so, logger: logger)
+    let port = Mutex<Int>(0)
+    let app = server.application { p in port.withLock { $0 = p } }
+    let task = Task { try await app.run() }
+    defer { task.cancel() }
+    for _ in 0..<200 where port.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(20)) }
+    let bound = port.withLock { $0 }
+    guard bound != 0 else { throw CancellationError() }
+    return try await body(URL(string: "http://127.0.0.1:\(bound)")!, server)
+}
+
+func request(_ base: URL, _ path: String, method: String = "GET", json: String? = nil) async throws -> (Int, String, [AnyHashable: Any]) {
+    var r = URLRequest(url: base.appendingPathComponent(path))
+    r.httpMethod = method
+    r.timeoutInterval = 120
+    if let json {
+        r.httpBody = Data(json.utf8)
+        r.setValue("application/json", forHTTPHeaderField: "Content-Type")
+    }
+    let (data, response) = try await URLSession.shared.data(for: r)
+    let http = response as! HTTPURLResponse
+    return (http.statusCode, String(decoding: data, as: UTF8.self), http.allHeaderFields)
+}
+
+func object(_ s: String) -> [String: Any] { (try? JSONSerialization.jsonObject(with: Data(s.utf8))) as? [String: Any] ?? [:] }
+
+func completionText(_ s: String) -> String {
+    ((object(s)["choices"] as? [[String: Any]])?.first?["text"] as? String) ?? "<none>"
+}
+
+@Suite(.serialized) struct ServerTests {
+    @Test func greedyCompletionMatchesTheEngineAndStreamingMatchesNonStreaming() async throws {
+        try await withServer { base, server in
+            let (status, health, _) = try await request(base, "/health")
+            #expect(status == 200 && health.contains("\"ok\""))
+            let (_, models, _) = try await request(base, "/v1/models")
+            #expect(models.contains(server.modelName))
+            let body = #"{"prompt": "The cache keeps", "max_tokens": 12, "temperature": 0, "ignore_eos": true}"#
+            let (s1, plain, _) = try await request(base, "/v1/completions", method: "POST", json: body)
+            #expect(s1 == 200)
+            // The same greedy generation straight from the engine.
+            let session = InferenceSession(model: server.model, contextSize: 64, maxBatch: 16, threads: 1)
+            var sampler = Sampler(.greedy)
+            var decoder = server.tokenizer.makeStreamingDecoder()
+            var expected = ""
+            _ = try Generator.generate(session: session, prompt: server.tokenizer.encode("The cache keeps"), maxTokens: 12,
+                                       sampler: &sampler, stopTokens: []) { expected += decoder.push($0); return true }
+            expected += decoder.finish()
+            #expect(completionText(plain) == expected)
+            let usage = object(plain)["usage"] as? [String: Any]
+            #expect(usage?["completion_tokens"] as? Int == 12)
+
+            let streamBody = #"{"prompt": "The cache keeps", "max_tokens": 12, "temperature": 0, "ignore_eos": true, "stream": true}"#
+            let (s2, sse, headers) = try await request(base, "/v1/completions", method: "POST", json: streamBody)
+            #expect(s2 == 200)
+            #expect((headers["Content-Type"] as? String)?.contains("text/event-stream") == true)
+            let events = sse.components(separatedBy: "\n\n").filter { !$0.isEmpty }
+            #expect(events.allSatisfy { $0.hasPrefix("data: ") })
+            #expect(events.last == "data: [DONE]")
+            let streamed = events.dropLast().map { completionText(String($0.dropFirst(6))) }.joined()
+            #expect(streamed == expected)
+            // A second identical request reuses the cached prompt prefix.
+            let (_, again, _) = try await request(base, "/v1/completions", method: "POST", json: body)
+            #expect(completionText(again) == expected)
+            #expect(((object(again)["usage"] as? [String: Any])?["prompt_tokens_details"] as? [String: Any])?["cached_tokens"] as? Int ?? 0 > 0)
+        }
+    }
+
+    @Test func stopStringsCutTheOutput() async throws {
+        try await withServer { base, _ in
+            let (_, full, _) = try await request(base, "/v1/completions", method: "POST",
+                                                 json: #"{"prompt": "Il modello", "max_tokens": 16, "temperature": 0, "ignore_eos": true}"#)
+            let text = completionText(full)
+            try #require(text.count >= 6)
+            let stop = String(text.dropFirst(3).prefix(2))
+            let payload = try JSONSerialization.data(withJSONObject: ["prompt": "Il modello", "max_tokens": 16, "temperature": 0,
+                                                                      "ignore_eos": true, "stop": [stop]])
+            let (_, cut, _) = try await request(base, "/v1/completions", method: "POST", json: String(decoding: payload, as: UTF8.self))
+            let c = completionText(cut)
+            #expect(!c.contains(stop))
+            #expect(text.hasPrefix(c))
+            #expect(text.range(of: stop).map { text[..<$0.lowerBound] == c } ?? false)
+            #expect(((object(cut)["choices"] as? [[String: Any]])?.first?["finish_reason"] as? String) == "stop")
+        }
+    }
+
+    @Test func badRequestsGetOpenAIErrorsAndTheServerKeepsServing() async throws {
+        try await withServer { base, _ in
+            let cases: [(String, String, Int)] = [
+                ("/v1/completions", "{not json", 400),
+                ("/v1/completions", #"{"prompt": "x", "max_tokens": -1}"#, 400),
+                ("/v1/completions", #"{"prompt": 42}"#, 400),
+                ("/v1/completions", #"{"prompt": "x", "temperature": "warm"}"#, 400),
+                ("/v1/completions", #"{"prompt": "x", "n": 3}"#, 400),
+                ("/v1/chat/completions", #"{"messages": []}"#, 400),
+                ("/v1/chat/completions", #"{"messages": [{"role": "wizard", "content": "x"}]}"#, 400),
+                ("/v1/completions", "{\"prompt\": \"" + String(repeating: "word ", count: 2000) + "\"}", 400),
+                ("/moe-layer-perf", #"{"mode": "sometimes"}"#, 400),
+                ("/moe-hot-cache", #"{"schema":"llama.cpp.moe_layer_opt_perf.v1","layers":[{"layer":0,"experts":[[999,1]]}]}"#, 400),
+            ]
+            for (path, body, code) in cases {
+                let (status, text, _) = try await request(base, path, method: "POST", json: body)
+                #expect(status == code, "\(path) \(body.prefix(60)): \(status) \(text)")
+                #expect((object(text)["error"] as? [String: Any])?["message"] != nil)
+            }
+            let (ok, _, _) = try await request(base, "/v1/completions", method: "POST", json: #"{"prompt": "still", "max_tokens": 2}"#)
+            #expect(ok == 200)
+            let (_, metrics, _) = try await request(base, "/metrics")
+            #expect(metrics.contains("hotmoe_request_errors_total 10"))
+            #expect(metrics.contains("hotmoe_moe_layer_hit_rate{layer=\"1\"}"))
+        }
+    }
+
+    @Test func twoSlotsServeConcurrentRequestsWithUnchangedOutput() async throws {
+        try await withServer(parallel: 2) { base, _ in
+            let bodies = [#"{"prompt": "The quick", "max_tokens": 24, "temperature": 0, "ignore_eos": true}"#,
+                          #"{"prompt": "Der schnelle", "max_tokens": 24, "temperature": 0, "ignore_eos": true}"#]
+            var sequential = [String]()
+            for b in bodies { sequential.append(completionText(try await request(base, "/v1/completions", method: "POST", json: b).1)) }
+            async let a = request(base, "/v1/completions", method: "POST", json: bodies[0])
+            async let b = request(base, "/v1/completions", method: "POST", json: bodies[1])
+            let (ra, rb) = try await (a, b)
+            #expect([completionText(ra.1), completionText(rb.1)] == sequential)
+        }
+    }
+
+    @Test func manualApplyWaitsForTheRunningGenerationAndDoesNotChangeIt() async throws {
+        // Profile from a first server, then a server with a hot cache built from it.
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("srv-\(UUID().uuidString.prefix(6)).json").path
+        try await withServer { base, _ in
+            _ = try await request(base, "/v1/completions", method: "POST", json: #"{"prompt": "warm up the profile", "max_tokens": 16, "ignore_eos": true}"#)
+            let (_, perf, _) = try await request(base, "/moe-layer-perf")
+            try perf.write(toFile: profile, atomically: true, encoding: .utf8)
+        }
+        try await withServer(hotCache: (profile, 1)) { base, server in
+            let long = #"{"prompt": "A long answer:", "max_tokens": 160, "temperature": 0, "ignore_eos": true}"#
+            let (_, reference, _) = try await request(base, "/v1/completions", method: "POST", json: long)
+            // A list that swaps hot experts out: every expert's count inverted.
+            let layer = server.runtime.plan.layers[0]
+            let cold = (0..<server.model.config.expertCount).filter { !server.runtime.plan.isHot(ExpertID(layer: layer, expert: $0)) }
+            let apply = #"{"schema":"llama.cpp.moe_layer_opt_perf.v1","layers":[{"layer":\#(layer),"experts":[\#(cold.prefix(4).map { "[\($0), 500]" }.joined(separator: ","))]}]}"#
+            let order = Mutex<[String]>([])
+            async let generation: (Int, String, [AnyHashable: Any]) = {
+                let r = try await request(base, "/v1/completions", method: "POST", json: long)
+                order.withLock { $0.append("generation") }
+                return r
+            }()
+            try await Task.sleep(for: .milliseconds(150))
+            let (applyStatus, applied, _) = try await request(base, "/moe-hot-cache", method: "POST", json: apply)
+            order.withLock { $0.append("apply") }
+            let (_, text, _) = try await generation
+            #expect(applyStatus == 200)
+            #expect(order.withLock { $0 } == ["generation", "apply"], "the apply must wait until the slot is idle")
+            #expect(completionText(text) == completionText(reference), "the running generation must not see the cache change")
+            #expect((object(applied)["exchanged"] as? Int ?? 0) > 0)
+            #expect(server.runtime.verifyTier())
+        }
+    }
+
+    @Test func fullQueueAnswers503WithRetryAfter() async throws {
+        try await withServer(parallel: 1, maxQueue: 0) { base, _ in
+            async let long = request(base, "/v1/completions", method: "POST", json: #"{"prompt": "x", "max_tokens": 300, "ignore_eos": true}"#)
+            try await Task.sleep(for: .milliseconds(150))
+            let (status, body, headers) = try await request(base, "/v1/completions", method: "POST", json: #"{"prompt": "y", "max_tokens": 2}"#)
+            #expect(status == 503)
+            #expect(body.contains("server busy"))
+            #expect(headers["Retry-After"] as? String == "1")
+            #expect(try await long.0 == 200)
+        }
+    }
+}
