@@ -90,6 +90,7 @@ function drawGraph(){
   g.strokeStyle = '#1f77b4'; g.lineWidth = 2; g.beginPath();
   hitSeries.forEach((v, i) => { const x = 40 + (c.width - 50) * i / Math.max(1, hitSeries.length - 1), y = 10 + (c.height - 20) * (1 - v);
     i ? g.lineTo(x, y) : g.moveTo(x, y); }); g.stroke();
+  c.dataset.points = hitSeries.length; c.dataset.last = hitSeries.length ? hitSeries[hitSeries.length - 1].toFixed(4) : '';
 }
 function drawHeatmap(L, E){
   const c = $('heatmap'), g = c.getContext('2d'); g.clearRect(0, 0, c.width, c.height);
@@ -100,6 +101,7 @@ function drawHeatmap(L, E){
     g.fillStyle = '#333'; g.fillText('L' + l.layer, 2, 5 + r * rowH + rowH * .7);
     hits.forEach((h, e) => { const v = h / m; g.fillStyle = hotSet.has(e) ? `rgba(214,39,40,${.15 + .85 * v})` : `rgba(31,119,180,${.08 + .92 * v})`;
       g.fillRect(45 + e * cw, 5 + r * rowH, Math.max(1, cw - .5), rowH - 1); }); });
+  c.dataset.cells = L.length * E; c.dataset.hits = L.reduce((s, l) => s + (l.experts || []).reduce((t, p) => t + p[1], 0), 0);
 }
 setInterval(() => { if (location.hash === '#/moe-layer-perf') refresh(); }, 2000);
 route();
