@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // SIMD micro-kernels that Swift cannot express (int8 dot products with runtime dispatch).
@@ -40,6 +41,7 @@ let package = Package(
             name: "HotMoEServer",
             dependencies: ["Engine", "ExpertCache", "HotCache", "Tokenizer", "GGUF",
                            .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "hotmoe",

@@ -1,51 +1,85 @@
 import Foundation
 import HotCache
+import Prometheus
 
-/// Counters for /metrics, in Prometheus text exposition format (names follow llama-server's
-/// `llamacpp:` metrics where one exists, prefixed `hotmoe_`).
-final class ServerMetrics: @unchecked Sendable {
-    private let lock = NSLock()
-    private var requests = 0, errors = 0, promptTokens = 0, generatedTokens = 0
-    private var promptSeconds = 0.0, generationSeconds = 0.0
+/// /metrics in Prometheus text format via swift-prometheus. Names follow llama-server's
+/// `llamacpp:` metrics where one exists, prefixed `hotmoe_`. Counters move as requests end;
+/// gauges that mirror live state (slots, queue, hot tier) are refreshed on each scrape.
+final class ServerMetrics: Sendable {
+    private let registry: PrometheusCollectorRegistry
+    private let requests, errors, promptTokens, generatedTokens: Counter
+    private let promptSeconds, generationSeconds: Counter
+    private let requestSeconds: ValueHistogram
+    private let promptRate, generationRate, busy, queued, slots: Gauge
+    private let hitRate, windowHitRate, hotExperts, experts, cacheBytes, cacheMiB: Gauge
+    private let layerHitRate = NSLock()
+    private nonisolated(unsafe) var layerGauges: [Int: Gauge] = [:]
+
+    init() {
+        let registry = PrometheusCollectorRegistry()
+        self.registry = registry
+        func counter(_ name: String, _ help: String) -> Counter { registry.makeCounter(name: "hotmoe_" + name, help: help) }
+        func gauge(_ name: String, _ help: String) -> Gauge { registry.makeGauge(name: "hotmoe_" + name, help: help) }
+        requests = counter("requests_total", "Completed completion requests.")
+        errors = counter("request_errors_total", "Requests answered with an error.")
+        promptTokens = counter("prompt_tokens_total", "Prompt tokens processed (cached prefixes excluded).")
+        generatedTokens = counter("tokens_predicted_total", "Tokens generated.")
+        promptSeconds = counter("prompt_seconds_total", "Seconds spent on prompt processing.")
+        generationSeconds = counter("tokens_predicted_seconds_total", "Seconds spent generating tokens.")
+        requestSeconds = registry.makeValueHistogram(name: "hotmoe_request_duration_seconds",
+                                                     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+                                                     help: "Prompt plus generation time of completed requests.")
+        promptRate = gauge("prompt_tokens_seconds", "Average prompt throughput in tokens/s.")
+        generationRate = gauge("predicted_tokens_seconds", "Average generation throughput in tokens/s.")
+        busy = gauge("requests_processing", "Slots busy.")
+        queued = gauge("requests_deferred", "Requests waiting for a slot (queue depth).")
+        slots = gauge("slots", "Inference slots (--parallel).")
+        hitRate = gauge("moe_hit_rate", "Share of selected experts served by the hot tier (cumulative).")
+        windowHitRate = gauge("moe_window_hit_rate", "Hot-tier hit rate over the recent window.")
+        hotExperts = gauge("moe_hot_experts", "Experts resident in the hot tier.")
+        experts = gauge("moe_experts", "Experts in the model (MoE layers x experts).")
+        cacheBytes = gauge("moe_cache_bytes", "Bytes of the hot tier.")
+        cacheMiB = gauge("moe_cache_mib", "MiB of the hot tier.")
+    }
+
+    // The averages are derived from the counters' inputs, kept here because Prometheus
+    // counters cannot be read back.
+    private let totals = NSLock()
+    private nonisolated(unsafe) var tokenTotals = (prompt: 0, generated: 0, promptSec: 0.0, genSec: 0.0)
 
     func record(_ r: GenerationResult) {
-        lock.lock(); defer { lock.unlock() }
-        requests += 1
-        promptTokens += r.promptTokens - r.cachedTokens
-        generatedTokens += r.completionTokens
-        promptSeconds += r.promptSeconds
-        generationSeconds += r.generationSeconds
+        let processed = max(0, r.promptTokens - r.cachedTokens)
+        requests.increment()
+        promptTokens.increment(by: Int64(processed))
+        generatedTokens.increment(by: Int64(r.completionTokens))
+        promptSeconds.increment(by: r.promptSeconds)
+        generationSeconds.increment(by: r.generationSeconds)
+        requestSeconds.record(r.promptSeconds + r.generationSeconds)
+        totals.lock(); defer { totals.unlock() }
+        tokenTotals.prompt += processed; tokenTotals.generated += r.completionTokens
+        tokenTotals.promptSec += r.promptSeconds; tokenTotals.genSec += r.generationSeconds
+        promptRate.set(tokenTotals.promptSec > 0 ? Double(tokenTotals.prompt) / tokenTotals.promptSec : 0)
+        generationRate.set(tokenTotals.genSec > 0 ? Double(tokenTotals.generated) / tokenTotals.genSec : 0)
     }
 
-    func recordError() {
-        lock.lock(); errors += 1; lock.unlock()
-    }
+    func recordError() { errors.increment() }
 
-    func render(busy: Int, queued: Int, slots: Int, runtime: MoERuntime) -> String {
-        lock.lock(); defer { lock.unlock() }
-        var out = ""
-        func metric(_ name: String, _ type: String, _ help: String, _ lines: [(String, Double)]) {
-            out += "# HELP hotmoe_\(name) \(help)\n# TYPE hotmoe_\(name) \(type)\n"
-            for (labels, v) in lines { out += "hotmoe_\(name)\(labels) \(v.isFinite ? String(v) : "0")\n" }
-        }
-        metric("requests_total", "counter", "Completed completion requests.", [("", Double(requests))])
-        metric("request_errors_total", "counter", "Requests answered with an error.", [("", Double(errors))])
-        metric("prompt_tokens_total", "counter", "Prompt tokens processed (cached prefixes excluded).", [("", Double(promptTokens))])
-        metric("tokens_predicted_total", "counter", "Tokens generated.", [("", Double(generatedTokens))])
-        metric("prompt_tokens_seconds", "gauge", "Average prompt throughput in tokens/s.", [("", promptSeconds > 0 ? Double(promptTokens) / promptSeconds : 0)])
-        metric("predicted_tokens_seconds", "gauge", "Average generation throughput in tokens/s.", [("", generationSeconds > 0 ? Double(generatedTokens) / generationSeconds : 0)])
-        metric("requests_processing", "gauge", "Slots busy.", [("", Double(busy))])
-        metric("requests_deferred", "gauge", "Requests waiting for a slot (queue depth).", [("", Double(queued))])
-        metric("slots", "gauge", "Inference slots (--parallel).", [("", Double(slots))])
+    func render(busy busyCount: Int, queued queuedCount: Int, slots slotCount: Int, runtime: MoERuntime) -> String {
+        busy.set(Double(busyCount)); queued.set(Double(queuedCount)); slots.set(Double(slotCount))
         let m = runtime.metrics
-        metric("moe_hit_rate", "gauge", "Share of selected experts served by the hot tier (cumulative).", [("", m.hitRate)])
-        metric("moe_window_hit_rate", "gauge", "Hot-tier hit rate over the recent window.", [("", m.windowHitRate)])
-        metric("moe_layer_hit_rate", "gauge", "Hot-tier hit rate per MoE layer.",
-               m.perLayerHitRate.sorted { $0.key < $1.key }.map { ("{layer=\"\($0.key)\"}", $0.value) })
-        metric("moe_hot_experts", "gauge", "Experts resident in the hot tier.", [("", Double(m.hotExperts))])
-        metric("moe_experts", "gauge", "Experts in the model (MoE layers x experts).", [("", Double(m.totalExperts))])
-        metric("moe_cache_bytes", "gauge", "Bytes of the hot tier.", [("", Double(m.cacheBytes))])
-        metric("moe_cache_mib", "gauge", "MiB of the hot tier.", [("", Double(m.cacheBytes) / 1_048_576)])
-        return out
+        hitRate.set(finite(m.hitRate)); windowHitRate.set(finite(m.windowHitRate))
+        hotExperts.set(Double(m.hotExperts)); experts.set(Double(m.totalExperts))
+        cacheBytes.set(Double(m.cacheBytes)); cacheMiB.set(Double(m.cacheBytes) / 1_048_576)
+        layerHitRate.lock()
+        for (layer, rate) in m.perLayerHitRate {
+            let g = layerGauges[layer] ?? registry.makeGauge(name: "hotmoe_moe_layer_hit_rate", labels: [("layer", String(layer))],
+                                                             help: "Hot-tier hit rate per MoE layer.")
+            layerGauges[layer] = g
+            g.set(finite(rate))
+        }
+        layerHitRate.unlock()
+        return registry.emitToString()
     }
+
+    private func finite(_ v: Double) -> Double { v.isFinite ? v : 0 }
 }
