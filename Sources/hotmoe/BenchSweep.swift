@@ -97,7 +97,8 @@ extension BenchCommand {
                 session.executor = arms[a].executor
                 arms[a].samples.append(try BenchCommand.decodeRate(session, tokens))
             }
-            logger.info("sweep repetition \(r + 1)/\(repetitions): " + arms.map { String(format: "%@ %.2f", $0.budget.map { "\($0.mib) MiB" } ?? "plain", $0.samples.last!) }.joined(separator: ", ") + " t/s")
+            let line = arms.map { String(format: "%@ %.2f", $0.budget.map { "\($0.mib) MiB" } ?? "plain", $0.samples.last!) }.joined(separator: ", ")
+            logger.info("sweep repetition \(r + 1)/\(repetitions): \(line) t/s")
         }
         session.executor = plain
         let rows = arms.compactMap { a -> CacheSweep.Row? in

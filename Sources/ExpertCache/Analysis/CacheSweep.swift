@@ -155,10 +155,11 @@ public enum CacheSweep {
             var s = ["| budget | MiB | hot experts | real hit rate | decode t/s | vs baseline |",
                      "| --- | ---: | ---: | ---: | ---: | ---: |"]
             for r in rows {
-                let ratio = ratio(r).map { String(format: "%.3fx", $0) } ?? "-"
-                let verdict = r.budget.mib == 0 ? "" : ((ratio(r) ?? 0) >= 1 ? " above" : " below")
+                let value = ratio(r)
+                let shown = value.map { String(format: "%.3fx", $0) } ?? "-"
+                let verdict = r.budget.mib == 0 ? "" : ((value ?? 0) >= 1 ? " above" : " below")
                 s.append(String(format: "| %@ | %d | %d/%d | %.2f%% | %.2f ± %.2f | %@%@ |", r.budget.label, r.budget.mib, r.hotExperts,
-                                totalExperts, r.hitRate * 100, r.stats.mean, r.stats.stddev, ratio, verdict))
+                                totalExperts, r.hitRate * 100, r.stats.mean, r.stats.stddev, shown, verdict))
             }
             return s
         }
