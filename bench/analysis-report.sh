@@ -11,7 +11,7 @@
 #        bench/analysis-report.sh NAME --generate PRESET   synthetic random-weight model (tiny, small, bench)
 # env:   HOTMOE (binary; default .build/release/hotmoe, built if missing), THREADS (default: all cores),
 #        N_PREDICT (tokens generated per prompt, 64), SEED (42), CHAT (1 = wrap prompts in the chat template),
-#        SWEEP_P (profiling prompt tokens, 256), SWEEP_N (decoded tokens per run, 64), SWEEP_R (repetitions, 3),
+#        SWEEP_P (profiling prompt tokens, 256), SWEEP_N (decoded tokens per run, 128), SWEEP_R (repetitions, 5),
 #        PROMPTS (bench/prompts/analysis.jsonl)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,7 +44,7 @@ fi
 
 trace_cmd="hotmoe trace -m $model --prompts $prompts -o $out/trace.hmtrace -n $n_predict --seed $seed -t $threads $chat_flag"
 analyze_cmd="hotmoe analyze $out/trace.hmtrace --json $out/analysis.json --html $docdir/report.html --svg-dir $docdir"
-sweep_cmd="hotmoe bench -m $model --sweep-cache -p ${SWEEP_P:-256} -n ${SWEEP_N:-64} -r ${SWEEP_R:-3} -t $threads"
+sweep_cmd="hotmoe bench -m $model --sweep-cache -p ${SWEEP_P:-256} -n ${SWEEP_N:-128} -r ${SWEEP_R:-5} -t $threads"
 
 echo "== trace" >&2
 "$hotmoe" ${trace_cmd#hotmoe } 2> "$out/trace.log"
