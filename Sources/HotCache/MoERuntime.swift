@@ -17,7 +17,9 @@ public final class MoERuntime: @unchecked Sendable {
     public private(set) var plan: HotCachePlan
     private var manualPending = false
 
-    public init(model: MoEModel, options: HotCacheOptions, logger: Logger) throws {
+    /// `profile`, when given, selects the hot experts instead of the `options.hotCache` file
+    /// (a sweep learns one profile in memory and builds several caches from it).
+    public init(model: MoEModel, options: HotCacheOptions, logger: Logger, profile given: PerfProfile? = nil) throws {
         self.model = model
         self.options = options
         self.logger = logger
@@ -33,12 +35,12 @@ public final class MoERuntime: @unchecked Sendable {
             try startOnlineTier(policy: policy)
             return
         }
-        guard let path = options.hotCache else { return }
+        guard given != nil || options.hotCache != nil else { return }
         guard options.maxMiB != 0 else {
-            logger.warning("--moe-hot-cache given but --moe-hot-cache-max-mib is 0: the hot cache is disabled")
+            if given == nil { logger.warning("--moe-hot-cache given but --moe-hot-cache-max-mib is 0: the hot cache is disabled") }
             return
         }
-        let profile = try loadProfile(path)
+        let profile = try given ?? loadProfile(options.hotCache!)
         let budget = try budgetBytes()
         let config = WeightingConfig(mode: options.weighting, layerCurve: options.layerCurve)
         plan = HotCachePlanner.plan(profile: profile, layout: layout, budgetBytes: budget, config: config)

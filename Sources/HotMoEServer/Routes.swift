@@ -83,7 +83,7 @@ extension HotMoEServer {
             throw APIError(400, "the prompt has \(prompt.count) tokens, the context holds \(ctxSize) (raise --ctx-size)")
         }
         let gen = GenerationRequest(prompt: prompt, maxTokens: min(maxTokens, ctxSize - prompt.count), sampling: sampling,
-                                    stop: try f.stop(), ignoreEOS: ignoreEOS)
+                                    stop: try f.stop(), ignoreEOS: ignoreEOS, traceDomain: chat ? "chat" : "completion")
         let slot = try await scheduler.acquire()
         let id = (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24).lowercased()
         let created = Int(Date().timeIntervalSince1970)

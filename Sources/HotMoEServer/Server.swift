@@ -20,6 +20,8 @@ public struct ServerOptions: Sendable {
     public var maxQueue = 64
     public var maxBodyBytes = 8 << 20
     public var defaultMaxTokens = 256
+    /// --moe-trace-out: record the routing of every served request (hotmoe trace's format).
+    public var traceOut: String?
     public init() {}
 }
 
@@ -33,8 +35,9 @@ public final class HotMoEServer: Sendable {
     let metrics = ServerMetrics()
     let logger: Logger
     let modelName: String
+    let trace: SharedTraceWriter?
 
-    public init(model: MoEModel, tokenizer: Tokenizer, runtime: MoERuntime, options: ServerOptions, logger: Logger) {
+    public init(model: MoEModel, tokenizer: Tokenizer, runtime: MoERuntime, options: ServerOptions, logger: Logger) throws {
         self.model = model
         self.tokenizer = tokenizer
         self.runtime = runtime
@@ -42,10 +45,12 @@ public final class HotMoEServer: Sendable {
         self.logger = logger
         modelName = options.alias ?? URL(fileURLWithPath: model.file.path).lastPathComponent
         let ctx = min(options.contextSize, model.config.contextLength)
+        let trace = try options.traceOut.map { try SharedTraceWriter(path: $0, model: model, logger: logger) }
+        self.trace = trace
         let slots = (0..<max(1, options.parallel)).map { i -> Slot in
             let s = InferenceSession(model: model, contextSize: ctx, maxBatch: options.batchSize, threads: options.threads)
             s.executor = runtime.makeExecutor(pool: s.pool)
-            return Slot(id: i, session: s)
+            return Slot(id: i, session: s, trace: trace)
         }
         scheduler = SlotScheduler(slots: slots, maxQueue: options.maxQueue)
     }
@@ -59,8 +64,12 @@ public final class HotMoEServer: Sendable {
                            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) }, logger: logger)
     }
 
-    /// Called at shutdown: the final perf-out write.
-    public func shutdown() { runtime.shutdown() }
+    /// Called at shutdown (after SIGINT/SIGTERM stopped the service): the final perf-out write
+    /// and the routing trace moved into place.
+    public func shutdown() {
+        runtime.shutdown()
+        trace?.close()
+    }
 
     func body(_ request: Request, _ context: ServerContext) async throws -> Data {
         do {

@@ -1,6 +1,7 @@
 import Dispatch
 import Engine
 import Foundation
+import HotCache
 import Tokenizer
 
 /// What one completion asks for, already validated.
@@ -10,6 +11,8 @@ struct GenerationRequest: Sendable {
     var sampling: SamplingParams
     var stop: [String]
     var ignoreEOS = false
+    /// Domain tag of the request's sequence in the --moe-trace-out file.
+    var traceDomain = ""
 }
 
 struct GenerationResult: Sendable {
@@ -30,10 +33,15 @@ final class Slot: @unchecked Sendable {
     let session: InferenceSession
     private let queue: DispatchQueue
     private var history: [Int32] = []
+    private let trace: SharedTraceWriter?
+    private let routes: RouteCollector?
 
-    init(id: Int, session: InferenceSession) {
+    init(id: Int, session: InferenceSession, trace: SharedTraceWriter? = nil) {
         self.id = id
         self.session = session
+        self.trace = trace
+        routes = trace.map { _ in RouteCollector(model: session.model) }
+        routes?.attach(to: session)
         queue = DispatchQueue(label: "hotmoe.slot.\(id)")
     }
 
@@ -49,6 +57,10 @@ final class Slot: @unchecked Sendable {
     }
 
     private func run(_ r: GenerationRequest, tokenizer: Tokenizer, onText: (String) -> Bool) throws -> GenerationResult {
+        // One trace sequence per request: the tokens this request computes (a reused prompt
+        // prefix was computed, and recorded, by an earlier request). Recorded even on failure.
+        routes?.reset()
+        defer { if let routes { trace?.append(domain: r.traceDomain, from: routes) } }
         let clock = ContinuousClock()
         // Reuse the longest common prefix, but always evaluate at least one token for logits.
         var common = 0

@@ -48,13 +48,17 @@ enum AnalysisReport {
         }
         for c in a.capacities { s += "<text x='\(x(c) - 6)' y='\(h - bottom + 18)'>\(c)</text>" }
         s += "<text x='\(left + 100)' y='\(h - 12)'>experts cached per layer (top-k = \(a.topK))</text>"
+        s += "<text x='14' y='\(top + (h - bottom - top) / 2)' transform='rotate(-90 14 \(top + (h - bottom - top) / 2))' text-anchor='middle'>hit rate</text>"
         let series = a.curves + [a.staticProfile, TraceAnalysis.Curve(policy: "uniform", hitRates: a.uniformExpectation)]
         for (i, c) in series.enumerated() {
             let color = colors[i % colors.count]
             let pts = zip(a.capacities, c.hitRates).map { "\(x($0)),\(y($1))" }.joined(separator: " ")
             let dash = c.policy == "uniform" ? " stroke-dasharray='4 3'" : (c.policy == "belady" ? " stroke-dasharray='8 3'" : "")
             s += "<polyline points='\(pts)' fill='none' stroke='\(color)' stroke-width='2'\(dash)/>"
-            s += "<text x='\(w - right + 10)' y='\(top + 16 * Double(i) + 10)' fill='\(color)'>\(c.policy)</text>"
+            // Legend entry with a line swatch, so the dashed bounds read as such.
+            let ly = top + 16 * Double(i) + 6
+            s += "<line x1='\(w - right + 10)' x2='\(w - right + 34)' y1='\(ly)' y2='\(ly)' stroke='\(color)' stroke-width='2'\(dash)/>"
+            s += "<text x='\(w - right + 40)' y='\(ly + 4)' fill='\(color)'>\(c.policy)</text>"
         }
         return s + "</svg>"
     }
@@ -92,6 +96,7 @@ enum AnalysisReport {
             s += "<rect x='\(x0 + bw)' y='\(top + ph - sch * ph)' width='\(bw)' height='\(sch * ph)' fill='\(colors[1])'><title>layer \(a.layers[l]) SCH \(sch)</title></rect>"
             if n <= 24 || l % 4 == 0 { s += "<text x='\(x0)' y='\(top + ph + 14)'>\(a.layers[l])</text>" }
         }
+        s += "<text x='\(left)' y='\(h - 6)'>MoE layer</text>"
         s += "<text x='\(w - 100)' y='\(top + 10)' fill='\(colors[0])'>SRP</text><text x='\(w - 100)' y='\(top + 26)' fill='\(colors[1])'>SCH rho=2</text>"
         return s + "</svg>"
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Engine
 import Foundation
 import GGUF
+import ExpertCache
 import HotCache
 
 /// Prompt-processing and generation speed the way llama-bench measures them: pp = one prompt of
@@ -19,22 +20,24 @@ struct BenchCommand: ParsableCommand {
     @Option(name: [.customShort("b"), .customLong("batch-size")], help: "Prompt batch size.") var batchSize = 512
     @Option(name: [.customShort("o"), .customLong("output")], help: "md or json.") var output = "md"
     @OptionGroup(title: "MoE hot cache") var cache: HotCacheFlags
+    @Flag(name: .customLong("sweep-cache"), help: "Decode (tg) at several hot-cache budgets against the no-cache baseline; prints the hit-rate table and the break-even hit rate.")
+    var sweepCache = false
+    @Option(name: .customLong("sweep-mib"), help: "With --sweep-cache: budgets in MiB, comma separated (default: 1x, 2x, 4x, 8x top-k per layer and all experts).")
+    var sweepMiB: String?
 
     func validate() throws {
         if nPrompt < 0 || nGen < 0 { throw ValidationError("-p and -n must be >= 0") }
         if repetitions < 1 { throw ValidationError("-r must be >= 1") }
         if !["md", "json"].contains(output) { throw ValidationError("-o must be md or json") }
+        if sweepMiB != nil && !sweepCache { throw ValidationError("--sweep-mib needs --sweep-cache") }
+        if sweepCache && nGen == 0 { throw ValidationError("--sweep-cache measures decoding: -n must be > 0") }
     }
 
     struct Result: Codable {
         var test: String
         var tokens: Int
         var samplesTokensPerSecond: [Double]
-        var mean: Double { samplesTokensPerSecond.reduce(0, +) / Double(samplesTokensPerSecond.count) }
-        var stddev: Double {
-            let m = mean, n = Double(samplesTokensPerSecond.count)
-            return n < 2 ? 0 : (samplesTokensPerSecond.map { ($0 - m) * ($0 - m) }.reduce(0, +) / (n - 1)).squareRoot()
-        }
+        var stats: SampleStats { SampleStats(samplesTokensPerSecond) }
         enum CodingKeys: String, CodingKey { case test, tokens, samplesTokensPerSecond = "samples_ts", mean = "avg_ts", stddev = "stddev_ts" }
         init(test: String, tokens: Int, samples: [Double]) { self.test = test; self.tokens = tokens; samplesTokensPerSecond = samples }
         init(from decoder: Decoder) throws {
@@ -47,8 +50,23 @@ struct BenchCommand: ParsableCommand {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(test, forKey: .test); try c.encode(tokens, forKey: .tokens)
             try c.encode(samplesTokensPerSecond, forKey: .samplesTokensPerSecond)
-            try c.encode(mean, forKey: .mean); try c.encode(stddev, forKey: .stddev)
+            try c.encode(stats.mean, forKey: .mean); try c.encode(stats.stddev, forKey: .stddev)
         }
+    }
+
+    /// "qwen3moe 16x1024 e64k8", the model column of the tables.
+    static func describe(_ m: MoEModel) -> String {
+        let c = m.config
+        return "\(c.architecture) \(c.layerCount)x\(c.embeddingLength) e\(c.expertCount)k\(c.expertsUsed)"
+    }
+
+    /// tg: `tokens` decoded one at a time from an empty context, in tokens per second.
+    static func decodeRate(_ session: InferenceSession, _ tokens: [Int32]) throws -> Double {
+        session.reset()
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        for t in tokens { try session.forward([t], logits: .last) }
+        return Double(tokens.count) / (clock.now - t0).seconds
     }
 
     func run() throws {
@@ -59,11 +77,12 @@ struct BenchCommand: ParsableCommand {
             let m = try MoEModel(file: try GGUFFile(path: path))
             let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
             let ctx = min(m.config.contextLength, max(nPrompt, nGen) + 8)
-            let runtime = try cache.runtime(for: m, ctxSize: ctx, logger: logger)
             let session = InferenceSession(model: m, contextSize: ctx, maxBatch: max(1, min(batchSize, max(nPrompt, 1))), threads: threadCount)
-            if let runtime { session.executor = runtime.makeExecutor(pool: session.pool) }
             var rng = SeededGenerator(seed: 1234)
-            func randomTokens(_ n: Int) -> [Int32] { (0..<n).map { _ in Int32(rng.next() % UInt64(m.config.vocabSize)) } }
+            if sweepCache { return try runSweep(model: m, session: session, threads: threadCount, rng: &rng, logger: logger) }
+            let runtime = try cache.runtime(for: m, ctxSize: ctx, logger: logger)
+            if let runtime { session.executor = runtime.makeExecutor(pool: session.pool) }
+            func randomTokens(_ n: Int) -> [Int32] { rng.tokens(n, vocab: m.config.vocabSize) }
             let clock = ContinuousClock()
             // One warm-up pass maps the weights in, as llama-bench's warm-up run does.
             session.reset()
@@ -84,11 +103,7 @@ struct BenchCommand: ParsableCommand {
             if nGen > 0 {
                 var samples = [Double]()
                 for r in 0..<repetitions {
-                    session.reset()
-                    let tokens = randomTokens(nGen)
-                    let t0 = clock.now
-                    for t in tokens { try session.forward([t], logits: .last) }
-                    samples.append(Double(nGen) / (clock.now - t0).seconds)
+                    samples.append(try BenchCommand.decodeRate(session, randomTokens(nGen)))
                     logger.info("tg\(nGen) run \(r + 1)/\(repetitions): \(String(format: "%.2f", samples.last!)) t/s")
                 }
                 results.append(Result(test: "tg\(nGen)", tokens: nGen, samples: samples))
@@ -98,14 +113,12 @@ struct BenchCommand: ParsableCommand {
                 enc.outputFormatting = [.prettyPrinted, .sortedKeys]
                 print(String(decoding: try enc.encode(results), as: UTF8.self))
             } else {
-                let c = m.config
                 print("| model | size | params | threads | test | t/s |")
                 print("| --- | ---: | ---: | ---: | ---: | ---: |")
                 let params = m.file.tensors.reduce(0) { $0 + $1.elementCount }
                 for r in results {
-                    print(String(format: "| %@ %dx%d e%dk%d | %@ | %@ | %d | %@ | %.2f ± %.2f |", c.architecture, c.layerCount,
-                                 c.embeddingLength, c.expertCount, c.expertsUsed, fmtBytes(m.file.fileSize), fmtCount(params),
-                                 threadCount, r.test, r.mean, r.stddev))
+                    print(String(format: "| %@ | %@ | %@ | %d | %@ | %.2f ± %.2f |", BenchCommand.describe(m), fmtBytes(m.file.fileSize),
+                                 fmtCount(params), threadCount, r.test, r.stats.mean, r.stats.stddev))
                 }
             }
             if let runtime {

@@ -11,7 +11,7 @@ struct HotCacheFlags: ParsableArguments {
     var cpuMoE = false
     @Option(name: .customLong("moe-layer-perf-out"), help: "Profiling run: write the MoE perf JSON here after requests and at exit.")
     var perfOut: String?
-    @Option(name: .customLong("moe-hot-cache"), help: "Perf JSON that selects the initial hot experts.")
+    @Option(name: [.customLong("moe-hot-cache"), .customLong("moe-hot-cache-json")], help: "Perf JSON that selects the initial hot experts.")
     var hotCache: String?
     @Option(name: .customLong("moe-hot-cache-max-mib"), help: "Hot-cache budget: 0 off, >0 MiB, -1 auto.")
     var maxMiB: Int?

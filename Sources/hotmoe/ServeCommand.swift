@@ -24,6 +24,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("alias"), help: "Model name reported by /v1/models (LLAMA_ARG_ALIAS).") var alias: String?
     @Option(name: .customLong("api-key"), help: "Require 'Authorization: Bearer KEY' (LLAMA_API_KEY).") var apiKey: String?
     @Option(name: .customLong("queue-size"), help: "Requests that may wait for a slot before 503 (default 64).") var queueSize: Int?
+    @Option(name: .customLong("moe-trace-out"), help: "Record the expert routing of every served request to this trace file (hotmoe trace's format; HOTMOE_MOE_TRACE_OUT); complete after shutdown.")
+    var traceOut: String?
     @OptionGroup(title: "MoE hot cache") var cache: HotCacheFlags
 
     func run() async throws {
@@ -48,6 +50,7 @@ struct ServeCommand: AsyncParsableCommand {
             o.maxQueue = try int(queueSize, "queue-size", "HOTMOE_QUEUE_SIZE", 64, 0...100_000)
             o.alias = alias ?? source.value("alias", env: ["LLAMA_ARG_ALIAS"])
             o.apiKey = apiKey ?? source.value("api-key", env: ["LLAMA_API_KEY"])
+            o.traceOut = traceOut ?? source.value("moe-trace-out", env: ["HOTMOE_MOE_TRACE_OUT"])
             logger.info("loading \(modelPath)")
             let file = try GGUFFile(path: modelPath)
             let m = try MoEModel(file: file)
@@ -57,7 +60,7 @@ struct ServeCommand: AsyncParsableCommand {
             guard let runtime = try cache.runtime(for: m, ctxSize: o.contextSize, parallel: o.parallel, always: true, logger: logger) else {
                 throw CLIError("internal: no MoE runtime")
             }
-            let server = HotMoEServer(model: m, tokenizer: tokenizer, runtime: runtime, options: o, logger: logger)
+            let server = try HotMoEServer(model: m, tokenizer: tokenizer, runtime: runtime, options: o, logger: logger)
             let banner = "(\(o.parallel) slot(s), ctx \(o.contextSize), web UI at /, perf page at /#/moe-layer-perf)"
             let host = o.host
             let app = server.application { port in
@@ -65,7 +68,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
             try await app.runService()
             server.shutdown()
-            logger.info("server stopped; perf JSON written if --moe-layer-perf-out was given")
+            logger.info("server stopped; perf JSON and routing trace written if --moe-layer-perf-out / --moe-trace-out were given")
         } catch let e as CLIError {
             throw e
         } catch {

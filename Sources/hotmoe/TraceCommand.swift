@@ -3,6 +3,7 @@ import Engine
 import ExpertCache
 import Foundation
 import GGUF
+import HotCache
 import Tokenizer
 
 /// Runs prompts and records, per token and MoE layer, the selected experts and their weights.
@@ -50,20 +51,12 @@ struct TraceCommand: ParsableCommand {
             let c = model.config
             let session = InferenceSession(model: model, contextSize: modelOptions.contextSize(for: model),
                                            maxBatch: modelOptions.batchSize, threads: modelOptions.threadCount)
-            let header = TraceHeader(modelName: model.file.metadata["general.name"]?.string ?? model.file.path,
-                                     layerIDs: Array(0..<c.layerCount), expertsPerLayer: c.expertCount, topK: c.expertsUsed, hasWeights: true)
-            let writer = try TraceWriter(path: out, header: header)
-            // Per layer, the experts and weights of every token seen so far in this sequence.
-            var experts = [[Int32]](repeating: [], count: c.layerCount)
-            var weights = [[Float]](repeating: [], count: c.layerCount)
-            session.routeObserver = { layer, routes in
-                let n = routes.tokenCount * routes.k
-                experts[layer] += UnsafeBufferPointer(start: routes.experts, count: n)
-                weights[layer] += UnsafeBufferPointer(start: routes.weights, count: n)
-            }
+            let writer = try TraceWriter(path: out, header: TraceHeader(model: model))
+            let collector = RouteCollector(model: model)
+            collector.attach(to: session)
             var totalTokens = 0
             for (i, item) in items.enumerated() {
-                for l in 0..<c.layerCount { experts[l].removeAll(keepingCapacity: true); weights[l].removeAll(keepingCapacity: true) }
+                collector.reset()
                 session.reset()
                 let text = chat ? tokenizer.chatTemplate.render([ChatMessage(role: "user", content: item.prompt)], addGenerationPrompt: true) : item.prompt
                 var tokens = tokenizer.encode(text, parseSpecial: chat)
@@ -76,14 +69,8 @@ struct TraceCommand: ParsableCommand {
                 var sampler = Sampler(sampling.params)
                 _ = try Generator.generate(session: session, prompt: tokens, maxTokens: nPredict, sampler: &sampler,
                                            stopTokens: tokenizer.eosTokens) { _ in true }
-                var routing = RoutingTrace(layerIDs: header.layerIDs, expertsPerLayer: c.expertCount, topK: c.expertsUsed)
-                var w = [Float]()
-                let seen = experts[0].count / c.expertsUsed
-                for t in 0..<seen {
-                    let k = c.expertsUsed
-                    try routing.append((0..<c.layerCount).map { l in experts[l][(t * k)..<((t + 1) * k)].map { Int($0) } })
-                    for l in 0..<c.layerCount { w += weights[l][(t * k)..<((t + 1) * k)] }
-                }
+                let (routing, w) = try collector.sequence()
+                let seen = routing.tokenCount
                 try writer.append(domain: item.domain, routing: routing, weights: w)
                 totalTokens += seen
                 logger.info("trace: prompt \(i + 1)/\(items.count) (\(item.domain.isEmpty ? "-" : item.domain)): \(seen) tokens")

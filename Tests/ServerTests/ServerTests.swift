@@ -12,8 +12,9 @@ import Synchronization
 import Testing
 import Tokenizer
 
-/// A real server on a loopback port with a generated model, for the duration of `body`.
-func withServer<T>(parallel: Int = 1, maxQueue: Int = 8, hotCache: (profile: String, mib: Int)? = nil,
+/// A real server on a loopback port with a generated model, for the duration of `body`; then
+/// stopped and shut down the way `hotmoe serve` does after a signal.
+func withServer<T>(parallel: Int = 1, maxQueue: Int = 8, hotCache: (profile: String, mib: Int)? = nil, traceOut: String? = nil,
                    _ body: (URL, HotMoEServer) async throws -> T) async throws -> T {
     var spec = SyntheticModelSpec.preset("small")!
     spec.layers = 2
@@ -32,7 +33,8 @@ func withServer<T>(parallel: Int = 1, maxQueue: Int = 8, hotCache: (profile: Str
     so.contextSize = 512
     so.threads = 1
     so.maxQueue = maxQueue
-    let server = HotMoEServer(model: model, tokenizer: try Tokenizer(gguf: model.file), runtime: runtime, options: so, logger: logger)
+    so.traceOut = traceOut
+    let server = try HotMoEServer(model: model, tokenizer: try Tokenizer(gguf: model.file), runtime: runtime, options: so, logger: logger)
     let port = Mutex<Int>(0)
     let app = server.application { p in port.withLock { $0 = p } }
     let task = Task { try await app.run() }
@@ -40,7 +42,12 @@ func withServer<T>(parallel: Int = 1, maxQueue: Int = 8, hotCache: (profile: Str
     for _ in 0..<200 where port.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(20)) }
     let bound = port.withLock { $0 }
     guard bound != 0 else { throw CancellationError() }
-    return try await body(URL(string: "http://127.0.0.1:\(bound)")!, server)
+    let result: Result<T, Error>
+    do { result = .success(try await body(URL(string: "http://127.0.0.1:\(bound)")!, server)) } catch { result = .failure(error) }
+    task.cancel()
+    _ = await task.result
+    server.shutdown()
+    return try result.get()
 }
 
 func request(_ base: URL, _ path: String, method: String = "GET", json: String? = nil) async throws -> (Int, String, [AnyHashable: Any]) {
@@ -201,5 +208,49 @@ func completionText(_ s: String) -> String {
             #expect(headers["Retry-After"] as? String == "1")
             #expect(try await long.0 == 200)
         }
+    }
+
+    @Test func traceOutRecordsEveryServedRequestAndIsCompleteAfterShutdown() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("srv-trace-\(UUID().uuidString.prefix(6)).hmtrace").path
+        let prompt = "Routing is recorded"
+        let bodies = [("/v1/completions", #"{"prompt": "Routing is recorded", "max_tokens": 10, "temperature": 0, "ignore_eos": true}"#),
+                      ("/v1/chat/completions", #"{"messages": [{"role": "user", "content": "and this one too"}], "max_tokens": 6, "temperature": 0, "ignore_eos": true}"#)]
+        var usages = [[String: Any]]()
+        let (model, engineRouting) = try await withServer(traceOut: path) { base, server in
+            for (route, body) in bodies {
+                let (status, text, _) = try await request(base, route, method: "POST", json: body)
+                #expect(status == 200)
+                usages.append(object(text)["usage"] as? [String: Any] ?? [:])
+            }
+            // Streaming to the partial file; the final name appears only at shutdown.
+            #expect(FileManager.default.fileExists(atPath: path + ".partial"))
+            #expect(!FileManager.default.fileExists(atPath: path))
+            // The first request's routing straight from the engine (same greedy tokens).
+            let session = InferenceSession(model: server.model, contextSize: 64, maxBatch: 16, threads: 1)
+            let collector = RouteCollector(model: server.model)
+            collector.attach(to: session)
+            var sampler = Sampler(.greedy)
+            _ = try Generator.generate(session: session, prompt: server.tokenizer.encode(prompt), maxTokens: 10,
+                                       sampler: &sampler, stopTokens: []) { _ in true }
+            return (server.model, try collector.sequence().routing)
+        }
+        #expect(!FileManager.default.fileExists(atPath: path + ".partial"))
+        let (header, sequences) = try TraceReader.read(path: path)
+        let c = model.config
+        #expect(header.layerIDs == Array(0..<c.layerCount) && header.expertsPerLayer == c.expertCount && header.topK == c.expertsUsed)
+        try #require(sequences.count == 2)
+        #expect(sequences.map(\.domain) == ["completion", "chat"])
+        for (s, u) in zip(sequences, usages) {
+            // Computed tokens: the uncached prompt part, then every generated token but the last
+            // (sampled, never fed back).
+            let expected = (u["prompt_tokens"] as? Int ?? -1) - ((u["prompt_tokens_details"] as? [String: Any])?["cached_tokens"] as? Int ?? 0)
+                + (u["completion_tokens"] as? Int ?? -1) - 1
+            #expect(s.routing.tokenCount == expected)
+            #expect(s.routing.selections.count == expected * c.layerCount * c.expertsUsed)
+            #expect(s.routing.selections.allSatisfy { (0..<Int32(c.expertCount)).contains($0) })
+            #expect(s.weights?.count == s.routing.selections.count)
+        }
+        #expect(sequences[0].routing == engineRouting)
+        try? FileManager.default.removeItem(atPath: path)
     }
 }

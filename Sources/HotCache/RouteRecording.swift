@@ -1,0 +1,118 @@
+import Engine
+import ExpertCache
+import Foundation
+import Logging
+
+extension TraceHeader {
+    /// The trace header of a loaded model: every layer is a MoE layer in this engine.
+    public init(model: MoEModel) {
+        let c = model.config
+        self.init(modelName: model.file.metadata["general.name"]?.string ?? model.file.path, layerIDs: Array(0..<c.layerCount),
+                  expertsPerLayer: c.expertCount, topK: c.expertsUsed, hasWeights: true)
+    }
+}
+
+/// Collects one sequence's routing from a session's route observer: per layer, the experts and
+/// router weights of every token the session computes (prompt batches and decode steps alike).
+/// Not thread-safe: one collector per session, used on that session's thread.
+public final class RouteCollector {
+    private let layers: Int
+    private let k: Int
+    private let header: TraceHeader
+    private var experts: [[Int32]]
+    private var weights: [[Float]]
+
+    public init(model: MoEModel) {
+        header = TraceHeader(model: model)
+        layers = model.config.layerCount
+        k = model.config.expertsUsed
+        experts = .init(repeating: [], count: layers)
+        weights = .init(repeating: [], count: layers)
+    }
+
+    /// Routes the session's observer into this collector.
+    public func attach(to session: InferenceSession) {
+        session.routeObserver = { [unowned self] layer, routes in self.observe(layer: layer, routes: routes) }
+    }
+
+    public func observe(layer: Int, routes: ExpertRoutes) {
+        let n = routes.tokenCount * routes.k
+        experts[layer] += UnsafeBufferPointer(start: routes.experts, count: n)
+        weights[layer] += UnsafeBufferPointer(start: routes.weights, count: n)
+    }
+
+    public func reset() {
+        for l in 0..<layers { experts[l].removeAll(keepingCapacity: true); weights[l].removeAll(keepingCapacity: true) }
+    }
+
+    /// Tokens seen in every layer (a forward pass still running may have reached only some).
+    public var tokenCount: Int { (experts.map(\.count).min() ?? 0) / k }
+
+    /// The sequence in the trace's token-major order ([token][layer][k]); validates every selection.
+    public func sequence() throws -> (routing: RoutingTrace, weights: [Float]) {
+        var routing = RoutingTrace(layerIDs: header.layerIDs, expertsPerLayer: header.expertsPerLayer, topK: k)
+        var w = [Float]()
+        w.reserveCapacity(tokenCount * layers * k)
+        for t in 0..<tokenCount {
+            let span = (t * k)..<((t + 1) * k)
+            try routing.append((0..<layers).map { l in experts[l][span].map { Int($0) } })
+            for l in 0..<layers { w += weights[l][span] }
+        }
+        return (routing, w)
+    }
+}
+
+/// A trace file shared by a server's slots: each finished request is appended (streamed to
+/// `path.partial`), and `close()` at shutdown moves the complete file into place atomically.
+public final class SharedTraceWriter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var writer: TraceWriter?
+    private let logger: Logger
+    public let path: String
+    private var recordedSequences = 0
+    private var recordedTokens = 0
+
+    public init(path: String, model: MoEModel, logger: Logger) throws {
+        writer = try TraceWriter(path: path, header: TraceHeader(model: model))
+        self.path = path
+        self.logger = logger
+    }
+
+    /// Requests and tokens recorded so far (also after close).
+    public var recorded: (sequences: Int, tokens: Int) { lock.withLock { (recordedSequences, recordedTokens) } }
+
+    /// Appends the collector's sequence and empties the collector. A failing write is logged and
+    /// costs that request's trace only; serving goes on.
+    public func append(domain: String, from collector: RouteCollector) {
+        defer { collector.reset() }
+        guard collector.tokenCount > 0 else { return }
+        do {
+            let (routing, weights) = try collector.sequence()
+            try lock.withLock {
+                guard let writer else {
+                    logger.warning("--moe-trace-out: a request finished after shutdown; its routing is not recorded")
+                    return
+                }
+                try writer.append(domain: domain, routing: routing, weights: weights)
+                recordedSequences += 1
+                recordedTokens += routing.tokenCount
+            }
+        } catch {
+            logger.error("--moe-trace-out \(path): cannot record a request: \(error)")
+        }
+    }
+
+    /// Finalises the file (sync + rename). Later appends are dropped.
+    public func close() {
+        lock.withLock {
+            guard let w = writer else { return }
+            writer = nil
+            do {
+                try w.close()
+                logger.info("routing trace written to \(path): \(recordedSequences) requests, \(recordedTokens) tokens")
+            } catch {
+                logger.error("--moe-trace-out \(path): cannot finalise: \(error)")
+            }
+        }
+    }
+}
