@@ -15,6 +15,7 @@ Usage: python3 tools/train/evaluate.py [--hotmoe .build/release/hotmoe] [--budge
 import argparse, json, os, re, subprocess, sys, tempfile
 import numpy as np
 import jax, jax.numpy as jnp
+from tokenizers import Tokenizer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -89,17 +90,20 @@ def run(cmd):
     return r.stdout, r.stderr
 
 
-def prompts(d, n, skip, chars=420):
-    out = []
+def prompts(d, n, half, chars=420):
+    """n prompt texts of `chars` characters from one half of a domain's held-out documents
+    (half 0 learns the profile, half 1 measures it: no document is in both)."""
     with open(os.path.join(CACHE, "corpus", f"{d}.heldout.jsonl")) as f:
-        for i, line in enumerate(f):
-            t = json.loads(line)["text"].strip()
-            if i < skip or len(t) < chars:
-                continue
-            out.append(t[:chars])
-            if len(out) == n:
-                break
-    return out
+        docs = [json.loads(line)["text"].strip() for line in f]
+    docs = docs[:len(docs) // 2] if half == 0 else docs[len(docs) // 2:]
+    chunks = [t[i:i + chars] for t in docs for i in range(0, len(t) - chars + 1, chars)]
+    # Leave room for the generated tokens in the model's 256-token context.
+    tok = Tokenizer.from_file(os.path.join(CACHE, "tokenizer.json"))
+    chunks = [c for c in chunks if len(tok.encode(c).ids) <= 200]
+    if len(chunks) < n:
+        raise SystemExit(f"{d}: only {len(chunks)} held-out prompts of {chars} characters in half {half}")
+    step = len(chunks) / n  # spread over the documents instead of taking one document's start
+    return [chunks[int(i * step)] for i in range(n)]
 
 
 def locality(hotmoe, budget_mib, n_prompts=4, n_gen=24):
@@ -122,7 +126,7 @@ def locality(hotmoe, budget_mib, n_prompts=4, n_gen=24):
     for src in DOMAINS:
         for dst in DOMAINS:
             rates = []
-            for p in prompts(dst, n_prompts, 50):
+            for p in prompts(dst, n_prompts, 1):
                 _, err = run([hotmoe, "run", "-m", MODEL, "-p", p, "-n", str(n_gen), "--temp", "0", "--ignore-eos", "--cpu-moe",
                               "--moe-hot-cache", profiles[src], "--moe-hot-cache-max-mib", str(budget_mib)])
                 rates.append(float(re.search(r"hit rate ([0-9.]+)%", err).group(1)))
