@@ -86,13 +86,17 @@ public final class GGUFFile: @unchecked Sendable {
 
     public func requireInt(_ key: String) throws -> Int {
         guard let v = metadata[key] else { throw GGUFError("\(path): missing metadata key '\(key)'") }
-        guard let i = v.int else { throw GGUFError("\(path): metadata '\(key)' is \(v.type), expected an integer") }
+        // `.int` maps bools to 0/1; a bool where a count belongs is a broken file, not a 1.
+        guard v.bool == nil, let i = v.int else {
+            if case .uint64(let big) = v { throw GGUFError("\(path): metadata '\(key)' = \(big) does not fit in an Int") }
+            throw GGUFError("\(path): metadata '\(key)' is \(v.type), expected an integer")
+        }
         return i
     }
 
     public func requireDouble(_ key: String) throws -> Double {
         guard let v = metadata[key] else { throw GGUFError("\(path): missing metadata key '\(key)'") }
-        guard let d = v.double else { throw GGUFError("\(path): metadata '\(key)' is \(v.type), expected a number") }
+        guard v.bool == nil, let d = v.double else { throw GGUFError("\(path): metadata '\(key)' is \(v.type), expected a number") }
         return d
     }
 
@@ -123,7 +127,9 @@ public final class GGUFFile: @unchecked Sendable {
         }
         let version = try r.read(UInt32.self, "version")
         guard version == 2 || version == 3 else {
-            throw GGUFError("unsupported GGUF version \(version) (supported: 2, 3)")
+            // A byte-swapped version means a big-endian GGUF, which hotmoe does not read.
+            let hint = version.byteSwapped == 2 || version.byteSwapped == 3 ? " (a big-endian file?)" : ""
+            throw GGUFError("unsupported GGUF version \(version)\(hint) (supported: 2, 3)")
         }
         // A tensor directory entry needs at least 8 (name) + 4 + 4 + 8 bytes.
         let tensorCount = try r.readCount("tensor_count", limit: limits.maxTensorCount, minElementSize: 24)
@@ -132,7 +138,8 @@ public final class GGUFFile: @unchecked Sendable {
         var keys = [String]()
         var metadata = [String: GGUFValue]()
         for i in 0..<kvCount {
-            let key = try r.readString("metadata[\(i)] key")
+            let key = try r.readString("metadata[\(i)] key", limit: limits.maxKeyBytes)
+            guard !key.isEmpty else { throw GGUFError("metadata[\(i)] key is empty") }
             let rawType = try r.read(UInt32.self, "metadata '\(key)' type")
             guard let type = GGUFValueType(rawValue: rawType) else {
                 throw GGUFError("metadata '\(key)': unknown value type \(rawType)")
@@ -146,8 +153,9 @@ public final class GGUFFile: @unchecked Sendable {
 
         var alignment = 32
         if let a = metadata["general.alignment"] {
-            guard let v = a.int, v > 0, v <= limits.maxAlignment, v & (v - 1) == 0 else {
-                throw GGUFError("general.alignment \(a.summary) must be a power of two between 1 and \(limits.maxAlignment)")
+            // A bool would read as 1 through `.int`; the spec says uint32, any integer type is tolerated.
+            guard a.bool == nil, let v = a.int, v >= limits.minAlignment, v <= limits.maxAlignment, v & (v - 1) == 0 else {
+                throw GGUFError("general.alignment \(a.summary) (\(a.type)) must be a power of two between \(limits.minAlignment) and \(limits.maxAlignment)")
             }
             alignment = v
         }
@@ -159,6 +167,7 @@ public final class GGUFFile: @unchecked Sendable {
         for i in 0..<tensorCount {
             let name = try r.readString("tensor[\(i)] name")
             let label = "tensor '\(name)'"
+            guard !name.isEmpty else { throw GGUFError("tensor[\(i)] name is empty") }
             guard name.utf8.count <= limits.maxTensorNameBytes else {
                 throw GGUFError("\(label): name of \(name.utf8.count) bytes exceeds \(limits.maxTensorNameBytes)")
             }
@@ -192,8 +201,11 @@ public final class GGUFFile: @unchecked Sendable {
                 throw GGUFError("\(label): byte size of \(elements) \(type) elements overflows")
             }
             let offset = try r.read(UInt64.self, "\(label) offset")
-            guard offset <= UInt64(size), Int(offset) % alignment == 0 else {
-                throw GGUFError("\(label): data offset \(offset) is not aligned to \(alignment) or lies past the end of the file")
+            guard offset <= UInt64(size) else {
+                throw GGUFError("\(label): data offset \(offset) lies past the end of the file (\(size) bytes)")
+            }
+            guard Int(offset) % alignment == 0 else {
+                throw GGUFError("\(label): data offset \(offset) is not aligned to \(alignment)")
             }
             raw.append(RawTensor(name: name, type: type, dims: dims, offset: Int(offset), bytes: bytes))
         }

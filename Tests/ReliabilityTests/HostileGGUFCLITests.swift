@@ -1,0 +1,70 @@
+import XCTest
+import Engine
+import GGUF
+import Tokenizer
+
+/// Every file of the hostile set is refused with an error naming the field, both by the loader
+/// in process and by `hotmoe inspect` (exit code 1, within 5 s, under 512 MB).
+final class HostileGGUFCLITests: XCTestCase {
+    static let timeLimit = 5.0
+    static let memoryLimit = 512 << 20
+
+    private func makeSet() throws -> (dir: URL, base: String, cases: [(HostileCase, String)]) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hotmoe-hostile-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        let (bytes, image) = try HostileSet.base(in: dir)
+        let cases = HostileSet.cases(base: bytes, image: image)
+        XCTAssertGreaterThanOrEqual(cases.count, 60)
+        XCTAssertEqual(Set(cases.map(\.name)).count, cases.count, "case names must be unique")
+        let written = try cases.map { c -> (HostileCase, String) in
+            let path = dir.appendingPathComponent(c.name + ".gguf").path
+            try Data(c.bytes).write(to: URL(fileURLWithPath: path))
+            return (c, path)
+        }
+        return (dir, dir.appendingPathComponent("base.gguf").path, written)
+    }
+
+    /// What `run` loads: the file, the model's config and weights, the tokenizer.
+    private func loadEverything(_ path: String) throws {
+        let file = try GGUFFile(path: path)
+        _ = try MoEModel(file: file)
+        _ = try Tokenizer(gguf: file)
+    }
+
+    func testLoaderRejectsEveryHostileFileNamingTheField() throws {
+        let (_, base, cases) = try makeSet()
+        // The control: the unmodified base model loads, so rejections below are about the edits.
+        XCTAssertNoThrow(try loadEverything(base))
+        for (c, path) in cases {
+            do {
+                try loadEverything(path)
+                XCTFail("\(c.name): accepted; expected an error mentioning \"\(c.expect)\"")
+            } catch {
+                let message = "\(error)"
+                XCTAssertTrue(message.contains(c.expect), "\(c.name): error does not mention \"\(c.expect)\": \(message)")
+            }
+        }
+    }
+
+    func testInspectExitsWithOneAndAClearMessage() throws {
+        guard let exe = ChildProcess.hotmoe else {
+            return XCTFail("hotmoe binary not found next to the test bundle; build it (swift build) or set HOTMOE_BIN")
+        }
+        let (_, base, cases) = try makeSet()
+        let ok = try ChildProcess.run(exe, ["inspect", "-m", base], timeout: 30)
+        XCTAssertEqual(ok.exitCode, 0, "control file failed: \(ok.stderr)")
+        var slowest = 0.0, largest = 0
+        for (c, path) in cases {
+            let r = try ChildProcess.run(exe, ["inspect", "-m", path], timeout: Self.timeLimit * 2)
+            slowest = max(slowest, r.seconds); largest = max(largest, r.maxRSSBytes)
+            XCTAssertFalse(r.timedOut, "\(c.name): still running after \(Self.timeLimit * 2) s")
+            XCTAssertEqual(r.exitCode, 1, "\(c.name): exit \(String(describing: r.exitCode)) signal \(String(describing: r.signal)); stderr: \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(c.expect), "\(c.name): stderr does not mention \"\(c.expect)\": \(r.stderr)")
+            XCTAssertLessThan(r.seconds, Self.timeLimit, "\(c.name): took \(r.seconds) s")
+            XCTAssertLessThan(r.maxRSSBytes, Self.memoryLimit, "\(c.name): peak RSS \(r.maxRSSBytes >> 20) MB")
+            XCTAssertFalse(r.stderr.contains("Fatal error"), "\(c.name): crashed: \(r.stderr)")
+        }
+        print("hostile set: \(cases.count) files, slowest \(String(format: "%.2f", slowest)) s, peak RSS \(largest >> 20) MB")
+    }
+}
