@@ -37,7 +37,34 @@ public final class GGUFFile: @unchecked Sendable {
     public let tensorsByName: [String: GGUFTensorInfo]
 
     private let mapping: UnsafeMutableRawPointer?
+    /// True when `mapping` is a heap copy (init(bytes:)) rather than an mmap.
+    private let ownsCopy: Bool
     public var base: UnsafeRawPointer { UnsafeRawPointer(mapping!) }
+
+    /// Parses a GGUF held in memory (copied into page-aligned storage, as a mapping would be).
+    /// For fuzzing and tests; models are opened by path so their weights are not copied.
+    public init(bytes: [UInt8], name: String = "<memory>", limits: GGUFLimits = GGUFLimits()) throws {
+        path = name
+        guard bytes.count >= 24 else { throw GGUFError("\(name): file of \(bytes.count) bytes is too small to be GGUF (header needs 24)") }
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 4096)
+        bytes.withUnsafeBytes { copy.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        do {
+            let parsed = try GGUFFile.parse(base: UnsafeRawPointer(copy), size: bytes.count, limits: limits)
+            version = parsed.version
+            alignment = parsed.alignment
+            dataOffset = parsed.dataOffset
+            metadataKeys = parsed.keys
+            metadata = parsed.metadata
+            tensors = parsed.tensors
+            tensorsByName = Dictionary(parsed.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        } catch let error as GGUFError {
+            copy.deallocate()
+            throw GGUFError("\(name): \(error.message)")
+        }
+        fileSize = bytes.count
+        mapping = copy
+        ownsCopy = true
+    }
 
     public convenience init(path: String) throws {
         try self.init(path: path, limits: GGUFLimits())
@@ -71,10 +98,12 @@ public final class GGUFFile: @unchecked Sendable {
         }
         fileSize = size
         mapping = m
+        ownsCopy = false
     }
 
     deinit {
-        if let mapping { munmap(mapping, fileSize) }
+        guard let mapping else { return }
+        if ownsCopy { mapping.deallocate() } else { munmap(mapping, fileSize) }
     }
 
     /// Pointer to a tensor's bytes inside the mapping.
@@ -202,7 +231,7 @@ public final class GGUFFile: @unchecked Sendable {
             }
             let offset = try r.read(UInt64.self, "\(label) offset")
             guard offset <= UInt64(size) else {
-                throw GGUFError("\(label): data offset \(offset) lies past the end of the file (\(size) bytes)")
+                throw GGUFError("\(label): data offset \(offset) lies past the end of the file (\(size) bytes; truncated file?)")
             }
             guard Int(offset) % alignment == 0 else {
                 throw GGUFError("\(label): data offset \(offset) is not aligned to \(alignment)")

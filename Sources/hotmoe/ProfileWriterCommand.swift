@@ -7,7 +7,7 @@ import Glibc
 
 /// Hidden: rewrites a profile JSON in a loop so the crash-safety test can SIGKILL it at random
 /// moments and check that the file on disk is always one complete revision.
-/// Revision `n` has `mode == "rev-n"` and every hit count equal to `n`, so a reader can tell a
+/// Revision `n` has `"revision": n` and every hit count equal to `n`, so a reader can tell a
 /// complete revision from a mix of two.
 struct ProfileWriterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,12 +24,14 @@ struct ProfileWriterCommand: ParsableCommand {
             LayerProfile(layer: l, metrics: [.calls: Double(n)],
                          experts: (0..<128).map { ExpertHits(expert: $0, hits: UInt64(n)) })
         }
-        return PerfProfile(mode: "rev-\(n)", nExpert: 128, nExpertUsed: 8, layers: layers)
+        return PerfProfile(mode: "full", nExpert: 128, nExpertUsed: 8, layers: layers,
+                           extra: ExtraFields([("revision", .int(Int64(n)))]))
     }
 
+    /// Revisions start at 1: zero hit counts are omitted on save, so revision 0 would not check.
     /// The revision a file holds, or nil when it is not one complete revision.
     static func revision(of profile: PerfProfile) -> Int? {
-        guard let mode = profile.mode, mode.hasPrefix("rev-"), let n = Int(mode.dropFirst(4)),
+        guard case .int(let r)? = profile.extra["revision"], case let n = Int(r),
               profile.layers.count == 48,
               profile.layers.allSatisfy({ $0.experts?.count == 128 && $0.experts!.allSatisfy { $0.hits == UInt64(n) } })
         else { return nil }
@@ -39,7 +41,7 @@ struct ProfileWriterCommand: ParsableCommand {
     func run() throws {
         let url = URL(fileURLWithPath: path)
         // Continue from the revision on disk so revisions only grow across killed writers.
-        var n = (try? PerfProfile.load(contentsOf: url)).flatMap(Self.revision(of:)) ?? 0
+        var n = (try? PerfProfile.load(contentsOf: url)).flatMap(Self.revision(of:)) ?? 1
         for _ in 0..<max(0, count) {
             n += 1
             let p = Self.profile(revision: n)
@@ -59,7 +61,7 @@ struct ProfileWriterCommand: ParsableCommand {
                 let n = write(fd, raw.baseAddress! + off, min(chunk, raw.count - off))
                 guard n > 0 else { throw CLIError("\(path): write failed") }
                 off += n
-                usleep(1000)
+                usleep(5000)
             }
         }
     }

@@ -58,24 +58,25 @@ struct GGUFImage {
         for (key, value) in kv {
             s.appendString(key); s.append(value.type.rawValue); s.appendValue(value)
         }
-        var next = 0
+        // Natural offsets are what a writer would use; an override replaces one tensor's offset
+        // in the directory and places its data there (so an overlap is real, not just claimed).
+        var natural = [Int](), next = 0
         for t in tensors {
+            natural.append(next)
+            next = (next + t.data.count + alignment - 1) / alignment * alignment
+        }
+        for (t, at) in zip(tensors, natural) {
             s.appendString(t.name)
             s.append(t.nDims ?? UInt32(t.dims.count))
             for d in t.dims { s.append(d) }
             s.append(t.type)
-            s.append(t.offset ?? UInt64(next))
-            next = (next + t.data.count + alignment - 1) / alignment * alignment
+            s.append(t.offset ?? UInt64(at))
         }
         s.pad(to: alignment)
         let dataStart = s.bytes.count
-        for t in tensors {
-            // Overridden offsets place data where they say (within what is written) so an
-            // overlap or gap is real, not just claimed.
-            s.pad(to: alignment)
-            // An offset far past the end is rejected from the directory alone; its data goes at the natural place.
-            let natural = s.bytes.count - dataStart
-            let at = dataStart + (t.offset.map { $0 <= 1 << 20 ? Int($0) : natural } ?? natural)
+        for (t, nat) in zip(tensors, natural) {
+            // An offset far past the end is rejected from the directory alone; its data stays put.
+            let at = dataStart + (t.offset.map { $0 <= 1 << 20 ? Int($0) : nat } ?? nat)
             if at + t.data.count > s.bytes.count {
                 s.bytes += [UInt8](repeating: 0, count: at + t.data.count - s.bytes.count)
             }

@@ -17,11 +17,24 @@ final class HostileGGUFCLITests: XCTestCase {
         let cases = HostileSet.cases(base: bytes, image: image)
         XCTAssertGreaterThanOrEqual(cases.count, 60)
         XCTAssertEqual(Set(cases.map(\.name)).count, cases.count, "case names must be unique")
-        let written = try cases.map { c -> (HostileCase, String) in
-            let path = dir.appendingPathComponent(c.name + ".gguf").path
+        // Numbered, not named: a path like "offset-overlap.gguf" appears in the error message
+        // and would satisfy the check for "overlap" on its own.
+        let written = try cases.enumerated().map { i, c -> (HostileCase, String) in
+            let path = dir.appendingPathComponent(String(format: "case-%03d.gguf", i)).path
             try Data(c.bytes).write(to: URL(fileURLWithPath: path))
             return (c, path)
         }
+        // HOTMOE_HOSTILE_DIR keeps a copy of the set (fuzz seeds, manual runs of other commands).
+        if let keep = ProcessInfo.processInfo.environment["HOTMOE_HOSTILE_DIR"], !keep.isEmpty {
+            try FileManager.default.createDirectory(atPath: keep, withIntermediateDirectories: true)
+            for name in try FileManager.default.contentsOfDirectory(atPath: dir.path) {
+                let target = keep + "/" + name
+                try? FileManager.default.removeItem(atPath: target)
+                try FileManager.default.copyItem(atPath: dir.path + "/" + name, toPath: target)
+            }
+        }
+        try cases.enumerated().map { "case-\(String(format: "%03d", $0))  \($1.name)  expect: \($1.expect)" }
+            .joined(separator: "\n").write(to: dir.appendingPathComponent("INDEX.txt"), atomically: true, encoding: .utf8)
         return (dir, dir.appendingPathComponent("base.gguf").path, written)
     }
 

@@ -102,7 +102,7 @@ enum HostileSet {
         }
 
         // Truncation at many points: header, key/values, tensor directory, data.
-        let dataStart = (try? GGUFFile.parse(bytes: bytes))?.dataOffset ?? bytes.count
+        let dataStart = (try? GGUFFile(bytes: bytes))?.dataOffset ?? bytes.count
         for cut in [0, 3, 4, 8, 16, 23] {
             add("truncated-\(cut)", "too small", Array(bytes.prefix(cut)))
         }
@@ -173,12 +173,5 @@ enum HostileSet {
             img.tensor("token_embd.weight") { $0.dims[1] -= 1; $0.data.removeLast(Int($0.dims[0]) * 4) }
         }
         return out
-    }
-}
-
-extension GGUFFile {
-    /// Parses bytes held in memory (the directory only; used to find where data starts).
-    static func parse(bytes: [UInt8]) throws -> Parsed {
-        try bytes.withUnsafeBytes { try parse(base: $0.baseAddress!, size: $0.count, limits: GGUFLimits()) }
     }
 }
