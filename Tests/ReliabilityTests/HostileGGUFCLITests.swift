@@ -24,6 +24,8 @@ final class HostileGGUFCLITests: XCTestCase {
             try Data(c.bytes).write(to: URL(fileURLWithPath: path))
             return (c, path)
         }
+        try cases.enumerated().map { "case-\(String(format: "%03d", $0))  \($1.name)  expect: \($1.expect)" }
+            .joined(separator: "\n").write(to: dir.appendingPathComponent("INDEX.txt"), atomically: true, encoding: .utf8)
         // HOTMOE_HOSTILE_DIR keeps a copy of the set (fuzz seeds, manual runs of other commands).
         if let keep = ProcessInfo.processInfo.environment["HOTMOE_HOSTILE_DIR"], !keep.isEmpty {
             try FileManager.default.createDirectory(atPath: keep, withIntermediateDirectories: true)
@@ -33,8 +35,6 @@ final class HostileGGUFCLITests: XCTestCase {
                 try FileManager.default.copyItem(atPath: dir.path + "/" + name, toPath: target)
             }
         }
-        try cases.enumerated().map { "case-\(String(format: "%03d", $0))  \($1.name)  expect: \($1.expect)" }
-            .joined(separator: "\n").write(to: dir.appendingPathComponent("INDEX.txt"), atomically: true, encoding: .utf8)
         return (dir, dir.appendingPathComponent("base.gguf").path, written)
     }
 
