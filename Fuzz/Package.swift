@@ -3,7 +3,7 @@ import PackageDescription
 
 // libFuzzer targets, kept out of the main package so `swift build`/`swift test` never need
 // the fuzzer runtime. Build (Linux) with tools/reliability/fuzz.sh, which passes
-// `-sanitize=fuzzer,address -parse-as-library` to every module, the code under test included.
+// `-sanitize=fuzzer,address` to every module, the code under test included.
 // Each target is its own executable so one builds only what it needs (none pulls in the
 // HTTP server's dependency tree: the request decoders are compiled in by symlink).
 let package = Package(

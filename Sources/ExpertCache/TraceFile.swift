@@ -145,6 +145,11 @@ public enum TraceReader {
         let name = String(decoding: try r.bytes(nameLength, "name"), as: UTF8.self)
         let layerIDs = try (0..<layers).map { Int(try r.u32("layer id \($0)")) }
         guard Set(layerIDs).count == layers else { throw TraceFileError("layer ids repeat: \(layerIDs)") }
+        // Ids index per-layer tables downstream (ModelExpertLayout.denseIndex): a model has at
+        // most maxLayers blocks, so a larger id is corruption, not a layer.
+        if let bad = layerIDs.first(where: { $0 >= TraceFormat.maxLayers }) {
+            throw TraceFileError("layer id \(bad) outside 0..<\(TraceFormat.maxLayers)")
+        }
         let header = TraceHeader(modelName: name, layerIDs: layerIDs, expertsPerLayer: experts, topK: k, hasWeights: flags & 1 == 1)
         var sequences = [TracedSequence]()
         while !r.atEnd {
