@@ -78,6 +78,13 @@ final class HostileGGUFCLITests: XCTestCase {
             XCTAssertLessThan(r.maxRSSBytes, Self.memoryLimit, "\(c.name): peak RSS \(r.maxRSSBytes >> 20) MB")
             XCTAssertFalse(r.stderr.contains("Fatal error"), "\(c.name): crashed: \(r.stderr)")
         }
+        // `run` loads through the same path plus generation setup: a sample must fail the same way.
+        for (c, path) in cases.enumerated().filter({ $0.offset % 8 == 0 }).map(\.element) {
+            let r = try ChildProcess.run(exe, ["run", "-m", path, "-p", "x", "-n", "1", "-t", "1"], timeout: Self.timeLimit * 2)
+            XCTAssertEqual(r.exitCode, 1, "run \(c.name): exit \(String(describing: r.exitCode)); stderr: \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(c.expect), "run \(c.name): stderr does not mention \"\(c.expect)\": \(r.stderr)")
+            XCTAssertLessThan(r.maxRSSBytes, Self.memoryLimit, "run \(c.name): peak RSS \(r.maxRSSBytes >> 20) MB")
+        }
         print("hostile set: \(cases.count) files, slowest \(String(format: "%.2f", slowest)) s, peak RSS \(largest >> 20) MB")
     }
 }
