@@ -11,11 +11,12 @@ public struct GGUFLimits: Sendable {
     public var maxStringBytes = 16 << 20
     /// Metadata keys are short dotted names; anything longer is not a real key.
     public var maxKeyBytes = 1 << 16
-    /// The largest real vocabularies (and merge lists) are ~260k entries.
-    public var maxArrayCount = 1 << 22
-    /// Total array elements over all metadata. Each element costs ~24 bytes in memory however
-    /// few bytes it takes in the file, so this caps memory at a few hundred MB for any file.
-    public var maxMetadataElements = 1 << 23
+    /// The largest real vocabularies (and merge lists) are ~260k entries: 8x headroom.
+    public var maxArrayCount = 1 << 21
+    /// Total array elements over all metadata (a real file has tokens, types, scores, merges:
+    /// about 1M at most). Each element costs ~24 bytes in memory however few bytes it takes in
+    /// the file, so this caps metadata memory at ~100 MB for any file.
+    public var maxMetadataElements = 1 << 22
     public var maxArrayDepth = 2
     public var maxTensorCount = 1 << 20
     public var maxMetadataCount = 1 << 16

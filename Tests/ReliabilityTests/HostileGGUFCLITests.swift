@@ -67,10 +67,11 @@ final class HostileGGUFCLITests: XCTestCase {
         let (_, base, cases) = try makeSet()
         let ok = try ChildProcess.run(exe, ["inspect", "-m", base], timeout: 30)
         XCTAssertEqual(ok.exitCode, 0, "control file failed: \(ok.stderr)")
-        var slowest = 0.0, largest = 0
+        var slowest = 0.0, slowestName = "", largest = 0
         for (c, path) in cases {
             let r = try ChildProcess.run(exe, ["inspect", "-m", path], timeout: Self.timeLimit * 2)
-            slowest = max(slowest, r.seconds); largest = max(largest, r.maxRSSBytes)
+            if r.seconds > slowest { (slowest, slowestName) = (r.seconds, c.name) }
+            largest = max(largest, r.maxRSSBytes)
             XCTAssertFalse(r.timedOut, "\(c.name): still running after \(Self.timeLimit * 2) s")
             XCTAssertEqual(r.exitCode, 1, "\(c.name): exit \(String(describing: r.exitCode)) signal \(String(describing: r.signal)); stderr: \(r.stderr)")
             XCTAssertTrue(r.stderr.contains(c.expect), "\(c.name): stderr does not mention \"\(c.expect)\": \(r.stderr)")
@@ -85,6 +86,6 @@ final class HostileGGUFCLITests: XCTestCase {
             XCTAssertTrue(r.stderr.contains(c.expect), "run \(c.name): stderr does not mention \"\(c.expect)\": \(r.stderr)")
             XCTAssertLessThan(r.maxRSSBytes, Self.memoryLimit, "run \(c.name): peak RSS \(r.maxRSSBytes >> 20) MB")
         }
-        print("hostile set: \(cases.count) files, slowest \(String(format: "%.2f", slowest)) s, peak RSS \(largest >> 20) MB")
+        print("hostile set: \(cases.count) files, slowest \(String(format: "%.2f", slowest)) s (\(slowestName)), peak RSS \(largest >> 20) MB")
     }
 }

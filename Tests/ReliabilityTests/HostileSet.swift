@@ -68,10 +68,10 @@ enum HostileSet {
         }
         raw("bool-2", "bool value 2", kvs: 1) { $0.string("tokenizer.ggml.add_bos_token"); $0.u32(7); $0.sink.bytes.append(2) }
         edit("duplicate-key", "'general.name' appears twice") { $0.kv.append(("general.name", .string("again"))) }
-        // Three 3M-element arrays: each fits the file, together they pass the metadata budget.
+        // Three 1.5M-element arrays: each fits the file, together they pass the metadata budget.
         raw("metadata-element-budget", "over the limit", kvs: 3) { r in
             for i in 0..<3 {
-                r.string("big.\(i)"); r.u32(9); r.u32(0); r.u64(3 << 20); r.zeros(3 << 20)
+                r.string("big.\(i)"); r.u32(9); r.u32(0); r.u64(3 << 19); r.zeros(3 << 19)
             }
         }
         for (label, value) in [("0", GGUFValue.uint32(0)), ("3", .uint32(3)), ("4", .uint32(4)), ("48", .uint32(48)),
