@@ -4,6 +4,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
+mkdir -p .build-asan
 if [[ ! -d .build-asan/checkouts && -d .build/checkouts ]]; then
   mkdir -p .build-asan && cp -a .build/checkouts .build/repositories .build-asan/ 2>/dev/null || true
 fi

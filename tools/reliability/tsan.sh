@@ -4,6 +4,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
+mkdir -p .build-tsan
 if [[ ! -d .build-tsan/checkouts && -d .build/checkouts ]]; then
   mkdir -p .build-tsan && cp -a .build/checkouts .build/repositories .build-tsan/ 2>/dev/null || true
 fi
