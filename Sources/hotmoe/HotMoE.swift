@@ -18,6 +18,7 @@ enum Log {
     static func setup(verbose: Bool) {
         guard !bootstrapped else { return }
         bootstrapped = true
+        PeakRSSReport.installIfRequested()
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = verbose ? .debug : .info

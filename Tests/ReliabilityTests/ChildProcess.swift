@@ -5,8 +5,7 @@ import Glibc
 import Darwin
 #endif
 
-/// How a child process ended, with its peak memory (from wait4's rusage, so it is this child's
-/// own figure, not the test runner's).
+/// How a child process ended, with its peak memory (as hotmoe reports it, else wait4's rusage).
 struct ChildResult {
     var exitCode: Int32?
     var signal: Int32?
@@ -79,19 +78,25 @@ enum ChildProcess {
         let out = "\(dir)/child-\(tag).out", err = "\(dir)/child-\(tag).err"
         defer { unlink(out); unlink(err) }
         let start = ContinuousClock.now
+        setenv("HOTMOE_REPORT_PEAK_RSS", "1", 1)
         let pid = try spawn(exe, args, stdout: out, stderr: err)
         let (status, usage, timedOut) = wait(pid, timeout: timeout, start: start)
         let elapsed = ContinuousClock.now - start
         let exited = status & 0x7f == 0
+        let stderrText = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
+        // hotmoe reports its own peak (see PeakRSSReport): wait4's ru_maxrss includes this test
+        // runner's peak, because posix_spawn shares our memory until exec. Fall back to it.
+        let reported = stderrText.split(separator: "\n").last { $0.hasPrefix("hotmoe-peak-rss-kib: ") }
+            .flatMap { Int($0.dropFirst("hotmoe-peak-rss-kib: ".count)) }
         return ChildResult(
             exitCode: exited ? (status >> 8) & 0xff : nil,
             signal: exited ? nil : status & 0x7f,
             timedOut: timedOut,
             seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
             // Linux reports ru_maxrss in KiB (macOS in bytes).
-            maxRSSBytes: Int(usage.ru_maxrss) * (isLinux ? 1024 : 1),
+            maxRSSBytes: reported.map { $0 * 1024 } ?? Int(usage.ru_maxrss) * (isLinux ? 1024 : 1),
             stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
-            stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+            stderr: stderrText)
     }
 
     #if os(Linux)
