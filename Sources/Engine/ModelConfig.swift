@@ -55,13 +55,30 @@ func readCommonConfig(_ file: GGUFFile, arch: String, ropeStyle: RopeStyle, qkNo
     let p = arch + "."
     let embd = try file.requireInt(p + "embedding_length")
     let heads = try file.requireInt(p + "attention.head_count")
-    guard heads > 0, embd > 0 else { throw GGUFError("\(file.path): head_count \(heads) / embedding_length \(embd) must be positive") }
+    // Bounded before any product is formed (head_count x key_length and friends), so no shape
+    // computation below can overflow and a zero never reaches a division.
+    guard (1...ModelConfig.maxEmbedding).contains(embd) else {
+        throw GGUFError("\(file.path): \(p)embedding_length \(embd) outside 1...\(ModelConfig.maxEmbedding)")
+    }
+    guard (1...ModelConfig.maxHeads).contains(heads) else {
+        throw GGUFError("\(file.path): \(p)attention.head_count \(heads) outside 1...\(ModelConfig.maxHeads)")
+    }
     let kvHeads = try file.optionalInt(p + "attention.head_count_kv") ?? heads
-    let headDim = try file.optionalInt(p + "attention.key_length") ?? embd / heads
+    let explicitHeadDim = try file.optionalInt(p + "attention.key_length")
+    if explicitHeadDim == nil, embd % heads != 0 {
+        throw GGUFError("\(file.path): \(p)embedding_length \(embd) is not a multiple of attention.head_count \(heads) and no attention.key_length gives the head size")
+    }
+    let headDim = explicitHeadDim ?? embd / heads
     let valueDim = try file.optionalInt(p + "attention.value_length") ?? headDim
     let vocab: Int
-    if let tokens = file.metadata["tokenizer.ggml.tokens"]?.array?.count {
-        vocab = tokens
+    if let tokens = file.metadata["tokenizer.ggml.tokens"] {
+        // The vocabulary size comes from this array, so its element type is checked here too
+        // (an array of ints would otherwise size the model and fail only in the tokenizer).
+        guard case .array(let elementType, let values) = tokens, elementType == .string else {
+            let found = if case .array(let t, _) = tokens { "an array of \(t)" } else { "\(tokens.type)" }
+            throw GGUFError("\(file.path): metadata 'tokenizer.ggml.tokens' is \(found), expected an array of strings")
+        }
+        vocab = values.count
     } else if let emb = file.tensor("token_embd.weight"), emb.dims.count == 2 {
         vocab = emb.dims[1]
     } else {
@@ -91,18 +108,24 @@ func readCommonConfig(_ file: GGUFFile, arch: String, ropeStyle: RopeStyle, qkNo
 }
 
 extension ModelConfig {
+    /// Upper bounds far above any released MoE model, low enough that products of them
+    /// (q/kv dims, KV-cache rows) stay far from overflow.
+    static let maxEmbedding = 1 << 16, maxHeads = 1024, maxFF = 1 << 18, maxVocab = 1 << 22, maxContext = 1 << 24
+
     func validate(path: String) throws {
         func check(_ ok: Bool, _ message: String) throws { if !ok { throw GGUFError("\(path): \(message)") } }
         try check((1...4096).contains(layerCount), "block_count \(layerCount) outside 1...4096")
-        try check(contextLength > 0, "context_length \(contextLength) must be positive")
+        try check(contextLength > 0 && contextLength <= Self.maxContext, "context_length \(contextLength) outside 1...\(Self.maxContext)")
+        try check(headCount > 0 && headCount <= Self.maxHeads, "head_count \(headCount) outside 1...\(Self.maxHeads)")
         try check(kvHeadCount > 0 && headCount % kvHeadCount == 0, "head_count \(headCount) is not a multiple of head_count_kv \(kvHeadCount)")
         try check(headDim > 0 && headDim % 2 == 0 && headDim <= 1024, "key_length \(headDim) must be even and in 2...1024")
         try check(valueDim > 0 && valueDim <= 1024, "value_length \(valueDim) outside 1...1024")
         try check(ropeDim > 0 && ropeDim <= headDim && ropeDim % 2 == 0, "rope.dimension_count \(ropeDim) must be even and <= key_length \(headDim)")
         try check(expertCount >= 1 && expertCount <= 4096, "expert_count \(expertCount) outside 1...4096")
         try check(expertsUsed >= 1 && expertsUsed <= expertCount, "expert_used_count \(expertsUsed) outside 1...expert_count (\(expertCount))")
-        try check(expertFFLength > 0, "expert feed-forward length \(expertFFLength) must be positive")
+        try check(expertFFLength > 0 && expertFFLength <= Self.maxFF, "expert feed-forward length \(expertFFLength) outside 1...\(Self.maxFF)")
         try check(vocabSize > 0, "vocabulary is empty")
+        try check(vocabSize <= Self.maxVocab, "vocabulary of \(vocabSize) tokens exceeds \(Self.maxVocab)")
         try check(ropeBase > 0 && ropeBase.isFinite, "rope.freq_base \(ropeBase) must be positive")
         try check(normEpsilon > 0 && normEpsilon < 1, "layer_norm_rms_epsilon \(normEpsilon) outside (0, 1)")
     }

@@ -60,17 +60,17 @@ public struct ModelWeights: @unchecked Sendable {
             guard let t = file.tensor(name) else { throw GGUFError("\(file.path): missing tensor '\(name)'") }
             return t
         }
-        func checkShape(_ t: GGUFTensorInfo, _ dims: [Int]) throws {
+        func checkShape(_ t: GGUFTensorInfo, _ dims: [Int], _ why: String = "") throws {
             guard t.dims == dims else {
-                throw GGUFError("\(file.path): tensor '\(t.name)' has shape \(t.dims), expected \(dims)")
+                throw GGUFError("\(file.path): tensor '\(t.name)' has shape \(t.dims), expected \(dims)\(why)")
             }
             guard t.type.isComputeSupported else {
                 throw GGUFError("\(file.path): tensor '\(t.name)' has type \(t.type), which hotmoe cannot compute with (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)")
             }
         }
-        func matrix(_ name: String, cols: Int, rows: Int) throws -> WeightMatrix {
+        func matrix(_ name: String, cols: Int, rows: Int, _ why: String = "") throws -> WeightMatrix {
             let t = try tensor(name)
-            try checkShape(t, [cols, rows])
+            try checkShape(t, [cols, rows], why)
             return WeightMatrix(name: name, type: t.type, rows: rows, cols: cols,
                                 rowBytes: t.type.byteCount(elements: cols)!, data: file.data(t))
         }
@@ -82,6 +82,10 @@ public struct ModelWeights: @unchecked Sendable {
         }
         func experts(_ name: String, cols: Int, rows: Int) throws -> ExpertStack {
             let t = try tensor(name)
+            // The commonest disagreement gets its own message naming the metadata key.
+            if t.dims.count == 3, t.dims[2] != c.expertCount {
+                throw GGUFError("\(file.path): tensor '\(name)' holds \(t.dims[2]) experts (shape \(t.dims)) but \(c.architecture).expert_count is \(c.expertCount)")
+            }
             try checkShape(t, [cols, rows, c.expertCount])
             return ExpertStack(name: name, type: t.type, rows: rows, cols: cols,
                                rowBytes: t.type.byteCount(elements: cols)!, expertCount: c.expertCount,
@@ -89,24 +93,27 @@ public struct ModelWeights: @unchecked Sendable {
         }
 
         let d = c.embeddingLength
-        tokenEmbedding = try matrix("token_embd.weight", cols: d, rows: c.vocabSize)
+        let vocabWhy = " (rows = vocabulary size \(c.vocabSize), columns = \(c.architecture).embedding_length \(d))"
+        tokenEmbedding = try matrix("token_embd.weight", cols: d, rows: c.vocabSize, vocabWhy)
         outputNorm = try vector("output_norm.weight", d)
         output = file.tensor("output.weight") == nil
-            ? tokenEmbedding : try matrix("output.weight", cols: d, rows: c.vocabSize)
+            ? tokenEmbedding : try matrix("output.weight", cols: d, rows: c.vocabSize, vocabWhy)
         layers = try (0..<c.layerCount).map { i in
             let p = "blk.\(i)."
             let qNormSize = c.qkNorm == .perHead ? c.headDim : c.qDim
             let kNormSize = c.qkNorm == .perHead ? c.headDim : c.kvDim
             return LayerWeights(
                 attnNorm: try vector(p + "attn_norm.weight", d),
-                wq: try matrix(p + "attn_q.weight", cols: d, rows: c.qDim),
+                wq: try matrix(p + "attn_q.weight", cols: d, rows: c.qDim,
+                               " (rows = head_count \(c.headCount) x key_length \(c.headDim))"),
                 wk: try matrix(p + "attn_k.weight", cols: d, rows: c.kvDim),
                 wv: try matrix(p + "attn_v.weight", cols: d, rows: c.vDim),
                 wo: try matrix(p + "attn_output.weight", cols: c.headCount * c.valueDim, rows: d),
                 qNorm: c.qkNorm == .none ? nil : try vector(p + "attn_q_norm.weight", qNormSize),
                 kNorm: c.qkNorm == .none ? nil : try vector(p + "attn_k_norm.weight", kNormSize),
                 ffnNorm: try vector(p + "ffn_norm.weight", d),
-                router: try matrix(p + "ffn_gate_inp.weight", cols: d, rows: c.expertCount),
+                router: try matrix(p + "ffn_gate_inp.weight", cols: d, rows: c.expertCount,
+                                   " (rows = \(c.architecture).expert_count \(c.expertCount))"),
                 gateExperts: try experts(p + "ffn_gate_exps.weight", cols: d, rows: c.expertFFLength),
                 upExperts: try experts(p + "ffn_up_exps.weight", cols: d, rows: c.expertFFLength),
                 downExperts: try experts(p + "ffn_down_exps.weight", cols: c.expertFFLength, rows: d))

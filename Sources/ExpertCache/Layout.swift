@@ -39,6 +39,9 @@ public struct ModelExpertLayout: Hashable, Sendable {
         }
     }
 
+    /// Far above any model's block count (the GGUF loader allows 4096).
+    public static let maxLayerID = 1 << 16
+
     public init(moeLayers: [Int], expertsPerLayer: Int, topK: Int, bytesPerExpert: [Int]) throws {
         guard expertsPerLayer > 0 else { throw LayoutError.invalid("expertsPerLayer must be > 0") }
         guard topK > 0, topK <= expertsPerLayer else {
@@ -52,6 +55,10 @@ public struct ModelExpertLayout: Hashable, Sendable {
             throw LayoutError.invalid("moeLayers must be distinct, non-negative and ascending")
         }
         guard bytesPerExpert.allSatisfy({ $0 > 0 }) else { throw LayoutError.invalid("expert sizes must be > 0") }
+        // denseIndex has one entry per layer id up to the largest: bound it before allocating.
+        guard (moeLayers.last ?? 0) < Self.maxLayerID else {
+            throw LayoutError.invalid("layer id \(moeLayers.last ?? 0) exceeds \(Self.maxLayerID - 1)")
+        }
         self.moeLayers = moeLayers
         self.expertsPerLayer = expertsPerLayer
         self.topK = topK

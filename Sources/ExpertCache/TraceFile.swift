@@ -48,10 +48,16 @@ enum TraceFormat {
     static let maxLayers = 4096, maxExperts = 65536, maxTopK = 256, maxName = 4096, maxTokens = 1 << 24
 }
 
-/// Streams sequences to `path + ".partial"` and renames on close, so readers never see half a file.
+/// File-scope so `close` means the libc call, not `TraceWriter.close()`.
+private func closeDescriptor(_ fd: Int32) { _ = close(fd) }
+
+/// Streams sequences to a per-writer partial file next to `path` and renames it over `path`
+/// on close (after fsync), so readers see the previous trace or the complete new one, never half a file.
 public final class TraceWriter {
     public let header: TraceHeader
     private let path: String
+    /// Unique per writer so two writers of one path (or a crashed one's leftover) never share it.
+    private let partial: String
     private let handle: FileHandle
     public private(set) var sequences = 0
 
@@ -61,7 +67,7 @@ public final class TraceWriter {
         }
         self.header = header
         self.path = path
-        let partial = path + ".partial"
+        partial = path + ".partial-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         guard FileManager.default.createFile(atPath: partial, contents: nil), let h = FileHandle(forWritingAtPath: partial) else {
             throw TraceFileError("\(partial): cannot create")
         }
@@ -102,7 +108,11 @@ public final class TraceWriter {
     public func close() throws {
         try handle.synchronize()
         try handle.close()
-        guard rename(path + ".partial", path) == 0 else { throw TraceFileError("\(path): rename failed") }
+        guard rename(partial, path) == 0 else { throw TraceFileError("\(path): rename failed (\(String(cString: strerror(errno))))") }
+        // Persist the rename itself (best effort, as for profiles).
+        let dir = (path as NSString).deletingLastPathComponent
+        let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY)
+        if dfd >= 0 { _ = fsync(dfd); closeDescriptor(dfd) }
     }
 
     private func put(_ b: inout [UInt8], _ v: UInt32) { b += withUnsafeBytes(of: v.littleEndian, Array.init) }
@@ -135,6 +145,11 @@ public enum TraceReader {
         let name = String(decoding: try r.bytes(nameLength, "name"), as: UTF8.self)
         let layerIDs = try (0..<layers).map { Int(try r.u32("layer id \($0)")) }
         guard Set(layerIDs).count == layers else { throw TraceFileError("layer ids repeat: \(layerIDs)") }
+        // Ids index per-layer tables downstream (ModelExpertLayout.denseIndex): a model has at
+        // most maxLayers blocks, so a larger id is corruption, not a layer.
+        if let bad = layerIDs.first(where: { $0 >= TraceFormat.maxLayers }) {
+            throw TraceFileError("layer id \(bad) outside 0..<\(TraceFormat.maxLayers)")
+        }
         let header = TraceHeader(modelName: name, layerIDs: layerIDs, expertsPerLayer: experts, topK: k, hasWeights: flags & 1 == 1)
         var sequences = [TracedSequence]()
         while !r.atEnd {

@@ -5,6 +5,8 @@ struct ByteReader {
     let size: Int
     private(set) var offset: Int = 0
     let limits: GGUFLimits
+    /// Array elements read so far over all metadata, checked against `limits.maxMetadataElements`.
+    private(set) var metadataElements = 0
 
     init(base: UnsafeRawPointer, size: Int, limits: GGUFLimits) {
         self.base = base
@@ -43,15 +45,16 @@ struct ByteReader {
             throw GGUFError("\(what()): count \(raw) exceeds the limit of \(limit)")
         }
         let count = Int(raw)
-        guard count.multipliedReportingOverflow(by: minElementSize).partialValue <= remaining,
-              !count.multipliedReportingOverflow(by: minElementSize).overflow else {
-            throw GGUFError("\(what()): count \(count) needs at least \(count * minElementSize) bytes, only \(remaining) left in the file")
+        let (needed, overflow) = count.multipliedReportingOverflow(by: minElementSize)
+        guard !overflow, needed <= remaining else {
+            // `needed` is not printed when it overflowed: the message must not trap.
+            throw GGUFError("\(what()): count \(count) needs at least \(overflow ? "more than Int.max" : "\(needed)") bytes (\(minElementSize) per element), only \(remaining) left in the file (truncated or corrupt file)")
         }
         return count
     }
 
-    mutating func readString(_ what: @autoclosure () -> String) throws -> String {
-        let length = try readCount("\(what()) length", limit: limits.maxStringBytes, minElementSize: 1)
+    mutating func readString(_ what: @autoclosure () -> String, limit: Int? = nil) throws -> String {
+        let length = try readCount("\(what()) length", limit: limit ?? limits.maxStringBytes, minElementSize: 1)
         let p = try take(length, what())
         let bytes = UnsafeRawBufferPointer(start: p, count: length)
         // Invalid UTF-8 is repaired (U+FFFD) rather than rejected: some real vocabularies carry
@@ -86,6 +89,10 @@ struct ByteReader {
             }
             let count = try readCount("\(what) array", limit: limits.maxArrayCount,
                                       minElementSize: elementType.minimumEncodedSize)
+            metadataElements += count
+            guard metadataElements <= limits.maxMetadataElements else {
+                throw GGUFError("\(what) array: \(count) elements bring the metadata to \(metadataElements) array elements, over the limit of \(limits.maxMetadataElements)")
+            }
             var values = [GGUFValue]()
             values.reserveCapacity(count)
             for i in 0..<count {

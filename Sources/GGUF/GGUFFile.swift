@@ -37,7 +37,34 @@ public final class GGUFFile: @unchecked Sendable {
     public let tensorsByName: [String: GGUFTensorInfo]
 
     private let mapping: UnsafeMutableRawPointer?
+    /// True when `mapping` is a heap copy (init(bytes:)) rather than an mmap.
+    private let ownsCopy: Bool
     public var base: UnsafeRawPointer { UnsafeRawPointer(mapping!) }
+
+    /// Parses a GGUF held in memory (copied into page-aligned storage, as a mapping would be).
+    /// For fuzzing and tests; models are opened by path so their weights are not copied.
+    public init(bytes: [UInt8], name: String = "<memory>", limits: GGUFLimits = GGUFLimits()) throws {
+        path = name
+        guard bytes.count >= 24 else { throw GGUFError("\(name): file of \(bytes.count) bytes is too small to be GGUF (header needs 24)") }
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 4096)
+        bytes.withUnsafeBytes { copy.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        do {
+            let parsed = try GGUFFile.parse(base: UnsafeRawPointer(copy), size: bytes.count, limits: limits)
+            version = parsed.version
+            alignment = parsed.alignment
+            dataOffset = parsed.dataOffset
+            metadataKeys = parsed.keys
+            metadata = parsed.metadata
+            tensors = parsed.tensors
+            tensorsByName = Dictionary(parsed.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        } catch let error as GGUFError {
+            copy.deallocate()
+            throw GGUFError("\(name): \(error.message)")
+        }
+        fileSize = bytes.count
+        mapping = copy
+        ownsCopy = true
+    }
 
     public convenience init(path: String) throws {
         try self.init(path: path, limits: GGUFLimits())
@@ -71,10 +98,12 @@ public final class GGUFFile: @unchecked Sendable {
         }
         fileSize = size
         mapping = m
+        ownsCopy = false
     }
 
     deinit {
-        if let mapping { munmap(mapping, fileSize) }
+        guard let mapping else { return }
+        if ownsCopy { mapping.deallocate() } else { munmap(mapping, fileSize) }
     }
 
     /// Pointer to a tensor's bytes inside the mapping.
@@ -86,13 +115,17 @@ public final class GGUFFile: @unchecked Sendable {
 
     public func requireInt(_ key: String) throws -> Int {
         guard let v = metadata[key] else { throw GGUFError("\(path): missing metadata key '\(key)'") }
-        guard let i = v.int else { throw GGUFError("\(path): metadata '\(key)' is \(v.type), expected an integer") }
+        // `.int` maps bools to 0/1; a bool where a count belongs is a broken file, not a 1.
+        guard v.bool == nil, let i = v.int else {
+            if case .uint64(let big) = v { throw GGUFError("\(path): metadata '\(key)' = \(big) does not fit in an Int") }
+            throw GGUFError("\(path): metadata '\(key)' is \(v.type), expected an integer")
+        }
         return i
     }
 
     public func requireDouble(_ key: String) throws -> Double {
         guard let v = metadata[key] else { throw GGUFError("\(path): missing metadata key '\(key)'") }
-        guard let d = v.double else { throw GGUFError("\(path): metadata '\(key)' is \(v.type), expected a number") }
+        guard v.bool == nil, let d = v.double else { throw GGUFError("\(path): metadata '\(key)' is \(v.type), expected a number") }
         return d
     }
 
@@ -123,7 +156,9 @@ public final class GGUFFile: @unchecked Sendable {
         }
         let version = try r.read(UInt32.self, "version")
         guard version == 2 || version == 3 else {
-            throw GGUFError("unsupported GGUF version \(version) (supported: 2, 3)")
+            // A byte-swapped version means a big-endian GGUF, which hotmoe does not read.
+            let hint = version.byteSwapped == 2 || version.byteSwapped == 3 ? " (a big-endian file?)" : ""
+            throw GGUFError("unsupported GGUF version \(version)\(hint) (supported: 2, 3)")
         }
         // A tensor directory entry needs at least 8 (name) + 4 + 4 + 8 bytes.
         let tensorCount = try r.readCount("tensor_count", limit: limits.maxTensorCount, minElementSize: 24)
@@ -132,7 +167,8 @@ public final class GGUFFile: @unchecked Sendable {
         var keys = [String]()
         var metadata = [String: GGUFValue]()
         for i in 0..<kvCount {
-            let key = try r.readString("metadata[\(i)] key")
+            let key = try r.readString("metadata[\(i)] key", limit: limits.maxKeyBytes)
+            guard !key.isEmpty else { throw GGUFError("metadata[\(i)] key is empty") }
             let rawType = try r.read(UInt32.self, "metadata '\(key)' type")
             guard let type = GGUFValueType(rawValue: rawType) else {
                 throw GGUFError("metadata '\(key)': unknown value type \(rawType)")
@@ -146,8 +182,9 @@ public final class GGUFFile: @unchecked Sendable {
 
         var alignment = 32
         if let a = metadata["general.alignment"] {
-            guard let v = a.int, v > 0, v <= limits.maxAlignment, v & (v - 1) == 0 else {
-                throw GGUFError("general.alignment \(a.summary) must be a power of two between 1 and \(limits.maxAlignment)")
+            // A bool would read as 1 through `.int`; the spec says uint32, any integer type is tolerated.
+            guard a.bool == nil, let v = a.int, v >= limits.minAlignment, v <= limits.maxAlignment, v & (v - 1) == 0 else {
+                throw GGUFError("general.alignment \(a.summary) (\(a.type)) must be a power of two between \(limits.minAlignment) and \(limits.maxAlignment)")
             }
             alignment = v
         }
@@ -159,6 +196,7 @@ public final class GGUFFile: @unchecked Sendable {
         for i in 0..<tensorCount {
             let name = try r.readString("tensor[\(i)] name")
             let label = "tensor '\(name)'"
+            guard !name.isEmpty else { throw GGUFError("tensor[\(i)] name is empty") }
             guard name.utf8.count <= limits.maxTensorNameBytes else {
                 throw GGUFError("\(label): name of \(name.utf8.count) bytes exceeds \(limits.maxTensorNameBytes)")
             }
@@ -192,8 +230,11 @@ public final class GGUFFile: @unchecked Sendable {
                 throw GGUFError("\(label): byte size of \(elements) \(type) elements overflows")
             }
             let offset = try r.read(UInt64.self, "\(label) offset")
-            guard offset <= UInt64(size), Int(offset) % alignment == 0 else {
-                throw GGUFError("\(label): data offset \(offset) is not aligned to \(alignment) or lies past the end of the file")
+            guard offset <= UInt64(size) else {
+                throw GGUFError("\(label): data offset \(offset) lies past the end of the file (\(size) bytes; truncated file?)")
+            }
+            guard Int(offset) % alignment == 0 else {
+                throw GGUFError("\(label): data offset \(offset) is not aligned to \(alignment)")
             }
             raw.append(RawTensor(name: name, type: type, dims: dims, offset: Int(offset), bytes: bytes))
         }

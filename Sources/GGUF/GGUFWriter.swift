@@ -109,6 +109,11 @@ public struct GGUFWriter {
         guard fsync(fd) == 0 else { throw GGUFError("\(tmp): fsync failed") }
         guard rename(tmp, path) == 0 else { throw GGUFError("\(path): rename failed (\(String(cString: strerror(errno))))") }
         ok = true
+        // Persist the rename (best effort): without it a power cut can bring back the old name.
+        let slash = path.lastIndex(of: "/")
+        let dir = slash.map { String(path[..<$0]) } ?? "."
+        let dfd = open(dir.isEmpty ? "/" : dir, O_RDONLY)
+        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
     }
 
     private func writeAll(_ fd: Int32, _ bytes: [UInt8], _ path: String) throws {

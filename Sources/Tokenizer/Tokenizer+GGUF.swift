@@ -20,7 +20,10 @@ extension TokenizerVocabulary {
         }
         func array<T>(_ key: String, _ what: String, _ get: (GGUFValue) -> [T]?) throws -> [T]? {
             guard let v = m[key] else { return nil }
-            guard let a = get(v) else { throw TokenizerError.invalidField(key, "expected an array of \(what)") }
+            guard let a = get(v) else {
+                let found = if case .array(let t, _) = v { "an array of \(t)" } else { "\(v.type)" }
+                throw TokenizerError.invalidField(key, "expected an array of \(what), found \(found)")
+            }
             return a
         }
         guard let model = try string("tokenizer.ggml.model") else { throw TokenizerError.missingField("tokenizer.ggml.model") }

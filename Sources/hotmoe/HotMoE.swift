@@ -7,7 +7,8 @@ struct HotMoE: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hotmoe",
         abstract: "MoE inference that keeps a workload's hot experts in fast memory.",
-        subcommands: [RunCommand.self, ServeCommand.self, InspectCommand.self, BenchCommand.self, TraceCommand.self, AnalyzeCommand.self, GenerateModelCommand.self],
+        subcommands: [RunCommand.self, ServeCommand.self, InspectCommand.self, BenchCommand.self, TraceCommand.self, AnalyzeCommand.self, GenerateModelCommand.self,
+                      ProfileWriterCommand.self],
         defaultSubcommand: RunCommand.self)
 }
 
@@ -17,6 +18,7 @@ enum Log {
     static func setup(verbose: Bool) {
         guard !bootstrapped else { return }
         bootstrapped = true
+        PeakRSSReport.installIfRequested()
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = verbose ? .debug : .info

@@ -2,6 +2,7 @@ import ArgumentParser
 import Engine
 import Foundation
 import GGUF
+import Tokenizer
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,6 +18,8 @@ struct InspectCommand: ParsableCommand {
             let path = try ModelLocator.resolve(model, logger: Log.main)
             let file = try GGUFFile(path: path)
             let m = try MoEModel(file: file)
+            // Built and dropped: inspect vouches for everything `run` would load, vocabulary included.
+            _ = try Tokenizer(gguf: file)
             print(ModelSummary(model: m).render())
             if listTensors {
                 for t in file.tensors {

@@ -149,3 +149,16 @@ let toolFile = """
         #expect(obs[1].waitPerColdSlotUs == 5)
     }
 }
+
+/// Found by the profile fuzzer: a high surrogate followed by a \u escape that is not a low
+/// surrogate made the parser trap (UInt32 underflow). The server decodes request bodies with it.
+@Test func loneHighSurrogateBecomesReplacementCharacter() throws {
+    func extra(_ escaped: String) throws -> JSONValue? {
+        try PerfProfile.decode(Data("{\"schema\":\"\(perfProfileSchema)\",\"layers\":[],\"x\":\"\(escaped)\"}".utf8)).extra["x"]
+    }
+    #expect(try extra(#"\ud83d\ude00"#) == .string("\u{1F600}"))
+    #expect(try extra(#"\ud83d\uaed8"#) == .string("\u{FFFD}\u{AED8}"))
+    #expect(try extra(#"\ud83d\ud83d\ude00"#) == .string("\u{FFFD}\u{1F600}"))
+    #expect(try extra(#"\ud83dx"#) == .string("\u{FFFD}x"))
+    #expect(try extra(#"\ude00"#) == .string("\u{FFFD}"))
+}

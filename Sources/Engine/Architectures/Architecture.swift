@@ -11,9 +11,8 @@ public enum Architectures {
     public static let names = [Qwen3MoE.name, OLMoE.name, MixtralLlama.name]
 
     public static func config(for file: GGUFFile) throws -> ModelConfig {
-        guard let arch = file.architecture else {
-            throw GGUFError("\(file.path): missing metadata key 'general.architecture'")
-        }
+        // requireString: a non-string architecture is named as such, not reported as missing.
+        let arch = try file.requireString("general.architecture")
         switch arch {
         case Qwen3MoE.name: return try Qwen3MoE.config(from: file)
         case OLMoE.name: return try OLMoE.config(from: file)

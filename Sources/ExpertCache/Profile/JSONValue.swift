@@ -175,9 +175,16 @@ struct JSONParser {
                 var code = try hex4()
                 if (0xD800..<0xDC00).contains(code), pos + 1 < bytes.count,
                    bytes[pos] == UInt8(ascii: "\\"), bytes[pos + 1] == UInt8(ascii: "u") {
+                    let backslash = pos
                     pos += 2
                     let low = try hex4()
-                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                    if (0xDC00..<0xE000).contains(low) {
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                    } else {
+                        // A high surrogate without its low half (found by fuzzing: `low - 0xDC00`
+                        // trapped): it becomes U+FFFD and the next escape is read on its own.
+                        pos = backslash
+                    }
                 }
                 out.append(contentsOf: Array(String(UnicodeScalar(code).map(Character.init) ?? "\u{FFFD}").utf8))
             default: throw error("invalid escape sequence")

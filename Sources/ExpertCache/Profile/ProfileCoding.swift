@@ -183,6 +183,7 @@ private struct ProfileDecoder {
 /// Writes `data` so that readers see either the old file or the complete new one, never a torn write.
 func writeAtomically(_ data: Data, to url: URL) throws {
     let dir = url.deletingLastPathComponent().path
+    removeStaleTemporaries(of: url)
     let tmp = url.deletingLastPathComponent()
         .appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
     let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
@@ -214,4 +215,16 @@ func writeAtomically(_ data: Data, to url: URL) throws {
     // Persist the rename itself; failure here is not fatal for readers, so it is best effort.
     let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY)
     if dfd >= 0 { _ = fsync(dfd); close(dfd) }
+}
+
+/// Removes temp files that killed writers of `url` left behind (`.NAME.tmp-PID-RAND` whose PID
+/// is gone), so crashes do not accumulate litter next to the profile. Live writers' files stay.
+func removeStaleTemporaries(of url: URL) {
+    let dir = url.deletingLastPathComponent().path
+    let prefix = ".\(url.lastPathComponent).tmp-"
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.isEmpty ? "." : dir) else { return }
+    for name in names where name.hasPrefix(prefix) {
+        guard let pid = Int32(name.dropFirst(prefix.count).prefix { $0 != "-" }) else { continue }
+        if kill(pid, 0) != 0 && errno == ESRCH { unlink((dir.isEmpty ? "." : dir) + "/" + name) }
+    }
 }

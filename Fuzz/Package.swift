@@ -1,0 +1,20 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// libFuzzer targets, kept out of the main package so `swift build`/`swift test` never need
+// the fuzzer runtime. Build (Linux) with tools/reliability/fuzz.sh, which passes
+// `-sanitize=fuzzer,address` to every module, the code under test included.
+// Each target is its own executable so one builds only what it needs (none pulls in the
+// HTTP server's dependency tree: the request decoders are compiled in by symlink).
+let package = Package(
+    name: "hotmoe-fuzz",
+    platforms: [.macOS(.v14)],
+    dependencies: [.package(name: "hotmoe", path: "..")],
+    targets: [
+        .executableTarget(name: "FuzzGGUF", dependencies: [.product(name: "HotMoEKit", package: "hotmoe")]),
+        .executableTarget(name: "FuzzProfile", dependencies: [.product(name: "HotMoEKit", package: "hotmoe")]),
+        .executableTarget(name: "FuzzTrace", dependencies: [.product(name: "HotMoEKit", package: "hotmoe")]),
+        .executableTarget(name: "FuzzTokenizer", dependencies: [.product(name: "HotMoEKit", package: "hotmoe")]),
+        .executableTarget(name: "FuzzRequests", dependencies: [.product(name: "HotMoEKit", package: "hotmoe")]),
+    ]
+)

@@ -1,0 +1,31 @@
+import ExpertCache
+import Foundation
+
+/// Profile JSON on arbitrary bytes, with and without a model layout to check ids against.
+/// Whatever decodes must re-encode to a file that decodes and re-encodes byte for byte (the
+/// documented property: decode -> encode is the identity on encoder output). Not
+/// `decode(encode(p)) == p`: an unknown field's 100.0 is written as 100 and reads back as an int.
+let layout = try! ModelExpertLayout(layerCount: 4, expertsPerLayer: 8, topK: 2, bytesPerExpert: 4096)
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzProfile(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+    let d = Data(bytes: data, count: size)
+    if let p = try? PerfProfile.decode(d) {
+        let encoded = p.encode()
+        guard let again = try? PerfProfile.decode(encoded), again.encode() == encoded else {
+            fatalError("encoder output does not round-trip")
+        }
+    }
+    _ = try? PerfProfile.decode(d, layout: layout)
+    return 0
+}
+
+// SwiftPM links executables on Linux with `main` aliased to this module's entry point, so
+// libFuzzer's own main is not used: the top-level code hands control to its driver instead.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<Int32>,
+                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+                         _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32) -> Int32
+var fuzzArgc = CommandLine.argc
+var fuzzArgv = CommandLine.unsafeArgv
+exit(LLVMFuzzerRunDriver(&fuzzArgc, &fuzzArgv, { fuzzProfile($0, $1) }))

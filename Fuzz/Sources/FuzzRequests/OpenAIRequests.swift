@@ -1,0 +1,1 @@
+../../../Sources/HotMoEServer/OpenAIRequests.swift
