@@ -58,6 +58,8 @@ struct DefaultModelRecord: Decodable {
     let vocab: Int
     let logits_f32_base64: String
     let greedy_tokens: [Int32]
+    /// Per greedy step: llama.cpp's token, its logit, the runner-up token, its logit.
+    let greedy_top2: [[Double]]
 
     static func load() throws -> DefaultModelRecord? {
         guard let url = Bundle.module.url(forResource: "Golden/\(fileName)", withExtension: nil) else { return nil }
@@ -99,15 +101,29 @@ func tempModelPath(_ name: String) -> String {
         let err = relativeL2(ours, ref)
         print("golden default model: relative L2 vs llama.cpp \(err) (tolerance 0.01)")
         #expect(err < 1e-2)
-        var greedy = [Int32]()
+        // Decode with llama.cpp's greedy tokens as input (teacher forcing), so one near-tie cannot
+        // derail the rest. At each step our argmax must be llama.cpp's token, unless llama.cpp's
+        // own top two are within the tolerance (a trained model's logits have near-ties that a
+        // different summation order may resolve either way); the chosen token's logit must agree.
         let n = record.prompt_tokens.count, v = record.vocab
         var last = Array(ours[((n - 1) * v)..<(n * v)])
-        for _ in 0..<record.greedy_tokens.count {
-            let next = last.withUnsafeBufferPointer { Sampler.argmax($0) }
-            greedy.append(next)
-            last = Array(try session.forward([next], logits: .last))
+        var agreed = 0, nearTies = 0, maxLogitError = 0.0
+        for (step, top) in record.greedy_top2.enumerated() {
+            let (token, logit, margin) = (Int(top[0]), top[1], top[1] - top[3])
+            let next = Int(last.withUnsafeBufferPointer { Sampler.argmax($0) })
+            let scale = max(1, abs(logit))
+            maxLogitError = max(maxLogitError, abs(Double(last[token]) - logit) / scale)
+            if next == token { agreed += 1 } else {
+                nearTies += 1
+                #expect(margin < 1e-2 * scale, "step \(step): ours \(next), llama.cpp \(token) with margin \(margin)")
+                #expect(Double(last[token]) - Double(last[next]) > -1e-2 * scale)
+            }
+            last = Array(try session.forward([Int32(token)], logits: .last))
         }
-        #expect(greedy == record.greedy_tokens)
+        print("golden default model: \(agreed)/\(record.greedy_top2.count) greedy tokens equal, \(nearTies) near-ties, max relative logit error \(maxLogitError)")
+        #expect(maxLogitError < 1e-2)
+        #expect(nearTies <= 2)
+        #expect(record.greedy_top2.map { Int32($0[0]) } == record.greedy_tokens)
     }
 
     @Test(arguments: try! GoldenRecord.all().map(\.0))

@@ -50,6 +50,25 @@ func withServer<T>(parallel: Int = 1, maxQueue: Int = 8, hotCache: (profile: Str
     return try result.get()
 }
 
+/// Waits until `count` slots are decoding (a fixed sleep races with slow request start-up on a
+/// loaded machine).
+func waitUntilSlotsBusy(_ base: URL, _ count: Int = 1) async throws {
+    let deadline = ContinuousClock.now + .seconds(60)
+    while ContinuousClock.now < deadline {
+        let (_, health, _) = try await request(base, "/health")
+        if let busy = object(health)["slots_processing"] as? Int, busy >= count { return }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+    Issue.record("no slot became busy within 60 s")
+}
+
+/// The writer's in-progress files next to `path` (`NAME.partial-PID-RANDOM`).
+func partialTraces(of path: String) -> [String] {
+    let url = URL(fileURLWithPath: path)
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: url.deletingLastPathComponent().path)) ?? []
+    return names.filter { $0.hasPrefix(url.lastPathComponent + ".partial") }
+}
+
 func request(_ base: URL, _ path: String, method: String = "GET", json: String? = nil) async throws -> (Int, String, [AnyHashable: Any]) {
     var r = URLRequest(url: base.appendingPathComponent(path))
     r.httpMethod = method
@@ -175,23 +194,25 @@ func completionText(_ s: String) -> String {
         }
         try await withServer(hotCache: (profile, 1)) { base, server in
             let long = #"{"prompt": "A long answer:", "max_tokens": 160, "temperature": 0, "ignore_eos": true}"#
+            let clock = ContinuousClock()
+            let referenceStart = clock.now
             let (_, reference, _) = try await request(base, "/v1/completions", method: "POST", json: long)
+            let generationTime = clock.now - referenceStart
             // A list that swaps hot experts out: every expert's count inverted.
             let layer = server.runtime.plan.layers[0]
             let cold = (0..<server.model.config.expertCount).filter { !server.runtime.plan.isHot(ExpertID(layer: layer, expert: $0)) }
             let apply = #"{"schema":"llama.cpp.moe_layer_opt_perf.v1","layers":[{"layer":\#(layer),"experts":[\#(cold.prefix(4).map { "[\($0), 500]" }.joined(separator: ","))]}]}"#
-            let order = Mutex<[String]>([])
-            async let generation: (Int, String, [AnyHashable: Any]) = {
-                let r = try await request(base, "/v1/completions", method: "POST", json: long)
-                order.withLock { $0.append("generation") }
-                return r
-            }()
-            try await Task.sleep(for: .milliseconds(150))
+            let generationStart = clock.now
+            async let generation = request(base, "/v1/completions", method: "POST", json: long)
+            try await waitUntilSlotsBusy(base)
             let (applyStatus, applied, _) = try await request(base, "/moe-hot-cache", method: "POST", json: apply)
-            order.withLock { $0.append("apply") }
+            let applyDone = clock.now
             let (_, text, _) = try await generation
             #expect(applyStatus == 200)
-            #expect(order.withLock { $0 } == ["generation", "apply"], "the apply must wait until the slot is idle")
+            // The two responses travel on separate connections, so their arrival order is not the
+            // server's order; the time is: an apply that did not wait would return in milliseconds,
+            // long before the same 160-token generation could have finished.
+            #expect(applyDone - generationStart > generationTime * 0.5, "the apply must wait until the slot is idle")
             #expect(completionText(text) == completionText(reference), "the running generation must not see the cache change")
             #expect((object(applied)["exchanged"] as? Int ?? 0) > 0)
             #expect(server.runtime.verifyTier())
@@ -201,7 +222,7 @@ func completionText(_ s: String) -> String {
     @Test func fullQueueAnswers503WithRetryAfter() async throws {
         try await withServer(parallel: 1, maxQueue: 0) { base, _ in
             async let long = request(base, "/v1/completions", method: "POST", json: #"{"prompt": "x", "max_tokens": 300, "ignore_eos": true}"#)
-            try await Task.sleep(for: .milliseconds(150))
+            try await waitUntilSlotsBusy(base)
             let (status, body, headers) = try await request(base, "/v1/completions", method: "POST", json: #"{"prompt": "y", "max_tokens": 2}"#)
             #expect(status == 503)
             #expect(body.contains("server busy"))
@@ -223,7 +244,7 @@ func completionText(_ s: String) -> String {
                 usages.append(object(text)["usage"] as? [String: Any] ?? [:])
             }
             // Streaming to the partial file; the final name appears only at shutdown.
-            #expect(FileManager.default.fileExists(atPath: path + ".partial"))
+            #expect(partialTraces(of: path).count == 1)
             #expect(!FileManager.default.fileExists(atPath: path))
             // The first request's routing straight from the engine (same greedy tokens).
             let session = InferenceSession(model: server.model, contextSize: 64, maxBatch: 16, threads: 1)
@@ -234,7 +255,7 @@ func completionText(_ s: String) -> String {
                                        sampler: &sampler, stopTokens: []) { _ in true }
             return (server.model, try collector.sequence().routing)
         }
-        #expect(!FileManager.default.fileExists(atPath: path + ".partial"))
+        #expect(partialTraces(of: path).isEmpty)
         let (header, sequences) = try TraceReader.read(path: path)
         let c = model.config
         #expect(header.layerIDs == Array(0..<c.layerCount) && header.expertsPerLayer == c.expertCount && header.topK == c.expertsUsed)

@@ -16,7 +16,8 @@ OUT = os.path.join(ROOT, "Tests", "EngineTests", "Golden")
 SHAPE = dict(layers=2, embedding=256, heads=4, kv_heads=2, head_dim=64, experts=8, experts_used=2, expert_ff=256)
 CASES = [(arch, t) for arch in ("qwen3moe", "olmoe") for t in ("f32", "q8_0", "q4_k")] + [("llama", "f32"), ("qwen3moe", "q4_k_m")]
 PROMPT = "The cache keeps hot experts in fast memory. Il modello sceglie pochi esperti; def f(x): return x * 2"
-DEFAULT_PROMPT = "The configuration file lists the options that the server reads at start-up, and each option can be set"
+DEFAULT_PROMPT = ("The configuration file lists the options that the server reads at start-up, and each option can be set "
+                  "on the command line, in the environment or in the file itself; later sources override earlier ones.")
 N_PROMPT = 32
 N_GREEDY = 32
 
@@ -38,16 +39,19 @@ def reference_record(llama_cpp, path, prompt):
     llm.eval(tokens)
     n_vocab = llm.n_vocab()
     logits = [float(x) for row in llm.scores[:N_PROMPT] for x in row[:n_vocab]]
-    greedy = []
+    greedy, top2 = [], []
     for _ in range(N_GREEDY):
         last = llm.scores[llm.n_tokens - 1]
-        nxt = int(max(range(n_vocab), key=lambda i: last[i]))
-        greedy.append(nxt)
-        llm.eval([nxt])
+        first, second = sorted(range(n_vocab), key=lambda i: -last[i])[:2]
+        greedy.append(int(first))
+        # The runner-up lets the test tell a near-tie (where float summation order may pick
+        # either token) from a real disagreement.
+        top2.append([int(first), float(last[first]), int(second), float(last[second])])
+        llm.eval([int(first)])
     del llm
     return {"prompt": prompt, "prompt_tokens": tokens, "vocab": n_vocab,
             "logits_f32_base64": base64.b64encode(struct.pack(f"<{len(logits)}f", *logits)).decode(),
-            "greedy_tokens": greedy,
+            "greedy_tokens": greedy, "greedy_top2": top2,
             "reference": f"llama.cpp via llama-cpp-python {llama_cpp.__version__}, F32 KV cache, no flash attention"}
 
 
