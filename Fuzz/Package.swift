@@ -11,10 +11,11 @@ let package = Package(
     platforms: [.macOS(.v14)],
     dependencies: [.package(name: "hotmoe", path: "..")],
     targets: [
-        .executableTarget(name: "FuzzGGUF", dependencies: [.product(name: "HotMoEKit", package: "hotmoe")]),
-        .executableTarget(name: "FuzzProfile", dependencies: [.product(name: "HotMoEKit", package: "hotmoe")]),
-        .executableTarget(name: "FuzzTrace", dependencies: [.product(name: "HotMoEKit", package: "hotmoe")]),
-        .executableTarget(name: "FuzzTokenizer", dependencies: [.product(name: "HotMoEKit", package: "hotmoe")]),
-        .executableTarget(name: "FuzzRequests", dependencies: [.product(name: "HotMoEKit", package: "hotmoe")]),
+        .target(name: "FuzzDriver"),
+        .executableTarget(name: "FuzzGGUF", dependencies: ["FuzzDriver", .product(name: "HotMoEKit", package: "hotmoe")]),
+        .executableTarget(name: "FuzzProfile", dependencies: ["FuzzDriver", .product(name: "HotMoEKit", package: "hotmoe")]),
+        .executableTarget(name: "FuzzTrace", dependencies: ["FuzzDriver", .product(name: "HotMoEKit", package: "hotmoe")]),
+        .executableTarget(name: "FuzzTokenizer", dependencies: ["FuzzDriver", .product(name: "HotMoEKit", package: "hotmoe")]),
+        .executableTarget(name: "FuzzRequests", dependencies: ["FuzzDriver", .product(name: "HotMoEKit", package: "hotmoe")]),
     ]
 )

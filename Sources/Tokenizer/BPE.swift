@@ -72,7 +72,7 @@ struct BPEModel: Sendable {
         for i in 0..<(n - 1) { pushPair(i, i + 1, &scratch) }
         // Lowest rank first, leftmost on ties; stale entries are skipped by re-checking that the
         // pair at `left` still has the rank it was queued with (a rank names exactly one pair).
-        while let top = scratch.heap.popMin() {
+        while let top = scratch.heap.pop() {
             let rank = top >> 32
             let left = Int(top & 0xFFFF_FFFF)
             guard scratch.alive(left) else { continue }
@@ -109,7 +109,7 @@ struct BPEScratch {
     var prev: [Int] = []
     var next: [Int] = []
     var dead: [Bool] = []
-    var heap = MinHeap()
+    var heap = BinaryHeap<UInt64>()
 
     mutating func reset(_ n: Int) {
         ids.removeAll(keepingCapacity: true)
@@ -122,43 +122,10 @@ struct BPEScratch {
     @inline(__always) func alive(_ i: Int) -> Bool { !dead[i] }
 }
 
-/// Binary min-heap of packed UInt64 keys (priority in the high bits, position in the low bits,
-/// so ties break toward the leftmost position).
-struct MinHeap {
-    private(set) var items: [UInt64] = []
-
-    mutating func removeAll() { items.removeAll(keepingCapacity: true) }
-
-    mutating func push(_ v: UInt64) {
-        items.append(v)
-        var i = items.count - 1
-        while i > 0 {
-            let p = (i - 1) >> 1
-            if items[p] <= v { break }
-            items[i] = items[p]
-            i = p
-        }
-        items[i] = v
-    }
-
-    mutating func popMin() -> UInt64? {
-        guard let first = items.first else { return nil }
-        let last = items.removeLast()
-        if items.isEmpty { return first }
-        var i = 0
-        let n = items.count
-        while true {
-            let l = 2 * i + 1
-            if l >= n { break }
-            let r = l + 1
-            let c = (r < n && items[r] < items[l]) ? r : l
-            if items[c] >= last { break }
-            items[i] = items[c]
-            i = c
-        }
-        items[i] = last
-        return first
-    }
+/// Packed merge keys: priority in the high bits, position in the low bits, so ties break toward
+/// the leftmost position; the smallest pops first.
+extension UInt64: HeapOrdered {
+    @inline(__always) func before(_ other: UInt64) -> Bool { self < other }
 }
 
 /// GPT-2's reversible mapping of the 256 byte values to printable codepoints.

@@ -141,7 +141,7 @@ struct SPMScratch {
     var len: [Int] = []
     var prev: [Int] = []
     var next: [Int] = []
-    var heap = BigramHeap()
+    var heap = BinaryHeap<Bigram>()
 
     mutating func reset() {
         start.removeAll(keepingCapacity: true)
@@ -152,7 +152,7 @@ struct SPMScratch {
     }
 }
 
-struct Bigram {
+struct Bigram: HeapOrdered {
     var score: Float
     var left: Int32
     var right: Int32
@@ -164,39 +164,3 @@ struct Bigram {
     }
 }
 
-struct BigramHeap {
-    private var items: [Bigram] = []
-
-    mutating func removeAll() { items.removeAll(keepingCapacity: true) }
-
-    mutating func push(_ v: Bigram) {
-        items.append(v)
-        var i = items.count - 1
-        while i > 0 {
-            let p = (i - 1) >> 1
-            if !v.before(items[p]) { break }
-            items[i] = items[p]
-            i = p
-        }
-        items[i] = v
-    }
-
-    mutating func pop() -> Bigram? {
-        guard let first = items.first else { return nil }
-        let last = items.removeLast()
-        if items.isEmpty { return first }
-        var i = 0
-        let n = items.count
-        while true {
-            let l = 2 * i + 1
-            if l >= n { break }
-            let r = l + 1
-            let c = (r < n && items[r].before(items[l])) ? r : l
-            if !items[c].before(last) { break }
-            items[i] = items[c]
-            i = c
-        }
-        items[i] = last
-        return first
-    }
-}

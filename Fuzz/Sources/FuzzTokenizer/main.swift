@@ -1,3 +1,4 @@
+import FuzzDriver
 import Foundation
 import GGUF
 import Tokenizer
@@ -33,12 +34,4 @@ public func fuzzTokenizer(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     return 0
 }
 
-// SwiftPM links executables on Linux with `main` aliased to this module's entry point, so
-// libFuzzer's own main is not used: the top-level code hands control to its driver instead.
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<Int32>,
-                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-                         _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32) -> Int32
-var fuzzArgc = CommandLine.argc
-var fuzzArgv = CommandLine.unsafeArgv
-exit(LLVMFuzzerRunDriver(&fuzzArgc, &fuzzArgv, { fuzzTokenizer($0, $1) }))
+runFuzzDriver { fuzzTokenizer($0, $1) }

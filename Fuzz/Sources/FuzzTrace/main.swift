@@ -1,3 +1,4 @@
+import FuzzDriver
 import ExpertCache
 import Foundation
 
@@ -10,12 +11,4 @@ public func fuzzTrace(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     return 0
 }
 
-// SwiftPM links executables on Linux with `main` aliased to this module's entry point, so
-// libFuzzer's own main is not used: the top-level code hands control to its driver instead.
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<Int32>,
-                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-                         _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32) -> Int32
-var fuzzArgc = CommandLine.argc
-var fuzzArgv = CommandLine.unsafeArgv
-exit(LLVMFuzzerRunDriver(&fuzzArgc, &fuzzArgv, { fuzzTrace($0, $1) }))
+runFuzzDriver { fuzzTrace($0, $1) }
