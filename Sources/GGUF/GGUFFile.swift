@@ -43,35 +43,18 @@ public final class GGUFFile: @unchecked Sendable {
 
     /// Parses a GGUF held in memory (copied into page-aligned storage, as a mapping would be).
     /// For fuzzing and tests; models are opened by path so their weights are not copied.
-    public init(bytes: [UInt8], name: String = "<memory>", limits: GGUFLimits = GGUFLimits()) throws {
-        path = name
+    public convenience init(bytes: [UInt8], name: String = "<memory>", limits: GGUFLimits = GGUFLimits()) throws {
         guard bytes.count >= 24 else { throw GGUFError("\(name): file of \(bytes.count) bytes is too small to be GGUF (header needs 24)") }
         let copy = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 4096)
         bytes.withUnsafeBytes { copy.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
-        do {
-            let parsed = try GGUFFile.parse(base: UnsafeRawPointer(copy), size: bytes.count, limits: limits)
-            version = parsed.version
-            alignment = parsed.alignment
-            dataOffset = parsed.dataOffset
-            metadataKeys = parsed.keys
-            metadata = parsed.metadata
-            tensors = parsed.tensors
-            tensorsByName = Dictionary(parsed.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        } catch let error as GGUFError {
-            copy.deallocate()
-            throw GGUFError("\(name): \(error.message)")
-        }
-        fileSize = bytes.count
-        mapping = copy
-        ownsCopy = true
+        try self.init(name: name, mapping: copy, size: bytes.count, ownsCopy: true, limits: limits)
     }
 
     public convenience init(path: String) throws {
         try self.init(path: path, limits: GGUFLimits())
     }
 
-    public init(path: String, limits: GGUFLimits) throws {
-        self.path = path
+    public convenience init(path: String, limits: GGUFLimits) throws {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw GGUFError("\(path): cannot open (\(String(cString: strerror(errno))))") }
         defer { close(fd) }
@@ -83,6 +66,12 @@ public final class GGUFFile: @unchecked Sendable {
         guard let m = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), m != MAP_FAILED else {
             throw GGUFError("\(path): mmap of \(size) bytes failed (\(String(cString: strerror(errno))))")
         }
+        try self.init(name: path, mapping: m, size: size, ownsCopy: false, limits: limits)
+    }
+
+    /// Takes ownership of `mapping` (a heap copy or an mmap): on a parse error it is released here.
+    private init(name: String, mapping m: UnsafeMutableRawPointer, size: Int, ownsCopy: Bool, limits: GGUFLimits) throws {
+        path = name
         do {
             let parsed = try GGUFFile.parse(base: UnsafeRawPointer(m), size: size, limits: limits)
             version = parsed.version
@@ -92,13 +81,14 @@ public final class GGUFFile: @unchecked Sendable {
             metadata = parsed.metadata
             tensors = parsed.tensors
             tensorsByName = Dictionary(parsed.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        } catch let error as GGUFError {
-            munmap(m, size)
-            throw GGUFError("\(path): \(error.message)")
+        } catch {
+            if ownsCopy { m.deallocate() } else { munmap(m, size) }
+            if let error = error as? GGUFError { throw GGUFError("\(name): \(error.message)") }
+            throw error
         }
         fileSize = size
         mapping = m
-        ownsCopy = false
+        self.ownsCopy = ownsCopy
     }
 
     deinit {

@@ -18,17 +18,17 @@ final class ServerMetrics: Sendable {
     init() {
         let registry = PrometheusCollectorRegistry()
         self.registry = registry
-        func counter(_ name: String, _ help: String) -> Counter { registry.makeCounter(name: "hotmoe_" + name, help: help) }
-        func gauge(_ name: String, _ help: String) -> Gauge { registry.makeGauge(name: "hotmoe_" + name, help: help) }
+        func counter(_ name: String, _ help: String) -> Counter { registry.makeCounter(descriptor: Self.descriptor(name, help)) }
+        func gauge(_ name: String, _ help: String) -> Gauge { registry.makeGauge(descriptor: Self.descriptor(name, help)) }
         requests = counter("requests_total", "Completed completion requests.")
         errors = counter("request_errors_total", "Requests answered with an error.")
         promptTokens = counter("prompt_tokens_total", "Prompt tokens processed (cached prefixes excluded).")
         generatedTokens = counter("tokens_predicted_total", "Tokens generated.")
         promptSeconds = counter("prompt_seconds_total", "Seconds spent on prompt processing.")
         generationSeconds = counter("tokens_predicted_seconds_total", "Seconds spent generating tokens.")
-        requestSeconds = registry.makeValueHistogram(name: "hotmoe_request_duration_seconds",
-                                                     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
-                                                     help: "Prompt plus generation time of completed requests.")
+        requestSeconds = registry.makeValueHistogram(
+            descriptor: Self.descriptor("request_duration_seconds", "Prompt plus generation time of completed requests."),
+            buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120])
         promptRate = gauge("prompt_tokens_seconds", "Average prompt throughput in tokens/s.")
         generationRate = gauge("predicted_tokens_seconds", "Average generation throughput in tokens/s.")
         busy = gauge("requests_processing", "Slots busy.")
@@ -72,13 +72,18 @@ final class ServerMetrics: Sendable {
         cacheBytes.set(Double(m.cacheBytes)); cacheMiB.set(Double(m.cacheBytes) / 1_048_576)
         layerHitRate.lock()
         for (layer, rate) in m.perLayerHitRate {
-            let g = layerGauges[layer] ?? registry.makeGauge(name: "hotmoe_moe_layer_hit_rate", labels: [("layer", String(layer))],
-                                                             help: "Hot-tier hit rate per MoE layer.")
+            let g = layerGauges[layer] ?? registry.makeGauge(descriptor: Self.descriptor("moe_layer_hit_rate", "Hot-tier hit rate per MoE layer."),
+                                                             labels: [("layer", String(layer))])
             layerGauges[layer] = g
             g.set(finite(rate))
         }
         layerHitRate.unlock()
         return registry.emitToString()
+    }
+
+    /// `hotmoe_NAME`; the unit is already part of NAME where there is one.
+    private static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "hotmoe", metricName: name, unitName: "", helpText: help)
     }
 
     private func finite(_ v: Double) -> Double { v.isFinite ? v : 0 }
