@@ -1,0 +1,60 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+
+/// Opens a streaming completion on a raw socket, reads until the first SSE event arrives, then
+/// closes the connection: a client that goes away mid-stream.
+private func startStreamAndDisconnect(port: Int, body: String) throws {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw CancellationError() }
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { throw CancellationError() }
+    let request = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+    _ = request.withCString { send(fd, $0, strlen($0), 0) }
+    var received = ""
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while !received.contains("data: ") {
+        let n = recv(fd, &buffer, buffer.count, 0)
+        guard n > 0 else { break }
+        received += String(decoding: buffer[0..<n], as: UTF8.self)
+    }
+    #expect(received.hasPrefix("HTTP/1.1 200"))
+}
+
+@Suite struct ServerFaultTests {
+    @Test func clientDisconnectMidStreamStopsTheGenerationAndFreesTheSlot() async throws {
+        try await withServer(parallel: 1) { base, _ in
+            let maxTokens = 480
+            try startStreamAndDisconnect(port: base.port!, body: #"{"prompt": "Hello", "max_tokens": \#(maxTokens), "stream": true, "ignore_eos": true}"#)
+            // The only slot must come free, and the next request must be served with it.
+            let (status, text, _) = try await request(base, "/v1/completions", method: "POST", json: #"{"prompt": "after", "max_tokens": 4}"#)
+            #expect(status == 200)
+            #expect(!completionText(text).isEmpty)
+            // The abandoned generation stopped early instead of running to max_tokens.
+            let (_, metrics, _) = try await request(base, "/metrics")
+            let predicted = metrics.split(separator: "\n").first { $0.hasPrefix("hotmoe_tokens_predicted_total ") }
+                .flatMap { Double($0.split(separator: " ")[1]) } ?? -1
+            #expect(predicted >= 0 && predicted < Double(maxTokens), "tokens predicted: \(predicted)")
+        }
+    }
+
+    @Test func promptLargerThanTheContextIsRejectedAndServingGoesOn() async throws {
+        try await withServer { base, _ in
+            let long = String(repeating: "many words in a long prompt ", count: 400)
+            let (status, text, _) = try await request(base, "/v1/completions", method: "POST", json: #"{"prompt": "\#(long)", "max_tokens": 4}"#)
+            #expect(status == 400)
+            #expect(text.contains("context"))
+            let (after, _, _) = try await request(base, "/v1/completions", method: "POST", json: #"{"prompt": "short", "max_tokens": 2}"#)
+            #expect(after == 200)
+        }
+    }
+}
