@@ -48,9 +48,6 @@ enum TraceFormat {
     static let maxLayers = 4096, maxExperts = 65536, maxTopK = 256, maxName = 4096, maxTokens = 1 << 24
 }
 
-/// File-scope so `close` means the libc call, not `TraceWriter.close()`.
-private func closeDescriptor(_ fd: Int32) { _ = close(fd) }
-
 /// Streams sequences to a per-writer partial file next to `path` and renames it over `path`
 /// on close (after fsync), so readers see the previous trace or the complete new one, never half a file.
 public final class TraceWriter {
@@ -109,10 +106,7 @@ public final class TraceWriter {
         try handle.synchronize()
         try handle.close()
         guard rename(partial, path) == 0 else { throw TraceFileError("\(path): rename failed (\(String(cString: strerror(errno))))") }
-        // Persist the rename itself (best effort, as for profiles).
-        let dir = (path as NSString).deletingLastPathComponent
-        let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY)
-        if dfd >= 0 { _ = fsync(dfd); closeDescriptor(dfd) }
+        syncDirectory((path as NSString).deletingLastPathComponent)
     }
 
     private func put(_ b: inout [UInt8], _ v: UInt32) { b += withUnsafeBytes(of: v.littleEndian, Array.init) }

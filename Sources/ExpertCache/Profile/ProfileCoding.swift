@@ -212,7 +212,12 @@ func writeAtomically(_ data: Data, to url: URL) throws {
     close(fd)
     guard rename(tmp, url.path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
     ok = true
-    // Persist the rename itself; failure here is not fatal for readers, so it is best effort.
+    syncDirectory(dir)
+}
+
+/// Persists a rename into `dir` (profiles and traces): without it a power cut can bring the old
+/// name back. Readers never see a torn file either way, so this is best effort.
+func syncDirectory(_ dir: String) {
     let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY)
     if dfd >= 0 { _ = fsync(dfd); close(dfd) }
 }
