@@ -7,8 +7,7 @@ import Glibc
 
 /// Hidden: rewrites a profile JSON in a loop so the crash-safety test can SIGKILL it at random
 /// moments and check that the file on disk is always one complete revision.
-/// Revision `n` has `"revision": n` and every hit count equal to `n`, so a reader can tell a
-/// complete revision from a mix of two.
+/// Writes PerfProfile.revisionMarked revisions, so a reader can tell a complete revision from a mix.
 struct ProfileWriterCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "_profile-writer", abstract: "Test hook: rewrite a profile JSON in a loop.", shouldDisplay: false)
@@ -18,33 +17,13 @@ struct ProfileWriterCommand: ParsableCommand {
     @Flag(help: "Write in place, in chunks, without the atomic save: the control that shows the test detects torn files.")
     var torn = false
 
-    static func profile(revision n: Int) -> PerfProfile {
-        // 48 layers x 128 experts: ~150 KB of JSON, large enough that a torn write is visible.
-        let layers = (0..<48).map { l in
-            LayerProfile(layer: l, metrics: [.calls: Double(n)],
-                         experts: (0..<128).map { ExpertHits(expert: $0, hits: UInt64(n)) })
-        }
-        return PerfProfile(mode: "full", nExpert: 128, nExpertUsed: 8, layers: layers,
-                           extra: ExtraFields([("revision", .int(Int64(n)))]))
-    }
-
-    /// Revisions start at 1: zero hit counts are omitted on save, so revision 0 would not check.
-    /// The revision a file holds, or nil when it is not one complete revision.
-    static func revision(of profile: PerfProfile) -> Int? {
-        guard case .int(let r)? = profile.extra["revision"], case let n = Int(r),
-              profile.layers.count == 48,
-              profile.layers.allSatisfy({ $0.experts?.count == 128 && $0.experts!.allSatisfy { $0.hits == UInt64(n) } })
-        else { return nil }
-        return n
-    }
-
     func run() throws {
         let url = URL(fileURLWithPath: path)
         // Continue from the revision on disk so revisions only grow across killed writers.
-        var n = (try? PerfProfile.load(contentsOf: url)).flatMap(Self.revision(of:)) ?? 1
+        var n = (try? PerfProfile.load(contentsOf: url))?.markedRevision ?? 1
         for _ in 0..<max(0, count) {
             n += 1
-            let p = Self.profile(revision: n)
+            let p = PerfProfile.revisionMarked(n)
             if torn { try writeInPlace(p.encode()) } else { try p.save(to: url) }
         }
     }

@@ -7,26 +7,10 @@ import Glibc
 /// A profile writer killed with SIGKILL at random moments leaves the previous complete
 /// revision or a newer complete one, never a torn or mixed file.
 final class CrashSafetyTests: XCTestCase {
-    /// Revision `n` (as `hotmoe _profile-writer` writes it) or nil when the file is not one
-    /// complete revision. Mirrors ProfileWriterCommand.revision(of:).
+    /// The revision on disk (as `hotmoe _profile-writer` writes it) or nil when the file is not one
+    /// complete revision.
     static func revision(at path: String) -> Int? {
-        guard let data = FileManager.default.contents(atPath: path),
-              let p = try? PerfProfile.decode(data),
-              case .int(let r)? = p.extra["revision"], case let n = Int(r),
-              p.layers.count == 48,
-              p.layers.allSatisfy({ $0.experts?.count == 128 && $0.experts!.allSatisfy { $0.hits == UInt64(n) } })
-        else { return nil }
-        return n
-    }
-
-    /// Mirrors ProfileWriterCommand.profile(revision:).
-    static func profile(revision n: Int) -> PerfProfile {
-        let layers = (0..<48).map { l in
-            LayerProfile(layer: l, metrics: [.calls: Double(n)],
-                         experts: (0..<128).map { ExpertHits(expert: $0, hits: UInt64(n)) })
-        }
-        return PerfProfile(mode: "full", nExpert: 128, nExpertUsed: 8, layers: layers,
-                           extra: ExtraFields([("revision", .int(Int64(n)))]))
+        FileManager.default.contents(atPath: path).flatMap { try? PerfProfile.decode($0) }?.markedRevision
     }
 
     /// Starts the writer, kills it after a random delay, and reports what is on disk.
@@ -41,7 +25,7 @@ final class CrashSafetyTests: XCTestCase {
         let path = dir.appendingPathComponent("profile.json").path
         // Revision 1 exists before the first writer starts, as a previous run would have left it
         // (not 0: zero hit counts are omitted on save, so revision 0 would not be recognisable).
-        try Self.profile(revision: 1).save(to: URL(fileURLWithPath: path))
+        try PerfProfile.revisionMarked(1).save(to: URL(fileURLWithPath: path))
         XCTAssertEqual(Self.revision(at: path), 1)
         var seen = [Int?]()
         var rng = SystemRandomNumberGenerator()
