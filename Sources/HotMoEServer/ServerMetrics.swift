@@ -1,6 +1,7 @@
 import Foundation
 import HotCache
 import Prometheus
+import Synchronization
 
 /// /metrics in Prometheus text format via swift-prometheus. Names follow llama-server's
 /// `llamacpp:` metrics where one exists, prefixed `hotmoe_`. Counters move as requests end;
@@ -12,8 +13,6 @@ final class ServerMetrics: Sendable {
     private let requestSeconds: ValueHistogram
     private let promptRate, generationRate, busy, queued, slots: Gauge
     private let hitRate, windowHitRate, hotExperts, experts, cacheBytes, cacheMiB: Gauge
-    private let layerHitRate = NSLock()
-    private nonisolated(unsafe) var layerGauges: [Int: Gauge] = [:]
 
     init() {
         let registry = PrometheusCollectorRegistry()
@@ -44,8 +43,8 @@ final class ServerMetrics: Sendable {
 
     // The averages are derived from the counters' inputs, kept here because Prometheus
     // counters cannot be read back.
-    private let totals = NSLock()
-    private nonisolated(unsafe) var tokenTotals = (prompt: 0, generated: 0, promptSec: 0.0, genSec: 0.0)
+    private struct Totals { var prompt = 0, generated = 0, promptSeconds = 0.0, generationSeconds = 0.0 }
+    private let totals = Mutex(Totals())
 
     func record(_ r: GenerationResult) {
         let processed = max(0, r.promptTokens - r.cachedTokens)
@@ -55,11 +54,12 @@ final class ServerMetrics: Sendable {
         promptSeconds.increment(by: r.promptSeconds)
         generationSeconds.increment(by: r.generationSeconds)
         requestSeconds.record(r.promptSeconds + r.generationSeconds)
-        totals.lock(); defer { totals.unlock() }
-        tokenTotals.prompt += processed; tokenTotals.generated += r.completionTokens
-        tokenTotals.promptSec += r.promptSeconds; tokenTotals.genSec += r.generationSeconds
-        promptRate.set(tokenTotals.promptSec > 0 ? Double(tokenTotals.prompt) / tokenTotals.promptSec : 0)
-        generationRate.set(tokenTotals.genSec > 0 ? Double(tokenTotals.generated) / tokenTotals.genSec : 0)
+        totals.withLock { t in
+            t.prompt += processed; t.generated += r.completionTokens
+            t.promptSeconds += r.promptSeconds; t.generationSeconds += r.generationSeconds
+            promptRate.set(t.promptSeconds > 0 ? Double(t.prompt) / t.promptSeconds : 0)
+            generationRate.set(t.generationSeconds > 0 ? Double(t.generated) / t.generationSeconds : 0)
+        }
     }
 
     func recordError() { errors.increment() }
@@ -70,14 +70,11 @@ final class ServerMetrics: Sendable {
         hitRate.set(finite(m.hitRate)); windowHitRate.set(finite(m.windowHitRate))
         hotExperts.set(Double(m.hotExperts)); experts.set(Double(m.totalExperts))
         cacheBytes.set(Double(m.cacheBytes)); cacheMiB.set(Double(m.cacheBytes) / 1_048_576)
-        layerHitRate.lock()
+        // The registry hands back the gauge it already has for a name and label set.
         for (layer, rate) in m.perLayerHitRate {
-            let g = layerGauges[layer] ?? registry.makeGauge(descriptor: Self.descriptor("moe_layer_hit_rate", "Hot-tier hit rate per MoE layer."),
-                                                             labels: [("layer", String(layer))])
-            layerGauges[layer] = g
-            g.set(finite(rate))
+            registry.makeGauge(descriptor: Self.descriptor("moe_layer_hit_rate", "Hot-tier hit rate per MoE layer."),
+                               labels: [("layer", String(layer))]).set(finite(rate))
         }
-        layerHitRate.unlock()
         return registry.emitToString()
     }
 
