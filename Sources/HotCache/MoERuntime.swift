@@ -51,7 +51,8 @@ public final class MoERuntime: @unchecked Sendable {
         logger.info("MoE hot-cache: \(plan.hotCount)/\(layout.totalExperts) experts hot in \(plan.layers.count) layers, \(plan.usedBytes >> 20) MiB of \(budget >> 20) MiB budget (weighting \(options.weighting.name)), copied in \(seconds.seconds).\(String(format: "%03d", seconds.attoseconds / 1_000_000_000_000_000)) s")
     }
 
-    private func loadProfile(_ path: String) throws -> PerfProfile {
+    /// A profile JSON checked against this model's layout; errors name the file.
+    public func loadProfile(_ path: String) throws -> PerfProfile {
         do { return try PerfProfile.load(contentsOf: URL(fileURLWithPath: path), layout: layout) } catch let e as ProfileError {
             throw HotCacheError("\(path): \(e)")
         } catch {

@@ -63,9 +63,7 @@ extension BenchCommand {
         let plain = session.executor
         let profile: PerfProfile, source: String
         if let path = base.hotCache {
-            do { profile = try PerfProfile.load(contentsOf: URL(fileURLWithPath: path), layout: baseline.layout) } catch {
-                throw CLIError("\(path): \(error)")
-            }
+            profile = try baseline.loadProfile(path)
             source = "profile JSON \(path) (--moe-hot-cache)"
         } else {
             guard nPrompt > 0 else { throw CLIError("--sweep-cache needs a profile: --moe-hot-cache FILE, or -p > 0 for a profiling pass") }
@@ -110,14 +108,14 @@ extension BenchCommand {
         let report = CacheSweep.Report(profileSource: source, totalExperts: baseline.layout.totalExperts, rows: rows)
         let out = SweepOutput(model: BenchCommand.describe(m), test: "tg\(nGen)", threads: threads, repetitions: repetitions,
                               lanes: BenchCommand.laneNote, plainEngineSamples: arms[0].samples, sweep: report)
-        printSweep(out)
+        try printSweep(out)
     }
 
-    private func printSweep(_ out: SweepOutput) {
+    private func printSweep(_ out: SweepOutput) throws {
         if output == "json" {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: (try? enc.encode(out)) ?? Data(), as: UTF8.self))
+            print(String(decoding: try enc.encode(out), as: UTF8.self))
             return
         }
         let plain = SampleStats(out.plainEngineSamples)
