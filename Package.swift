@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "ExpertCache"),
         .target(
             name: "Engine",
-            dependencies: ["GGUF", "Quant", "Tokenizer", "ExpertCache", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["GGUF", "Quant", "CKernels", "Tokenizer", "ExpertCache", .product(name: "Logging", package: "swift-log")],
             swiftSettings: fastSwift),
         // Wires the expert cache into the engine's expert seam: hot tier, lanes, telemetry.
         .target(
@@ -60,6 +60,6 @@ let package = Package(
         // Hostile GGUF files against the loader and the CLI, crash-safety of state files.
         // The CLI tests run the hotmoe binary that the same build puts next to the test bundle.
         .testTarget(name: "ReliabilityTests", dependencies: ["Engine", "GGUF", "Tokenizer", "ExpertCache"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "GGUF", "Quant", "Tokenizer", "ExpertCache"], resources: [.copy("Golden")]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "GGUF", "Quant", "CKernels", "Tokenizer", "ExpertCache"], resources: [.copy("Golden")]),
     ]
 )

@@ -11,6 +11,10 @@
 #define HM_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define HM_INLINE static inline __attribute__((always_inline))
 
+// Tokens handled per pass over a weight row in the 32-element block kernels: each weight block
+// is loaded (and unpacked) once per chunk and then dotted with every token's activation block.
+#define HM_TOKENS 8
+
 // ggml block sizes in bytes.
 enum { HM_Q4_0 = 18, HM_Q8_0 = 34, HM_Q4_K = 144, HM_Q5_K = 176, HM_Q6_K = 210, HM_Q8_K = 292 };
 

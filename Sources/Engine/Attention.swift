@@ -1,4 +1,6 @@
+import CKernels
 import Foundation
+import Quant
 
 /// Causal multi-head attention with grouped KV heads over the cache.
 enum Attention {
@@ -6,42 +8,61 @@ enum Attention {
     /// out: [tokens, heads*valueDim]. `scratch` holds one score row of `cache.capacity` per task.
     static func run(config c: ModelConfig, layer: Int, cache: KVCache, start: Int, tokens: Int,
                     q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
-                    scratch: UnsafeMutablePointer<Float>, pool: WorkerPool) {
+                    scratch: UnsafeMutablePointer<Float>, pool: WorkerPool, simd: Bool = CPU.avx2) {
         let group = c.headCount / c.kvHeadCount
         let scale = 1 / Float(c.headDim).squareRoot()
+        let useSIMD = simd && c.headDim % 8 == 0 && c.valueDim % 8 == 0
         let pairs = tokens * c.headCount
-        let ranges = WorkerPool.split(pairs, parts: pool.threadCount * 2, granularity: 1)
-        pool.run(ranges.count) { task in
-            let scores = scratch + task * cache.capacity
-            for pair in ranges[task] {
+        // Later tokens attend to more positions: hand out the heaviest parts first so the
+        // dynamic scheduler ends balanced.
+        let parts = WorkerPool.partCount(pairs, parts: scratchRows(pool: pool), granularity: 1)
+        pool.run(parts) { part in
+            let scores = scratch + part * cache.capacity
+            for pair in WorkerPool.range(parts - 1 - part, of: parts, total: pairs, granularity: 1) {
                 let t = pair / c.headCount, h = pair % c.headCount
                 let kvHead = h / group
                 let qh = q + t * c.qDim + h * c.headDim
-                let last = start + t
-                var maxScore = -Float.infinity
-                for p in 0...last {
-                    let k = cache.key(layer: layer, position: p) + kvHead * c.headDim
-                    let s = Ops.dot(qh, k, count: c.headDim) * scale
-                    scores[p] = s
-                    maxScore = max(maxScore, s)
-                }
-                var sum: Double = 0
-                for p in 0...last {
-                    let e = expf(scores[p] - maxScore)
-                    scores[p] = e
-                    sum += Double(e)
-                }
-                let inv = Float(1 / sum)
                 let o = out + t * c.headCount * c.valueDim + h * c.valueDim
-                for i in 0..<c.valueDim { o[i] = 0 }
-                for p in 0...last {
-                    let w = scores[p] * inv
-                    Ops.axpy(w, cache.value(layer: layer, position: p) + kvHead * c.valueDim, o, count: c.valueDim)
+                let keys = cache.key(layer: layer, position: 0) + kvHead * c.headDim
+                let values = cache.value(layer: layer, position: 0) + kvHead * c.valueDim
+                let n = start + t + 1
+                if useSIMD {
+                    hm_attend_f32(qh, keys, Int64(c.kvDim), values, Int64(c.vDim), Int64(n),
+                                  Int64(c.headDim), Int64(c.valueDim), scale, scores, o)
+                } else {
+                    attendReference(q: qh, keys: keys, kStride: c.kvDim, values: values, vStride: c.vDim,
+                                    count: n, headDim: c.headDim, valueDim: c.valueDim, scale: scale,
+                                    scores: scores, out: o)
                 }
             }
         }
     }
 
-    /// Number of score rows `run` may use at once.
-    static func scratchRows(pool: WorkerPool) -> Int { pool.threadCount * 2 }
+    /// Plain-loop attention of one query head over `count` positions: the reference the SIMD
+    /// kernel is tested against, and the path on CPUs without AVX2.
+    static func attendReference(q: UnsafePointer<Float>, keys: UnsafePointer<Float>, kStride: Int,
+                                values: UnsafePointer<Float>, vStride: Int, count n: Int, headDim: Int,
+                                valueDim: Int, scale: Float, scores: UnsafeMutablePointer<Float>,
+                                out: UnsafeMutablePointer<Float>) {
+        var maxScore = -Float.infinity
+        for p in 0..<n {
+            let s = Ops.dot(q, keys + p * kStride, count: headDim) * scale
+            scores[p] = s
+            maxScore = max(maxScore, s)
+        }
+        var sum: Double = 0
+        for p in 0..<n {
+            let e = expf(scores[p] - maxScore)
+            scores[p] = e
+            sum += Double(e)
+        }
+        let inv = Float(1 / sum)
+        for i in 0..<valueDim { out[i] = 0 }
+        for p in 0..<n {
+            Ops.axpy(scores[p] * inv, values + p * vStride, out, count: valueDim)
+        }
+    }
+
+    /// Number of score rows `run` uses: one per part, eight parts per thread.
+    static func scratchRows(pool: WorkerPool) -> Int { pool.threadCount * 8 }
 }

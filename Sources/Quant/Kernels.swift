@@ -1,9 +1,9 @@
 import CKernels
 
 /// Run-time CPU capabilities, probed once.
-enum CPU {
+public enum CPU {
     /// AVX2 + FMA + F16C: everything the C kernels use. False on non-x86 builds.
-    static let avx2: Bool = hm_cpu_features() & 19 == 19
+    public static let avx2: Bool = hm_cpu_features() & 19 == 19
 }
 
 /// The compute entry points the engine calls. Every function is single-threaded and

@@ -87,11 +87,11 @@ func checkAgainstReference(_ type: GGMLType, path: Kernels.Path, exact: Bool) {
 }
 
 extension FastKernelTests {
-    /// K-quant SIMD kernels are bit-identical to the reference; Q8_0/Q4_0 and float types
-    /// accumulate in vector lanes and differ only in float summation order.
+    /// The SIMD kernels accumulate in vector lanes (like ggml's) and differ from the
+    /// reference only in float summation order.
     @Test(arguments: computeTypes)
     func simdMatmulMatchesReference(type: GGMLType) {
-        checkAgainstReference(type, path: .simd, exact: type.blockSize == 256)
+        checkAgainstReference(type, path: .simd, exact: false)
     }
 }
 

@@ -34,6 +34,14 @@ HM_MATMUL_DECL(hm_matmul_f16_f16);
 HM_MATMUL_DECL(hm_matmul_bf16_bf16);
 HM_MATMUL_DECL(hm_matmul_f32_f32);
 
+/// Causal attention of one query head `q` over positions 0..<n of one KV head: keys at
+/// keys + p * k_stride (head_dim floats), values at values + p * v_stride (value_dim floats);
+/// out = softmax(scale * K q) . V. head_dim and value_dim must be multiples of 8, n >= 1;
+/// `scores` is scratch for n floats. AVX2 only (see hm_cpu_features).
+void hm_attend_f32(const float *q, const float *keys, int64_t k_stride, const float *values,
+                   int64_t v_stride, int64_t n, int64_t head_dim, int64_t value_dim, float scale,
+                   float *scores, float *out);
+
 // Portable twins of the above for every target (plain C, compiler-vectorised), used where
 // AVX2 is missing. Quantised types give results bit-identical to the Swift reference.
 HM_MATMUL_DECL(hm_matmul_q4_K_q8_K_portable);

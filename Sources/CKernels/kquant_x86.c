@@ -1,0 +1,174 @@
+// AVX2 matmuls for the K-quants (Q4_K, Q5_K, Q6_K weights against Q8_K activations), laid out
+// like ggml's x86 vec_dot: each 256-element block is reduced to int32 lanes, scaled and added
+// into a float vector accumulator per (row, token); one horizontal sum per output. Against the
+// Swift reference (one exact int32 sum and scalar float steps per block) only the float
+// summation order differs.
+//
+// Tiles: one weight row against up to HM_KTOKENS tokens. The row's blocks stay in L1 while the
+// token chunks pass over them; the quant unpacking is repeated per chunk, which costs far less
+// than the maddubs per token it feeds. Chunk kernels are always inlined with a literal token
+// count so the accumulators live in registers.
+#include "ckernels.h"
+#include "x86_common.h"
+
+#if defined(__x86_64__)
+
+#define HM_KTOKENS 8
+
+// Unpacks a Q4_K/Q5_K 12-byte scale field into 8 scales (bytes 0..7) and 8 mins (bytes 8..15),
+// the same bit shuffle as ggml's utmp trick.
+HM_AVX2 HM_INLINE __m128i hm_scales_mins_k4(const uint8_t *q) {
+    const uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
+    uint32_t u[4];
+    memcpy(u, q, 12);
+    u[3] = ((u[2] >> 4) & kmask2) | (((u[1] >> 6) & kmask3) << 4);
+    const uint32_t aux = u[1] & kmask1;
+    u[1] = (u[2] & kmask2) | (((u[0] >> 6) & kmask3) << 4);
+    u[2] = aux;
+    u[0] &= kmask1;
+    return _mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]);
+}
+
+// Broadcasts int16 lane k of each 128-bit half (both halves hold the same 8 values).
+HM_AVX2 HM_INLINE __m256i hm_pick_i16(__m256i v, int k) {
+    return _mm256_shuffle_epi8(v, _mm256_set1_epi16((short)(((2 * k + 1) << 8) | (2 * k))));
+}
+
+// Sum over the 8 sub-blocks g of mins[g] * (bsums[2g] + bsums[2g+1]), as 4 int32 lanes.
+HM_AVX2 HM_INLINE __m128i hm_mins_dot(__m128i mins16, const uint8_t *y) {
+    const __m256i bs = hm_loadu(y + 260);
+    const __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+    return _mm_madd_epi16(mins16, pairs);
+}
+
+// One Q4_K (five = 0) or Q5_K (five = 1) row against nt tokens; adds into out[t * out_stride].
+HM_AVX2 HM_INLINE void hm_q45_chunk(const uint8_t *wr, int64_t nb, int five, const uint8_t *a0,
+                                    size_t act_bytes, int nt, float *out, int64_t out_stride) {
+    const size_t xbytes = five ? HM_Q5_K : HM_Q4_K;
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    const __m256i bit5 = _mm256_set1_epi8(0x10);
+    __m256 acc[HM_KTOKENS];
+    for (int t = 0; t < nt; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i) {
+        const uint8_t *x = wr + i * xbytes;
+        const uint8_t *qs = x + (five ? 48 : 16);
+        const __m256i sm = _mm256_cvtepu8_epi16(hm_scales_mins_k4(x + 4));
+        const __m256i scales = _mm256_permute2x128_si256(sm, sm, 0x00);
+        const __m128i mins = _mm256_extracti128_si256(sm, 1);
+        const __m256i hbits = five ? hm_loadu(x + 16) : _mm256_setzero_si256();
+        __m256i sumi[HM_KTOKENS];
+        for (int t = 0; t < nt; ++t) sumi[t] = _mm256_setzero_si256();
+        for (int j = 0; j < 4; ++j) {
+            const __m256i bits = hm_loadu(qs + 32 * j);
+            __m256i lo = _mm256_and_si256(bits, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            if (five) {
+                // Bit 2j of each qh byte is the fifth bit of the low nibble, bit 2j+1 of the high one.
+                lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(hbits, 2 * j), 4), bit5));
+                hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(hbits, 2 * j + 1), 4), bit5));
+            }
+            const __m256i sl = hm_pick_i16(scales, 2 * j), sh = hm_pick_i16(scales, 2 * j + 1);
+            for (int t = 0; t < nt; ++t) {
+                const uint8_t *q8 = a0 + t * act_bytes + i * HM_Q8_K + 4 + 64 * j;
+                const __m256i pl = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(lo, hm_loadu(q8)));
+                const __m256i ph = _mm256_madd_epi16(sh, _mm256_maddubs_epi16(hi, hm_loadu(q8 + 32)));
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(pl, ph));
+            }
+        }
+        float d, dmin;
+        hm_h2f_pair(x, &d, &dmin);
+        for (int t = 0; t < nt; ++t) {
+            const uint8_t *y = a0 + t * act_bytes + i * HM_Q8_K;
+            const float yd = hm_load_f32(y);
+            const __m256i m = _mm256_zextsi128_si256(hm_mins_dot(mins, y));
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(yd * d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+            acc[t] = _mm256_fnmadd_ps(_mm256_set1_ps(yd * dmin), _mm256_cvtepi32_ps(m), acc[t]);
+        }
+    }
+    for (int t = 0; t < nt; ++t) out[t * out_stride] = hm_hsum_f32x8(acc[t]);
+}
+
+// One Q6_K row against nt tokens. Quants keep their +32 bias as unsigned 6-bit bytes for
+// maddubs; the bias comes off once per block as 32 * sum(scale * bsum).
+HM_AVX2 HM_INLINE void hm_q6_chunk(const uint8_t *wr, int64_t nb, const uint8_t *a0, size_t act_bytes,
+                                   int nt, float *out, int64_t out_stride) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    const __m256i m3 = _mm256_set1_epi8(3);
+    const __m128i pick = _mm_set_epi64x(0x0101010101010101LL, 0);
+    __m256 acc[HM_KTOKENS];
+    for (int t = 0; t < nt; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i) {
+        const uint8_t *x = wr + i * HM_Q6_K;
+        const __m128i sc = _mm_loadu_si128((const __m128i *)(x + 192));
+        __m256i sumi[HM_KTOKENS];
+        for (int t = 0; t < nt; ++t) sumi[t] = _mm256_setzero_si256();
+        for (int half = 0; half < 2; ++half) {
+            const __m256i l0 = hm_loadu(x + 64 * half);
+            const __m256i l1 = hm_loadu(x + 64 * half + 32);
+            const __m256i h = hm_loadu(x + 128 + 32 * half);
+            __m256i q[4];
+            // Quarter k: low nibbles of l0/l1 for k = 0/1, high nibbles for k = 2/3; top bits at 2k.
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m3), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m3), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m3), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m3), 4));
+            for (int k = 0; k < 4; ++k) {
+                // int16 scales: group 2v for lanes 0..7, group 2v+1 for lanes 8..15 (v = 4 half + k).
+                const int v = 4 * half + k;
+                const __m256i s = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc, _mm_add_epi8(pick, _mm_set1_epi8((char)(2 * v)))));
+                for (int t = 0; t < nt; ++t) {
+                    const uint8_t *q8 = a0 + t * act_bytes + i * HM_Q8_K + 4 + 32 * v;
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(s, _mm256_maddubs_epi16(q[k], hm_loadu(q8))));
+                }
+            }
+        }
+        const __m256i s_all = _mm256_cvtepi8_epi16(sc);
+        const float d = hm_h2f(x + 208);
+        for (int t = 0; t < nt; ++t) {
+            const uint8_t *y = a0 + t * act_bytes + i * HM_Q8_K;
+            const __m256i bias = _mm256_slli_epi32(_mm256_madd_epi16(hm_loadu(y + 260), s_all), 5);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(hm_load_f32(y) * d),
+                                     _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi[t], bias)), acc[t]);
+        }
+    }
+    for (int t = 0; t < nt; ++t) out[t * out_stride] = hm_hsum_f32x8(acc[t]);
+}
+
+// Rows outer, token chunks inner; each chunk size gets its own inlined copy.
+#define HM_KQ_DRIVER(chunk_call)                                                                 \
+    const int64_t nb = cols / 256;                                                               \
+    for (int64_t r = 0; r < rows; ++r) {                                                         \
+        const uint8_t *wr = (const uint8_t *)w + r * row_bytes;                                  \
+        for (int64_t t0 = 0; t0 < tokens; t0 += HM_KTOKENS) {                                    \
+            const uint8_t *a0 = (const uint8_t *)act + t0 * act_bytes;                           \
+            float *o = out + r + t0 * out_stride;                                                \
+            switch (tokens - t0 < HM_KTOKENS ? (int)(tokens - t0) : HM_KTOKENS) {                \
+            case 1: chunk_call(1); break;                                                        \
+            case 2: chunk_call(2); break;                                                        \
+            case 3: chunk_call(3); break;                                                        \
+            case 4: chunk_call(4); break;                                                        \
+            case 5: chunk_call(5); break;                                                        \
+            case 6: chunk_call(6); break;                                                        \
+            case 7: chunk_call(7); break;                                                        \
+            default: chunk_call(8); break;                                                       \
+            }                                                                                    \
+        }                                                                                        \
+    }
+_Static_assert(HM_KTOKENS == 8, "HM_KQ_DRIVER has one case per chunk size 1...8");
+
+#define HM_Q4_CALL(n) hm_q45_chunk(wr, nb, 0, a0, act_bytes, n, o, out_stride)
+#define HM_Q5_CALL(n) hm_q45_chunk(wr, nb, 1, a0, act_bytes, n, o, out_stride)
+#define HM_Q6_CALL(n) hm_q6_chunk(wr, nb, a0, act_bytes, n, o, out_stride)
+
+HM_AVX2 HM_MATMUL_DECL(hm_matmul_q4_K_q8_K) { HM_KQ_DRIVER(HM_Q4_CALL) }
+HM_AVX2 HM_MATMUL_DECL(hm_matmul_q5_K_q8_K) { HM_KQ_DRIVER(HM_Q5_CALL) }
+HM_AVX2 HM_MATMUL_DECL(hm_matmul_q6_K_q8_K) { HM_KQ_DRIVER(HM_Q6_CALL) }
+
+#else  // not x86-64: never dispatched to (hm_cpu_features() returns 0).
+HM_MATMUL_DECL(hm_matmul_q4_K_q8_K) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_q5_K_q8_K) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_q6_K_q8_K) { __builtin_trap(); }
+#endif
