@@ -9,14 +9,23 @@ enum Attention {
     static func run(config c: ModelConfig, layer: Int, cache: KVCache, start: Int, tokens: Int,
                     q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
                     scratch: UnsafeMutablePointer<Float>, pool: WorkerPool, simd: Bool = CPU.avx2) {
-        let group = c.headCount / c.kvHeadCount
-        let scale = 1 / Float(c.headDim).squareRoot()
-        let useSIMD = simd && c.headDim % 8 == 0 && c.valueDim % 8 == 0
         let pairs = tokens * c.headCount
-        // Later tokens attend to more positions: hand out the heaviest parts first so the
-        // dynamic scheduler ends balanced.
         let parts = WorkerPool.partCount(pairs, parts: scratchRows(pool: pool), granularity: 1)
-        pool.run(parts) { part in
+        pool.run(parts, Parts(c: c, layer: layer, cache: cache, start: start, q: q, out: out, scratch: scratch,
+                              pairs: pairs, parts: parts, simd: simd && c.headDim % 8 == 0 && c.valueDim % 8 == 0))
+    }
+
+    /// One part of `run`: a range of (token, head) pairs. Later tokens attend to more
+    /// positions, so part i takes range parts-1-i: the dynamic scheduler starts the heaviest
+    /// first and ends balanced.
+    private struct Parts: ParallelBody {
+        let c: ModelConfig, layer: Int, cache: KVCache, start: Int
+        let q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+        let pairs: Int, parts: Int, simd: Bool
+
+        func run(_ part: Int) {
+            let group = c.headCount / c.kvHeadCount
+            let scale = 1 / Float(c.headDim).squareRoot()
             let scores = scratch + part * cache.capacity
             for pair in WorkerPool.range(parts - 1 - part, of: parts, total: pairs, granularity: 1) {
                 let t = pair / c.headCount, h = pair % c.headCount
@@ -26,13 +35,13 @@ enum Attention {
                 let keys = cache.key(layer: layer, position: 0) + kvHead * c.headDim
                 let values = cache.value(layer: layer, position: 0) + kvHead * c.valueDim
                 let n = start + t + 1
-                if useSIMD {
+                if simd {
                     hm_attend_f32(qh, keys, Int64(c.kvDim), values, Int64(c.vDim), Int64(n),
                                   Int64(c.headDim), Int64(c.valueDim), scale, scores, o)
                 } else {
-                    attendReference(q: qh, keys: keys, kStride: c.kvDim, values: values, vStride: c.vDim,
-                                    count: n, headDim: c.headDim, valueDim: c.valueDim, scale: scale,
-                                    scores: scores, out: o)
+                    Attention.attendReference(q: qh, keys: keys, kStride: c.kvDim, values: values, vStride: c.vDim,
+                                              count: n, headDim: c.headDim, valueDim: c.valueDim, scale: scale,
+                                              scores: scores, out: o)
                 }
             }
         }

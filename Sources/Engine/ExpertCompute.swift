@@ -1,13 +1,66 @@
 import Quant
 
-/// One expert's share of a MoE call: the tokens routed to it (and in which slot).
+/// One expert's share of a MoE call: `count` token-slots routed to it, which occupy arena rows
+/// arenaOffset..<arenaOffset+count in token order (the tokens are in `ExpertGrouping.rowToken`).
 public struct ExpertWorkItem {
     public var expert: Int
     public var matrices: ExpertMatrices
-    /// (token, slot) pairs routed to this expert, in token order.
-    public var assignments: [(token: Int, slot: Int)]
     /// Offset of this item's rows in the shared arenas, in token-slot units.
     public var arenaOffset: Int
+    /// Token-slots routed to this expert.
+    public var count: Int
+}
+
+/// A MoE call's routes grouped by expert (counting sort, experts in order of first use), in
+/// buffers kept from call to call: no heap allocation once they have grown to the batch size.
+public final class ExpertGrouping {
+    public private(set) var items: [ExpertWorkItem] = []
+    /// Arena row -> the token whose input that row takes.
+    public private(set) var rowToken: UnsafeMutablePointer<Int32> = .allocate(capacity: 1)
+    /// token * k + slot -> the arena row holding that slot's expert output.
+    public private(set) var rowOfSlot: UnsafeMutablePointer<Int32> = .allocate(capacity: 1)
+    private var rowCapacity = 1
+    private var itemOfExpert: [Int] = []
+    private var filled: [Int] = []
+
+    public init() {}
+    deinit { rowToken.deallocate(); rowOfSlot.deallocate() }
+
+    /// Groups `routes`, asking `matrices` once per distinct expert where its weights are.
+    public func group(routes: ExpertRoutes, matrices: (Int) -> ExpertMatrices) {
+        let k = routes.k, slots = routes.tokenCount * routes.k
+        if slots > rowCapacity {
+            rowToken.deallocate(); rowOfSlot.deallocate()
+            rowToken = .allocate(capacity: slots)
+            rowOfSlot = .allocate(capacity: slots)
+            rowCapacity = slots
+        }
+        items.removeAll(keepingCapacity: true)
+        for j in 0..<slots {
+            let e = Int(routes.experts[j])
+            if e >= itemOfExpert.count { itemOfExpert.append(contentsOf: repeatElement(-1, count: e + 1 - itemOfExpert.count)) }
+            if itemOfExpert[e] < 0 {
+                itemOfExpert[e] = items.count
+                items.append(ExpertWorkItem(expert: e, matrices: matrices(e), arenaOffset: 0, count: 0))
+            }
+            items[itemOfExpert[e]].count += 1
+        }
+        filled.removeAll(keepingCapacity: true)
+        var offset = 0
+        for i in items.indices {
+            items[i].arenaOffset = offset
+            offset += items[i].count
+            filled.append(0)
+        }
+        for j in 0..<slots {
+            let i = itemOfExpert[Int(routes.experts[j])]
+            let row = items[i].arenaOffset + filled[i]
+            filled[i] += 1
+            rowToken[row] = Int32(j / k)
+            rowOfSlot[j] = Int32(row)
+        }
+        for item in items { itemOfExpert[item.expert] = -1 }
+    }
 }
 
 /// A float buffer that grows on demand and is reused afterwards.
@@ -41,6 +94,9 @@ public final class ExpertComputer {
     private var up: UnsafeMutablePointer<Float>
     private var inputActs: [ActivationBuffers] = []
     private var hiddenActs: [ActivationBuffers] = []
+    private var gateActs: [QuantizedActivations] = []
+    private var upActs: [QuantizedActivations] = []
+    private var downActs: [QuantizedActivations] = []
 
     public init(embedding d: Int, expertFF ff: Int, k: Int, pool: WorkerPool) {
         self.d = d
@@ -70,101 +126,110 @@ public final class ExpertComputer {
         }
     }
 
-    /// Groups the routes into work items, asking `matrices` where each expert's weights are.
-    public func makeItems(routes: ExpertRoutes, matrices: (Int) -> ExpertMatrices) -> [ExpertWorkItem] {
-        var byExpert = [Int: Int]()
-        var items = [ExpertWorkItem]()
-        for t in 0..<routes.tokenCount {
-            for s in 0..<routes.k {
-                let e = Int(routes.experts[t * routes.k + s])
-                if let i = byExpert[e] {
-                    items[i].assignments.append((t, s))
-                } else {
-                    byExpert[e] = items.count
-                    items.append(ExpertWorkItem(expert: e, matrices: matrices(e), assignments: [(t, s)], arenaOffset: 0))
-                }
-            }
-        }
-        var offset = 0
-        for i in items.indices {
-            items[i].arenaOffset = offset
-            offset += items[i].assignments.count
-        }
-        return items
-    }
-
     /// Runs the items' experts; each token-slot's expert output lands in `slotOutputs`
     /// (rows at the items' arena offsets; `tokenSlots` rows in all).
-    public func compute(items: [ExpertWorkItem], input: UnsafePointer<Float>, tokenSlots: Int,
+    public func compute(items: [ExpertWorkItem], grouping: ExpertGrouping, input: UnsafePointer<Float>, tokenSlots: Int,
                         slotOutputs: UnsafeMutablePointer<Float>, lanePool: WorkerPool? = nil) {
         if items.isEmpty { return }
         let pool = lanePool ?? self.pool
         reserve(tokenSlots: tokenSlots, items: items.count)
-        let d = d, ff = ff
-        let gathered = gathered, gate = gate, up = up
-        // Gather each item's input rows and quantise them for its gate/up weights.
-        pool.run(items.count) { i in
-            let item = items[i]
-            let base = gathered + item.arenaOffset * d
-            for (j, a) in item.assignments.enumerated() {
-                (base + j * d).update(from: input + a.token * d, count: d)
-            }
-            inputActs[i].setInput(base, cols: d, tokens: item.assignments.count)
-        }
+        var stage = Stage(step: .gather, items: items, input: input, rowToken: grouping.rowToken, slotOutputs: slotOutputs,
+                          d: d, ff: ff, gathered: gathered, gate: gate, up: up,
+                          inputActs: inputActs, hiddenActs: hiddenActs, gateActs: [], upActs: [], downActs: [])
+        // Gather each item's input rows (set as the input of its activation buffers).
+        pool.run(items.count, stage)
         // Quantisation is lazy and not thread-safe per buffer: do it once per item up front.
-        let gateActs = items.indices.map { inputActs[$0].activations(for: items[$0].matrices.gate.type) }
-        let upActs = items.indices.map { inputActs[$0].activations(for: items[$0].matrices.up.type) }
-        let chunk = 64
-        let chunksPerItem = (ff + chunk - 1) / chunk
-        pool.run(items.count * chunksPerItem * 2) { task in
-            let which = task % 2, rest = task / 2
-            let i = rest / chunksPerItem, c = rest % chunksPerItem
-            let item = items[i]
-            let rows = (c * chunk)..<min(ff, (c + 1) * chunk)
-            let n = item.assignments.count
-            if which == 0 {
-                Linear.applyRows(item.matrices.gate, gateActs[i], rows: rows, tokens: n,
-                                 out: gate + item.arenaOffset * ff, outStride: ff)
-            } else {
-                Linear.applyRows(item.matrices.up, upActs[i], rows: rows, tokens: n,
-                                 out: up + item.arenaOffset * ff, outStride: ff)
-            }
+        gateActs.removeAll(keepingCapacity: true)
+        upActs.removeAll(keepingCapacity: true)
+        for (i, item) in items.enumerated() {
+            gateActs.append(inputActs[i].activations(for: item.matrices.gate.type))
+            upActs.append(inputActs[i].activations(for: item.matrices.up.type))
         }
+        stage.gateActs = gateActs
+        stage.upActs = upActs
+        stage.step = .gateUp
+        pool.run(items.count * Stage.chunks(ff) * 2, stage)
         // SwiGLU, then quantise the hidden rows for the down projection.
-        pool.run(items.count) { i in
-            let item = items[i]
-            let g = gate + item.arenaOffset * ff, u = up + item.arenaOffset * ff
-            for j in 0..<(item.assignments.count * ff) { g[j] = Ops.silu(g[j]) * u[j] }
-            hiddenActs[i].setInput(g, cols: ff, tokens: item.assignments.count)
-        }
-        let downActs = items.indices.map { hiddenActs[$0].activations(for: items[$0].matrices.down.type) }
-        let downChunksPerItem = (d + chunk - 1) / chunk
-        pool.run(items.count * downChunksPerItem) { task in
-            let i = task / downChunksPerItem, c = task % downChunksPerItem
-            let item = items[i]
-            let rows = (c * chunk)..<min(d, (c + 1) * chunk)
-            // Rows of this item's arena are its token-slots in assignment order.
-            Linear.applyRows(item.matrices.down, downActs[i], rows: rows, tokens: item.assignments.count,
-                             out: slotOutputs + item.arenaOffset * d, outStride: d)
+        stage.step = .swiGLU
+        pool.run(items.count, stage)
+        downActs.removeAll(keepingCapacity: true)
+        for (i, item) in items.enumerated() { downActs.append(hiddenActs[i].activations(for: item.matrices.down.type)) }
+        stage.downActs = downActs
+        stage.step = .down
+        pool.run(items.count * Stage.chunks(d), stage)
+    }
+
+    /// The parallel steps of `compute`, one task per item or per (item, 64-row chunk).
+    private struct Stage: ParallelBody {
+        enum Step { case gather, gateUp, swiGLU, down }
+        static let chunk = 64
+        static func chunks(_ rows: Int) -> Int { (rows + chunk - 1) / chunk }
+
+        var step: Step
+        let items: [ExpertWorkItem]
+        let input: UnsafePointer<Float>, rowToken: UnsafePointer<Int32>, slotOutputs: UnsafeMutablePointer<Float>
+        let d: Int, ff: Int
+        let gathered: UnsafeMutablePointer<Float>, gate: UnsafeMutablePointer<Float>, up: UnsafeMutablePointer<Float>
+        let inputActs: [ActivationBuffers], hiddenActs: [ActivationBuffers]
+        var gateActs: [QuantizedActivations], upActs: [QuantizedActivations], downActs: [QuantizedActivations]
+
+        func run(_ task: Int) {
+            switch step {
+            case .gather:
+                let item = items[task]
+                let base = gathered + item.arenaOffset * d
+                for j in 0..<item.count {
+                    (base + j * d).update(from: input + Int(rowToken[item.arenaOffset + j]) * d, count: d)
+                }
+                inputActs[task].setInput(base, cols: d, tokens: item.count)
+            case .gateUp:
+                let which = task % 2, rest = task / 2
+                let i = rest / Stage.chunks(ff), c = rest % Stage.chunks(ff)
+                let item = items[i]
+                let rows = (c * Stage.chunk)..<min(ff, (c + 1) * Stage.chunk)
+                if which == 0 {
+                    Linear.applyRows(item.matrices.gate, gateActs[i], rows: rows, tokens: item.count,
+                                     out: gate + item.arenaOffset * ff, outStride: ff)
+                } else {
+                    Linear.applyRows(item.matrices.up, upActs[i], rows: rows, tokens: item.count,
+                                     out: up + item.arenaOffset * ff, outStride: ff)
+                }
+            case .swiGLU:
+                let item = items[task]
+                let g = gate + item.arenaOffset * ff, u = up + item.arenaOffset * ff
+                for j in 0..<(item.count * ff) { g[j] = Ops.silu(g[j]) * u[j] }
+                hiddenActs[task].setInput(g, cols: ff, tokens: item.count)
+            case .down:
+                let i = task / Stage.chunks(d), c = task % Stage.chunks(d)
+                let item = items[i]
+                let rows = (c * Stage.chunk)..<min(d, (c + 1) * Stage.chunk)
+                // Rows of this item's arena are its token-slots in assignment order.
+                Linear.applyRows(item.matrices.down, downActs[i], rows: rows, tokens: item.count,
+                                 out: slotOutputs + item.arenaOffset * d, outStride: d)
+            }
         }
     }
 
     /// output[t] = sum over slots in slot order of weight * that slot's expert output.
-    public static func merge(items: [ExpertWorkItem], routes: ExpertRoutes, slotOutputs: UnsafeMutablePointer<Float>,
-                      d: Int, output: UnsafeMutablePointer<Float>, pool: WorkerPool) {
-        let k = routes.k
-        // Map (token, slot) -> arena row so the sum can run in slot order.
-        var rowOf = [Int](repeating: 0, count: routes.tokenCount * k)
-        for item in items {
-            for (j, a) in item.assignments.enumerated() { rowOf[a.token * k + a.slot] = item.arenaOffset + j }
-        }
-        pool.forRanges(routes.tokenCount) { tokens in
-            for t in tokens {
+    public static func merge(grouping: ExpertGrouping, routes: ExpertRoutes, slotOutputs: UnsafeMutablePointer<Float>,
+                             d: Int, output: UnsafeMutablePointer<Float>, pool: WorkerPool) {
+        let parts = WorkerPool.partCount(routes.tokenCount, parts: pool.threadCount, granularity: 1)
+        pool.run(parts, Merge(routes: routes, rowOfSlot: grouping.rowOfSlot, slotOutputs: slotOutputs, d: d,
+                              output: output, parts: parts))
+    }
+
+    private struct Merge: ParallelBody {
+        let routes: ExpertRoutes, rowOfSlot: UnsafePointer<Int32>, slotOutputs: UnsafeMutablePointer<Float>
+        let d: Int, output: UnsafeMutablePointer<Float>, parts: Int
+
+        func run(_ part: Int) {
+            let k = routes.k
+            for t in WorkerPool.range(part, of: parts, total: routes.tokenCount, granularity: 1) {
                 let o = output + t * d
                 for i in 0..<d { o[i] = 0 }
                 for s in 0..<k {
                     let w = routes.weights[t * k + s]
-                    let y = slotOutputs + rowOf[t * k + s] * d
+                    let y = slotOutputs + Int(rowOfSlot[t * k + s]) * d
                     for i in 0..<d { o[i] += w * y[i] }
                 }
             }
@@ -176,6 +241,7 @@ public final class ExpertComputer {
 public final class PlainExpertExecutor: ExpertExecutor {
     let weights: ModelWeights
     let computer: ExpertComputer
+    let grouping = ExpertGrouping()
     let slotOutputs = FloatArena()
 
     public init(weights: ModelWeights, config: ModelConfig, pool: WorkerPool) {
@@ -186,11 +252,12 @@ public final class PlainExpertExecutor: ExpertExecutor {
 
     public func computeExperts(layer: Int, input: UnsafePointer<Float>, routes: ExpertRoutes,
                                output: UnsafeMutablePointer<Float>) {
-        let items = computer.makeItems(routes: routes) { weights.expertMatrices(layer: layer, expert: $0) }
+        grouping.group(routes: routes) { weights.expertMatrices(layer: layer, expert: $0) }
         let slots = routes.tokenCount * routes.k
         slotOutputs.reserve(slots * computer.d)
-        computer.compute(items: items, input: input, tokenSlots: slots, slotOutputs: slotOutputs.pointer)
-        ExpertComputer.merge(items: items, routes: routes, slotOutputs: slotOutputs.pointer, d: computer.d,
+        computer.compute(items: grouping.items, grouping: grouping, input: input, tokenSlots: slots,
+                         slotOutputs: slotOutputs.pointer)
+        ExpertComputer.merge(grouping: grouping, routes: routes, slotOutputs: slotOutputs.pointer, d: computer.d,
                              output: output, pool: computer.pool)
     }
 }

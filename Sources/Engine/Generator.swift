@@ -50,7 +50,7 @@ public enum Generator {
                 stats.stoppedBy = .contextFull
                 break
             }
-            logits = try session.forward([token], logits: .last)
+            logits = try session.forward(token: token, logits: .last)
         }
         stats.generationSeconds = (clock.now - t1).seconds
         return stats

@@ -43,7 +43,17 @@ enum Linear {
 
     static func apply(_ w: WeightMatrix, _ a: QuantizedActivations, tokens: Int,
                       out: UnsafeMutablePointer<Float>, outStride: Int, pool: WorkerPool) {
-        pool.forRanges(w.rows, granularity: 16, oversubscribe: 2) { rows in
+        let parts = WorkerPool.partCount(w.rows, parts: pool.threadCount * 2, granularity: 16)
+        pool.run(parts, RowBlocks(w: w, a: a, tokens: tokens, out: out, outStride: outStride, parts: parts))
+    }
+
+    /// One part of `apply`: the part's share of the rows, 16-row aligned.
+    private struct RowBlocks: ParallelBody {
+        let w: WeightMatrix, a: QuantizedActivations, tokens: Int
+        let out: UnsafeMutablePointer<Float>, outStride: Int, parts: Int
+
+        func run(_ i: Int) {
+            let rows = WorkerPool.range(i, of: parts, total: w.rows, granularity: 16)
             Kernels.matmul(type: w.type, weights: w.data, rowBytes: w.rowBytes, cols: w.cols, rows: rows,
                            activations: a, tokens: tokens, out: out + rows.lowerBound, outStride: outStride)
         }

@@ -80,6 +80,19 @@ public final class InferenceSession {
     /// Returns the requested logits ([vocab] for .last, [tokens * vocab] for .all).
     @discardableResult
     public func forward(_ tokens: [Int32], logits request: LogitsRequest = .last) throws -> UnsafeBufferPointer<Float> {
+        try tokens.withUnsafeBufferPointer { try forward(buffer: $0, logits: request) }
+    }
+
+    /// One token (a decode step) without building an array: no heap allocation per step.
+    @discardableResult
+    public func forward(token: Int32, logits request: LogitsRequest = .last) throws -> UnsafeBufferPointer<Float> {
+        try withUnsafeTemporaryAllocation(of: Int32.self, capacity: 1) { buffer in
+            buffer[0] = token
+            return try forward(buffer: UnsafeBufferPointer(buffer), logits: request)
+        }
+    }
+
+    private func forward(buffer tokens: UnsafeBufferPointer<Int32>, logits request: LogitsRequest) throws -> UnsafeBufferPointer<Float> {
         guard !tokens.isEmpty else { return UnsafeBufferPointer(start: logitsBuffer, count: 0) }
         guard cache.count + tokens.count <= cache.capacity else {
             throw EngineError.contextFull(needed: cache.count + tokens.count, capacity: cache.capacity)
@@ -97,9 +110,8 @@ public final class InferenceSession {
             let n = min(maxBatch, tokens.count - start)
             let isLast = start + n == tokens.count
             let want: LogitsRequest = request == .all ? .all : (isLast ? request : .none)
-            tokens[start..<(start + n)].withUnsafeBufferPointer {
-                runBatch($0, logits: want, logitsOut: logitsBuffer + (request == .all ? start * c.vocabSize : 0))
-            }
+            runBatch(UnsafeBufferPointer(rebasing: tokens[start..<(start + n)]), logits: want,
+                     logitsOut: logitsBuffer + (request == .all ? start * c.vocabSize : 0))
             start += n
         }
         let count = request == .all ? tokens.count * c.vocabSize : (request == .last ? c.vocabSize : 0)

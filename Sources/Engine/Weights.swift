@@ -33,7 +33,9 @@ public struct ExpertStack: @unchecked Sendable {
     public var expertBytes: Int { rows * rowBytes }
 
     public func expert(_ e: Int) -> WeightMatrix {
-        WeightMatrix(name: "\(name)[\(e)]", type: type, rows: rows, cols: cols, rowBytes: rowBytes,
+        // The stack's name, not "name[e]": this runs per routed expert per token, and a built
+        // string would be a heap allocation on the decode path.
+        WeightMatrix(name: name, type: type, rows: rows, cols: cols, rowBytes: rowBytes,
                      data: data + e * expertBytes)
     }
 }

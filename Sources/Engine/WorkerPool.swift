@@ -36,14 +36,36 @@ public final class WorkerPool: @unchecked Sendable {
 
     /// Runs `body(i)` for i in 0..<count across the pool and returns when all are done.
     /// A nested or concurrent call runs inline on the calling thread.
+    /// Handing a closure to the workers costs one small heap allocation (withoutActuallyEscaping
+    /// boxes it); the per-token paths use the `ParallelBody` form, which costs none.
     public func run(_ count: Int, _ body: (Int) -> Void) {
         if count <= 0 { return }
-        if count == 1 || state.workers == 0 || !state.busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged {
+        guard enter(count) else {
             for i in 0..<count { body(i) }
             return
         }
         defer { state.busy.store(false, ordering: .releasing) }
-        withoutActuallyEscaping(body) { state.runRegion(count, $0) }
+        withoutActuallyEscaping(body) { escaping in
+            withUnsafePointer(to: escaping) { state.runRegion(count, context: UnsafeRawPointer($0), invoke: PoolState.invokeClosure) }
+        }
+    }
+
+    /// Runs `body.run(i)` for i in 0..<count across the pool, like `run(_:_:)`, without any
+    /// heap allocation: the workers read the body through a pointer to the caller's copy.
+    public func run<Body: ParallelBody>(_ count: Int, _ body: Body) {
+        if count <= 0 { return }
+        guard enter(count) else {
+            for i in 0..<count { body.run(i) }
+            return
+        }
+        defer { state.busy.store(false, ordering: .releasing) }
+        withUnsafePointer(to: body) { state.runRegion(count, context: UnsafeRawPointer($0), invoke: Body.invoke) }
+    }
+
+    /// Whether a region of `count` tasks goes to the workers (else it runs inline: one task, no
+    /// workers, or a nested/concurrent call). On true the caller owns the pool until it clears `busy`.
+    private func enter(_ count: Int) -> Bool {
+        count > 1 && state.workers > 0 && state.busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
     }
 
     /// Splits 0..<total into about `threadCount * oversubscribe` ranges aligned to `granularity`,
@@ -72,6 +94,18 @@ public final class WorkerPool: @unchecked Sendable {
     }
 }
 
+/// A parallel loop body as a value: `run(i)` for each task index. The per-token regions use
+/// these instead of closures so that starting a region allocates nothing.
+public protocol ParallelBody {
+    func run(_ i: Int)
+}
+
+extension ParallelBody {
+    static func invoke(_ context: UnsafeRawPointer, _ i: Int) {
+        context.assumingMemoryBound(to: Self.self).pointee.run(i)
+    }
+}
+
 /// What the workers share with the pool.
 final class PoolState: @unchecked Sendable {
     let generation = Atomic<Int>(0)
@@ -86,7 +120,8 @@ final class PoolState: @unchecked Sendable {
     var workers = 0
     // Published before `generation` is bumped (release) and read after it is seen (acquire).
     nonisolated(unsafe) var taskCount = 0
-    nonisolated(unsafe) var body: ((Int) -> Void)?
+    nonisolated(unsafe) var context: UnsafeRawPointer?
+    nonisolated(unsafe) var invoke: ((UnsafeRawPointer, Int) -> Void)?
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
@@ -117,12 +152,17 @@ final class PoolState: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
     }
 
-    func runRegion(_ count: Int, _ body: @escaping (Int) -> Void) {
+    static func invokeClosure(_ context: UnsafeRawPointer, _ i: Int) {
+        context.assumingMemoryBound(to: ((Int) -> Void).self).pointee(i)
+    }
+
+    func runRegion(_ count: Int, context: UnsafeRawPointer, invoke: @escaping (UnsafeRawPointer, Int) -> Void) {
         // Entry protocol (sequentially consistent): a worker announces itself, then works only
         // if the stamp still names the generation it woke for. The region ends by invalidating
         // the stamp and waiting for the announced workers to leave, so no worker ever holds
         // this body (or reads these fields) after run returns.
-        self.body = body
+        self.context = context
+        self.invoke = invoke
         taskCount = count
         nextTask.store(0, ordering: .relaxed)
         finished.store(0, ordering: .relaxed)
@@ -134,17 +174,18 @@ final class PoolState: @unchecked Sendable {
         while finished.load(ordering: .acquiring) < count {}
         stamp.store(-1, ordering: .sequentiallyConsistent)
         while activeWorkers.load(ordering: .sequentiallyConsistent) != 0 {}
-        self.body = nil
+        self.context = nil
+        self.invoke = nil
     }
 
     private func work() {
         let count = taskCount
-        guard let body else { return }
+        guard let invoke, let context else { return }
         var done = 0
         while true {
             let i = nextTask.add(1, ordering: .relaxed).oldValue
             if i >= count { break }
-            body(i)
+            invoke(context, i)
             done += 1
         }
         if done > 0 { finished.add(done, ordering: .releasing) }

@@ -30,6 +30,9 @@ final class CachedExpertExecutor: ExpertExecutor {
     private let pool: WorkerPool
     private let lanePools: (hot: WorkerPool, cold: WorkerPool)
     private let slotOutputs = FloatArena()
+    private let grouping = ExpertGrouping()
+    private var hotItems: [ExpertWorkItem] = []
+    private var coldItems: [ExpertWorkItem] = []
     private var hotFlags: [Bool] = []
 
     init(weights: ModelWeights, config: ModelConfig, tier: @escaping () -> HotTier?, online: OnlineTier?,
@@ -62,27 +65,28 @@ final class CachedExpertExecutor: ExpertExecutor {
         return staging!
     }
 
-    /// Where each expert of the call is computed from, and whether that is the fast tier.
-    private func locate(layer: Int, routes: ExpertRoutes) -> (items: [ExpertWorkItem], hot: (Int) -> Bool) {
+    /// Groups the call's routes (in `grouping`), each expert pointing where it is computed
+    /// from, and says whether that is the fast tier.
+    private func locate(layer: Int, routes: ExpertRoutes) -> (Int) -> Bool {
         if let online {
             let expertBytes = weights.expertBytes(layer: layer)
             let base = reserveStaging(min(weights.layers[layer].gateExperts.expertCount, routes.tokenCount * routes.k) * expertBytes)
             var used = 0
             var resident = Set<Int>()
-            let items = hotComputer.makeItems(routes: routes) { e in
+            grouping.group(routes: routes) { e in
                 if online.isResident(layer: layer, expert: e) { resident.insert(e) }
                 return online.matrices(layer: layer, expert: e) {
                     defer { used += expertBytes }
                     return base + used
                 }
             }
-            return (items, { resident.contains($0) })
+            return { resident.contains($0) }
         }
         let tier = tier()
-        let items = hotComputer.makeItems(routes: routes) { e in
+        grouping.group(routes: routes) { e in
             tier?.matrices(layer: layer, expert: e) ?? weights.expertMatrices(layer: layer, expert: e)
         }
-        return (items, { tier?.isHot(layer: layer, expert: $0) ?? false })
+        return { tier?.isHot(layer: layer, expert: $0) ?? false }
     }
 
     func computeExperts(layer: Int, input: UnsafePointer<Float>, routes: ExpertRoutes,
@@ -93,11 +97,13 @@ final class CachedExpertExecutor: ExpertExecutor {
         let timed = mode != .off
         let clock = ContinuousClock.now
         let slots = routes.tokenCount * routes.k
-        var hotItems = [ExpertWorkItem](), coldItems = [ExpertWorkItem]()
-        let (items, isHot) = locate(layer: layer, routes: routes)
-        for item in items {
+        let isHot = locate(layer: layer, routes: routes)
+        hotItems.removeAll(keepingCapacity: true)
+        coldItems.removeAll(keepingCapacity: true)
+        for item in grouping.items {
             if isHot(item.expert) { hotItems.append(item) } else { coldItems.append(item) }
         }
+        let hotItems = hotItems, coldItems = coldItems, grouping = grouping
         slotOutputs.reserve(slots * hotComputer.d)
         let arena = slotOutputs.pointer
         let tPrep = timed ? ContinuousClock.now : clock
@@ -116,25 +122,25 @@ final class CachedExpertExecutor: ExpertExecutor {
             pool.run(2) { lane in
                 let t0 = ContinuousClock.now
                 if lane == 0 {
-                    hotComputer.compute(items: hotItems, input: input, tokenSlots: slots, slotOutputs: arena, lanePool: lanePools.hot)
+                    hotComputer.compute(items: hotItems, grouping: grouping, input: input, tokenSlots: slots, slotOutputs: arena, lanePool: lanePools.hot)
                 } else {
-                    coldComputer.compute(items: coldItems, input: input, tokenSlots: slots, slotOutputs: arena, lanePool: lanePools.cold)
+                    coldComputer.compute(items: coldItems, grouping: grouping, input: input, tokenSlots: slots, slotOutputs: arena, lanePool: lanePools.cold)
                 }
                 lanes[lane] = nanos(ContinuousClock.now - t0)
             }
             laneNanos = (lanes[0], lanes[1])
         } else {
             let t0 = ContinuousClock.now
-            hotComputer.compute(items: hotItems, input: input, tokenSlots: slots, slotOutputs: arena)
+            hotComputer.compute(items: hotItems, grouping: grouping, input: input, tokenSlots: slots, slotOutputs: arena)
             let t1 = ContinuousClock.now
-            coldComputer.compute(items: coldItems, input: input, tokenSlots: slots, slotOutputs: arena)
+            coldComputer.compute(items: coldItems, grouping: grouping, input: input, tokenSlots: slots, slotOutputs: arena)
             laneNanos = (nanos(t1 - t0), nanos(ContinuousClock.now - t1))
         }
         let regionEnd = ContinuousClock.now
-        ExpertComputer.merge(items: items, routes: routes, slotOutputs: arena, d: hotComputer.d, output: output, pool: pool)
+        ExpertComputer.merge(grouping: grouping, routes: routes, slotOutputs: arena, d: hotComputer.d, output: output, pool: pool)
         let hotFlagsSource = isHot
         if let online {
-            let byExpert = Dictionary(items.map { ($0.expert, $0.matrices) }, uniquingKeysWith: { a, _ in a })
+            let byExpert = Dictionary(grouping.items.map { ($0.expert, $0.matrices) }, uniquingKeysWith: { a, _ in a })
             online.admit(layer: layer, routes: routes) { byExpert[$0] }
         }
         guard timed else { return }

@@ -91,7 +91,7 @@ final class Slot: @unchecked Sendable {
             if stopped { finish = "stop"; break loop }
             if generated == r.maxTokens { break }
             guard session.position < session.cache.capacity else { break }
-            logits = try session.forward([token], logits: .last)
+            logits = try session.forward(token: token, logits: .last)
             history.append(token)
         }
         if finish == "length" { _ = emit(stopFilter.flush(decoder.finish())) }

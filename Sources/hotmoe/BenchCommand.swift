@@ -24,6 +24,8 @@ struct BenchCommand: ParsableCommand {
     var sweepCache = false
     @Option(name: .customLong("sweep-mib"), help: "With --sweep-cache: budgets in MiB, comma separated (default: 1x, 2x, 4x, 8x top-k per layer and all experts).")
     var sweepMiB: String?
+    @Flag(name: .customLong("count-allocations"), help: "Count heap allocations per decoded token in the steady state (run through bench/alloc-check.sh).")
+    var countAllocations = false
 
     func validate() throws {
         if nPrompt < 0 || nGen < 0 { throw ValidationError("-p and -n must be >= 0") }
@@ -65,8 +67,23 @@ struct BenchCommand: ParsableCommand {
         session.reset()
         let clock = ContinuousClock()
         let t0 = clock.now
-        for t in tokens { try session.forward([t], logits: .last) }
+        for t in tokens { try session.forward(token: t, logits: .last) }
         return Double(tokens.count) / (clock.now - t0).seconds
+    }
+
+    /// Heap allocations per decoded token once warm: decodes half the tokens, then counts over
+    /// the other half. Needs the counting malloc of bench/alloc-check.sh (LD_PRELOAD).
+    static func allocationsPerToken(_ session: InferenceSession, _ tokens: [Int32]) throws -> (tokens: Int, allocations: UInt64) {
+        guard let symbol = dlsym(nil, "hm_alloc_count") else {
+            throw CLIError("--count-allocations needs the counting allocator: run bench/alloc-check.sh")
+        }
+        let count = unsafeBitCast(symbol, to: (@convention(c) () -> UInt64).self)
+        session.reset()
+        let warm = tokens.count / 2
+        for t in tokens[..<warm] { try session.forward(token: t, logits: .last) }
+        let before = count()
+        for t in tokens[warm...] { try session.forward(token: t, logits: .last) }
+        return (tokens.count - warm, count() - before)
     }
 
     func run() throws {
@@ -88,6 +105,12 @@ struct BenchCommand: ParsableCommand {
             session.reset()
             try session.forward(randomTokens(min(16, max(nPrompt, 1))), logits: .last)
             var results = [Result]()
+            if countAllocations {
+                let (counted, allocations) = try BenchCommand.allocationsPerToken(session, randomTokens(max(nGen, 2)))
+                print(String(format: "allocations per decoded token (steady state, %d tokens, %d threads): %.2f (%llu in all)",
+                             counted, threadCount, Double(allocations) / Double(counted), allocations))
+                return
+            }
             if nPrompt > 0 {
                 var samples = [Double]()
                 for r in 0..<repetitions {
