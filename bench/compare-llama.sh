@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # hotmoe vs llama.cpp on the same GGUF, same machine, same thread count, in one run.
 # Prints both engines' pp/tg tokens/s and the ratios hotmoe/llama.cpp.
-# Usage: bench/compare-llama.sh [MODEL.gguf] [-p 512] [-n 128] [-r 3] [-t THREADS]
+# Usage: bench/compare-llama.sh [MODEL.gguf] [-p 512] [-n 128] [-r ROUNDS] [-t THREADS]
 # Without MODEL it generates the ~1.4 GB bench model (qwen3moe, 16 layers, hidden 1024,
 # 64 experts top-8, Q4_K_M mix). llama.cpp comes from $LLAMA_CPP_BIN (a folder with
 # llama-bench and its libraries), else tools/reference/build-llama.sh builds it (slow, once).
@@ -27,23 +27,38 @@ if [ -z "$LLAMA" ]; then
   [ -x "$REF/build/bin/llama-bench" ] || tools/reference/build-llama.sh >&2
   LLAMA=$REF/build/bin
 fi
-echo "model: $MODEL; threads $T; pp$P tg$N; $R repetitions" >&2
-LD_LIBRARY_PATH="$LLAMA" "$LLAMA/llama-bench" -m "$MODEL" -p "$P" -n "$N" -t "$T" -r "$R" -o json > /tmp/hotmoe-cmp-llama.json
-$BIN bench -m "$MODEL" -p "$P" -n "$N" -t "$T" -r "$R" -o json > /tmp/hotmoe-cmp-hotmoe.json
-python3 - "$P" "$N" <<'PY'
-import json, sys
-p, n = sys.argv[1], sys.argv[2]
-llama = json.load(open("/tmp/hotmoe-cmp-llama.json"))
-ours = {r["test"]: r for r in json.load(open("/tmp/hotmoe-cmp-hotmoe.json"))}
-def llama_rate(kind):
-    for r in llama:
-        if kind == "pp" and r["n_prompt"] > 0 and r["n_gen"] == 0: return r["avg_ts"], r["stddev_ts"]
-        if kind == "tg" and r["n_gen"] > 0 and r["n_prompt"] == 0: return r["avg_ts"], r["stddev_ts"]
-print("| test | llama.cpp t/s | hotmoe t/s | hotmoe / llama.cpp |")
-print("| --- | ---: | ---: | ---: |")
+echo "model: $MODEL; threads $T; pp$P tg$N; $R rounds" >&2
+# Rounds alternate the engines (llama.cpp, then hotmoe, one repetition each) so that a drift
+# of the machine's speed during the run (shared hosts, thermal limits) hits both alike.
+OUT=$(mktemp -d)
+for r in $(seq 1 "$R"); do
+  LD_LIBRARY_PATH="$LLAMA" "$LLAMA/llama-bench" -m "$MODEL" -p "$P" -n "$N" -t "$T" -r 1 -o json > "$OUT/llama-$r.json"
+  $BIN bench -m "$MODEL" -p "$P" -n "$N" -t "$T" -r 1 -o json > "$OUT/hotmoe-$r.json" 2>/dev/null
+  echo "round $r/$R done" >&2
+done
+python3 - "$P" "$N" "$R" "$OUT" <<'PY'
+import json, statistics, sys
+p, n, rounds, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+def samples(engine, kind, count):
+    got = []
+    for r in range(1, rounds + 1):
+        rows = json.load(open(f"{out}/{engine}-{r}.json"))
+        for row in rows:
+            if engine == "llama":
+                pp = row["n_prompt"] > 0 and row["n_gen"] == 0
+                tg = row["n_gen"] > 0 and row["n_prompt"] == 0
+                if (kind == "pp" and pp) or (kind == "tg" and tg): got.append(row["avg_ts"])
+            elif row["test"] == f"{kind}{count}":
+                got.append(row["avg_ts"])
+    return got
+def fmt(xs): return f"{statistics.mean(xs):.2f} ± {statistics.stdev(xs) if len(xs) > 1 else 0:.2f}"
+print("| test | llama.cpp t/s | hotmoe t/s | hotmoe / llama.cpp (means) | per-round ratios |")
+print("| --- | ---: | ---: | ---: | --- |")
 for kind, count in (("pp", p), ("tg", n)):
     if count == "0": continue
-    l, ls = llama_rate(kind)
-    h = ours[f"{kind}{count}"]
-    print(f"| {kind}{count} | {l:.2f} ± {ls:.2f} | {h['avg_ts']:.2f} ± {h['stddev_ts']:.2f} | {h['avg_ts'] / l:.3f} |")
+    l, h = samples("llama", kind, count), samples("hotmoe", kind, count)
+    ratios = [b / a for a, b in zip(l, h)]
+    print(f"| {kind}{count} | {fmt(l)} | {fmt(h)} | {statistics.mean(h) / statistics.mean(l):.3f} | "
+          + " ".join(f"{x:.3f}" for x in ratios) + " |")
 PY
+rm -rf "$OUT"

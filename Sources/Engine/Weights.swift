@@ -3,8 +3,9 @@ import Quant
 
 /// A 2-D weight matrix used in place from the mapping: `rows` outputs, each a dot product
 /// over `cols` inputs. GGUF's dims are [cols, rows] (fastest first).
+/// Plain data only (no name or other reference fields): the decode path copies these per
+/// routed expert, and a reference would cost a retain and a release each time.
 public struct WeightMatrix: @unchecked Sendable {
-    public let name: String
     public let type: GGMLType
     public let rows: Int
     public let cols: Int
@@ -15,7 +16,7 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// The same matrix read from another copy of its bytes (a hot-tier slot).
     public func relocated(to data: UnsafeRawPointer) -> WeightMatrix {
-        WeightMatrix(name: name, type: type, rows: rows, cols: cols, rowBytes: rowBytes, data: data)
+        WeightMatrix(type: type, rows: rows, cols: cols, rowBytes: rowBytes, data: data)
     }
 }
 
@@ -33,9 +34,7 @@ public struct ExpertStack: @unchecked Sendable {
     public var expertBytes: Int { rows * rowBytes }
 
     public func expert(_ e: Int) -> WeightMatrix {
-        // The stack's name, not "name[e]": this runs per routed expert per token, and a built
-        // string would be a heap allocation on the decode path.
-        WeightMatrix(name: name, type: type, rows: rows, cols: cols, rowBytes: rowBytes,
+        WeightMatrix(type: type, rows: rows, cols: cols, rowBytes: rowBytes,
                      data: data + e * expertBytes)
     }
 }
@@ -73,7 +72,7 @@ public struct ModelWeights: @unchecked Sendable {
         func matrix(_ name: String, cols: Int, rows: Int, _ why: String = "") throws -> WeightMatrix {
             let t = try tensor(name)
             try checkShape(t, [cols, rows], why)
-            return WeightMatrix(name: name, type: t.type, rows: rows, cols: cols,
+            return WeightMatrix(type: t.type, rows: rows, cols: cols,
                                 rowBytes: t.type.byteCount(elements: cols)!, data: file.data(t))
         }
         func vector(_ name: String, _ n: Int) throws -> UnsafePointer<Float> {
