@@ -31,13 +31,18 @@ echo "model: $MODEL; threads $T; pp$P tg$N; $R rounds" >&2
 # Rounds alternate the engines (llama.cpp, then hotmoe, one repetition each) so that a drift
 # of the machine's speed during the run (shared hosts, thermal limits) hits both alike.
 OUT=$(mktemp -d)
+# Peak resident memory (max RSS) of each engine's whole bench process, from /usr/bin/time.
 for r in $(seq 1 "$R"); do
-  LD_LIBRARY_PATH="$LLAMA" "$LLAMA/llama-bench" -m "$MODEL" -p "$P" -n "$N" -t "$T" -r 1 -o json > "$OUT/llama-$r.json"
-  $BIN bench -m "$MODEL" -p "$P" -n "$N" -t "$T" -r 1 -o json > "$OUT/hotmoe-$r.json" 2>/dev/null
+  LD_LIBRARY_PATH="$LLAMA" /usr/bin/time -f %M -o "$OUT/llama-$r.rss" \
+    "$LLAMA/llama-bench" -m "$MODEL" -p "$P" -n "$N" -t "$T" -r 1 -o json > "$OUT/llama-$r.json"
+  /usr/bin/time -f %M -o "$OUT/hotmoe-$r.rss" \
+    $BIN bench -m "$MODEL" -p "$P" -n "$N" -t "$T" -r 1 -o json > "$OUT/hotmoe-$r.json" 2>/dev/null
   echo "round $r/$R done" >&2
 done
+# The physical bound: weight bytes per decoded token over this machine's copy bandwidth.
+$BIN bench -m "$MODEL" -t "$T" -p 0 -n 0 --memory-bound 2>&1 >/dev/null | grep '^memory-bound-ts:' > "$OUT/bound" || true
 python3 - "$P" "$N" "$R" "$OUT" <<'PY'
-import json, statistics, sys
+import json, os, statistics, sys
 p, n, rounds, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 def samples(engine, kind, count):
     got = []
@@ -60,5 +65,14 @@ for kind, count in (("pp", p), ("tg", n)):
     ratios = [b / a for a, b in zip(l, h)]
     print(f"| {kind}{count} | {fmt(l)} | {fmt(h)} | {statistics.mean(h) / statistics.mean(l):.3f} | "
           + " ".join(f"{x:.3f}" for x in ratios) + " |")
+def rss(engine): return max(int(open(f"{out}/{engine}-{r}.rss").read().split()[-1]) for r in range(1, rounds + 1))
+lr, hr = rss("llama"), rss("hotmoe")
+print(f"| peak RSS MiB | {lr / 1024:.1f} | {hr / 1024:.1f} | {hr / lr:.3f} | |")
+bound = open(f"{out}/bound").read().split() if os.path.getsize(f"{out}/bound") else []
+if bound and n != "0":
+    ts, per_token, bw, copy = float(bound[1]), int(bound[3]), float(bound[5]), float(bound[7])
+    l, h = statistics.mean(samples("llama", "tg", n)), statistics.mean(samples("hotmoe", "tg", n))
+    print(f"\nmemory bound: {per_token / 2**20:.1f} MiB of weights per decoded token, read bandwidth {bw / 1e9:.2f} GB/s "
+          f"(copy {copy / 1e9:.2f} GB/s read + write) -> at most {ts:.1f} t/s; llama.cpp reaches {100 * l / ts:.1f}%, hotmoe {100 * h / ts:.1f}%")
 PY
 rm -rf "$OUT"

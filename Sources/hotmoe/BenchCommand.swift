@@ -24,6 +24,8 @@ struct BenchCommand: ParsableCommand {
     var sweepCache = false
     @Option(name: .customLong("sweep-mib"), help: "With --sweep-cache: budgets in MiB, comma separated (default: 1x, 2x, 4x, 8x top-k per layer and all experts).")
     var sweepMiB: String?
+    @Flag(name: .customLong("memory-bound"), help: "Also print the physical bound on decode: weight bytes read per token, copy bandwidth, and their quotient in tokens/s.")
+    var memoryBound = false
     @Flag(name: .customLong("count-allocations"), help: "Count heap allocations per decoded token in the steady state (run through bench/alloc-check.sh).")
     var countAllocations = false
 
@@ -143,6 +145,20 @@ struct BenchCommand: ParsableCommand {
                     print(String(format: "| %@ | %@ | %@ | %d | %@ | %.2f ± %.2f |", BenchCommand.describe(m), fmtBytes(m.file.fileSize),
                                  fmtCount(params), threadCount, r.test, r.stats.mean, r.stats.stddev))
                 }
+            }
+            if memoryBound {
+                logger.info("measuring copy bandwidth (\(threadCount) threads, 512 MiB)")
+                let bytes = MemoryBound.bytesPerToken(m)
+                let bandwidth = MemoryBound.bandwidth(threads: threadCount)
+                let bound = bandwidth.read / Double(bytes)
+                var line = String(format: "memory bound: %.2f MiB of weights per decoded token; %d threads: copy %.2f GB/s (read + write), read %.2f GB/s -> at most %.1f t/s",
+                                  Double(bytes) / 1048576, threadCount, bandwidth.copy / 1e9, bandwidth.read / 1e9, bound)
+                if let tg = results.first(where: { $0.test.hasPrefix("tg") }) {
+                    line += String(format: "; tg reached %.1f%%", 100 * tg.stats.mean / bound)
+                }
+                // One machine-readable line for bench/compare-llama.sh.
+                FileHandle.standardError.write(Data(String(format: "memory-bound-ts: %.3f bytes-per-token: %d read-bytes-per-s: %.0f copy-bytes-per-s: %.0f\n", bound, bytes, bandwidth.read, bandwidth.copy).utf8))
+                print(line)
             }
             if let runtime {
                 runtime.afterRequest()
