@@ -9,8 +9,10 @@ enum Attention {
     static func run(config c: ModelConfig, layer: Int, cache: KVCache, start: Int, tokens: Int,
                     q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
                     scratch: UnsafeMutablePointer<Float>, pool: WorkerPool, simd: Bool = CPU.avx2) {
-        let pairs = tokens * c.headCount
-        let parts = WorkerPool.partCount(pairs, parts: scratchRows(pool: pool), granularity: 1)
+        // Parts are whole GQA groups (the heads sharing one KV head are consecutive pairs), so
+        // a group's keys and values come from far memory once and from this core's cache after.
+        let pairs = tokens * c.headCount, group = c.headCount / c.kvHeadCount
+        let parts = WorkerPool.partCount(pairs, parts: scratchRows(pool: pool), granularity: group)
         pool.run(parts, Parts(c: c, layer: layer, cache: cache, start: start, q: q, out: out, scratch: scratch,
                               pairs: pairs, parts: parts, simd: simd && c.headDim % 8 == 0 && c.valueDim % 8 == 0))
     }
@@ -27,7 +29,7 @@ enum Attention {
             let group = c.headCount / c.kvHeadCount
             let scale = 1 / Float(c.headDim).squareRoot()
             let scores = scratch + part * cache.capacity
-            for pair in WorkerPool.range(parts - 1 - part, of: parts, total: pairs, granularity: 1) {
+            for pair in WorkerPool.range(parts - 1 - part, of: parts, total: pairs, granularity: group) {
                 let t = pair / c.headCount, h = pair % c.headCount
                 let kvHead = h / group
                 let qh = q + t * c.qDim + h * c.headDim

@@ -136,8 +136,10 @@ public final class ExpertComputer {
         var stage = Stage(step: .gather, items: items, input: input, rowToken: grouping.rowToken, slotOutputs: slotOutputs,
                           d: d, ff: ff, gathered: gathered, gate: gate, up: up,
                           inputActs: inputActs, hiddenActs: hiddenActs, gateActs: [], upActs: [], downActs: [])
-        // Gather each item's input rows (set as the input of its activation buffers).
-        pool.run(items.count, stage)
+        // Gather each item's input rows (set as the input of its activation buffers). Copies
+        // this small run inline: a parallel region would cost more than it saves.
+        let inline = tokenSlots <= ExpertComputer.inlineTokenSlots
+        if inline { for i in items.indices { stage.run(i) } } else { pool.run(items.count, stage) }
         // Quantisation is lazy and not thread-safe per buffer: do it once per item up front.
         gateActs.removeAll(keepingCapacity: true)
         upActs.removeAll(keepingCapacity: true)
@@ -148,22 +150,32 @@ public final class ExpertComputer {
         stage.gateActs = gateActs
         stage.upActs = upActs
         stage.step = .gateUp
-        pool.run(items.count * Stage.chunks(ff) * 2, stage)
+        stage.pickChunk(rows: ff, matricesPerItem: 2, threads: pool.threadCount)
+        pool.run(items.count * stage.chunks(ff) * 2, stage)
         // SwiGLU, then quantise the hidden rows for the down projection.
         stage.step = .swiGLU
-        pool.run(items.count, stage)
+        if inline { for i in items.indices { stage.run(i) } } else { pool.run(items.count, stage) }
         downActs.removeAll(keepingCapacity: true)
         for (i, item) in items.enumerated() { downActs.append(hiddenActs[i].activations(for: item.matrices.down.type)) }
         stage.downActs = downActs
         stage.step = .down
-        pool.run(items.count * Stage.chunks(d), stage)
+        stage.pickChunk(rows: d, matricesPerItem: 1, threads: pool.threadCount)
+        pool.run(items.count * stage.chunks(d), stage)
     }
 
-    /// The parallel steps of `compute`, one task per item or per (item, 64-row chunk).
+    /// The parallel steps of `compute`, one task per item or per (item, chunk of rows).
     private struct Stage: ParallelBody {
         enum Step { case gather, gateUp, swiGLU, down }
-        static let chunk = 64
-        static func chunks(_ rows: Int) -> Int { (rows + chunk - 1) / chunk }
+        /// Rows per matrix task: large, because every task costs a contended atomic and a
+        /// dispatch (64-row tasks made decode ~10% slower than 256-row ones on 2 cores), but
+        /// halved while there would be fewer than six tasks per thread.
+        var chunk = 256
+        func chunks(_ rows: Int) -> Int { (rows + chunk - 1) / chunk }
+
+        mutating func pickChunk(rows: Int, matricesPerItem: Int, threads: Int) {
+            chunk = 256
+            while chunk > 32 && items.count * chunks(rows) * matricesPerItem < threads * 6 { chunk /= 2 }
+        }
 
         var step: Step
         let items: [ExpertWorkItem]
@@ -184,9 +196,9 @@ public final class ExpertComputer {
                 inputActs[task].setInput(base, cols: d, tokens: item.count)
             case .gateUp:
                 let which = task % 2, rest = task / 2
-                let i = rest / Stage.chunks(ff), c = rest % Stage.chunks(ff)
+                let i = rest / chunks(ff), c = rest % chunks(ff)
                 let item = items[i]
-                let rows = (c * Stage.chunk)..<min(ff, (c + 1) * Stage.chunk)
+                let rows = (c * chunk)..<min(ff, (c + 1) * chunk)
                 if which == 0 {
                     Linear.applyRows(item.matrices.gate, gateActs[i], rows: rows, tokens: item.count,
                                      out: gate + item.arenaOffset * ff, outStride: ff)
@@ -200,9 +212,9 @@ public final class ExpertComputer {
                 for j in 0..<(item.count * ff) { g[j] = Ops.silu(g[j]) * u[j] }
                 hiddenActs[task].setInput(g, cols: ff, tokens: item.count)
             case .down:
-                let i = task / Stage.chunks(d), c = task % Stage.chunks(d)
+                let i = task / chunks(d), c = task % chunks(d)
                 let item = items[i]
-                let rows = (c * Stage.chunk)..<min(d, (c + 1) * Stage.chunk)
+                let rows = (c * chunk)..<min(d, (c + 1) * chunk)
                 // Rows of this item's arena are its token-slots in assignment order.
                 Linear.applyRows(item.matrices.down, downActs[i], rows: rows, tokens: item.count,
                                  out: slotOutputs + item.arenaOffset * d, outStride: d)
@@ -210,12 +222,18 @@ public final class ExpertComputer {
         }
     }
 
+    /// At most this many token-slots (one decode step of top-8 or top-16), the cheap steps
+    /// (gather, SwiGLU, merge) run on the calling thread.
+    public static let inlineTokenSlots = 16
+
     /// output[t] = sum over slots in slot order of weight * that slot's expert output.
     public static func merge(grouping: ExpertGrouping, routes: ExpertRoutes, slotOutputs: UnsafeMutablePointer<Float>,
                              d: Int, output: UnsafeMutablePointer<Float>, pool: WorkerPool) {
-        let parts = WorkerPool.partCount(routes.tokenCount, parts: pool.threadCount, granularity: 1)
-        pool.run(parts, Merge(routes: routes, rowOfSlot: grouping.rowOfSlot, slotOutputs: slotOutputs, d: d,
-                              output: output, parts: parts))
+        let inline = routes.tokenCount * routes.k <= inlineTokenSlots
+        let parts = inline ? 1 : WorkerPool.partCount(routes.tokenCount, parts: pool.threadCount, granularity: 1)
+        let merge = Merge(routes: routes, rowOfSlot: grouping.rowOfSlot, slotOutputs: slotOutputs, d: d,
+                          output: output, parts: parts)
+        if inline { merge.run(0) } else { pool.run(parts, merge) }
     }
 
     private struct Merge: ParallelBody {

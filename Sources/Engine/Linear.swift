@@ -43,19 +43,57 @@ enum Linear {
 
     static func apply(_ w: WeightMatrix, _ a: QuantizedActivations, tokens: Int,
                       out: UnsafeMutablePointer<Float>, outStride: Int, pool: WorkerPool) {
-        let parts = WorkerPool.partCount(w.rows, parts: pool.threadCount * 2, granularity: 16)
-        pool.run(parts, RowBlocks(w: w, a: a, tokens: tokens, out: out, outStride: outStride, parts: parts))
+        let p = Projection(w: w, a: a, out: out, outStride: outStride)
+        run(RowBlocks(p0: p, p1: nil, p2: nil, tokens: tokens, parts: 0), pool: pool)
     }
 
-    /// One part of `apply`: the part's share of the rows, 16-row aligned.
+    /// Up to three products of the same input (q, k and v) in one parallel region: one start
+    /// and one join instead of three. out[i] gets rows of w[i], stride w[i].rows.
+    static func apply(_ w0: WeightMatrix, _ w1: WeightMatrix, _ w2: WeightMatrix, _ acts: ActivationBuffers,
+                      tokens: Int, outs o0: UnsafeMutablePointer<Float>, _ o1: UnsafeMutablePointer<Float>,
+                      _ o2: UnsafeMutablePointer<Float>, pool: WorkerPool) {
+        run(RowBlocks(p0: Projection(w: w0, a: acts.activations(for: w0.type), out: o0, outStride: w0.rows),
+                      p1: Projection(w: w1, a: acts.activations(for: w1.type), out: o1, outStride: w1.rows),
+                      p2: Projection(w: w2, a: acts.activations(for: w2.type), out: o2, outStride: w2.rows),
+                      tokens: tokens, parts: 0), pool: pool)
+    }
+
+    private static func run(_ blocks: RowBlocks, pool: WorkerPool) {
+        var blocks = blocks
+        // Four parts per thread: with two threads the last part's wait is a small share.
+        blocks.parts = WorkerPool.partCount(blocks.totalRows, parts: pool.threadCount * 4, granularity: 16)
+        pool.run(blocks.parts, blocks)
+    }
+
+    private struct Projection {
+        let w: WeightMatrix, a: QuantizedActivations, out: UnsafeMutablePointer<Float>, outStride: Int
+    }
+
+    /// One part of a region: its share of the concatenated rows of the projections, 16-row
+    /// aligned (every matrix here has a multiple of 16 rows or is the last one).
     private struct RowBlocks: ParallelBody {
-        let w: WeightMatrix, a: QuantizedActivations, tokens: Int
-        let out: UnsafeMutablePointer<Float>, outStride: Int, parts: Int
+        let p0: Projection, p1: Projection?, p2: Projection?
+        let tokens: Int
+        var parts: Int
+
+        var totalRows: Int { p0.w.rows + (p1?.w.rows ?? 0) + (p2?.w.rows ?? 0) }
 
         func run(_ i: Int) {
-            let rows = WorkerPool.range(i, of: parts, total: w.rows, granularity: 16)
-            Kernels.matmul(type: w.type, weights: w.data, rowBytes: w.rowBytes, cols: w.cols, rows: rows,
-                           activations: a, tokens: tokens, out: out + rows.lowerBound, outStride: outStride)
+            var rows = WorkerPool.range(i, of: parts, total: totalRows, granularity: 16)
+            segment(p0, &rows)
+            if let p1 { segment(p1, &rows) }
+            if let p2 { segment(p2, &rows) }
+        }
+
+        /// Computes the part of `rows` (in concatenated numbering) that falls in `p`, then
+        /// renumbers `rows` past it.
+        private func segment(_ p: Projection, _ rows: inout Range<Int>) {
+            let mine = rows.clamped(to: 0..<p.w.rows)
+            if !mine.isEmpty {
+                Kernels.matmul(type: p.w.type, weights: p.w.data, rowBytes: p.w.rowBytes, cols: p.w.cols, rows: mine,
+                               activations: p.a, tokens: tokens, out: p.out + mine.lowerBound, outStride: p.outStride)
+            }
+            rows = max(0, rows.lowerBound - p.w.rows)..<max(0, rows.upperBound - p.w.rows)
         }
     }
 

@@ -151,9 +151,7 @@ public final class InferenceSession {
         let d = c.embeddingLength
         for i in 0..<n { Ops.rmsNorm(x + i * d, l.attnNorm, xn + i * d, count: d, eps: c.normEpsilon) }
         acts.setInput(xn, cols: d, tokens: n)
-        Linear.apply(l.wq, acts, tokens: n, out: q, pool: pool)
-        Linear.apply(l.wk, acts, tokens: n, out: k, pool: pool)
-        Linear.apply(l.wv, acts, tokens: n, out: v, pool: pool)
+        Linear.apply(l.wq, l.wk, l.wv, acts, tokens: n, outs: q, k, v, pool: pool)
         for i in 0..<n {
             let qi = q + i * c.qDim, ki = k + i * c.kvDim
             switch c.qkNorm {
