@@ -172,8 +172,105 @@ HM_AVX2 HM_MATMUL_DECL(hm_matmul_q4_K_q8_K) { HM_KQ_DRIVER(HM_Q4_CALL) }
 HM_AVX2 HM_MATMUL_DECL(hm_matmul_q5_K_q8_K) { HM_KQ_DRIVER(HM_Q5_CALL) }
 HM_AVX2 HM_MATMUL_DECL(hm_matmul_q6_K_q8_K) { HM_KQ_DRIVER(HM_Q6_CALL) }
 
+
+
+// ---- Q4_K repacked eight rows at a time ---------------------------------------------------
+// A decode-friendly layout: for each group of 8 rows and each 256-element block, one
+// 1184-byte record (the 8 rows' 144-byte blocks hold 1152):
+//   0    d[8], dmin[8]                    fp16, row order
+//   32   scales: for each pair j of 32-element sub-blocks, per row r: sc[r][2j], sc[r][2j+1]
+//   96   mins:   the same arrangement
+//   160  quants: for each j and each 4-element step q of a sub-block, per row r the 4 bytes
+//        qs[32j + 4q .. 32j + 4q + 3] of that row (low nibbles: sub-block 2j, high: 2j+1)
+// With rows in the lanes, the activations are broadcast, the products of eight rows come out
+// in one vector, and scales, mins and the float steps are paid once per eight rows.
+#define HM_Q4_KX8 1184
+
+HM_AVX2 void hm_repack_q4_K_x8(const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *dst) {
+    const int64_t nb = cols / 256;
+    for (int64_t g = 0; g < rows / 8; ++g) {
+        for (int64_t i = 0; i < nb; ++i) {
+            uint8_t *o = (uint8_t *)dst + (g * nb + i) * HM_Q4_KX8;
+            for (int r = 0; r < 8; ++r) {
+                const uint8_t *x = (const uint8_t *)src + (g * 8 + r) * row_bytes + i * HM_Q4_K;
+                memcpy(o + 2 * r, x, 2);
+                memcpy(o + 16 + 2 * r, x + 2, 2);
+                uint8_t sm[16];
+                _mm_storeu_si128((__m128i *)sm, hm_scales_mins_k4(x + 4));
+                for (int j = 0; j < 4; ++j) {
+                    o[32 + 16 * j + 2 * r] = sm[2 * j];
+                    o[32 + 16 * j + 2 * r + 1] = sm[2 * j + 1];
+                    o[96 + 16 * j + 2 * r] = sm[8 + 2 * j];
+                    o[96 + 16 * j + 2 * r + 1] = sm[8 + 2 * j + 1];
+                }
+                for (int j = 0; j < 4; ++j)
+                    for (int q = 0; q < 8; ++q) memcpy(o + 160 + (j * 8 + q) * 32 + 4 * r, x + 16 + 32 * j + 4 * q, 4);
+            }
+        }
+    }
+}
+
+// Eight rows (one group) against one token: out[0..7].
+HM_AVX2 HM_INLINE __m256 hm_q4_kx8_token(const uint8_t *w, int64_t nb, const uint8_t *a) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    const __m256i even = _mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13,
+                                          0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13);
+    const __m256i odd = _mm256_setr_epi8(2, 3, 2, 3, 6, 7, 6, 7, 10, 11, 10, 11, 14, 15, 14, 15,
+                                         2, 3, 2, 3, 6, 7, 6, 7, 10, 11, 10, 11, 14, 15, 14, 15);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i, w += HM_Q4_KX8) {
+        const uint8_t *y = a + i * HM_Q8_K;
+        const uint8_t *q8 = y + 4;
+        // Sub-block sums of the activations (pairs of Q8_K's 16-element sums), int16 g0..g7.
+        const __m256i bs = hm_loadu(y + 260);
+        const __m256i pairs = _mm256_castsi128_si256(
+            _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1)));
+        __m256i isum = _mm256_setzero_si256(), msum = _mm256_setzero_si256();
+        for (int j = 0; j < 4; ++j) {
+            const uint8_t *qs = w + 160 + j * 256;
+            __m256i plo = _mm256_setzero_si256(), phi = _mm256_setzero_si256();
+            for (int q = 0; q < 8; ++q) {
+                const __m256i bits = hm_loadu(qs + 32 * q);
+                int32_t alo, ahi;
+                memcpy(&alo, q8 + 64 * j + 4 * q, 4);
+                memcpy(&ahi, q8 + 64 * j + 32 + 4 * q, 4);
+                plo = _mm256_add_epi16(plo, _mm256_maddubs_epi16(_mm256_and_si256(bits, m4), _mm256_set1_epi32(alo)));
+                phi = _mm256_add_epi16(phi, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4),
+                                                                 _mm256_set1_epi32(ahi)));
+            }
+            const __m256i sc = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(w + 32 + 16 * j)));
+            isum = _mm256_add_epi32(isum, _mm256_add_epi32(_mm256_madd_epi16(plo, _mm256_shuffle_epi8(sc, even)),
+                                                           _mm256_madd_epi16(phi, _mm256_shuffle_epi8(sc, odd))));
+            const __m256i mn = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(w + 96 + 16 * j)));
+            msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mn, _mm256_permutevar8x32_epi32(pairs, _mm256_set1_epi32(j))));
+        }
+        const __m256 yd = _mm256_set1_ps(hm_load_f32(y));
+        const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w)), yd);
+        const __m256 dmin = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 16))), yd);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum), acc);
+        acc = _mm256_fnmadd_ps(dmin, _mm256_cvtepi32_ps(msum), acc);
+    }
+    return acc;
+}
+
+// `w` points at the first group of the range, `rows` is a multiple of 8, and row_bytes is the
+// repacked size per row (1184 / 8 per block), so group g is at w + g * 8 * row_bytes.
+HM_AVX2 HM_MATMUL_DECL(hm_matmul_q4_K_x8_q8_K) {
+    const int64_t nb = cols / 256;
+    for (int64_t g = 0; g < rows / 8; ++g) {
+        const uint8_t *wg = (const uint8_t *)w + g * 8 * row_bytes;
+        for (int64_t t = 0; t < tokens; ++t) {
+            const __m256 s = hm_q4_kx8_token(wg, nb, (const uint8_t *)act + t * act_bytes);
+            float *o = out + 8 * g + t * out_stride;
+            _mm256_storeu_ps(o, s);
+        }
+    }
+}
+
 #else  // not x86-64: never dispatched to (hm_cpu_features() returns 0).
 HM_MATMUL_DECL(hm_matmul_q4_K_q8_K) { __builtin_trap(); }
 HM_MATMUL_DECL(hm_matmul_q5_K_q8_K) { __builtin_trap(); }
 HM_MATMUL_DECL(hm_matmul_q6_K_q8_K) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_q4_K_x8_q8_K) { __builtin_trap(); }
+void hm_repack_q4_K_x8(const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *dst) { __builtin_trap(); }
 #endif

@@ -90,7 +90,7 @@ enum Linear {
         private func segment(_ p: Projection, _ rows: inout Range<Int>) {
             let mine = rows.clamped(to: 0..<p.w.rows)
             if !mine.isEmpty {
-                Kernels.matmul(type: p.w.type, weights: p.w.data, rowBytes: p.w.rowBytes, cols: p.w.cols, rows: mine,
+                Kernels.matmul(type: p.w.type, layout: p.w.layout, weights: p.w.data, rowBytes: p.w.rowBytes, cols: p.w.cols, rows: mine,
                                activations: p.a, tokens: tokens, out: p.out + mine.lowerBound, outStride: p.outStride)
             }
             rows = max(0, rows.lowerBound - p.w.rows)..<max(0, rows.upperBound - p.w.rows)
@@ -101,7 +101,7 @@ enum Linear {
     /// out[t * outStride + r] for r in `rows`.
     static func applyRows(_ w: WeightMatrix, _ a: QuantizedActivations, rows: Range<Int>, tokens: Int,
                           out: UnsafeMutablePointer<Float>, outStride: Int) {
-        Kernels.matmul(type: w.type, weights: w.data, rowBytes: w.rowBytes, cols: w.cols, rows: rows,
+        Kernels.matmul(type: w.type, layout: w.layout, weights: w.data, rowBytes: w.rowBytes, cols: w.cols, rows: rows,
                        activations: a, tokens: tokens, out: out + rows.lowerBound, outStride: outStride)
     }
 }

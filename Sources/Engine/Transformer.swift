@@ -7,10 +7,13 @@ public final class MoEModel: @unchecked Sendable {
     public let config: ModelConfig
     public let weights: ModelWeights
 
-    public init(file: GGUFFile) throws {
+    /// `repackExperts`: repack Q4_K experts for the AVX2 decode kernel (see
+    /// `ModelWeights.repackingExperts`); leave it off when experts are streamed from the file.
+    public init(file: GGUFFile, repackExperts: Bool = false) throws {
         self.file = file
         config = try Architectures.config(for: file)
-        weights = try ModelWeights(file: file, config: config)
+        let weights = try ModelWeights(file: file, config: config)
+        self.weights = repackExperts ? weights.repackingExperts(file: file) : weights
     }
 
     public convenience init(path: String) throws {

@@ -11,12 +11,13 @@ public struct WeightMatrix: @unchecked Sendable {
     public let cols: Int
     public let rowBytes: Int
     public let data: UnsafeRawPointer
+    public var layout: WeightLayout = .ggml
 
     public var byteCount: Int { rows * rowBytes }
 
     /// The same matrix read from another copy of its bytes (a hot-tier slot).
     public func relocated(to data: UnsafeRawPointer) -> WeightMatrix {
-        WeightMatrix(type: type, rows: rows, cols: cols, rowBytes: rowBytes, data: data)
+        WeightMatrix(type: type, rows: rows, cols: cols, rowBytes: rowBytes, data: data, layout: layout)
     }
 }
 
@@ -30,12 +31,13 @@ public struct ExpertStack: @unchecked Sendable {
     public let rowBytes: Int
     public let expertCount: Int
     public let data: UnsafeRawPointer
+    public var layout: WeightLayout = .ggml
 
     public var expertBytes: Int { rows * rowBytes }
 
     public func expert(_ e: Int) -> WeightMatrix {
         WeightMatrix(type: type, rows: rows, cols: cols, rowBytes: rowBytes,
-                     data: data + e * expertBytes)
+                     data: data + e * expertBytes, layout: layout)
     }
 }
 
@@ -55,8 +57,25 @@ public struct ModelWeights: @unchecked Sendable {
     public let outputNorm: UnsafePointer<Float>
     public let output: WeightMatrix
     public let layers: [LayerWeights]
+    /// Keeps repacked expert stacks alive (see `repackingExperts`); nil for file-layout weights.
+    let repackedMemory: RepackedMemory?
+
+    init(tokenEmbedding: WeightMatrix, outputNorm: UnsafePointer<Float>, output: WeightMatrix, layers: [LayerWeights],
+         repackedMemory: RepackedMemory?) {
+        self.tokenEmbedding = tokenEmbedding
+        self.outputNorm = outputNorm
+        self.output = output
+        self.layers = layers
+        self.repackedMemory = repackedMemory
+    }
+
+    /// True when some expert stack is not in the file's layout (it cannot be streamed from the file).
+    public var hasRepackedExperts: Bool {
+        layers.contains { [$0.gateExperts, $0.upExperts, $0.downExperts].contains { $0.layout != .ggml } }
+    }
 
     public init(file: GGUFFile, config c: ModelConfig) throws {
+        repackedMemory = nil
         func tensor(_ name: String) throws -> GGUFTensorInfo {
             guard let t = file.tensor(name) else { throw GGUFError("\(file.path): missing tensor '\(name)'") }
             return t

@@ -99,6 +99,18 @@ public final class GGUFFile: @unchecked Sendable {
     /// Pointer to a tensor's bytes inside the mapping.
     public func data(_ tensor: GGUFTensorInfo) -> UnsafeRawPointer { base + tensor.fileOffset }
 
+    /// Drops the mapped pages wholly inside [pointer, pointer + byteCount) from this process's
+    /// resident memory (they are read again from the file if touched). For weights the engine
+    /// has copied elsewhere (repacked experts); a no-op for in-memory files.
+    public func releasePages(of pointer: UnsafeRawPointer, byteCount: Int) {
+        guard !ownsCopy, byteCount > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (Int(bitPattern: pointer) + page - 1) / page * page
+        let end = (Int(bitPattern: pointer) + byteCount) / page * page
+        guard end > start else { return }
+        _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_DONTNEED)
+    }
+
     public func tensor(_ name: String) -> GGUFTensorInfo? { tensorsByName[name] }
 
     // MARK: - Typed metadata access with errors that name the key

@@ -23,6 +23,9 @@ public final class MoERuntime: @unchecked Sendable {
         self.model = model
         self.options = options
         self.logger = logger
+        if options.stream && model.weights.hasRepackedExperts {
+            throw HotCacheError("--moe-stream reads experts in the file's layout, but this model was loaded with repacked experts (load it with repackExperts off / --no-repack)")
+        }
         let c = model.config
         layout = try ModelExpertLayout(moeLayers: Array(0..<c.layerCount), expertsPerLayer: c.expertCount, topK: c.expertsUsed,
                                        bytesPerExpert: (0..<c.layerCount).map { model.weights.expertBytes(layer: $0) })

@@ -6,6 +6,15 @@ public enum CPU {
     public static let avx2: Bool = hm_cpu_features() & 19 == 19
 }
 
+/// How a weight matrix's bytes are arranged.
+public enum WeightLayout: Sendable, Equatable {
+    /// As in the GGUF file: row after row of the type's blocks.
+    case ggml
+    /// Q4_K repacked eight rows at a time for the AVX2 kernel (see kquant_x86.c): 148 bytes
+    /// per row and 256 columns. Row ranges handed to `matmul` must start and end on multiples of 8.
+    case q4KRows8
+}
+
 /// The compute entry points the engine calls. Every function is single-threaded and
 /// allocation-free; callers split rows across their own threads.
 public enum Kernels {
@@ -17,13 +26,38 @@ public enum Kernels {
     /// - Precondition: `activations.type == type.vecDotType`, `activations.count == cols`,
     ///   `tokens <= activations.tokens`, and `cols` is a whole number of `type`'s blocks.
     public static func matmul(
-        type: GGMLType, weights: UnsafeRawPointer, rowBytes: Int, cols: Int, rows: Range<Int>,
+        type: GGMLType, layout: WeightLayout = .ggml, weights: UnsafeRawPointer, rowBytes: Int, cols: Int, rows: Range<Int>,
         activations: borrowing QuantizedActivations, tokens: Int,
         out: UnsafeMutablePointer<Float>, outStride: Int
     ) {
+        if layout == .q4KRows8 {
+            checkShapes(type, cols, activations, tokens)
+            precondition(type == .q4_K && CPU.avx2 && rows.lowerBound % 8 == 0 && rows.count % 8 == 0,
+                         "q4KRows8 needs Q4_K, AVX2 and 8-aligned rows")
+            if rows.isEmpty || tokens == 0 { return }
+            hm_matmul_q4_K_x8_q8_K(weights + rows.lowerBound * rowBytes, rowBytes, Int64(cols), Int64(rows.count),
+                                   activations.row(token: 0), activations.rowBytes, Int64(tokens), out, Int64(outStride))
+            return
+        }
         matmul(
             path: CPU.avx2 ? .simd : .portable, type: type, weights: weights, rowBytes: rowBytes, cols: cols,
             rows: rows, activations: activations, tokens: tokens, out: out, outStride: outStride)
+    }
+
+    /// Whether `repackRows8` can repack a `rows x cols` matrix of `type` on this CPU.
+    public static func canRepackRows8(type: GGMLType, rows: Int, cols: Int) -> Bool {
+        type == .q4_K && CPU.avx2 && rows % 8 == 0 && cols % 256 == 0 && rows > 0
+    }
+
+    /// Bytes per row of a matrix in the `.q4KRows8` layout.
+    public static func rows8RowBytes(cols: Int) -> Int { cols / 256 * 148 }
+
+    /// Repacks a GGUF-layout Q4_K matrix into `.q4KRows8` at `destination`
+    /// (rows * rows8RowBytes(cols) bytes). Precondition: `canRepackRows8`.
+    public static func repackRows8(type: GGMLType, source: UnsafeRawPointer, rowBytes: Int, rows: Int, cols: Int,
+                                   into destination: UnsafeMutableRawPointer) {
+        precondition(canRepackRows8(type: type, rows: rows, cols: cols))
+        hm_repack_q4_K_x8(source, rowBytes, Int64(rows), Int64(cols), destination)
     }
 
     /// Which implementation computes a matmul. Public `matmul` takes `.simd` when the CPU has

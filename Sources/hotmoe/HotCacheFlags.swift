@@ -35,6 +35,8 @@ struct HotCacheFlags: ParsableArguments {
     var stream = false
     @Option(name: .customLong("config"), help: "INI file of settings (long flag names without --).")
     var config: String?
+    @Flag(name: .customLong("no-repack"), help: "Keep Q4_K experts in the file's layout instead of the AVX2 eight-row layout (slower decode; also HOTMOE_NO_REPACK=1).")
+    var noRepack = false
 
     func options(ctxSize: Int, parallel: Int) throws -> HotCacheOptions {
         var cli = HotCacheOptions.CommandLine()
@@ -55,6 +57,14 @@ struct HotCacheFlags: ParsableArguments {
         o.ctxSize = ctxSize
         o.parallelSequences = parallel
         return o
+    }
+
+    /// Whether to load the model with repacked experts: on, unless asked off or experts are
+    /// streamed from the file (which needs the file's layout). Bad cache flags are reported
+    /// later by `runtime`, so they count as "not streaming" here.
+    var repackExperts: Bool {
+        if noRepack || ProcessInfo.processInfo.environment["HOTMOE_NO_REPACK"].map({ $0 != "0" }) == true { return false }
+        return (try? options(ctxSize: 0, parallel: 1).stream) != true
     }
 
     /// INI keys accepted by commands that use these flags (cache settings plus model/server ones).

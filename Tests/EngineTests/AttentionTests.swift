@@ -1,4 +1,5 @@
 import CKernels
+import GGUF
 import Foundation
 import Quant
 import Testing
@@ -59,4 +60,33 @@ func attentionMatchesFloat64(headDim: Int, valueDim: Int) {
     var scores = [Float](repeating: 0, count: n), out = [Float](repeating: .nan, count: headDim)
     hm_attend_f32(q, keys, Int64(headDim), values, Int64(headDim), Int64(n), Int64(headDim), Int64(headDim), 1, &scores, &out)
     #expect(out.allSatisfy { $0 == 3 }, "\(out)")
+}
+
+/// A Q4_K_M model with its experts repacked (`.q4KRows8`) computes what the file layout
+/// computes: prompt logits and teacher-forced decode logits within float summation order.
+@Test func repackedExpertsMatchFileLayout() throws {
+    guard CPU.avx2 else { return }
+    var spec = SyntheticModelSpec.preset("small")!
+    spec.weightType = "q4_k_m"
+    spec.seed = UInt64.random(in: 1...1_000_000)
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("hotmoe-repack-\(spec.seed).gguf").path
+    try SyntheticModel.write(spec, to: path)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let plain = try MoEModel(file: try GGUFFile(path: path))
+    let packed = try MoEModel(file: try GGUFFile(path: path), repackExperts: true)
+    #expect(!plain.weights.hasRepackedExperts && packed.weights.hasRepackedExperts)
+    var rng = SeededGenerator(seed: spec.seed)
+    let tokens = (0..<32).map { _ in Int32(rng.next() % UInt64(plain.config.vocabSize)) }
+    // 24 tokens as one prompt, then 8 single-token steps.
+    func logits(_ m: MoEModel) throws -> [[Float]] {
+        let s = InferenceSession(model: m, contextSize: 64, threads: 2)
+        var out = [Array(try s.forward(Array(tokens[..<24]), logits: .all))]
+        for t in tokens[24...] { out.append(Array(try s.forward(token: t))) }
+        return out
+    }
+    for (step, (a, b)) in zip(try logits(plain), try logits(packed)).enumerated() {
+        let diff = zip(a, b).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
+        let norm = a.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        #expect(diff / norm < 1e-5, "step \(step): relative L2 \(diff / norm) seed \(spec.seed)")
+    }
 }

@@ -34,6 +34,13 @@ HM_MATMUL_DECL(hm_matmul_f16_f16);
 HM_MATMUL_DECL(hm_matmul_bf16_bf16);
 HM_MATMUL_DECL(hm_matmul_f32_f32);
 
+/// Q4_K weights repacked eight rows at a time (layout in kquant_x86.c): 1184 bytes per group
+/// of 8 rows and 256 columns. `rows` must be a multiple of 8. hm_repack_q4_K_x8 writes
+/// rows / 8 * cols / 256 records to dst; hm_matmul_q4_K_x8_q8_K takes a repacked matrix with
+/// row_bytes = cols / 256 * 148 and rows (the count) a multiple of 8.
+void hm_repack_q4_K_x8(const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *dst);
+HM_MATMUL_DECL(hm_matmul_q4_K_x8_q8_K);
+
 /// Causal attention of one query head `q` over positions 0..<n of one KV head: keys at
 /// keys + p * k_stride (head_dim floats), values at values + p * v_stride (value_dim floats);
 /// out = softmax(scale * K q) . V. head_dim and value_dim must be multiples of 8, n >= 1;

@@ -1,0 +1,56 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import GGUF
+import Quant
+
+/// Anonymous memory holding repacked expert stacks; unmapped with the weights.
+final class RepackedMemory: @unchecked Sendable {
+    private var regions: [(UnsafeMutableRawPointer, Int)] = []
+
+    /// A zero-filled region of `bytes`, on transparent huge pages where the kernel allows.
+    func allocate(_ bytes: Int) -> UnsafeMutableRawPointer? {
+        guard let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
+            return nil
+        }
+        // Experts are read in long runs: 2 MiB pages spare most TLB misses.
+        _ = madvise(p, bytes, 14)  // MADV_HUGEPAGE
+        regions.append((p, bytes))
+        return p
+    }
+
+    deinit { for (p, n) in regions { munmap(p, n) } }
+}
+
+extension ModelWeights {
+    /// The same weights with every Q4_K expert stack repacked eight rows at a time
+    /// (`WeightLayout.q4KRows8`, for the AVX2 decode kernel) into anonymous memory; the
+    /// original mapped pages are released, so resident memory grows only by the layout's 2.8%.
+    /// Stacks of other types, or where the CPU lacks AVX2, stay as they are.
+    /// Experts streamed from the file (`--moe-stream`) need the file's layout: do not repack then.
+    public func repackingExperts(file: GGUFFile) -> ModelWeights {
+        let memory = RepackedMemory()
+        func repack(_ s: ExpertStack) -> ExpertStack {
+            guard s.layout == .ggml, Kernels.canRepackRows8(type: s.type, rows: s.rows, cols: s.cols) else { return s }
+            let rowBytes = Kernels.rows8RowBytes(cols: s.cols)
+            let expertBytes = s.rows * rowBytes
+            guard let dst = memory.allocate(s.expertCount * expertBytes) else { return s }
+            for e in 0..<s.expertCount {
+                Kernels.repackRows8(type: s.type, source: s.data + e * s.expertBytes, rowBytes: s.rowBytes,
+                                    rows: s.rows, cols: s.cols, into: dst + e * expertBytes)
+            }
+            file.releasePages(of: s.data, byteCount: s.expertCount * s.expertBytes)
+            var out = ExpertStack(name: s.name, type: s.type, rows: s.rows, cols: s.cols, rowBytes: rowBytes,
+                                  expertCount: s.expertCount, data: UnsafeRawPointer(dst))
+            out.layout = .q4KRows8
+            return out
+        }
+        let newLayers = layers.map { l in
+            LayerWeights(attnNorm: l.attnNorm, wq: l.wq, wk: l.wk, wv: l.wv, wo: l.wo, qNorm: l.qNorm, kNorm: l.kNorm,
+                         ffnNorm: l.ffnNorm, router: l.router, gateExperts: repack(l.gateExperts),
+                         upExperts: repack(l.upExperts), downExperts: repack(l.downExperts))
+        }
+        return ModelWeights(tokenEmbedding: tokenEmbedding, outputNorm: outputNorm, output: output, layers: newLayers,
+                            repackedMemory: memory)
+    }
+}
