@@ -93,6 +93,54 @@ HM_AVX2 HM_MATMUL_DECL(hm_matmul_q4_0_q8_0) {
     hm_matmul_b32(w, row_bytes, cols, rows, act, act_bytes, tokens, out, out_stride, 1);
 }
 
+// ---- Q8_0 repacked eight rows at a time -------------------------------------------------
+// For each group of 8 rows and each 32-element block, one 272-byte record (the same bytes as
+// the 8 rows' blocks): d[8] fp16, then for each 4-element step q the 4 quants of every row
+// (row r at byte 16 + 32 q + 4 r). Rows sit in vector lanes and each activation step is
+// broadcast, so the scale and float work is paid once per eight rows.
+#define HM_Q8_0X8 272
+
+HM_AVX2 void hm_repack_q8_0_x8(const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *dst) {
+    const int64_t nb = cols / 32;
+    for (int64_t g = 0; g < rows / 8; ++g) {
+        for (int64_t i = 0; i < nb; ++i) {
+            uint8_t *o = (uint8_t *)dst + (g * nb + i) * HM_Q8_0X8;
+            for (int r = 0; r < 8; ++r) {
+                const uint8_t *x = (const uint8_t *)src + (g * 8 + r) * row_bytes + i * HM_Q8_0;
+                memcpy(o + 2 * r, x, 2);
+                for (int q = 0; q < 8; ++q) memcpy(o + 16 + 32 * q + 4 * r, x + 2 + 4 * q, 4);
+            }
+        }
+    }
+}
+
+HM_AVX2 HM_MATMUL_DECL(hm_matmul_q8_0_x8_q8_0) {
+    const int64_t nb = cols / 32;
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t g = 0; g < rows / 8; ++g) {
+        const uint8_t *wg = (const uint8_t *)w + g * 8 * row_bytes;
+        for (int64_t t = 0; t < tokens; ++t) {
+            const uint8_t *a = (const uint8_t *)act + t * act_bytes;
+            __m256 acc = _mm256_setzero_ps();
+            for (int64_t i = 0; i < nb; ++i) {
+                const uint8_t *x = wg + i * HM_Q8_0X8, *y = a + i * HM_Q8_0;
+                __m256i sum = _mm256_setzero_si256();
+                for (int q = 0; q < 8; ++q) {
+                    int32_t a4;
+                    memcpy(&a4, y + 2 + 4 * q, 4);
+                    const __m256i wv = hm_loadu(x + 16 + 32 * q);
+                    // |w| times a with w's sign: the usual way round maddubs's unsigned operand.
+                    const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(_mm256_set1_epi32(a4), wv));
+                    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, ones));
+                }
+                const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x)), _mm256_set1_ps(hm_h2f(y)));
+                acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sum), acc);
+            }
+            _mm256_storeu_ps(out + 8 * g + t * out_stride, acc);
+        }
+    }
+}
+
 // ---- float types ----------------------------------------------------------------------------
 
 // Loads 8 elements of each float format as 8 floats.
@@ -159,6 +207,8 @@ HM_MATMUL_DEF(hm_matmul_f32_f32, hm_dot_f32, 1)
 #else  // not x86-64: never dispatched to (hm_cpu_features() returns 0).
 #define HM_TRAP(name) HM_MATMUL_DECL(name) { __builtin_trap(); }
 HM_TRAP(hm_matmul_q8_0_q8_0)
+HM_TRAP(hm_matmul_q8_0_x8_q8_0)
+void hm_repack_q8_0_x8(const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *dst) { __builtin_trap(); }
 HM_TRAP(hm_matmul_q4_0_q8_0)
 HM_TRAP(hm_matmul_f16_f16)
 HM_TRAP(hm_matmul_bf16_bf16)

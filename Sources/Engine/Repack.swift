@@ -23,16 +23,17 @@ final class RepackedMemory: @unchecked Sendable {
 }
 
 extension ModelWeights {
-    /// The same weights with every Q4_K expert stack repacked eight rows at a time
-    /// (`WeightLayout.q4KRows8`, for the AVX2 decode kernel) into anonymous memory; the
-    /// original mapped pages are released, so resident memory grows only by the layout's 2.8%.
+    /// The same weights with every Q4_K and Q8_0 expert stack and attention matrix repacked eight rows at a time
+    /// (`WeightLayout.rows8`, for the AVX2 decode kernels) into anonymous memory; the
+    /// original mapped pages are released, so resident memory grows only by the layout's
+    /// overhead (2.8% for Q4_K, none for Q8_0).
     /// Stacks of other types, or where the CPU lacks AVX2, stay as they are.
     /// Experts streamed from the file (`--moe-stream`) need the file's layout: do not repack then.
-    public func repackingExperts(file: GGUFFile) -> ModelWeights {
+    public func repackingForDecode(file: GGUFFile) -> ModelWeights {
         let memory = RepackedMemory()
         func repack(_ s: ExpertStack) -> ExpertStack {
             guard s.layout == .ggml, Kernels.canRepackRows8(type: s.type, rows: s.rows, cols: s.cols) else { return s }
-            let rowBytes = Kernels.rows8RowBytes(cols: s.cols)
+            let rowBytes = Kernels.rows8RowBytes(type: s.type, cols: s.cols)
             let expertBytes = s.rows * rowBytes
             guard let dst = memory.allocate(s.expertCount * expertBytes) else { return s }
             for e in 0..<s.expertCount {
@@ -42,11 +43,21 @@ extension ModelWeights {
             file.releasePages(of: s.data, byteCount: s.expertCount * s.expertBytes)
             var out = ExpertStack(name: s.name, type: s.type, rows: s.rows, cols: s.cols, rowBytes: rowBytes,
                                   expertCount: s.expertCount, data: UnsafeRawPointer(dst))
-            out.layout = .q4KRows8
+            out.layout = .rows8
             return out
         }
+        func repack(_ w: WeightMatrix) -> WeightMatrix {
+            guard w.layout == .ggml, Kernels.canRepackRows8(type: w.type, rows: w.rows, cols: w.cols) else { return w }
+            let rowBytes = Kernels.rows8RowBytes(type: w.type, cols: w.cols)
+            guard let dst = memory.allocate(w.rows * rowBytes) else { return w }
+            Kernels.repackRows8(type: w.type, source: w.data, rowBytes: w.rowBytes, rows: w.rows, cols: w.cols, into: dst)
+            file.releasePages(of: w.data, byteCount: w.byteCount)
+            return WeightMatrix(type: w.type, rows: w.rows, cols: w.cols, rowBytes: rowBytes, data: UnsafeRawPointer(dst),
+                                layout: .rows8)
+        }
         let newLayers = layers.map { l in
-            LayerWeights(attnNorm: l.attnNorm, wq: l.wq, wk: l.wk, wv: l.wv, wo: l.wo, qNorm: l.qNorm, kNorm: l.kNorm,
+            LayerWeights(attnNorm: l.attnNorm, wq: repack(l.wq), wk: repack(l.wk), wv: repack(l.wv), wo: repack(l.wo),
+                         qNorm: l.qNorm, kNorm: l.kNorm,
                          ffnNorm: l.ffnNorm, router: l.router, gateExperts: repack(l.gateExperts),
                          upExperts: repack(l.upExperts), downExperts: repack(l.downExperts))
         }

@@ -7,13 +7,14 @@ public final class MoEModel: @unchecked Sendable {
     public let config: ModelConfig
     public let weights: ModelWeights
 
-    /// `repackExperts`: repack Q4_K experts for the AVX2 decode kernel (see
-    /// `ModelWeights.repackingExperts`); leave it off when experts are streamed from the file.
-    public init(file: GGUFFile, repackExperts: Bool = false) throws {
+    /// `repack`: repack Q4_K/Q8_0 experts and attention matrices for the AVX2 eight-row
+    /// kernels (see `ModelWeights.repackingForDecode`); leave it off when experts are streamed
+    /// from the file.
+    public init(file: GGUFFile, repack: Bool = false) throws {
         self.file = file
         config = try Architectures.config(for: file)
         let weights = try ModelWeights(file: file, config: config)
-        self.weights = repackExperts ? weights.repackingExperts(file: file) : weights
+        self.weights = repack ? weights.repackingForDecode(file: file) : weights
     }
 
     public convenience init(path: String) throws {

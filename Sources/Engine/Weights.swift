@@ -57,7 +57,7 @@ public struct ModelWeights: @unchecked Sendable {
     public let outputNorm: UnsafePointer<Float>
     public let output: WeightMatrix
     public let layers: [LayerWeights]
-    /// Keeps repacked expert stacks alive (see `repackingExperts`); nil for file-layout weights.
+    /// Keeps repacked expert stacks alive (see `repackingForDecode`); nil for file-layout weights.
     let repackedMemory: RepackedMemory?
 
     init(tokenEmbedding: WeightMatrix, outputNorm: UnsafePointer<Float>, output: WeightMatrix, layers: [LayerWeights],

@@ -24,7 +24,7 @@ public final class MoERuntime: @unchecked Sendable {
         self.options = options
         self.logger = logger
         if options.stream && model.weights.hasRepackedExperts {
-            throw HotCacheError("--moe-stream reads experts in the file's layout, but this model was loaded with repacked experts (load it with repackExperts off / --no-repack)")
+            throw HotCacheError("--moe-stream reads experts in the file's layout, but this model was loaded with repacked experts (load it with repack off / --no-repack)")
         }
         let c = model.config
         layout = try ModelExpertLayout(moeLayers: Array(0..<c.layerCount), expertsPerLayer: c.expertCount, topK: c.expertsUsed,

@@ -10,9 +10,10 @@ public enum CPU {
 public enum WeightLayout: Sendable, Equatable {
     /// As in the GGUF file: row after row of the type's blocks.
     case ggml
-    /// Q4_K repacked eight rows at a time for the AVX2 kernel (see kquant_x86.c): 148 bytes
-    /// per row and 256 columns. Row ranges handed to `matmul` must start and end on multiples of 8.
-    case q4KRows8
+    /// Repacked eight rows at a time for the AVX2 kernels (Q4_K: kquant_x86.c, 148 bytes per
+    /// row and 256 columns; Q8_0: dot_x86.c, same size as the file). Row ranges handed to
+    /// `matmul` must start and end on multiples of 8.
+    case rows8
 }
 
 /// The compute entry points the engine calls. Every function is single-threaded and
@@ -30,13 +31,18 @@ public enum Kernels {
         activations: borrowing QuantizedActivations, tokens: Int,
         out: UnsafeMutablePointer<Float>, outStride: Int
     ) {
-        if layout == .q4KRows8 {
+        if layout == .rows8 {
             checkShapes(type, cols, activations, tokens)
-            precondition(type == .q4_K && CPU.avx2 && rows.lowerBound % 8 == 0 && rows.count % 8 == 0,
-                         "q4KRows8 needs Q4_K, AVX2 and 8-aligned rows")
+            precondition(CPU.avx2 && rows.lowerBound % 8 == 0 && rows.count % 8 == 0, "rows8 needs AVX2 and 8-aligned rows")
             if rows.isEmpty || tokens == 0 { return }
-            hm_matmul_q4_K_x8_q8_K(weights + rows.lowerBound * rowBytes, rowBytes, Int64(cols), Int64(rows.count),
-                                   activations.row(token: 0), activations.rowBytes, Int64(tokens), out, Int64(outStride))
+            let kernel: CMatmul
+            switch type {
+            case .q4_K: kernel = hm_matmul_q4_K_x8_q8_K
+            case .q8_0: kernel = hm_matmul_q8_0_x8_q8_0
+            default: preconditionFailure("no rows8 kernel for \(type)")
+            }
+            kernel(weights + rows.lowerBound * rowBytes, rowBytes, Int64(cols), Int64(rows.count),
+                   activations.row(token: 0), activations.rowBytes, Int64(tokens), out, Int64(outStride))
             return
         }
         matmul(
@@ -46,18 +52,24 @@ public enum Kernels {
 
     /// Whether `repackRows8` can repack a `rows x cols` matrix of `type` on this CPU.
     public static func canRepackRows8(type: GGMLType, rows: Int, cols: Int) -> Bool {
-        type == .q4_K && CPU.avx2 && rows % 8 == 0 && cols % 256 == 0 && rows > 0
+        CPU.avx2 && rows % 8 == 0 && rows > 0 && ((type == .q4_K && cols % 256 == 0) || (type == .q8_0 && cols % 32 == 0))
     }
 
-    /// Bytes per row of a matrix in the `.q4KRows8` layout.
-    public static func rows8RowBytes(cols: Int) -> Int { cols / 256 * 148 }
+    /// Bytes per row of a matrix of `type` in the `.rows8` layout.
+    public static func rows8RowBytes(type: GGMLType, cols: Int) -> Int {
+        type == .q4_K ? cols / 256 * 148 : type.byteCount(elements: cols)!
+    }
 
-    /// Repacks a GGUF-layout Q4_K matrix into `.q4KRows8` at `destination`
-    /// (rows * rows8RowBytes(cols) bytes). Precondition: `canRepackRows8`.
+    /// Repacks a GGUF-layout matrix into `.rows8` at `destination`
+    /// (rows * rows8RowBytes(type:cols:) bytes). Precondition: `canRepackRows8`.
     public static func repackRows8(type: GGMLType, source: UnsafeRawPointer, rowBytes: Int, rows: Int, cols: Int,
                                    into destination: UnsafeMutableRawPointer) {
         precondition(canRepackRows8(type: type, rows: rows, cols: cols))
-        hm_repack_q4_K_x8(source, rowBytes, Int64(rows), Int64(cols), destination)
+        if type == .q4_K {
+            hm_repack_q4_K_x8(source, rowBytes, Int64(rows), Int64(cols), destination)
+        } else {
+            hm_repack_q8_0_x8(source, rowBytes, Int64(rows), Int64(cols), destination)
+        }
     }
 
     /// Which implementation computes a matmul. Public `matmul` takes `.simd` when the CPU has

@@ -93,7 +93,7 @@ struct BenchCommand: ParsableCommand {
         let logger = Log.main
         do {
             let path = try ModelLocator.resolve(model, logger: logger)
-            let m = try MoEModel(file: try GGUFFile(path: path), repackExperts: cache.repackExperts)
+            let m = try MoEModel(file: try GGUFFile(path: path), repack: cache.repack)
             let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
             let ctx = min(m.config.contextLength, max(nPrompt, nGen) + 8)
             let session = InferenceSession(model: m, contextSize: ctx, maxBatch: max(1, min(batchSize, max(nPrompt, 1))), threads: threadCount)

@@ -35,7 +35,7 @@ struct HotCacheFlags: ParsableArguments {
     var stream = false
     @Option(name: .customLong("config"), help: "INI file of settings (long flag names without --).")
     var config: String?
-    @Flag(name: .customLong("no-repack"), help: "Keep Q4_K experts in the file's layout instead of the AVX2 eight-row layout (slower decode; also HOTMOE_NO_REPACK=1).")
+    @Flag(name: .customLong("no-repack"), help: "Keep Q4_K/Q8_0 weights in the file's layout instead of repacking them for the AVX2 eight-row kernels (slower; also HOTMOE_NO_REPACK=1).")
     var noRepack = false
 
     func options(ctxSize: Int, parallel: Int) throws -> HotCacheOptions {
@@ -59,10 +59,10 @@ struct HotCacheFlags: ParsableArguments {
         return o
     }
 
-    /// Whether to load the model with repacked experts: on, unless asked off or experts are
+    /// Whether to load the model with repacked weights: on, unless asked off or experts are
     /// streamed from the file (which needs the file's layout). Bad cache flags are reported
     /// later by `runtime`, so they count as "not streaming" here.
-    var repackExperts: Bool {
+    var repack: Bool {
         if noRepack || ProcessInfo.processInfo.environment["HOTMOE_NO_REPACK"].map({ $0 != "0" }) == true { return false }
         return (try? options(ctxSize: 0, parallel: 1).stream) != true
     }

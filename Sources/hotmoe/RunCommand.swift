@@ -27,13 +27,13 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// Loads the model with progress on the log.
-    func load(logger: Logger, repackExperts: Bool = true) throws -> (MoEModel, Tokenizer, String) {
+    func load(logger: Logger, repack: Bool = true) throws -> (MoEModel, Tokenizer, String) {
         let path = try ModelLocator.resolve(model, logger: logger)
         let clock = ContinuousClock()
         let t0 = clock.now
         logger.info("loading \(path)")
         let file = try GGUFFile(path: path)
-        let model = try MoEModel(file: file, repackExperts: repackExperts)
+        let model = try MoEModel(file: file, repack: repack)
         let tokenizer = try Tokenizer(gguf: file)
         let c = model.config
         logger.info("loaded \(c.architecture): \(c.layerCount) layers, \(c.expertCount) experts (top-\(c.expertsUsed)), vocab \(c.vocabSize) in \(String(format: "%.2f", (clock.now - t0).seconds)) s")
@@ -86,7 +86,7 @@ struct RunCommand: ParsableCommand {
         do {
             var text = prompt ?? "The"
             if let file { text = try String(contentsOfFile: file, encoding: .utf8) }
-            let (model, tokenizer, _) = try modelOptions.load(logger: logger, repackExperts: cache.repackExperts)
+            let (model, tokenizer, _) = try modelOptions.load(logger: logger, repack: cache.repack)
             if chat {
                 var messages: [ChatMessage] = []
                 if let system { messages.append(ChatMessage(role: "system", content: system)) }

@@ -53,7 +53,7 @@ struct ServeCommand: AsyncParsableCommand {
             o.traceOut = traceOut ?? source.value("moe-trace-out", env: ["HOTMOE_MOE_TRACE_OUT"])
             logger.info("loading \(modelPath)")
             let file = try GGUFFile(path: modelPath)
-            let m = try MoEModel(file: file, repackExperts: cache.repackExperts)
+            let m = try MoEModel(file: file, repack: cache.repack)
             let tokenizer = try Tokenizer(gguf: file)
             o.contextSize = min(try int(ctxSize, "ctx-size", "LLAMA_ARG_CTX_SIZE", 4096, 1...1 << 20), m.config.contextLength)
             // The server always has a runtime, so /moe-layer-perf and /moe-hot-cache work.

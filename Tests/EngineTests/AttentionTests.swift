@@ -62,18 +62,19 @@ func attentionMatchesFloat64(headDim: Int, valueDim: Int) {
     #expect(out.allSatisfy { $0 == 3 }, "\(out)")
 }
 
-/// A Q4_K_M model with its experts repacked (`.q4KRows8`) computes what the file layout
-/// computes: prompt logits and teacher-forced decode logits within float summation order.
-@Test func repackedExpertsMatchFileLayout() throws {
+/// A model with its experts repacked (`.rows8`) computes what the file layout computes:
+/// prompt logits and teacher-forced decode logits within float summation order.
+@Test(arguments: ["q4_k_m", "q8_0"])
+func repackedExpertsMatchFileLayout(weightType: String) throws {
     guard CPU.avx2 else { return }
     var spec = SyntheticModelSpec.preset("small")!
-    spec.weightType = "q4_k_m"
+    spec.weightType = weightType
     spec.seed = UInt64.random(in: 1...1_000_000)
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("hotmoe-repack-\(spec.seed).gguf").path
     try SyntheticModel.write(spec, to: path)
     defer { try? FileManager.default.removeItem(atPath: path) }
     let plain = try MoEModel(file: try GGUFFile(path: path))
-    let packed = try MoEModel(file: try GGUFFile(path: path), repackExperts: true)
+    let packed = try MoEModel(file: try GGUFFile(path: path), repack: true)
     #expect(!plain.weights.hasRepackedExperts && packed.weights.hasRepackedExperts)
     var rng = SeededGenerator(seed: spec.seed)
     let tokens = (0..<32).map { _ in Int32(rng.next() % UInt64(plain.config.vocabSize)) }

@@ -106,31 +106,32 @@ extension FastKernelTests {
 }
 
 extension FastKernelTests {
-    /// Q4_K repacked eight rows at a time (`.q4KRows8`) gives what the reference gives on the
-    /// file-layout bytes, within float summation order: 1, 2-4 and 9 tokens, a row range that
-    /// starts at row 8, output rows between token rows left untouched.
-    @Test func repackedQ4KMatchesReference() {
+    /// Q4_K and Q8_0 repacked eight rows at a time (`.rows8`) give what the reference gives on
+    /// the file-layout bytes, within float summation order: 1, 2-4 and 9 tokens, a row range
+    /// that starts at row 8, output rows between token rows left untouched.
+    @Test(arguments: [GGMLType.q4_K, .q8_0])
+    func repackedRows8MatchReference(type: GGMLType) {
         var (rng, seed) = freshRNG()
-        for cols in [256, 768, 1024] {
+        for cols in type == .q4_K ? [256, 768, 1024] : [32, 96, 1024] {
             let rows = 24, sub = 8..<24, stride = sub.count + 2
-            let w = randomBlocks(.q4_K, count: cols * rows, &rng)
-            let rowBytes = GGMLType.q4_K.byteCount(elements: cols)!
-            let packedRowBytes = Kernels.rows8RowBytes(cols: cols)
-            #expect(Kernels.canRepackRows8(type: .q4_K, rows: rows, cols: cols))
+            let w = randomBlocks(type, count: cols * rows, &rng)
+            let rowBytes = type.byteCount(elements: cols)!
+            let packedRowBytes = Kernels.rows8RowBytes(type: type, cols: cols)
+            #expect(Kernels.canRepackRows8(type: type, rows: rows, cols: cols))
             var packed = [UInt8](repeating: 0, count: rows * packedRowBytes)
             w.withUnsafeBytes { src in
                 packed.withUnsafeMutableBytes { dst in
-                    Kernels.repackRows8(type: .q4_K, source: src.baseAddress!, rowBytes: rowBytes, rows: rows, cols: cols,
+                    Kernels.repackRows8(type: type, source: src.baseAddress!, rowBytes: rowBytes, rows: rows, cols: cols,
                                         into: dst.baseAddress!)
                 }
             }
             for tokens in [1, Int.random(in: 2...4, using: &rng), 9] {
-                let act = activations(for: .q4_K, gaussian(cols * tokens, &rng, outliers: true), count: cols)
-                let ref = runMatmul(.q4_K, w, rows: sub, cols: cols, act, tokens: tokens, outStride: stride, path: .reference)
+                let act = activations(for: type, gaussian(cols * tokens, &rng, outliers: true), count: cols)
+                let ref = runMatmul(type, w, rows: sub, cols: cols, act, tokens: tokens, outStride: stride, path: .reference)
                 var got = [Float](repeating: .nan, count: stride * tokens)
                 packed.withUnsafeBytes { wp in
                     got.withUnsafeMutableBufferPointer { op in
-                        Kernels.matmul(type: .q4_K, layout: .q4KRows8, weights: wp.baseAddress!, rowBytes: packedRowBytes,
+                        Kernels.matmul(type: type, layout: .rows8, weights: wp.baseAddress!, rowBytes: packedRowBytes,
                                        cols: cols, rows: sub, activations: act, tokens: tokens, out: op.baseAddress!,
                                        outStride: stride)
                     }
@@ -138,15 +139,15 @@ extension FastKernelTests {
                 for t in 0..<tokens {
                     for r in sub {
                         let i = (r - sub.lowerBound) + t * stride
-                        let mag = dotMagnitude(.q4_K, Array(w[r * rowBytes..<(r + 1) * rowBytes]), act, token: t)
+                        let mag = dotMagnitude(type, Array(w[r * rowBytes..<(r + 1) * rowBytes]), act, token: t)
                         #expect(abs(Double(got[i]) - Double(ref[i])) <= 1e-5 * mag,
-                                "cols \(cols) r \(r) t \(t): \(got[i]) vs \(ref[i]) seed=\(seed)")
+                                "\(type) cols \(cols) r \(r) t \(t): \(got[i]) vs \(ref[i]) seed=\(seed)")
                     }
                     #expect(got[t * stride + sub.count].isNaN && got[t * stride + sub.count + 1].isNaN)
                 }
             }
         }
-        #expect(!Kernels.canRepackRows8(type: .q4_K, rows: 12, cols: 256))
+        #expect(!Kernels.canRepackRows8(type: type, rows: 12, cols: 256))
         #expect(!Kernels.canRepackRows8(type: .q6_K, rows: 16, cols: 256))
     }
 }

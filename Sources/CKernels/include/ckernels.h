@@ -40,6 +40,10 @@ HM_MATMUL_DECL(hm_matmul_f32_f32);
 /// row_bytes = cols / 256 * 148 and rows (the count) a multiple of 8.
 void hm_repack_q4_K_x8(const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *dst);
 HM_MATMUL_DECL(hm_matmul_q4_K_x8_q8_K);
+/// The same for Q8_0 (layout in dot_x86.c): 272 bytes per group of 8 rows and 32 columns,
+/// row_bytes = cols / 32 * 34 (unchanged from the file layout).
+void hm_repack_q8_0_x8(const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *dst);
+HM_MATMUL_DECL(hm_matmul_q8_0_x8_q8_0);
 
 /// Causal attention of one query head `q` over positions 0..<n of one KV head: keys at
 /// keys + p * k_stride (head_dim floats), values at values + p * v_stride (value_dim floats);
