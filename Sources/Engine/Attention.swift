@@ -55,22 +55,11 @@ enum Attention {
                                 values: UnsafePointer<Float>, vStride: Int, count n: Int, headDim: Int,
                                 valueDim: Int, scale: Float, scores: UnsafeMutablePointer<Float>,
                                 out: UnsafeMutablePointer<Float>) {
-        var maxScore = -Float.infinity
-        for p in 0..<n {
-            let s = Ops.dot(q, keys + p * kStride, count: headDim) * scale
-            scores[p] = s
-            maxScore = max(maxScore, s)
-        }
-        var sum: Double = 0
-        for p in 0..<n {
-            let e = expf(scores[p] - maxScore)
-            scores[p] = e
-            sum += Double(e)
-        }
-        let inv = Float(1 / sum)
+        for p in 0..<n { scores[p] = Ops.dot(q, keys + p * kStride, count: headDim) * scale }
+        Ops.softmax(scores, count: n)
         for i in 0..<valueDim { out[i] = 0 }
         for p in 0..<n {
-            Ops.axpy(scores[p] * inv, values + p * vStride, out, count: valueDim)
+            Ops.axpy(scores[p], values + p * vStride, out, count: valueDim)
         }
     }
 

@@ -63,7 +63,7 @@ func attentionMatchesFloat64(headDim: Int, valueDim: Int) {
 }
 
 /// Repacked weights (`.rows8`) compute what the file layout computes, within float summation
-/// order: every layer's experts (through the engine's executor, on random routes of 1, 9 and
+/// order (and its effect on requantized activations): every layer's experts (through the engine's executor, on random routes of 1, 9 and
 /// 24 tokens) and attention projections. (Whole-model logits are not compared: a last-bit
 /// difference may flip a near-tie in the router, which legitimately changes the output.)
 @Test(arguments: ["q4_k_m", "q8_0"])
@@ -110,7 +110,10 @@ func repackedWeightsMatchFileLayout(weightType: String) throws {
                     packedExperts.computeExperts(layer: layer, input: input, routes: routes, output: &b)
                 }
             }
-            #expect(relativeError(a, b) < 1e-5, "layer \(layer) experts, \(tokens) tokens: \(relativeError(a, b)) seed \(spec.seed)")
+            // The expert FFN requantizes its hidden activations (SwiGLU output -> Q8) before the
+            // down projection: a last-bit difference in gate/up can move one hidden value to the
+            // next quantization step, about 1e-4 of the output here. A wrong kernel is O(1) off.
+            #expect(relativeError(a, b) < 2e-3, "layer \(layer) experts, \(tokens) tokens: \(relativeError(a, b)) seed \(spec.seed)")
             let (pw, qw) = (plain.weights.layers[layer], packed.weights.layers[layer])
             for (name, x, y) in [("q", pw.wq, qw.wq), ("k", pw.wk, qw.wk), ("v", pw.wv, qw.wv), ("o", pw.wo, qw.wo)] {
                 let acts = ActivationBuffers()
