@@ -1,5 +1,7 @@
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 import GGUF
 import Quant
@@ -13,8 +15,10 @@ final class RepackedMemory: @unchecked Sendable {
         guard let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
             return nil
         }
+        #if os(Linux)
         // Experts are read in long runs: 2 MiB pages spare most TLB misses.
         _ = madvise(p, bytes, 14)  // MADV_HUGEPAGE
+        #endif
         regions.append((p, bytes))
         return p
     }
