@@ -33,7 +33,7 @@ enum Router {
     /// Softmax over all experts, top-k by probability (ties: lower id first), optionally
     /// renormalised to sum to one — ggml's softmax gating.
     static func route(logits: UnsafeMutablePointer<Float>, expertCount e: Int, k: Int, normalize: Bool,
-                      experts: UnsafeMutablePointer<Int32>, weights: UnsafeMutablePointer<Float>) {
+                      scale: Float = 0, experts: UnsafeMutablePointer<Int32>, weights: UnsafeMutablePointer<Float>) {
         Ops.softmax(logits, count: e)
         for s in 0..<k {
             var best = -1
@@ -51,6 +51,9 @@ enum Router {
             for s in 0..<k { sum += weights[s] }
             sum = max(sum, 6.103515625e-5)
             for s in 0..<k { weights[s] /= sum }
+        }
+        if scale != 0, scale != 1 {
+            for s in 0..<k { weights[s] *= scale }
         }
     }
 }

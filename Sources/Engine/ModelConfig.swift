@@ -8,6 +8,40 @@ public enum RopeStyle: Sendable { case norm, neox }
 /// projection (OLMoE).
 public enum QKNorm: Sendable { case none, perHead, wholeProjection }
 
+/// What mixes tokens in a layer: softmax attention over the KV cache, or a gated DeltaNet
+/// (linear attention with a recurrent state), as the hybrid Qwen3-Next / Qwen3.5 stacks alternate.
+public enum MixerKind: Sendable, Equatable { case attention, deltaNet }
+
+/// Which key head a DeltaNet value head reads when there are more value heads than key heads.
+/// Qwen3-Next repeats each key head for consecutive value heads (h / ratio); Qwen3.5's
+/// converter orders value heads so that key heads tile (h % keyHeads).
+public enum KeyHeadMapping: Sendable, Equatable { case interleaved, tiled }
+
+/// Gated DeltaNet hyper-parameters (llama.cpp's `ssm.*` keys).
+public struct DeltaNetConfig: Sendable, Equatable {
+    /// ssm.conv_kernel: taps of the causal depthwise conv1d.
+    public var convKernel: Int
+    /// ssm.state_size: head size of keys and values (the state per head is stateSize^2).
+    public var stateSize: Int
+    /// ssm.group_count: key (and query) heads.
+    public var keyHeads: Int
+    /// ssm.time_step_rank: value heads.
+    public var valueHeads: Int
+    public var keyHeadMapping: KeyHeadMapping
+
+    public var keyDim: Int { keyHeads * stateSize }
+    public var valueDim: Int { valueHeads * stateSize }
+    /// Channels of the conv: q, k and v concatenated.
+    public var convChannels: Int { 2 * keyDim + valueDim }
+    /// Floats of recurrent state per layer: the conv window and the delta-rule state.
+    public var convStateFloats: Int { (convKernel - 1) * convChannels }
+    public var ssmStateFloats: Int { valueHeads * stateSize * stateSize }
+
+    @inline(__always) public func keyHead(ofValueHead h: Int) -> Int {
+        keyHeadMapping == .tiled ? h % keyHeads : h / (valueHeads / keyHeads)
+    }
+}
+
 /// Hyper-parameters of a decoder-only MoE transformer, all read from GGUF metadata.
 public struct ModelConfig: Sendable, Equatable {
     public var architecture: String
@@ -29,6 +63,25 @@ public struct ModelConfig: Sendable, Equatable {
     public var qkNorm: QKNorm
     /// Renormalise the top-k router probabilities to sum to one (Qwen3-MoE, Mixtral) or not (OLMoE).
     public var normalizeTopK: Bool
+    /// expert_weights_scale: multiplies the routing weights after top-k (0 or 1: unscaled).
+    public var expertWeightsScale: Float = 0
+    /// Mixer of each layer; all attention for the classic MoE transformers.
+    public var mixers: [MixerKind] = []
+    public var deltaNet: DeltaNetConfig? = nil
+    /// The query projection also yields a per-head output gate (sigmoid), interleaved with
+    /// the query head by head (Qwen3-Next, Qwen3.5).
+    public var attentionOutputGate = false
+    /// Hidden size of the always-on shared expert, 0 when there is none.
+    public var sharedExpertFFLength = 0
+    /// rope.dimension_sections (multimodal RoPE); text positions make it plain NEOX RoPE.
+    public var ropeSections: [Int] = []
+    /// MTP / next-token-prediction blocks stored after the trunk (skipped).
+    public var nextNLayers = 0
+
+    public func mixer(_ layer: Int) -> MixerKind { mixers.isEmpty ? .attention : mixers[layer] }
+    /// Layers whose mixer is attention (they own KV-cache rows).
+    public var attentionLayerCount: Int { (0..<layerCount).filter { mixer($0) == .attention }.count }
+    public var hasRecurrentLayers: Bool { mixers.contains(.deltaNet) }
 
     public var qDim: Int { headCount * headDim }
     public var kvDim: Int { kvHeadCount * headDim }
@@ -51,7 +104,7 @@ extension GGUFFile {
 /// Reads the keys every supported architecture shares; the architecture files add their
 /// own variants on top.
 func readCommonConfig(_ file: GGUFFile, arch: String, ropeStyle: RopeStyle, qkNorm: QKNorm,
-                      normalizeTopK: Bool, expertFFKey: String) throws -> ModelConfig {
+                      normalizeTopK: Bool, expertFFKey: String, layerCount: Int? = nil) throws -> ModelConfig {
     let p = arch + "."
     let embd = try file.requireInt(p + "embedding_length")
     let heads = try file.requireInt(p + "attention.head_count")
@@ -88,7 +141,7 @@ func readCommonConfig(_ file: GGUFFile, arch: String, ropeStyle: RopeStyle, qkNo
     let used = try file.requireInt(p + "expert_used_count")
     let config = ModelConfig(
         architecture: arch,
-        layerCount: try file.requireInt(p + "block_count"),
+        layerCount: try layerCount ?? file.requireInt(p + "block_count"),
         contextLength: try file.optionalInt(p + "context_length") ?? 4096,
         embeddingLength: embd,
         headCount: heads,
@@ -102,7 +155,8 @@ func readCommonConfig(_ file: GGUFFile, arch: String, ropeStyle: RopeStyle, qkNo
         expertsUsed: used,
         expertFFLength: try file.optionalInt(p + expertFFKey) ?? file.requireInt(p + "feed_forward_length"),
         vocabSize: vocab,
-        ropeStyle: ropeStyle, qkNorm: qkNorm, normalizeTopK: normalizeTopK)
+        ropeStyle: ropeStyle, qkNorm: qkNorm, normalizeTopK: normalizeTopK,
+        expertWeightsScale: Float(try file.optionalDouble(p + "expert_weights_scale") ?? 0))
     try config.validate(path: file.path)
     return config
 }
@@ -128,5 +182,15 @@ extension ModelConfig {
         try check(vocabSize <= Self.maxVocab, "vocabulary of \(vocabSize) tokens exceeds \(Self.maxVocab)")
         try check(ropeBase > 0 && ropeBase.isFinite, "rope.freq_base \(ropeBase) must be positive")
         try check(normEpsilon > 0 && normEpsilon < 1, "layer_norm_rms_epsilon \(normEpsilon) outside (0, 1)")
+        try check(mixers.isEmpty || mixers.count == layerCount, "\(mixers.count) layer kinds for \(layerCount) layers")
+        try check(sharedExpertFFLength >= 0 && sharedExpertFFLength <= Self.maxFF, "expert_shared_feed_forward_length \(sharedExpertFFLength) outside 0...\(Self.maxFF)")
+        if hasRecurrentLayers {
+            guard let n = deltaNet else { throw GGUFError("\(path): recurrent layers but no ssm.* hyper-parameters") }
+            try check((2...16).contains(n.convKernel), "ssm.conv_kernel \(n.convKernel) outside 2...16")
+            try check((1...1024).contains(n.stateSize), "ssm.state_size \(n.stateSize) outside 1...1024")
+            try check((1...Self.maxHeads).contains(n.keyHeads), "ssm.group_count \(n.keyHeads) outside 1...\(Self.maxHeads)")
+            try check((1...Self.maxHeads).contains(n.valueHeads) && n.valueHeads % n.keyHeads == 0,
+                      "ssm.time_step_rank \(n.valueHeads) must be a multiple of ssm.group_count \(n.keyHeads) and at most \(Self.maxHeads)")
+        }
     }
 }

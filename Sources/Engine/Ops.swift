@@ -57,6 +57,11 @@ enum Ops {
 
     @inline(__always) static func silu(_ x: Float) -> Float { x / (1 + expf(-x)) }
 
+    @inline(__always) static func sigmoid(_ x: Float) -> Float { 1 / (1 + expf(-x)) }
+
+    /// ggml's softplus: linear above 20, where log(1 + e^x) equals x in float.
+    @inline(__always) static func softplus(_ x: Float) -> Float { x > 20 ? x : logf(1 + expf(x)) }
+
     /// Dot product with 8-wide partial sums (a float reduction the compiler will not
     /// vectorise on its own, since that reorders the additions).
     @inline(__always)

@@ -59,11 +59,25 @@ extension ModelWeights {
             return WeightMatrix(type: w.type, rows: w.rows, cols: w.cols, rowBytes: rowBytes, data: UnsafeRawPointer(dst),
                                 layout: .rows8)
         }
+        func repack(_ w: WeightMatrix?) -> WeightMatrix? { w.map { repack($0) } }
         let newLayers = layers.map { l in
-            LayerWeights(attnNorm: l.attnNorm, wq: repack(l.wq), wk: repack(l.wk), wv: repack(l.wv), wo: repack(l.wo),
-                         qNorm: l.qNorm, kNorm: l.kNorm,
-                         ffnNorm: l.ffnNorm, router: l.router, gateExperts: repack(l.gateExperts),
-                         upExperts: repack(l.upExperts), downExperts: repack(l.downExperts))
+            var l = l
+            switch l.mixer {
+            case .attention(var a):
+                a.wq = repack(a.wq); a.wk = repack(a.wk); a.wv = repack(a.wv); a.wo = repack(a.wo)
+                l.mixer = .attention(a)
+            case .deltaNet(var d):
+                d.qkv = repack(d.qkv); d.z = repack(d.z); d.out = repack(d.out)
+                l.mixer = .deltaNet(d)
+            }
+            l.moe.gateExperts = repack(l.moe.gateExperts)
+            l.moe.upExperts = repack(l.moe.upExperts)
+            l.moe.downExperts = repack(l.moe.downExperts)
+            if var sh = l.moe.shared {
+                sh.gate = repack(sh.gate); sh.up = repack(sh.up); sh.down = repack(sh.down)
+                l.moe.shared = sh
+            }
+            return l
         }
         return ModelWeights(tokenEmbedding: tokenEmbedding, outputNorm: outputNorm, output: output, layers: newLayers,
                             repackedMemory: memory)

@@ -25,23 +25,30 @@ public final class MoEModel: @unchecked Sendable {
 /// Which logits a forward pass returns.
 public enum LogitsRequest: Sendable { case last, all, none }
 
-/// One sequence's state: KV cache, scratch buffers, position. Not thread-safe: one session
-/// decodes on one task at a time, using the pool for its parallel work.
+/// One sequence's state: KV cache, recurrent state, scratch buffers, position. Not
+/// thread-safe: one session decodes on one task at a time, using the pool for its parallel work.
+/// The forward pass runs each layer's blocks (Blocks/*.swift): token mixer, then MoE.
 public final class InferenceSession {
     public let model: MoEModel
     public let pool: WorkerPool
     public let cache: KVCache
+    /// DeltaNet layers' state; nil for pure attention models.
+    public let recurrent: RecurrentState?
     public let maxBatch: Int
     public var executor: ExpertExecutor
     /// Called with (layer, routes) after routing, before experts run (telemetry, tracing).
     public var routeObserver: ((Int, ExpertRoutes) -> Void)?
 
-    private let c: ModelConfig
-    private let x, xn, q, k, v, attnOut, tmp, routerLogits, routeWeights, moeOut, scores, cosSin: UnsafeMutablePointer<Float>
-    private let routeExperts: UnsafeMutablePointer<Int32>
+    let c: ModelConfig
+    let x, xn, q, k, v, attnOut, tmp, routerLogits, routeWeights, moeOut, scores, cosSin: UnsafeMutablePointer<Float>
+    let routeExperts: UnsafeMutablePointer<Int32>
+    /// Gated attention: the projected query + gate rows, and the gate alone.
+    let queryAndGate, outputGate: UnsafeMutablePointer<Float>?
+    let shared: SharedExpertScratch?
+    let deltaNet: DeltaNetScratch?
     private var logitsBuffer: UnsafeMutablePointer<Float>
     private var logitsCapacity: Int
-    private let acts = ActivationBuffers()
+    let acts = ActivationBuffers()
 
     public var position: Int { cache.count }
 
@@ -51,6 +58,7 @@ public final class InferenceSession {
         c = model.config
         pool = WorkerPool(threads: threads)
         cache = KVCache(config: c, capacity: min(contextSize ?? c.contextLength, c.contextLength))
+        recurrent = RecurrentState(config: c)
         self.maxBatch = max(1, maxBatch)
         self.executor = executor ?? PlainExpertExecutor(weights: model.weights, config: c, pool: pool)
         let n = self.maxBatch
@@ -67,6 +75,10 @@ public final class InferenceSession {
         moeOut = .allocate(capacity: n * c.embeddingLength)
         scores = .allocate(capacity: Attention.scratchRows(pool: pool) * cache.capacity)
         cosSin = .allocate(capacity: n * c.ropeDim)
+        queryAndGate = c.attentionOutputGate ? .allocate(capacity: n * 2 * c.qDim) : nil
+        outputGate = c.attentionOutputGate ? .allocate(capacity: n * c.qDim) : nil
+        shared = c.sharedExpertFFLength > 0 ? SharedExpertScratch(config: c, tokens: n) : nil
+        deltaNet = c.deltaNet.map { DeltaNetScratch(config: $0, tokens: n) }
         logitsCapacity = c.vocabSize
         logitsBuffer = .allocate(capacity: logitsCapacity)
     }
@@ -75,10 +87,26 @@ public final class InferenceSession {
         for p in [x, xn, q, k, v, attnOut, tmp, routerLogits, routeWeights, moeOut, scores, cosSin, logitsBuffer] {
             p.deallocate()
         }
+        queryAndGate?.deallocate()
+        outputGate?.deallocate()
         routeExperts.deallocate()
     }
 
-    public func reset() { cache.truncate(to: 0) }
+    public func reset() {
+        cache.truncate(to: 0)
+        recurrent?.reset()
+    }
+
+    /// Goes back to at most `position` tokens of context and returns how many are kept. The KV
+    /// cache truncates anywhere; a recurrent state only to a checkpoint (or to 0), so the
+    /// caller re-feeds the tokens from the returned position on.
+    public func rewind(to position: Int) -> Int {
+        let target = max(0, min(position, cache.count))
+        guard target < cache.count else { return cache.count }
+        let kept = recurrent?.rewind(to: target) ?? target
+        cache.truncate(to: kept)
+        return kept
+    }
 
     /// Runs `tokens` through the model at the current position, in batches of `maxBatch`.
     /// Returns the requested logits ([vocab] for .last, [tokens * vocab] for .all).
@@ -118,6 +146,8 @@ public final class InferenceSession {
                      logitsOut: logitsBuffer + (request == .all ? start * c.vocabSize : 0))
             start += n
         }
+        // A prompt's end is where the next request most likely resumes (prefix reuse).
+        if tokens.count > 1 { recurrent?.checkpoint(position: cache.count) }
         let count = request == .all ? tokens.count * c.vocabSize : (request == .last ? c.vocabSize : 0)
         return UnsafeBufferPointer(start: logitsBuffer, count: count)
     }
@@ -135,8 +165,15 @@ public final class InferenceSession {
         }
         cache.count = start + n
         for (li, layer) in w.layers.enumerated() {
-            attentionBlock(layer: li, weights: layer, tokens: n, start: start)
-            moeBlock(layer: li, weights: layer, tokens: n)
+            for i in 0..<n { Ops.rmsNorm(x + i * d, layer.attnNorm, xn + i * d, count: d, eps: c.normEpsilon) }
+            switch layer.mixer {
+            case .attention(let a): attentionBlock(layer: li, weights: a, tokens: n, start: start)
+            case .deltaNet(let dn): deltaNetBlock(layer: li, weights: dn, tokens: n)
+            }
+            Ops.add(x, tmp, count: n * d)
+            for i in 0..<n { Ops.rmsNorm(x + i * d, layer.ffnNorm, xn + i * d, count: d, eps: c.normEpsilon) }
+            moeBlock(layer: li, weights: layer.moe, tokens: n)
+            Ops.add(x, moeOut, count: n * d)
         }
         switch request {
         case .none: return
@@ -149,48 +186,6 @@ public final class InferenceSession {
             acts.setInput(xn, cols: d, tokens: n)
             Linear.apply(w.output, acts, tokens: n, out: logitsOut, pool: pool)
         }
-    }
-
-    private func attentionBlock(layer li: Int, weights l: LayerWeights, tokens n: Int, start: Int) {
-        let d = c.embeddingLength
-        for i in 0..<n { Ops.rmsNorm(x + i * d, l.attnNorm, xn + i * d, count: d, eps: c.normEpsilon) }
-        acts.setInput(xn, cols: d, tokens: n)
-        Linear.apply(l.wq, l.wk, l.wv, acts, tokens: n, outs: q, k, v, pool: pool)
-        for i in 0..<n {
-            let qi = q + i * c.qDim, ki = k + i * c.kvDim
-            switch c.qkNorm {
-            case .none: break
-            case .perHead:
-                for h in 0..<c.headCount { Ops.rmsNorm(qi + h * c.headDim, l.qNorm!, qi + h * c.headDim, count: c.headDim, eps: c.normEpsilon) }
-                for h in 0..<c.kvHeadCount { Ops.rmsNorm(ki + h * c.headDim, l.kNorm!, ki + h * c.headDim, count: c.headDim, eps: c.normEpsilon) }
-            case .wholeProjection:
-                Ops.rmsNorm(qi, l.qNorm!, qi, count: c.qDim, eps: c.normEpsilon)
-                Ops.rmsNorm(ki, l.kNorm!, ki, count: c.kvDim, eps: c.normEpsilon)
-            }
-            Ops.rope(qi, heads: c.headCount, headDim: c.headDim, ropeDim: c.ropeDim, style: c.ropeStyle, cosSin: cosSin + i * c.ropeDim)
-            Ops.rope(ki, heads: c.kvHeadCount, headDim: c.headDim, ropeDim: c.ropeDim, style: c.ropeStyle, cosSin: cosSin + i * c.ropeDim)
-            cache.key(layer: li, position: start + i).update(from: ki, count: c.kvDim)
-            cache.value(layer: li, position: start + i).update(from: v + i * c.vDim, count: c.vDim)
-        }
-        Attention.run(config: c, layer: li, cache: cache, start: start, tokens: n, q: q, out: attnOut, scratch: scores, pool: pool)
-        acts.setInput(attnOut, cols: c.headCount * c.valueDim, tokens: n)
-        Linear.apply(l.wo, acts, tokens: n, out: tmp, pool: pool)
-        Ops.add(x, tmp, count: n * d)
-    }
-
-    private func moeBlock(layer li: Int, weights l: LayerWeights, tokens n: Int) {
-        let d = c.embeddingLength, e = c.expertCount, kUsed = c.expertsUsed
-        for i in 0..<n { Ops.rmsNorm(x + i * d, l.ffnNorm, xn + i * d, count: d, eps: c.normEpsilon) }
-        acts.setInput(xn, cols: d, tokens: n)
-        Linear.apply(l.router, acts, tokens: n, out: routerLogits, pool: pool)
-        for i in 0..<n {
-            Router.route(logits: routerLogits + i * e, expertCount: e, k: kUsed, normalize: c.normalizeTopK,
-                         experts: routeExperts + i * kUsed, weights: routeWeights + i * kUsed)
-        }
-        let routes = ExpertRoutes(tokenCount: n, k: kUsed, experts: routeExperts, weights: routeWeights)
-        routeObserver?(li, routes)
-        executor.computeExperts(layer: li, input: xn, routes: routes, output: moeOut)
-        Ops.add(x, moeOut, count: n * d)
     }
 }
 

@@ -41,14 +41,65 @@ public struct ExpertStack: @unchecked Sendable {
     }
 }
 
-public struct LayerWeights: @unchecked Sendable {
-    public let attnNorm: UnsafePointer<Float>
-    public let wq, wk, wv, wo: WeightMatrix
+/// Softmax attention over the KV cache. `gated`: the query projection yields, per head, the
+/// query and then an output gate of the same size (sigmoid, applied before `wo`).
+public struct AttentionWeights: @unchecked Sendable {
+    public var wq, wk, wv, wo: WeightMatrix
     public let qNorm: UnsafePointer<Float>?
     public let kNorm: UnsafePointer<Float>?
-    public let ffnNorm: UnsafePointer<Float>
+    public let gated: Bool
+}
+
+/// Gated DeltaNet (linear attention with a per-head recurrent state).
+public struct DeltaNetWeights: @unchecked Sendable {
+    /// How the input projections are stored: `separate` qkv (q | k | v) and z matrices, or one
+    /// legacy `ssm_in` whose rows are grouped per key head as (q, k, v..., z...).
+    public enum InputLayout: Sendable { case separate, groupedQKVZ }
+    public let inputLayout: InputLayout
+    public var qkv: WeightMatrix?
+    public var z: WeightMatrix?
+    /// Per value head: beta (sigmoid -> write strength) and alpha (-> decay), either separate
+    /// or fused per key head as (betas, alphas).
+    public var beta, alpha, betaAlpha: WeightMatrix?
+    /// Depthwise causal conv taps, [channels][kernel].
+    public let conv: UnsafePointer<Float>
+    public let dtBias: UnsafePointer<Float>
+    /// -exp(A_log) per value head.
+    public let a: UnsafePointer<Float>
+    /// RMSNorm weight over one value head, applied before the silu(z) gate.
+    public let norm: UnsafePointer<Float>
+    public var out: WeightMatrix
+}
+
+/// The always-on expert beside the routed ones; `gateInput` (one row) gives the sigmoid gate
+/// that scales its output per token.
+public struct SharedExpertWeights: @unchecked Sendable {
+    public var gate, up, down: WeightMatrix
+    public let gateInput: WeightMatrix?
+}
+
+public struct MoEWeights: @unchecked Sendable {
     public let router: WeightMatrix
-    public let gateExperts, upExperts, downExperts: ExpertStack
+    public var gateExperts, upExperts, downExperts: ExpertStack
+    public var shared: SharedExpertWeights?
+}
+
+public enum MixerWeights: @unchecked Sendable {
+    case attention(AttentionWeights)
+    case deltaNet(DeltaNetWeights)
+}
+
+/// One layer: norm, token mixer, residual; norm, MoE, residual.
+public struct LayerWeights: @unchecked Sendable {
+    public let attnNorm: UnsafePointer<Float>
+    public var mixer: MixerWeights
+    public let ffnNorm: UnsafePointer<Float>
+    public var moe: MoEWeights
+
+    public var router: WeightMatrix { moe.router }
+    public var gateExperts: ExpertStack { moe.gateExperts }
+    public var upExperts: ExpertStack { moe.upExperts }
+    public var downExperts: ExpertStack { moe.downExperts }
 }
 
 /// All weights of a model, checked against its config: every shape, every type.
@@ -76,68 +127,15 @@ public struct ModelWeights: @unchecked Sendable {
 
     public init(file: GGUFFile, config c: ModelConfig) throws {
         repackedMemory = nil
-        func tensor(_ name: String) throws -> GGUFTensorInfo {
-            guard let t = file.tensor(name) else { throw GGUFError("\(file.path): missing tensor '\(name)'") }
-            return t
-        }
-        func checkShape(_ t: GGUFTensorInfo, _ dims: [Int], _ why: String = "") throws {
-            guard t.dims == dims else {
-                throw GGUFError("\(file.path): tensor '\(t.name)' has shape \(t.dims), expected \(dims)\(why)")
-            }
-            guard t.type.isComputeSupported else {
-                throw GGUFError("\(file.path): tensor '\(t.name)' has type \(t.type), which hotmoe cannot compute with (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)")
-            }
-        }
-        func matrix(_ name: String, cols: Int, rows: Int, _ why: String = "") throws -> WeightMatrix {
-            let t = try tensor(name)
-            try checkShape(t, [cols, rows], why)
-            return WeightMatrix(type: t.type, rows: rows, cols: cols,
-                                rowBytes: t.type.byteCount(elements: cols)!, data: file.data(t))
-        }
-        func vector(_ name: String, _ n: Int) throws -> UnsafePointer<Float> {
-            let t = try tensor(name)
-            guard t.type == .f32 else { throw GGUFError("\(file.path): norm tensor '\(name)' must be F32, is \(t.type)") }
-            try checkShape(t, [n])
-            return file.data(t).assumingMemoryBound(to: Float.self)
-        }
-        func experts(_ name: String, cols: Int, rows: Int) throws -> ExpertStack {
-            let t = try tensor(name)
-            // The commonest disagreement gets its own message naming the metadata key.
-            if t.dims.count == 3, t.dims[2] != c.expertCount {
-                throw GGUFError("\(file.path): tensor '\(name)' holds \(t.dims[2]) experts (shape \(t.dims)) but \(c.architecture).expert_count is \(c.expertCount)")
-            }
-            try checkShape(t, [cols, rows, c.expertCount])
-            return ExpertStack(name: name, type: t.type, rows: rows, cols: cols,
-                               rowBytes: t.type.byteCount(elements: cols)!, expertCount: c.expertCount,
-                               data: file.data(t))
-        }
-
+        let t = TensorLoader(file: file, config: c)
         let d = c.embeddingLength
         let vocabWhy = " (rows = vocabulary size \(c.vocabSize), columns = \(c.architecture).embedding_length \(d))"
-        tokenEmbedding = try matrix("token_embd.weight", cols: d, rows: c.vocabSize, vocabWhy)
-        outputNorm = try vector("output_norm.weight", d)
+        tokenEmbedding = try t.matrix("token_embd.weight", cols: d, rows: c.vocabSize, vocabWhy)
+        outputNorm = try t.vector("output_norm.weight", d)
         output = file.tensor("output.weight") == nil
-            ? tokenEmbedding : try matrix("output.weight", cols: d, rows: c.vocabSize, vocabWhy)
-        layers = try (0..<c.layerCount).map { i in
-            let p = "blk.\(i)."
-            let qNormSize = c.qkNorm == .perHead ? c.headDim : c.qDim
-            let kNormSize = c.qkNorm == .perHead ? c.headDim : c.kvDim
-            return LayerWeights(
-                attnNorm: try vector(p + "attn_norm.weight", d),
-                wq: try matrix(p + "attn_q.weight", cols: d, rows: c.qDim,
-                               " (rows = head_count \(c.headCount) x key_length \(c.headDim))"),
-                wk: try matrix(p + "attn_k.weight", cols: d, rows: c.kvDim),
-                wv: try matrix(p + "attn_v.weight", cols: d, rows: c.vDim),
-                wo: try matrix(p + "attn_output.weight", cols: c.headCount * c.valueDim, rows: d),
-                qNorm: c.qkNorm == .none ? nil : try vector(p + "attn_q_norm.weight", qNormSize),
-                kNorm: c.qkNorm == .none ? nil : try vector(p + "attn_k_norm.weight", kNormSize),
-                ffnNorm: try vector(p + "ffn_norm.weight", d),
-                router: try matrix(p + "ffn_gate_inp.weight", cols: d, rows: c.expertCount,
-                                   " (rows = \(c.architecture).expert_count \(c.expertCount))"),
-                gateExperts: try experts(p + "ffn_gate_exps.weight", cols: d, rows: c.expertFFLength),
-                upExperts: try experts(p + "ffn_up_exps.weight", cols: d, rows: c.expertFFLength),
-                downExperts: try experts(p + "ffn_down_exps.weight", cols: c.expertFFLength, rows: d))
-        }
+            ? tokenEmbedding : try t.matrix("output.weight", cols: d, rows: c.vocabSize, vocabWhy)
+        let arch = try Architectures.definition(for: file)
+        layers = try (0..<c.layerCount).map { try arch.layer($0, t, c) }
     }
 
     /// Where expert `e` of `layer` lives in the model file.
@@ -150,5 +148,23 @@ public struct ModelWeights: @unchecked Sendable {
     public func expertBytes(layer: Int) -> Int {
         let l = layers[layer]
         return l.gateExperts.expertBytes + l.upExperts.expertBytes + l.downExperts.expertBytes
+    }
+}
+
+extension LayerWeights {
+    /// The dense matrices a decode step reads in this layer besides the routed experts: the
+    /// mixer's projections, the router and the shared expert.
+    public var denseMatrices: [WeightMatrix] {
+        var m: [WeightMatrix] = [router]
+        switch mixer {
+        case .attention(let a): m += [a.wq, a.wk, a.wv, a.wo]
+        case .deltaNet(let d): m += [d.qkv, d.z, d.beta, d.alpha, d.betaAlpha, d.out].compactMap { $0 }
+        }
+        return m + sharedExpertMatrices
+    }
+
+    public var sharedExpertMatrices: [WeightMatrix] {
+        guard let s = moe.shared else { return [] }
+        return [s.gate, s.up, s.down] + (s.gateInput.map { [$0] } ?? [])
     }
 }

@@ -97,7 +97,7 @@ struct GenerateModelCommand: ParsableCommand {
 
     @Option(name: .shortAndLong, help: "Output GGUF path.") var output: String
     @Option(help: "Preset: tiny, small, bench.") var preset: String = "tiny"
-    @Option(help: "Architecture: qwen3moe, olmoe, llama (Mixtral).") var arch: String?
+    @Option(help: "Architecture: qwen3moe, olmoe, llama (Mixtral), qwen3next, qwen35moe.") var arch: String?
     @Option(help: "Weight type: f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k, q4_k_m.") var type: String?
     @Option(help: "Layers.") var layers: Int?
     @Option(help: "Hidden size.") var embedding: Int?
@@ -107,13 +107,20 @@ struct GenerateModelCommand: ParsableCommand {
     @Option(help: "Experts per layer.") var experts: Int?
     @Option(name: .customLong("experts-used"), help: "Experts per token (top-k).") var expertsUsed: Int?
     @Option(name: .customLong("expert-ff"), help: "Expert FFN size.") var expertFF: Int?
+    @Option(name: .customLong("shared-expert-ff"), help: "Shared-expert FFN size (hybrids; default: expert FF).") var sharedExpertFF: Int?
+    @Option(name: .customLong("ssm-state"), help: "DeltaNet head size (hybrids).") var ssmState: Int?
+    @Option(name: .customLong("ssm-key-heads"), help: "DeltaNet key heads (hybrids).") var ssmKeyHeads: Int?
+    @Option(name: .customLong("ssm-value-heads"), help: "DeltaNet value heads (hybrids).") var ssmValueHeads: Int?
+    @Option(name: .customLong("full-attention-interval"), help: "Every n-th layer is full attention (hybrids).") var fullAttentionInterval: Int?
+    @Option(name: .customLong("rope-dim"), help: "Rotary dimensions (hybrids default: head dim / 4).") var ropeDim: Int?
     @Option(help: "Seed.") var seed: UInt64 = 1
     @Option(name: [.short, .customLong("threads")]) var threads: Int?
 
     func run() throws {
         Log.setup(verbose: false)
-        guard var spec = SyntheticModelSpec.preset(preset) else { throw CLIError("unknown preset '\(preset)' (tiny, small, bench)") }
-        if let arch { spec.architecture = arch }
+        guard var spec = SyntheticModelSpec.preset(preset, architecture: arch ?? "qwen3moe") else {
+            throw CLIError("unknown preset '\(preset)' (tiny, small, bench)")
+        }
         if let type { spec.weightType = type }
         if let layers { spec.layers = layers }
         if let embedding { spec.embedding = embedding }
@@ -123,6 +130,12 @@ struct GenerateModelCommand: ParsableCommand {
         if let experts { spec.experts = experts }
         if let expertsUsed { spec.expertsUsed = expertsUsed }
         if let expertFF { spec.expertFF = expertFF }
+        if let sharedExpertFF { spec.sharedExpertFF = sharedExpertFF }
+        if let ssmState { spec.ssmStateSize = ssmState }
+        if let ssmKeyHeads { spec.ssmKeyHeads = ssmKeyHeads }
+        if let ssmValueHeads { spec.ssmValueHeads = ssmValueHeads }
+        if let fullAttentionInterval { spec.fullAttentionInterval = fullAttentionInterval }
+        if let ropeDim { spec.ropeDim = ropeDim }
         spec.seed = seed
         let clock = ContinuousClock()
         let t0 = clock.now

@@ -5,13 +5,13 @@ import Foundation
 /// the weights of its top-k experts in every layer, so tokens/s cannot exceed memory bandwidth
 /// divided by those bytes. `hotmoe bench --memory-bound` prints it next to the measured speed.
 enum MemoryBound {
-    /// Weight bytes one decode step reads: attention, router and top-k experts per layer, the
+    /// Weight bytes one decode step reads: the mixer's projections, router, shared expert and top-k experts per layer, the
     /// output matrix and one embedding row (norm vectors are negligible and left out).
     static func bytesPerToken(_ m: MoEModel) -> Int {
         let w = m.weights, k = m.config.expertsUsed
         var bytes = w.output.byteCount + w.tokenEmbedding.rowBytes
         for (i, l) in w.layers.enumerated() {
-            bytes += l.wq.byteCount + l.wk.byteCount + l.wv.byteCount + l.wo.byteCount + l.router.byteCount
+            bytes += l.denseMatrices.reduce(0) { $0 + $1.byteCount }
             bytes += k * w.expertBytes(layer: i)
         }
         return bytes

@@ -78,7 +78,7 @@ func repackedWeightsMatchFileLayout(weightType: String) throws {
     let plain = try MoEModel(file: try GGUFFile(path: path))
     let packed = try MoEModel(file: try GGUFFile(path: path), repack: true)
     #expect(!plain.weights.hasRepackedExperts && packed.weights.hasRepackedExperts)
-    #expect(packed.weights.layers[0].wq.layout == .rows8)
+    #expect(packed.weights.layers[0].denseMatrices.contains { $0.layout == .rows8 })
     let c = plain.config, k = c.expertsUsed, d = c.embeddingLength
     var rng = SeededGenerator(seed: spec.seed)
     func uniform(_ n: Int) -> [Float] { (0..<n).map { _ in Float(Double(rng.next() >> 11) / Double(1 << 53) * 2 - 1) } }
@@ -115,7 +115,8 @@ func repackedWeightsMatchFileLayout(weightType: String) throws {
             // next quantization step, about 1e-4 of the output here. A wrong kernel is O(1) off.
             #expect(relativeError(a, b) < 2e-3, "layer \(layer) experts, \(tokens) tokens: \(relativeError(a, b)) seed \(spec.seed)")
             let (pw, qw) = (plain.weights.layers[layer], packed.weights.layers[layer])
-            for (name, x, y) in [("q", pw.wq, qw.wq), ("k", pw.wk, qw.wk), ("v", pw.wv, qw.wv), ("o", pw.wo, qw.wo)] {
+            for (index, (x, y)) in zip(pw.denseMatrices, qw.denseMatrices).enumerated() {
+                let name = "dense matrix \(index)"
                 let acts = ActivationBuffers()
                 let xin = uniform(tokens * x.cols)
                 var oa = [Float](repeating: .nan, count: tokens * x.rows), ob = oa

@@ -16,10 +16,18 @@ struct GoldenRecord: Decodable {
     let vocab: Int
     let logits_f32_base64: String
     let greedy_tokens: [Int32]
+    // Hybrid shapes (qwen35moe, qwen3next).
+    let shared_expert_ff, ssm_state, ssm_key_heads, ssm_value_heads, full_attention_interval, rope_dim: Int?
 
     var spec: SyntheticModelSpec {
-        var s = SyntheticModelSpec.preset("tiny")!
-        s.architecture = architecture; s.weightType = weight_type; s.seed = seed
+        var s = SyntheticModelSpec.preset("tiny", architecture: architecture)!
+        s.weightType = weight_type; s.seed = seed
+        if let v = shared_expert_ff { s.sharedExpertFF = v }
+        if let v = ssm_state { s.ssmStateSize = v }
+        if let v = ssm_key_heads { s.ssmKeyHeads = v }
+        if let v = ssm_value_heads { s.ssmValueHeads = v }
+        if let v = full_attention_interval { s.fullAttentionInterval = v }
+        if let v = rope_dim { s.ropeDim = v }
         s.layers = layers; s.embedding = embedding; s.heads = heads; s.kvHeads = kv_heads; s.headDim = head_dim
         s.experts = experts; s.expertsUsed = experts_used; s.expertFF = expert_ff
         return s
@@ -141,6 +149,12 @@ func tempModelPath(_ name: String) -> String {
         let session = InferenceSession(model: model, contextSize: 128, maxBatch: 16, threads: 2)
         let ours = Array(try session.forward(record.prompt_tokens, logits: .all))
         let err = relativeL2(ours, record.logits)
+        if ProcessInfo.processInfo.environment["HOTMOE_GOLDEN_DEBUG"] != nil {
+            let v = record.vocab, ref = record.logits
+            print("per position \(name): " + (0..<record.prompt_tokens.count).map {
+                String(format: "%.1e", relativeL2(Array(ours[($0 * v)..<(($0 + 1) * v)]), Array(ref[($0 * v)..<(($0 + 1) * v)])))
+            }.joined(separator: " "))
+        }
         let tolerance = record.isQuantised ? 1e-2 : 1e-3
         print("golden \(name): relative L2 vs llama.cpp \(err) (tolerance \(tolerance))")
         #expect(err < tolerance, "relative L2 \(err) vs llama.cpp (tolerance \(tolerance))")

@@ -14,7 +14,15 @@ OUT = os.path.join(ROOT, "Tests", "EngineTests", "Golden")
 
 # One shape that every block format can hold (rows are multiples of 256).
 SHAPE = dict(layers=2, embedding=256, heads=4, kv_heads=2, head_dim=64, experts=8, experts_used=2, expert_ff=256)
-CASES = [(arch, t) for arch in ("qwen3moe", "olmoe") for t in ("f32", "q8_0", "q4_k")] + [("llama", "f32"), ("qwen3moe", "q4_k_m")]
+# The hybrids (DeltaNet + gated attention + shared expert): 4 layers, full attention every
+# 2nd, twice as many DeltaNet value heads as key heads, partial rotary.
+HYBRID = dict(layers=4, shared_expert_ff=256, ssm_state=64, ssm_key_heads=2, ssm_value_heads=4,
+              full_attention_interval=2, rope_dim=16)
+HYBRID_FLAGS = {"shared_expert_ff": "--shared-expert-ff", "ssm_state": "--ssm-state", "ssm_key_heads": "--ssm-key-heads",
+                "ssm_value_heads": "--ssm-value-heads", "full_attention_interval": "--full-attention-interval",
+                "rope_dim": "--rope-dim"}
+CASES = [(arch, t) for arch in ("qwen3moe", "olmoe") for t in ("f32", "q8_0", "q4_k")] + [("llama", "f32"), ("qwen3moe", "q4_k_m")] \
+    + [(arch, t) for arch in ("qwen35moe", "qwen3next") for t in ("f32", "q8_0", "q4_k_m")]
 PROMPT = "The cache keeps hot experts in fast memory. Il modello sceglie pochi esperti; def f(x): return x * 2"
 DEFAULT_PROMPT = ("The configuration file lists the options that the server reads at start-up, and each option can be set "
                   "on the command line, in the environment or in the file itself; later sources override earlier ones.")
@@ -61,6 +69,7 @@ def main():
     ap.add_argument("--llama-cpp-python", default=os.environ.get("LLAMA_CPP_PYTHON", "/work/ref/llama_cpp_python-0.3.36"))
     ap.add_argument("--lib", default=os.environ.get("LLAMA_CPP_LIB_PATH", "/work/ref/build/bin"))
     ap.add_argument("--default-only", action="store_true", help="only the embedded default model's record")
+    ap.add_argument("--only", help="comma-separated architectures to regenerate (default: all)")
     args = ap.parse_args()
     os.environ["LLAMA_CPP_LIB_PATH"] = args.lib
     sys.path.insert(0, args.llama_cpp_python)
@@ -68,7 +77,7 @@ def main():
 
     os.makedirs(OUT, exist_ok=True)
     default = os.path.join(ROOT, "models", "hotmoe-default-q8_0.gguf")
-    if os.path.exists(default):
+    if os.path.exists(default) and not args.only:
         rec = {"model": "models/hotmoe-default-q8_0.gguf", "fnv1a64": fnv1a64(open(default, "rb").read()),
                **reference_record(llama_cpp, default, DEFAULT_PROMPT)}
         with open(os.path.join(OUT, "default-model.json"), "w") as f:
@@ -78,17 +87,21 @@ def main():
         return
     with tempfile.TemporaryDirectory() as tmp:
         for arch, wtype in CASES:
+            if args.only and arch not in args.only.split(","):
+                continue
             name = f"{arch}-{wtype}"
+            shape = dict(SHAPE, **HYBRID) if arch in ("qwen35moe", "qwen3next") else SHAPE
             path = os.path.join(tmp, name + ".gguf")
             cmd = [args.hotmoe, "generate-model", "-o", path, "--preset", "tiny", "--arch", arch, "--type", wtype,
-                   "--layers", str(SHAPE["layers"]), "--embedding", str(SHAPE["embedding"]),
+                   "--layers", str(shape["layers"]), "--embedding", str(SHAPE["embedding"]),
                    "--heads", str(SHAPE["heads"]), "--kv-heads", str(SHAPE["heads"] if arch == "olmoe" else SHAPE["kv_heads"]), "--head-dim", str(SHAPE["head_dim"]),
                    "--experts", str(SHAPE["experts"]), "--experts-used", str(SHAPE["experts_used"]),
                    "--expert-ff", str(SHAPE["expert_ff"]), "--seed", "7"]
+            cmd += [a for key, flag in HYBRID_FLAGS.items() if key in shape for a in (flag, str(shape[key]))]
             subprocess.run(cmd, check=True)
             digest = fnv1a64(open(path, "rb").read())
             record = {"architecture": arch, "weight_type": wtype, "seed": 7,
-                      **dict(SHAPE, kv_heads=SHAPE["heads"] if arch == "olmoe" else SHAPE["kv_heads"]),
+                      **dict(shape, kv_heads=SHAPE["heads"] if arch == "olmoe" else SHAPE["kv_heads"]),
                       "fnv1a64": digest, **reference_record(llama_cpp, path, PROMPT)}
             with open(os.path.join(OUT, name + ".json"), "w") as f:
                 json.dump(record, f)

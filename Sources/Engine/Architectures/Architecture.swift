@@ -1,24 +1,39 @@
 import GGUF
 
-/// One supported architecture: how to read its hyper-parameters. Tensor names are shared by
-/// all of them (llama.cpp's naming), so an architecture file only states what differs.
+/// One supported architecture: how to read its hyper-parameters and how to assemble each
+/// layer from typed blocks. Tensor names follow llama.cpp; an architecture file states only
+/// what differs from the classic attention + MoE layer.
 public protocol ArchitectureDefinition {
     static var name: String { get }
     static func config(from file: GGUFFile) throws -> ModelConfig
+    static func layer(_ index: Int, _ tensors: TensorLoader, _ config: ModelConfig) throws -> LayerWeights
+}
+
+extension ArchitectureDefinition {
+    /// The classic MoE transformer layer: attention, `ffn_norm`, routed experts.
+    public static func layer(_ i: Int, _ t: TensorLoader, _ c: ModelConfig) throws -> LayerWeights {
+        let p = "blk.\(i)."
+        return LayerWeights(attnNorm: try t.vector(p + "attn_norm.weight", c.embeddingLength),
+                            mixer: .attention(try t.attention(layer: i, gated: false)),
+                            ffnNorm: try t.vector(p + "ffn_norm.weight", c.embeddingLength),
+                            moe: try t.moe(layer: i, shared: false))
+    }
 }
 
 public enum Architectures {
-    public static let names = [Qwen3MoE.name, OLMoE.name, MixtralLlama.name]
+    static let all: [any ArchitectureDefinition.Type] = [Qwen3MoE.self, OLMoE.self, MixtralLlama.self, Qwen3Next.self, Qwen35MoE.self]
+    public static let names = all.map { $0.name }
 
-    public static func config(for file: GGUFFile) throws -> ModelConfig {
+    public static func definition(for file: GGUFFile) throws -> any ArchitectureDefinition.Type {
         // requireString: a non-string architecture is named as such, not reported as missing.
         let arch = try file.requireString("general.architecture")
-        switch arch {
-        case Qwen3MoE.name: return try Qwen3MoE.config(from: file)
-        case OLMoE.name: return try OLMoE.config(from: file)
-        case MixtralLlama.name: return try MixtralLlama.config(from: file)
-        default:
+        guard let def = all.first(where: { $0.name == arch }) else {
             throw GGUFError("\(file.path): architecture '\(arch)' is not supported (supported: \(names.joined(separator: ", ")))")
         }
+        return def
+    }
+
+    public static func config(for file: GGUFFile) throws -> ModelConfig {
+        try definition(for: file).config(from: file)
     }
 }

@@ -18,8 +18,43 @@ public struct SyntheticModelSpec: Sendable, Equatable {
     /// Type of the large matrices; "q4_k_m" mixes Q4_K and Q6_K like llama.cpp's preset.
     public var weightType = "f32"
     public var seed: UInt64 = 1
+    // Hybrid (qwen3next / qwen35moe) shape; 0 means "derive from the attention shape".
+    /// Shared-expert FFN size (0: expertFF).
+    public var sharedExpertFF = 0
+    /// DeltaNet head size (0: headDim) and key / value head counts (0: heads / 2, heads).
+    public var ssmStateSize = 0
+    public var ssmKeyHeads = 0
+    public var ssmValueHeads = 0
+    public var convKernel = 4
+    /// Every n-th layer is full attention, the rest DeltaNet.
+    public var fullAttentionInterval = 4
+    /// Rotary dims (0: headDim, or headDim / 4 for the hybrids, as Qwen3-Next's partial rotary).
+    public var ropeDim = 0
+
+    public var isHybrid: Bool { ["qwen3next", "qwen35moe"].contains(architecture) }
 
     public init() {}
+
+    /// A preset shape; for the hybrid architectures the shape follows the real models'
+    /// proportions (Qwen3.6-35B-A3B: head dim 256, 2 KV heads, partial rotary 1/4, DeltaNet heads
+    /// of 128 with twice as many value as key heads, a shared expert, full attention every 4th layer).
+    public static func preset(_ name: String, architecture: String) -> SyntheticModelSpec? {
+        guard var s = preset(name) else { return nil }
+        s.architecture = architecture
+        guard s.isHybrid else { return s }
+        switch name {
+        case "tiny":
+            s.layers = 4; s.headDim = 32; s.ssmStateSize = 16; s.ssmKeyHeads = 2; s.ssmValueHeads = 4
+            s.fullAttentionInterval = 2
+        case "small":
+            s.heads = 4; s.kvHeads = 2; s.headDim = 128; s.ssmStateSize = 64; s.ssmKeyHeads = 2; s.ssmValueHeads = 4
+        default:  // bench: ~1 GB at Q4_K_M
+            s.layers = 16; s.embedding = 1024; s.heads = 8; s.kvHeads = 2; s.headDim = 256
+            s.ssmStateSize = 128; s.ssmKeyHeads = 8; s.ssmValueHeads = 16
+            s.experts = 64; s.expertsUsed = 8; s.expertFF = 768; s.sharedExpertFF = 768
+        }
+        return s
+    }
 
     public static func preset(_ name: String) -> SyntheticModelSpec? {
         var s = SyntheticModelSpec()
@@ -58,8 +93,8 @@ public enum SyntheticModel {
     public static func write(_ spec: SyntheticModelSpec, to path: String, threads: Int = 2,
                              progress: (Int, Int) -> Void = { _, _ in }) throws {
         let s = spec
-        guard ["qwen3moe", "olmoe", "llama"].contains(s.architecture) else {
-            throw GGUFError("unknown architecture '\(s.architecture)' (qwen3moe, olmoe, llama)")
+        guard ["qwen3moe", "olmoe", "llama", "qwen3next", "qwen35moe"].contains(s.architecture) else {
+            throw GGUFError("unknown architecture '\(s.architecture)' (qwen3moe, olmoe, llama, qwen3next, qwen35moe)")
         }
         if s.architecture == "olmoe", s.kvHeads != s.heads {
             throw GGUFError("olmoe has no grouped KV heads (llama.cpp sizes attn_k_norm to the full width): set kv heads = heads (\(s.heads))")
@@ -87,6 +122,7 @@ public enum SyntheticModel {
             w.set(a + "rope.dimension_count", uint32: s.headDim)
             w.set(a + "vocab_size", uint32: vocab.tokens.count)
         }
+        if s.isHybrid { s.writeHybridMetadata(&w) }
         w.set("tokenizer.ggml.model", "gpt2")
         w.set("tokenizer.ggml.pre", "qwen2")
         w.set("tokenizer.ggml.tokens", strings: vocab.tokens)
@@ -106,7 +142,10 @@ public enum SyntheticModel {
         }
         func norm(_ name: String, _ size: Int) { plan.append((name, [size], .f32, 0.1, 1)) }
         try matrix("token_embd.weight", [d, n], layer: nil, scale: 1)
-        for l in 0..<s.layers {
+        for l in 0..<s.layers where s.isHybrid {
+            try s.planHybridLayer(l, matrix: matrix, norm: norm, vector: { plan.append(($0, $1, .f32, $2, $3)) })
+        }
+        for l in 0..<s.layers where !s.isHybrid {
             let p = "blk.\(l)."
             norm(p + "attn_norm.weight", d)
             try matrix(p + "attn_q.weight", [d, s.heads * s.headDim], layer: l)
