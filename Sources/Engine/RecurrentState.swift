@@ -3,7 +3,7 @@
 /// cache it cannot be truncated, so it keeps a few checkpoints (state + position) taken after
 /// multi-token forwards; rewinding restores the latest one at or before the target.
 public final class RecurrentState: @unchecked Sendable {
-    public static let defaultCheckpoints = 2
+    public static let defaultCheckpoints = 3
     let config: DeltaNetConfig
     /// Layer -> its slot among the recurrent layers (-1 for attention layers).
     private let slotOfLayer: [Int]

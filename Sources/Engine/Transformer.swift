@@ -137,9 +137,14 @@ public final class InferenceSession {
             logitsCapacity = tokens.count * c.vocabSize
             logitsBuffer = .allocate(capacity: logitsCapacity)
         }
+        // With a recurrent state the prompt's last token runs on its own, so that checkpoints at
+        // both its start and end exist: a repeated prompt then rewinds by one token, not to 0.
+        let splitLast = recurrent != nil && tokens.count > 1
         var start = 0
         while start < tokens.count {
-            let n = min(maxBatch, tokens.count - start)
+            var n = min(maxBatch, tokens.count - start)
+            if splitLast, start + n == tokens.count, n > 1 { n -= 1 }
+            if splitLast, start == tokens.count - 1 { recurrent?.checkpoint(position: cache.count) }
             let isLast = start + n == tokens.count
             let want: LogitsRequest = request == .all ? .all : (isLast ? request : .none)
             runBatch(UnsafeBufferPointer(rebasing: tokens[start..<(start + n)]), logits: want,

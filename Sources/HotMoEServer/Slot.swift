@@ -63,10 +63,10 @@ final class Slot: @unchecked Sendable {
         defer { if let routes { trace?.append(domain: r.traceDomain, from: routes) } }
         let clock = ContinuousClock()
         // Reuse the longest common prefix, but always evaluate at least one token for logits.
+        // A recurrent model keeps less: only up to its latest state checkpoint within the prefix.
         var common = 0
         while common < min(history.count, r.prompt.count) && history[common] == r.prompt[common] { common += 1 }
-        let keep = min(common, r.prompt.count - 1, session.position)
-        session.cache.truncate(to: keep)
+        let keep = session.rewind(to: min(common, r.prompt.count - 1, session.position))
         history = Array(r.prompt.prefix(keep))
         let t0 = clock.now
         var logits = try session.forward(Array(r.prompt[keep...]), logits: .last)

@@ -7,7 +7,7 @@ struct HotMoE: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hotmoe",
         abstract: "MoE inference that keeps a workload's hot experts in fast memory.",
-        subcommands: [RunCommand.self, ServeCommand.self, InspectCommand.self, BenchCommand.self, TraceCommand.self, AnalyzeCommand.self, GenerateModelCommand.self,
+        subcommands: [RunCommand.self, ServeCommand.self, InspectCommand.self, PerplexityCommand.self, BenchCommand.self, TraceCommand.self, AnalyzeCommand.self, GenerateModelCommand.self,
                       ProfileWriterCommand.self],
         defaultSubcommand: RunCommand.self)
 }

@@ -53,11 +53,13 @@ struct ModelSummary {
         }
         let activeExpertParams = expertParams / c.expertCount * c.expertsUsed
         let perExpert = (0..<c.layerCount).map { model.weights.expertBytes(layer: $0) }
+        let sharedBytes = model.weights.layers.reduce(0) { $0 + $1.sharedExpertMatrices.reduce(0) { $0 + $1.byteCount } }
         var lines = [
             "model:          \(file.path)",
             "name:           \(file.metadata["general.name"]?.string ?? "-")",
             "architecture:   \(c.architecture)",
-            "layers:         \(c.layerCount) (all MoE)",
+            "layers:         \(c.layerCount) (all MoE)" + (c.nextNLayers > 0 ? ", plus \(c.nextNLayers) MTP block(s), skipped" : ""),
+            "layer pattern:  \(layerPattern(c))",
             "hidden:         \(c.embeddingLength), heads \(c.headCount) (kv \(c.kvHeadCount)), head dim \(c.headDim)",
             "context:        \(c.contextLength), rope base \(c.ropeBase)",
             "experts:        \(c.expertCount) per layer, top-\(c.expertsUsed), expert FF \(c.expertFFLength)",
@@ -66,12 +68,27 @@ struct ModelSummary {
             "expert weights: \(fmtBytes(expertBytes)) (\(fmtCount(expertParams)) params)",
             "other weights:  \(fmtBytes(otherBytes)) (\(fmtCount(otherParams)) params)",
             "bytes/expert:   \(Set(perExpert).sorted().map(fmtBytes).joined(separator: ", ")) (gate+up+down)",
+            "shared expert:  " + (c.sharedExpertFFLength > 0
+                ? "FF \(c.sharedExpertFFLength), \(fmtBytes(sharedBytes)) in all (always computed, never cached)" : "none"),
             "active experts: \(fmtBytes(perExpert.reduce(0, +) * c.expertsUsed)) of expert weights read per token",
             "tensor types:   " + types.sorted { $0.value > $1.value }.map { "\($0.key) \(fmtBytes($0.value))" }.joined(separator: ", "),
         ]
         lines.append("file size:      \(fmtBytes(file.fileSize))")
         return lines.joined(separator: "\n")
     }
+}
+
+/// "attention x48" or, for hybrids, "DeltaNet x3, attention (x10): D D D A ...".
+func layerPattern(_ c: ModelConfig) -> String {
+    let kinds = (0..<c.layerCount).map { c.mixer($0) }
+    let attention = kinds.filter { $0 == .attention }.count
+    guard attention < kinds.count else { return "attention x\(kinds.count)" }
+    var s = "DeltaNet x\(kinds.count - attention), gated attention x\(attention)"
+    if let n = c.deltaNet {
+        s += "; DeltaNet heads \(n.keyHeads) key / \(n.valueHeads) value of \(n.stateSize), conv \(n.convKernel)"
+    }
+    let letters = kinds.prefix(16).map { $0 == .attention ? "A" : "D" }.joined(separator: " ")
+    return s + "; " + letters + (kinds.count > 16 ? " ..." : "")
 }
 
 func fmtBytes(_ b: Int) -> String {

@@ -5,14 +5,14 @@ import Foundation
 import Logging
 import Testing
 
-private func makeModel(_ type: String = "q8_0", seed: UInt64) throws -> MoEModel {
-    var spec = SyntheticModelSpec.preset("small")!
+private func makeModel(_ type: String = "q8_0", seed: UInt64, architecture: String = "qwen3moe") throws -> MoEModel {
+    var spec = SyntheticModelSpec.preset("small", architecture: architecture)!
     spec.layers = 3
     spec.weightType = type
     spec.seed = seed
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hotcache-tests-\(getpid())")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    let path = dir.appendingPathComponent("m-\(type)-\(seed).gguf").path
+    let path = dir.appendingPathComponent("m-\(architecture)-\(type)-\(seed).gguf").path
     if !FileManager.default.fileExists(atPath: path) { try SyntheticModel.write(spec, to: path) }
     return try MoEModel(path: path)
 }
@@ -66,6 +66,31 @@ private func writeProfile(of model: MoEModel, to path: String) throws {
         #expect(m.hitRate > 0 && m.hitRate < 1)
         // The plan was learned from this very workload: the hot experts carry more than their share.
         #expect(m.hitRate > Double(m.hotExperts) / Double(m.totalExperts))
+    }
+
+    /// On a hybrid model: every MoE layer is in the layout and the profile, the shared expert is
+    /// no slot, and the merge stays exact.
+    @Test(arguments: ["qwen35moe", "qwen3next"])
+    func hybridModelsCacheExactlyWithTheSharedExpertOutsideTheCache(architecture: String) throws {
+        let model = try makeModel(seed: UInt64.random(in: 1...1_000_000), architecture: architecture)
+        #expect(model.config.sharedExpertFFLength > 0 && model.config.hasRecurrentLayers)
+        let plain = try run(model, runtime: nil)
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("p-\(UUID()).json").path
+        try writeProfile(of: model, to: profile)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: profile))) as? [String: Any]
+        let layers = (json?["layers"] as? [[String: Any]])?.compactMap { $0["layer"] as? Int } ?? []
+        #expect(layers == Array(0..<model.config.layerCount), "every MoE layer, DeltaNet or attention, is profiled")
+        var o = HotCacheOptions()
+        o.hotCache = profile
+        o.maxMiB = 1
+        o.parallelism = .force
+        o.parallelMinSlots = 0
+        let runtime = try MoERuntime(model: model, options: o, logger: logger)
+        #expect(runtime.layout.totalExperts == model.config.layerCount * model.config.expertCount)
+        let cached = try run(model, runtime: runtime)
+        #expect(cached.tokens == plain.tokens)
+        #expect(cached.logits == plain.logits, "hot/cold merge must be exact")
+        #expect(runtime.metrics.hitRate > 0 && runtime.metrics.hitRate < 1)
     }
 
     @Test func profileRunWritesTheSeedSchema() throws {

@@ -15,8 +15,8 @@ import Tokenizer
 /// A real server on a loopback port with a generated model, for the duration of `body`; then
 /// stopped and shut down the way `hotmoe serve` does after a signal.
 func withServer<T>(parallel: Int = 1, maxQueue: Int = 8, hotCache: (profile: String, mib: Int)? = nil, traceOut: String? = nil,
-                   _ body: (URL, HotMoEServer) async throws -> T) async throws -> T {
-    var spec = SyntheticModelSpec.preset("small")!
+                   architecture: String = "qwen3moe", _ body: (URL, HotMoEServer) async throws -> T) async throws -> T {
+    var spec = SyntheticModelSpec.preset("small", architecture: architecture)!
     spec.layers = 2
     spec.weightType = "q8_0"
     spec.seed = 77
