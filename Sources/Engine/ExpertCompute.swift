@@ -1,3 +1,4 @@
+import CKernels
 import Quant
 
 /// One expert's share of a MoE call: `count` token-slots routed to it, which occupy arena rows
@@ -209,7 +210,8 @@ public final class ExpertComputer {
             case .swiGLU:
                 let item = items[task]
                 let g = gate + item.arenaOffset * ff, u = up + item.arenaOffset * ff
-                for j in 0..<(item.count * ff) { g[j] = Ops.silu(g[j]) * u[j] }
+                // ggml's swiglu, row by row (its chunking decides which exp each value gets).
+                for r in 0..<item.count { hm_ggml_swiglu_f32(g + r * ff, u + r * ff, g + r * ff, Int64(ff)) }
                 hiddenActs[task].setInput(g, cols: ff, tokens: item.count)
             case .down:
                 let i = task / chunks(d), c = task % chunks(d)

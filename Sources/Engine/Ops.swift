@@ -7,7 +7,7 @@ enum Ops {
     static func rmsNorm(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                         count n: Int, eps: Float) {
         var sum: Double = 0
-        for i in 0..<n { sum += Double(x[i]) * Double(x[i]) }
+        for i in 0..<n { sum += Double(x[i] * x[i]) }  // ggml: the square in float, the sum in double
         let scale = 1 / (Float(sum / Double(n)) + eps).squareRoot()
         for i in 0..<n { y[i] = (x[i] * scale) * weight[i] }
     }

@@ -64,4 +64,18 @@ HM_MATMUL_DECL(hm_matmul_f16_f16_portable);
 HM_MATMUL_DECL(hm_matmul_bf16_bf16_portable);
 HM_MATMUL_DECL(hm_matmul_f32_f32_portable);
 
+// Float ops in ggml's exact order and rounding (ggml_float_ops.c; its AVX-512 path, emulated
+// lane by lane, so the bits are the same on every CPU). Swift twins: Engine's GgmlFloat.
+/// y = silu(x) as ggml_vec_silu_f32 (polynomial exp in 16-lane chunks, libm for the tail).
+void hm_ggml_silu_f32(const float *x, float *y, int64_t n);
+/// y = silu(x) * g as ggml_vec_swiglu_f32.
+void hm_ggml_swiglu_f32(const float *x, const float *g, float *y, int64_t n);
+/// sum x*y as ggml_vec_dot_f32.
+float hm_ggml_dot_f32(const float *x, const float *y, int64_t n);
+/// y += x * v as ggml_vec_mad_f32 (one FMA per element).
+void hm_ggml_mad_f32(float *y, const float *x, float v, int64_t n);
+/// out[t][c] = sum_j window[t + j][c] * taps[c][j] as ggml's ssm_conv (FMA chain over j).
+void hm_ggml_conv_f32(const float *window, int64_t channels, int64_t tokens, int64_t kernel,
+                      const float *taps, float *out);
+
 #endif

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Buffers of the DeltaNet block for up to `tokens` tokens.
@@ -45,7 +46,7 @@ extension InferenceSession {
         }
         DeltaNet.causalConv(s.mixed, tokens: n, channels: dn.convChannels, kernel: dn.convKernel, taps: w.conv,
                             state: state.conv(layer: li), window: s.window)
-        for i in 0..<(n * dn.convChannels) { s.mixed[i] = Ops.silu(s.mixed[i]) }
+        for t in 0..<n { hm_ggml_silu_f32(s.mixed + t * dn.convChannels, s.mixed + t * dn.convChannels, Int64(dn.convChannels)) }
         for t in 0..<n {
             let row = s.mixed + t * dn.convChannels
             for h in 0..<(2 * dn.keyHeads) {  // q heads then k heads
@@ -58,7 +59,8 @@ extension InferenceSession {
             for h in 0..<dn.valueHeads {
                 let o = s.out + t * dn.valueDim + h * dn.stateSize, g = s.z + t * dn.valueDim + h * dn.stateSize
                 Ops.rmsNorm(o, w.norm, o, count: dn.stateSize, eps: c.normEpsilon)
-                for i in 0..<dn.stateSize { o[i] *= Ops.silu(g[i]) }
+                hm_ggml_silu_f32(g, g, Int64(dn.stateSize))
+                for i in 0..<dn.stateSize { o[i] *= g[i] }
             }
         }
         acts.setInput(s.out, cols: dn.valueDim, tokens: n)
@@ -85,8 +87,9 @@ extension InferenceSession {
     }
 }
 
-/// The DeltaNet numerics as plain loops (the reference and, here, the implementation; the
-/// delta rule runs one value head per task).
+/// The DeltaNet numerics, with ggml's float ops (CKernels' hm_ggml_*) so the bits follow
+/// llama.cpp's; the tests hold them against float64 loops. The delta rule runs one value head
+/// per task.
 enum DeltaNet {
     /// x[t][c] <- sum_k window[t + k][c] * taps[c][k], where window is the layer's kernel-1 state
     /// rows followed by x's rows; the state then keeps the last kernel-1 rows.
@@ -96,21 +99,14 @@ enum DeltaNet {
         let keep = kk - 1
         window.update(from: state, count: keep * ch)
         (window + keep * ch).update(from: x, count: n * ch)
-        for t in 0..<n {
-            let out = x + t * ch
-            for c in 0..<ch {
-                var sum: Float = 0
-                for j in 0..<kk { sum += window[(t + j) * ch + c] * taps[c * kk + j] }
-                out[c] = sum
-            }
-        }
+        hm_ggml_conv_f32(window, Int64(ch), Int64(n), Int64(kk), taps, x)
         state.update(from: window + n * ch, count: keep * ch)
     }
 
     /// x / sqrt(sum x^2 + eps), computed as ggml's rms_norm(x, eps/n) * 1/sqrt(n).
     static func l2Normalize(_ x: UnsafeMutablePointer<Float>, count n: Int, eps: Float) {
         var sum: Double = 0
-        for i in 0..<n { sum += Double(x[i]) * Double(x[i]) }
+        for i in 0..<n { sum += Double(x[i] * x[i]) }
         let fn = Float(n)
         let scale = 1 / (Float(sum / Double(n)) + eps / fn).squareRoot()
         let post = 1 / fn.squareRoot()
@@ -177,10 +173,11 @@ enum DeltaNet {
                     let b = beta[t * dn.valueHeads + h]
                     let g = expf(decay[t * dn.valueHeads + h])
                     for i in 0..<(sv * sv) { m[i] *= g }
-                    for j in 0..<sv { delta[j] = (v[j] - Ops.dot(m + j * sv, k, count: sv)) * b }
-                    for j in 0..<sv { Ops.axpy(delta[j], k, m + j * sv, count: sv) }
+                    let n = Int64(sv)
+                    for j in 0..<sv { delta[j] = (v[j] - hm_ggml_dot_f32(m + j * sv, k, n)) * b }
+                    for j in 0..<sv { hm_ggml_mad_f32(m + j * sv, k, delta[j], n) }
                     let o = out + t * dn.valueDim + h * sv
-                    for j in 0..<sv { o[j] = Ops.dot(m + j * sv, q, count: sv) * scale }
+                    for j in 0..<sv { o[j] = hm_ggml_dot_f32(m + j * sv, q, n) * scale }
                 }
             }
         }

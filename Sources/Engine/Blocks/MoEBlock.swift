@@ -1,3 +1,5 @@
+import CKernels
+
 /// Buffers of the shared expert: gate and up rows, the gate-input logit, the down output.
 final class SharedExpertScratch {
     let gate, up, gateLogit, out: UnsafeMutablePointer<Float>
@@ -39,7 +41,7 @@ extension InferenceSession {
             Linear.apply(w.gate, acts, tokens: n, out: s.gate, pool: pool)
             Linear.apply(w.up, acts, tokens: n, out: s.up, pool: pool)
         }
-        for i in 0..<(n * f) { s.gate[i] = Ops.silu(s.gate[i]) * s.up[i] }
+        for t in 0..<n { hm_ggml_swiglu_f32(s.gate + t * f, s.up + t * f, s.gate + t * f, Int64(f)) }
         acts.setInput(s.gate, cols: f, tokens: n)
         Linear.apply(w.down, acts, tokens: n, out: s.out, pool: pool)
         for t in 0..<n {
