@@ -1,30 +1,48 @@
-/// GPT-2 byte-level BPE. Vocabulary strings are stored in GPT-2's printable byte alphabet
-/// (byte 0x20 is "Ġ", ...); this model converts them back to raw bytes once at load, so the
-/// merge loop works on raw UTF-8 bytes and token ids instead of re-encoded strings.
+/// Byte-pair encoding over GGUF merges, in two flavours:
+/// - byte-level (GPT-2 style, `byteLevel`): vocabulary strings are stored in GPT-2's printable
+///   byte alphabet (byte 0x20 is "Ġ", ...); they are converted back to raw bytes once at load, so
+///   the merge loop works on raw UTF-8 bytes and token ids instead of re-encoded strings. A word
+///   starts as one symbol per byte.
+/// - raw text (Gemma 4, SentencePiece-like): vocabulary strings are raw UTF-8 with "▁" for
+///   spaces; a word starts as one symbol per character, and characters without a token fall
+///   back to `<0xXX>` byte tokens, as llama.cpp does for non-byte-encoded BPE.
 struct BPEModel: Sendable {
     /// (left id << 32 | right id) → (rank << 32 | merged id).
     let merges: [UInt64: UInt64]
-    /// Token for each single raw byte, -1 where the vocabulary has none.
+    /// Byte-level: the token for each single raw byte. Raw text: the `<0xXX>` fallback token
+    /// for each byte. -1 where the vocabulary has none.
     let byteTokens: [Int32]
-    /// Raw-byte text of every normal token → id, for whole-word lookups.
+    /// Raw-text only: the token of each one-byte (ASCII) character, -1 where none, so the
+    /// common case skips a dictionary lookup.
+    let asciiTokens: [Int32]
+    /// Raw-byte text of every token → id, for whole-word and character lookups.
     let rawToId: [ByteKey: Int32]
     /// llama3-style vocabularies emit a word that is itself a token without merging.
     let ignoreMerges: Bool
+    let byteLevel: Bool
 
-    init(tokens: [String], merges mergeLines: [String], ignoreMerges: Bool) throws {
+    /// `textToId`: every vocabulary string (as stored) → id. Keys are bytes, not Strings:
+    /// Swift compares Strings up to canonical equivalence, which would merge distinct tokens
+    /// such as "ά" (U+03AC) and "ά" (U+03B1 U+0301) or ";" and the Greek question mark.
+    init(tokens: [String], textToId: [ByteKey: Int32], merges mergeLines: [String], ignoreMerges: Bool, byteLevel: Bool = true) throws {
         let decode = GPT2ByteAlphabet.unicodeToByte
-        var raw: [ByteKey: Int32] = [:]
-        raw.reserveCapacity(tokens.count)
+        var raw: [ByteKey: Int32] = byteLevel ? [:] : textToId
+        raw.reserveCapacity(byteLevel ? tokens.count : 0)
         var byteTokens = [Int32](repeating: -1, count: 256)
-        var encodedToId: [String: Int32] = [:]
-        encodedToId.reserveCapacity(tokens.count)
         for (i, t) in tokens.enumerated() {
-            encodedToId[t] = Int32(i)
+            if !byteLevel {
+                if let b = Tokenizer.parseByteToken(t) { byteTokens[Int(b)] = Int32(i) }
+                continue
+            }
             // Tokens outside the byte alphabet (e.g. added tokens with raw spaces) cannot come
             // out of byte-level encoding, so they never take part in merges.
             guard let bytes = GPT2ByteAlphabet.decode(t, table: decode) else { continue }
             raw[ByteKey(bytes[...])] = Int32(i)
             if bytes.count == 1 { byteTokens[Int(bytes[0])] = Int32(i) }
+        }
+        var ascii = [Int32](repeating: -1, count: 128)
+        if !byteLevel {
+            for b in 0..<128 { ascii[b] = raw[ByteKey([UInt8(b)][...])] ?? -1 }
         }
         var table: [UInt64: UInt64] = [:]
         table.reserveCapacity(mergeLines.count)
@@ -35,13 +53,13 @@ struct BPEModel: Sendable {
             guard u.count >= 3, let sp = u[1...].firstIndex(of: 0x20) else {
                 throw TokenizerError.invalidField("tokenizer.ggml.merges", "entry \(rank) '\(line)' is not 'A B'")
             }
-            let a = String(decoding: u[..<sp], as: UTF8.self)
-            let b = String(decoding: u[(sp + 1)...], as: UTF8.self)
-            guard let l = encodedToId[a], let r = encodedToId[b] else {
+            let a = u[..<sp], b = u[(sp + 1)...]
+            guard let l = textToId[ByteKey(a)], let r = textToId[ByteKey(b)] else {
                 throw TokenizerError.invalidField("tokenizer.ggml.merges", "entry \(rank) '\(line)' names a token not in the vocabulary")
             }
-            guard let m = encodedToId[a + b] else {
-                throw TokenizerError.invalidField("tokenizer.ggml.merges", "entry \(rank) '\(line)' merges into '\(a + b)', which is not in the vocabulary")
+            let joined = Array(a) + Array(b)
+            guard let m = textToId[ByteKey(joined[...])] else {
+                throw TokenizerError.invalidField("tokenizer.ggml.merges", "entry \(rank) '\(line)' merges into '\(String(decoding: joined, as: UTF8.self))', which is not in the vocabulary")
             }
             let key = UInt64(UInt32(l)) << 32 | UInt64(UInt32(r))
             if table[key] == nil {  // first (lowest) rank wins, like llama.cpp's emplace
@@ -50,24 +68,46 @@ struct BPEModel: Sendable {
         }
         self.merges = table
         self.byteTokens = byteTokens
+        self.asciiTokens = ascii
         self.rawToId = raw
         self.ignoreMerges = ignoreMerges
+        self.byteLevel = byteLevel
     }
 
     /// Appends the tokens of one pre-tokenized word (raw bytes).
     func encodeWord(_ word: ArraySlice<UInt8>, into out: inout [Int32], scratch: inout BPEScratch) {
+        if word.isEmpty { return }
         if ignoreMerges, let id = rawToId[ByteKey(word)] { out.append(id); return }
-        if word.count == 1 {
+        // llama.cpp's Gemma 4 fix: a run of newlines that is itself a token is emitted whole,
+        // since the merges would not rebuild it.
+        if !byteLevel, word.allSatisfy({ $0 == 0x0A }), let id = rawToId[ByteKey(word)] { out.append(id); return }
+        if byteLevel && word.count == 1 {
             let id = byteTokens[Int(word.first!)]
             if id >= 0 { out.append(id) }
             return
         }
-        scratch.reset(word.count)
-        for b in word { scratch.ids.append(byteTokens[Int(b)]) }
-        let n = word.count
+        scratch.reset()
+        if byteLevel {
+            for (i, b) in word.enumerated() {
+                scratch.ids.append(byteTokens[Int(b)])
+                scratch.starts.append(i)
+            }
+        } else {
+            var off = word.startIndex
+            while off < word.endIndex {
+                let b = word[off]
+                let len = min(utf8SequenceLength(b), word.endIndex - off)
+                let id = len == 1 && b < 0x80 ? asciiTokens[Int(b)] : (rawToId[ByteKey(word[off..<(off + len)])] ?? -1)
+                scratch.ids.append(id)
+                scratch.starts.append(off - word.startIndex)
+                off += len
+            }
+        }
+        let n = scratch.ids.count
         for i in 0..<n {
             scratch.prev.append(i - 1)
             scratch.next.append(i + 1 < n ? i + 1 : -1)
+            scratch.dead.append(false)
         }
         for i in 0..<(n - 1) { pushPair(i, i + 1, &scratch) }
         // Lowest rank first, leftmost on ties; stale entries are skipped by re-checking that the
@@ -88,8 +128,17 @@ struct BPEModel: Sendable {
         }
         var i = 0
         while i >= 0 {
-            if scratch.ids[i] >= 0 { out.append(scratch.ids[i]) }  // bytes without a token are dropped, as llama.cpp does
-            i = scratch.next[i]
+            let id = scratch.ids[i]
+            let nextIndex = scratch.next[i]
+            if id >= 0 {
+                out.append(id)
+            } else if !byteLevel {
+                // Symbols without a token never merge, so this is one character: its bytes.
+                let from = word.startIndex + scratch.starts[i]
+                let to = nextIndex >= 0 ? word.startIndex + scratch.starts[nextIndex] : word.endIndex
+                for b in word[from..<to] where byteTokens[Int(b)] >= 0 { out.append(byteTokens[Int(b)]) }
+            }  // byte-level: bytes without a token are dropped, as llama.cpp does
+            i = nextIndex
         }
     }
 
@@ -106,17 +155,19 @@ struct BPEModel: Sendable {
 /// Reusable per-encode buffers, so a long text does not allocate per word.
 struct BPEScratch {
     var ids: [Int32] = []
+    /// Byte offset of each symbol in the word; a symbol ends where the next live one starts.
+    var starts: [Int] = []
     var prev: [Int] = []
     var next: [Int] = []
     var dead: [Bool] = []
     var heap = BinaryHeap<UInt64>()
 
-    mutating func reset(_ n: Int) {
+    mutating func reset() {
         ids.removeAll(keepingCapacity: true)
+        starts.removeAll(keepingCapacity: true)
         prev.removeAll(keepingCapacity: true)
         next.removeAll(keepingCapacity: true)
         dead.removeAll(keepingCapacity: true)
-        dead.append(contentsOf: repeatElement(false, count: n))
         heap.removeAll()
     }
     @inline(__always) func alive(_ i: Int) -> Bool { !dead[i] }

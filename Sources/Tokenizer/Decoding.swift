@@ -1,8 +1,9 @@
 extension Tokenizer {
     /// Precomputes each token's bytes, mirroring llama.cpp's token_to_piece: normal tokens are
-    /// un-escaped (byte alphabet for BPE, "▁" → space for SentencePiece), byte tokens give their
-    /// byte, special tokens their literal text, unused/undefined tokens nothing.
-    static func makePieces(tokens: [String], types: [TokenType], model: Model) -> [[UInt8]] {
+    /// un-escaped (byte alphabet for BPE, "▁" → space for SentencePiece and space-escaped BPE),
+    /// byte tokens give their byte, special tokens their literal text, unused/undefined tokens
+    /// nothing.
+    static func makePieces(tokens: [String], types: [TokenType], model: Model, spacesEscaped: Bool) -> [[UInt8]] {
         let inverse = GPT2ByteAlphabet.unicodeToByte
         return tokens.enumerated().map { i, text -> [UInt8] in
             switch types[i] {
@@ -15,6 +16,8 @@ extension Tokenizer {
             case .normal:
                 switch model {
                 case .sentencePiece:
+                    return unescapeSpaces(Array(text.utf8))
+                case .bytePairEncoding where spacesEscaped:
                     return unescapeSpaces(Array(text.utf8))
                 case .bytePairEncoding:
                     var out: [UInt8] = []
@@ -55,19 +58,6 @@ extension Tokenizer {
             }
         }
         return out
-    }
-
-    /// Texts of end-of-turn tokens that stop generation in the chat formats supported here.
-    static let endOfTurnTexts = [
-        "<|im_end|>", "<|eot_id|>", "<|endoftext|>", "<|end_of_text|>", "<|eom_id|>",
-        "<end_of_turn>", "<｜end▁of▁sentence｜>",
-    ]
-
-    static func endOfGenerationTokens(eos: Int32?, tokenToId: [String: Int32]) -> Set<Int32> {
-        var set = Set<Int32>()
-        if let eos { set.insert(eos) }
-        for t in endOfTurnTexts { if let id = tokenToId[t] { set.insert(id) } }
-        return set
     }
 }
 

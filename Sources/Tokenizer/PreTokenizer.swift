@@ -9,6 +9,12 @@ public enum PreTokenizerKind: String, Sendable, CaseIterable {
     case llama3
     /// Same as llama3 but every digit is its own word (\p{N} instead of \p{N}{1,3}).
     case qwen2
+    /// Qwen3.5/3.6: qwen2 with combining marks in letter runs, so a decomposed "é" stays one word:
+    /// (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+    case qwen35
+    /// Gemma 4: `[^\n]+|[\n]+`, i.e. only newline runs are split off. The vocabulary is
+    /// SentencePiece-like (raw UTF-8 with "▁" for spaces), so BPE merges run over whole lines.
+    case gemma4
     /// llama.cpp's fallback when a GGUF names no pre-tokenizer: punctuation runs, then gpt2,
     /// then digit runs, then ASCII digit triples.
     case `default`
@@ -22,9 +28,15 @@ public enum PreTokenizerKind: String, Sendable, CaseIterable {
         case "llama3", "llama-v3", "llama-bpe", "falcon3", "pixtral", "smaug-bpe", "dbrx", "chatglm-bpe":
             self = .llama3
         case "qwen2", "deepseek-r1-qwen", "stablelm2", "hunyuan", "grok-2": self = .qwen2
+        case "qwen35": self = .qwen35
+        case "gemma4", "granite-embed-multi-311m": self = .gemma4
         default: return nil
         }
     }
+
+    /// llama.cpp's `escape_whitespaces` for BPE: spaces become "▁" before splitting, and the
+    /// vocabulary holds raw UTF-8 with `<0xXX>` byte tokens instead of GPT-2's byte alphabet.
+    var escapesSpaces: Bool { self == .gemma4 }
 }
 
 struct PreTokenizer: Sendable {
@@ -43,6 +55,8 @@ struct PreTokenizer: Sendable {
                 case .gpt2: splitter.gpt2(0..<n)
                 case .llama3: splitter.llama3(0..<n, maxDigits: 3)
                 case .qwen2: splitter.llama3(0..<n, maxDigits: 1)
+                case .qwen35: splitter.llama3(0..<n, maxDigits: 1, marksJoinLetters: true)
+                case .gemma4: splitter.newlineRuns(0..<n)
                 case .default:
                     var fragments = splitter.isolateRuns(in: [0..<n]) { cp, c in
                         c.contains(.punctuation) || cp == 0x24 || cp == 0x2B || cp == 0x3C || cp == 0x3D
@@ -128,20 +142,23 @@ private struct Splitter {
         }
     }
 
-    /// llama3 (maxDigits 3) and qwen2 (maxDigits 1).
-    mutating func llama3(_ range: Range<Int>, maxDigits: Int) {
+    /// llama3 (maxDigits 3), qwen2 (maxDigits 1) and qwen35 (qwen2 where \p{M} counts with
+    /// \p{L} in the letter and punctuation rules).
+    mutating func llama3(_ range: Range<Int>, maxDigits: Int, marksJoinLetters: Bool = false) {
         end = range.upperBound
         prevEnd = range.lowerBound
+        let letter: CharClass = marksJoinLetters ? [.letter, .mark] : .letter
+        let wln: CharClass = marksJoinLetters ? Self.wln.union(.mark) : Self.wln
         var pos = range.lowerBound
         while pos < end {
             let c = cps[pos]
             let f = cls(pos)
             let k = contraction(at: pos, caseInsensitive: true)
             if k > 0 { pos += k; emit(pos); continue }
-            // `[^\r\n\p{L}\p{N}]?\p{L}+`
-            if !(c == 0x0D || c == 0x0A || f.contains(.number)) && (f.contains(.letter) || cls(pos + 1).contains(.letter)) {
+            // `[^\r\n\p{L}\p{N}]?\p{L}+` (qwen35: `[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+`)
+            if !(c == 0x0D || c == 0x0A || f.contains(.number)) && (!f.isDisjoint(with: letter) || !cls(pos + 1).isDisjoint(with: letter)) {
                 pos += 1
-                while cls(pos).contains(.letter) { pos += 1 }
+                while !cls(pos).isDisjoint(with: letter) { pos += 1 }
                 emit(pos)
                 continue
             }
@@ -155,16 +172,28 @@ private struct Splitter {
                 emit(pos)
                 continue
             }
-            // ` ?[^\s\p{L}\p{N}]+[\r\n]*`
+            // ` ?[^\s\p{L}\p{N}]+[\r\n]*` (qwen35: `[^\s\p{L}\p{M}\p{N}]`)
             let f2 = c == 0x20 ? cls(pos + 1) : f
-            if f2.isDisjoint(with: Self.wln) && !f.isEmpty {
+            if f2.isDisjoint(with: wln) && !f.isEmpty {
                 if c == 0x20 { pos += 1 }
-                while true { let g = cls(pos); if !g.isDisjoint(with: Self.wln) || g.isEmpty { break }; pos += 1 }
+                while true { let g = cls(pos); if !g.isDisjoint(with: wln) || g.isEmpty { break }; pos += 1 }
                 while cp(pos) == 0x0D || cp(pos) == 0x0A { pos += 1 }
                 emit(pos)
                 continue
             }
             whitespace(&pos, newlineRule: true)
+        }
+    }
+
+    /// `[^\n]+|[\n]+`: alternating runs of non-newlines and newlines.
+    mutating func newlineRuns(_ range: Range<Int>) {
+        end = range.upperBound
+        prevEnd = range.lowerBound
+        var pos = range.lowerBound
+        while pos < end {
+            let isNewline = cps[pos] == 0x0A
+            while pos < end && (cps[pos] == 0x0A) == isNewline { pos += 1 }
+            emit(pos)
         }
     }
 

@@ -4,7 +4,9 @@
 /// (BPE word cache, merge buffers) lives on the caller's stack.
 public final class Tokenizer: Sendable {
     public enum Model: String, Sendable {
-        /// `tokenizer.ggml.model = "gpt2"`: byte-level BPE with a regex pre-tokenizer.
+        /// `tokenizer.ggml.model = "gpt2"`: byte-level BPE with a regex pre-tokenizer; also
+        /// `"gemma4"`: BPE over raw UTF-8 with "▁" for spaces and `<0xXX>` byte fallback
+        /// (pre-tokenizer `.gemma4`).
         case bytePairEncoding
         /// `tokenizer.ggml.model = "llama"`: SentencePiece BPE with scores and byte fallback.
         case sentencePiece
@@ -13,6 +15,8 @@ public final class Tokenizer: Sendable {
     public let model: Model
     /// The pre-tokenizer in use (byte-level BPE only).
     public let preTokenizer: PreTokenizerKind?
+    /// `tokenizer.ggml.token_type`, after llama.cpp's fixes: end-of-turn tokens found by their
+    /// text become control tokens (see `EndOfGeneration`).
     public let tokenTypes: [TokenType]
     public let bosToken: Int32?
     public let eosToken: Int32?
@@ -23,7 +27,8 @@ public final class Tokenizer: Sendable {
     public let addEOSByDefault: Bool
     /// SentencePiece: a space is prepended to text at the start and after special tokens.
     public let addSpacePrefix: Bool
-    /// Tokens that end generation: eos plus end-of-turn tokens present in the vocabulary.
+    /// Tokens that end generation: llama.cpp's end-of-generation set (eos, end-of-turn and
+    /// similar tokens found by their text).
     public let eosTokens: Set<Int32>
     public let chatTemplate: ChatTemplate
 
@@ -33,7 +38,8 @@ public final class Tokenizer: Sendable {
     let specials: SpecialTokenMatcher
     let bpe: BPEModel?
     let spm: SPMModel?
-    let tokenToId: [String: Int32]
+    /// Keyed by bytes: Swift Strings compare up to canonical equivalence, tokens do not.
+    let tokenToId: [ByteKey: Int32]
 
     public var vocabularySize: Int { tokens.count }
 
@@ -41,27 +47,30 @@ public final class Tokenizer: Sendable {
         guard !v.tokens.isEmpty else { throw TokenizerError.missingField("tokenizer.ggml.tokens") }
         let n = v.tokens.count
         guard n < Int(Int32.max) else { throw TokenizerError.invalidField("tokenizer.ggml.tokens", "too many tokens (\(n))") }
-        let types = try v.validatedTypes()
+        var types = try v.validatedTypes()
         let scores = try v.validatedScores()  // checked for BPE too, though only SentencePiece uses them
         tokens = v.tokens
-        tokenTypes = types
-        var map: [String: Int32] = [:]
+        var map: [ByteKey: Int32] = [:]
         map.reserveCapacity(n)
-        for (i, t) in v.tokens.enumerated() { map[t] = Int32(i) }
+        for (i, t) in v.tokens.enumerated() { map[ByteKey(t)] = Int32(i) }
         tokenToId = map
 
         switch v.model {
-        case "gpt2":
+        case "gpt2", "gemma4":
             model = .bytePairEncoding
-            guard let kind = PreTokenizerKind(ggufName: v.pre) else {
+            // llama.cpp always uses its Gemma 4 splitter for "gemma4" vocabularies, whatever
+            // tokenizer.ggml.pre says.
+            let preName = v.model == "gemma4" ? "gemma4" : v.pre
+            guard let kind = PreTokenizerKind(ggufName: preName) else {
                 throw TokenizerError.invalidField("tokenizer.ggml.pre", "unsupported pre-tokenizer '\(v.pre ?? "")'")
             }
             guard let merges = v.merges else { throw TokenizerError.missingField("tokenizer.ggml.merges") }
             preTokenizer = kind
-            bpe = try BPEModel(tokens: v.tokens, merges: merges, ignoreMerges: kind == .llama3)
+            bpe = try BPEModel(tokens: v.tokens, textToId: map, merges: merges, ignoreMerges: kind == .llama3, byteLevel: !kind.escapesSpaces)
             spm = nil
             addSpacePrefix = v.addSpacePrefix ?? false
-            addBOSByDefault = v.addBOS ?? (kind == .llama3)
+            // Gemma 4 needs its BOS; llama.cpp turns it on even when the GGUF says otherwise.
+            addBOSByDefault = kind == .gemma4 ? true : v.addBOS ?? (kind == .llama3)
             bosToken = try TokenizerVocabulary.checkedId(v.bosTokenId, "tokenizer.ggml.bos_token_id", count: n)
             eosToken = try TokenizerVocabulary.checkedId(v.eosTokenId, "tokenizer.ggml.eos_token_id", count: n)
             unknownToken = try TokenizerVocabulary.checkedId(v.unknownTokenId, "tokenizer.ggml.unknown_token_id", count: n)
@@ -72,10 +81,7 @@ public final class Tokenizer: Sendable {
             bosToken = try TokenizerVocabulary.checkedId(v.bosTokenId ?? (n > 1 ? 1 : nil), "tokenizer.ggml.bos_token_id", count: n)
             eosToken = try TokenizerVocabulary.checkedId(v.eosTokenId ?? (n > 2 ? 2 : nil), "tokenizer.ggml.eos_token_id", count: n)
             unknownToken = try TokenizerVocabulary.checkedId(v.unknownTokenId ?? 0, "tokenizer.ggml.unknown_token_id", count: n)
-            var byText: [ByteKey: Int32] = [:]
-            byText.reserveCapacity(n)
-            for (i, t) in v.tokens.enumerated() { byText[ByteKey(Array(t.utf8)[...])] = Int32(i) }
-            spm = SPMModel(tokens: v.tokens, tokenToId: byText, scores: scores, unknown: unknownToken)
+            spm = SPMModel(tokens: v.tokens, tokenToId: map, scores: scores, unknown: unknownToken)
             bpe = nil
             addSpacePrefix = v.addSpacePrefix ?? true
             addBOSByDefault = v.addBOS ?? true
@@ -90,14 +96,23 @@ public final class Tokenizer: Sendable {
         if addEOSByDefault && eosToken == nil {
             throw TokenizerError.invalidField("tokenizer.ggml.add_eos_token", "is true but there is no eos token")
         }
+        let known = EndOfGeneration.KnownIds(
+            eos: eosToken,
+            eot: try TokenizerVocabulary.checkedId(v.eotTokenId, "tokenizer.ggml.eot_token_id", count: n),
+            eom: try TokenizerVocabulary.checkedId(v.eomTokenId, "tokenizer.ggml.eom_token_id", count: n),
+            fimPad: try TokenizerVocabulary.checkedId(v.fimPadTokenId, "tokenizer.ggml.fim_pad_token_id", count: n),
+            fimRep: try TokenizerVocabulary.checkedId(v.fimRepTokenId, "tokenizer.ggml.fim_rep_token_id", count: n),
+            fimSep: try TokenizerVocabulary.checkedId(v.fimSepTokenId, "tokenizer.ggml.fim_sep_token_id", count: n))
+        eosTokens = EndOfGeneration.resolve(types: &types, tokenToId: map, known: known)
+        tokenTypes = types
         specials = SpecialTokenMatcher(tokens: v.tokens, types: types)
-        pieces = Self.makePieces(tokens: v.tokens, types: types, model: model)
-        eosTokens = Self.endOfGenerationTokens(eos: eosToken, tokenToId: map)
+        pieces = Self.makePieces(tokens: v.tokens, types: types, model: model,
+                                 spacesEscaped: preTokenizer?.escapesSpaces ?? false)
         chatTemplate = ChatTemplate(source: v.chatTemplate)
     }
 
     /// Token id of an exact vocabulary string (e.g. "<|im_end|>").
-    public func tokenId(_ text: String) -> Int32? { tokenToId[text] }
+    public func tokenId(_ text: String) -> Int32? { tokenToId[ByteKey(text)] }
 
     /// The vocabulary string of a token as stored in the GGUF, or nil for a bad id.
     public func tokenText(_ id: Int32) -> String? {
@@ -123,9 +138,11 @@ public final class Tokenizer: Sendable {
                 switch fragment {
                 case .token(let id): out.append(id)
                 case .text(let r):
-                    let base = r.lowerBound
-                    for w in pre.split(bytes[r]) {
-                        let word = bytes[(base + w.lowerBound)..<(base + w.upperBound)]
+                    // Gemma 4's vocabulary spells spaces "▁" (llama.cpp's escape_whitespaces).
+                    let text = preTokenizer.escapesSpaces ? SPMModel.escape(bytes[r], prefixSpace: false)[...] : bytes[r]
+                    let base = text.startIndex
+                    for w in pre.split(text) {
+                        let word = text[(base + w.lowerBound)..<(base + w.upperBound)]
                         if let hit = cache[ByteKey(word)] { out.append(contentsOf: hit); continue }
                         let start = out.count
                         bpe.encodeWord(word, into: &out, scratch: &scratch)

@@ -100,6 +100,7 @@ struct ByteKey: Hashable, Sendable {
     let bytes: ArraySlice<UInt8>
 
     init(_ bytes: ArraySlice<UInt8>) { self.bytes = bytes }
+    init(_ text: String) { self.bytes = Array(text.utf8)[...] }
 
     func hash(into hasher: inout Hasher) {
         bytes.withUnsafeBytes { hasher.combine(bytes: $0) }

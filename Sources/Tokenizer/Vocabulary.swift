@@ -31,7 +31,8 @@ public enum TokenType: Int, Sendable {
 /// The tokenizer-relevant GGUF metadata as plain Swift values, so the tokenizer can be built
 /// and tested without a GGUF file. Field names follow the `tokenizer.ggml.*` keys.
 public struct TokenizerVocabulary: Sendable {
-    /// `tokenizer.ggml.model`: "gpt2" (byte-level BPE) or "llama" (SentencePiece).
+    /// `tokenizer.ggml.model`: "gpt2" (byte-level BPE), "gemma4" (space-escaped BPE) or
+    /// "llama" (SentencePiece).
     public var model: String
     /// `tokenizer.ggml.pre`: the pre-tokenizer name for "gpt2" models.
     public var pre: String?
@@ -43,6 +44,13 @@ public struct TokenizerVocabulary: Sendable {
     public var eosTokenId: Int?
     public var unknownTokenId: Int?
     public var paddingTokenId: Int?
+    /// End-of-turn, end-of-message and fill-in-the-middle pad/repo/separator tokens; when
+    /// absent they are found by their text, as llama.cpp does.
+    public var eotTokenId: Int?
+    public var eomTokenId: Int?
+    public var fimPadTokenId: Int?
+    public var fimRepTokenId: Int?
+    public var fimSepTokenId: Int?
     public var addBOS: Bool?
     public var addEOS: Bool?
     public var addSpacePrefix: Bool?
@@ -52,6 +60,8 @@ public struct TokenizerVocabulary: Sendable {
         model: String, pre: String? = nil, tokens: [String], tokenTypes: [Int]? = nil,
         scores: [Float]? = nil, merges: [String]? = nil,
         bosTokenId: Int? = nil, eosTokenId: Int? = nil, unknownTokenId: Int? = nil, paddingTokenId: Int? = nil,
+        eotTokenId: Int? = nil, eomTokenId: Int? = nil,
+        fimPadTokenId: Int? = nil, fimRepTokenId: Int? = nil, fimSepTokenId: Int? = nil,
         addBOS: Bool? = nil, addEOS: Bool? = nil, addSpacePrefix: Bool? = nil, chatTemplate: String? = nil
     ) {
         self.model = model
@@ -64,6 +74,11 @@ public struct TokenizerVocabulary: Sendable {
         self.eosTokenId = eosTokenId
         self.unknownTokenId = unknownTokenId
         self.paddingTokenId = paddingTokenId
+        self.eotTokenId = eotTokenId
+        self.eomTokenId = eomTokenId
+        self.fimPadTokenId = fimPadTokenId
+        self.fimRepTokenId = fimRepTokenId
+        self.fimSepTokenId = fimSepTokenId
         self.addBOS = addBOS
         self.addEOS = addEOS
         self.addSpacePrefix = addSpacePrefix

@@ -9,7 +9,10 @@ enum Fixtures {
     static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
     /// The vocabularies committed in Fixtures/, by short name.
-    static let vocabNames = ["qwen2", "llama-bpe", "llama-spm"]
+    static let vocabNames = ["qwen2", "llama-bpe", "llama-spm", "qwen35", "gemma-4"]
+
+    /// How many test texts llama.cpp ships in each vocabulary's .inp/.out pair.
+    static let llamaCppCaseCounts = ["qwen2": 46, "llama-bpe": 46, "llama-spm": 46, "qwen35": 50, "gemma-4": 46]
 
     /// llama.cpp's vocab-only GGUFs end right after the metadata, but our GGUF reader wants
     /// the (empty) tensor-data section padded to the alignment; the committed fixtures carry

@@ -15,7 +15,7 @@ import sys
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 FIXTURES = os.path.join(ROOT, "Tests", "TokenizerTests", "Fixtures")
-VOCABS = ["qwen2", "llama-bpe", "llama-spm"]
+VOCABS = ["qwen2", "llama-bpe", "llama-spm", "qwen35", "gemma-4"]
 
 TEXTS = [
     # English prose and contractions
@@ -62,6 +62,11 @@ TEXTS = [
     "URL: https://example.com/path?q=1&r=%20x#frag, email: a.b@c.io",
     '{"key": "value", "list": [1, 2.5, null, true], "nested": {"a": "b"}}',
     "Special-looking text that is not parsed: <|im_start|> <|endoftext|> <s> </s> [INST]",
+    "Gemma-looking text: <|turn>user\nHi<turn|> <bos> <eos> <|tool_response> <|\"|> <start_of_turn> </s>",
+    # Combining marks inside words (Qwen3.5 keeps them with the letters), decomposed and not
+    "re\u0301sume\u0301 vs résumé, Vie\u0302\u0301t Nam, na\u0308i\u0308ve, \u0301leading mark, x\u20dd enclosed",
+    # Characters a SentencePiece-style vocabulary may lack (byte fallback), carriage returns
+    "private \ue000 plane \U0010fffd hieroglyph \U00013000 tag \U000e0001 end\r\nCRLF\r\r\n",
     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
     "!!!!!!!!!!?????......,,,,,;;;;;::::",
     "x",
@@ -81,6 +86,14 @@ SPECIAL_TEXTS = {
     "llama-spm": [
         "[INST] Hi there! [/INST] Hello</s>[INST] again [/INST]",
         "<s>after bos</s> after eos <unk> unk",
+    ],
+    "qwen35": [
+        "<|im_start|>system\nYou are helpful.<|im_end|>\n<|im_start|>user\nCafe\u0301?<|im_end|>\n<|im_start|>assistant\n",
+        "text<|endoftext|>more<|im_end|><|im_end|>end </s>",
+    ],
+    "gemma-4": [
+        "<|turn>system\nYou are helpful.<turn|>\n<|turn>user\nHi there!<turn|>\n<|turn>model\n",
+        "<bos>text<eos> more <|tool_response>x<tool_response|> </s> <|\"|>quoted<|\"|> <|think|>",
     ],
 }
 

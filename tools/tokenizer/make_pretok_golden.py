@@ -17,6 +17,8 @@ CONTRACTIONS = r"'s|'t|'re|'ve|'m|'ll|'d"
 GPT2 = CONTRACTIONS + r"| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
 LLAMA3 = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 QWEN2 = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+QWEN35 = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+GEMMA4 = r"[^\n]+|[\n]+"
 
 
 def isolate(pieces, pattern):
@@ -42,6 +44,10 @@ def split(kind, text):
         return isolate([text], LLAMA3)
     if kind == "qwen2":
         return isolate([text], QWEN2)
+    if kind == "qwen35":
+        return isolate([text], QWEN35)
+    if kind == "gemma4":
+        return isolate([text], GEMMA4)
     # llama.cpp's "default": four regexes applied one after another
     words = isolate([text], r"[\p{P}\$\+<=>\^~\|]+")
     words = isolate(words, GPT2)
@@ -52,7 +58,7 @@ def split(kind, text):
 def main():
     texts = TEXTS + [t for ts in SPECIAL_TEXTS.values() for t in ts]
     cases = [{"kind": k, "text": t, "words": split(k, t)}
-             for k in ["gpt2", "llama3", "qwen2", "default"] for t in texts]
+             for k in ["gpt2", "llama3", "qwen2", "qwen35", "gemma4", "default"] for t in texts]
     out = os.path.join(FIXTURES, "pretokenizer.json")
     with open(out, "w", encoding="utf-8") as f:
         json.dump({"generator": "tools/tokenizer/make_pretok_golden.py (Python regex)", "cases": cases},
