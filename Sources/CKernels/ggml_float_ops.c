@@ -122,3 +122,113 @@ void hm_ggml_mad_f32(float *y, const float *x, float v, int64_t n) { hm_fast() ?
 void hm_ggml_conv_f32(const float *window, int64_t channels, int64_t tokens, int64_t kernel, const float *taps, float *out) {
     hm_fast() ? conv_fast(window, channels, tokens, kernel, taps, out) : conv_generic(window, channels, tokens, kernel, taps, out);
 }
+
+// tinyBLAS (llamafile sgemm, AVX-512: KN = 16) for one output: 16 lanes FMA'd over steps of 16,
+// then _mm512_reduce_add_ps's tree. ggml uses it for F32 x F32 matmuls of 2 or more tokens
+// whose row length is a multiple of 16; otherwise ggml_vec_dot_f32.
+HM_INL float tinyblas_dot_body(const float *x, const float *y, int64_t n) {
+    float acc[16] = {0};
+    for (int64_t l = 0; l < n; l += 16) {
+        for (int j = 0; j < 16; ++j) acc[j] = fmaf(x[l + j], y[l + j], acc[j]);
+    }
+    float h8[8], h4[4];
+    for (int l = 0; l < 8; ++l) h8[l] = acc[8 + l] + acc[l];
+    for (int l = 0; l < 4; ++l) h4[l] = h8[4 + l] + h8[l];
+    return (h4[0] + h4[2]) + (h4[1] + h4[3]);
+}
+
+HM_INL void matmul_f32_body(const void *w, size_t row_bytes, int64_t cols, int64_t rows, const void *act,
+                            size_t act_bytes, int64_t tokens, float *out, int64_t out_stride, int gemm) {
+    const int tiny = gemm && tokens >= 2 && cols % 16 == 0;
+    for (int64_t r = 0; r < rows; ++r) {
+        const float *wr = (const float *)((const uint8_t *)w + r * row_bytes);
+        for (int64_t t = 0; t < tokens; ++t) {
+            const float *a = (const float *)((const uint8_t *)act + t * act_bytes);
+            out[r + t * out_stride] = tiny ? tinyblas_dot_body(wr, a, cols) : dot_body(wr, a, cols);
+        }
+    }
+}
+
+HM_FAST static void matmul_f32_fast(const void *w, size_t rb, int64_t cols, int64_t rows, const void *act, size_t ab,
+                                    int64_t tokens, float *out, int64_t os, int gemm) {
+    matmul_f32_body(w, rb, cols, rows, act, ab, tokens, out, os, gemm);
+}
+static void matmul_f32_generic(const void *w, size_t rb, int64_t cols, int64_t rows, const void *act, size_t ab,
+                               int64_t tokens, float *out, int64_t os, int gemm) {
+    matmul_f32_body(w, rb, cols, rows, act, ab, tokens, out, os, gemm);
+}
+
+HM_MATMUL_DECL(hm_matmul_f32_ggml_vec) {
+    (hm_fast() ? matmul_f32_fast : matmul_f32_generic)(w, row_bytes, cols, rows, act, act_bytes, tokens, out, out_stride, 0);
+}
+HM_MATMUL_DECL(hm_matmul_f32_ggml_gemm) {
+    (hm_fast() ? matmul_f32_fast : matmul_f32_generic)(w, row_bytes, cols, rows, act, act_bytes, tokens, out, out_stride, 1);
+}
+
+// _mm512_reduce_add_ps's tree over 16 lanes.
+HM_INL float reduce16(const float *v) {
+    float h8[8], h4[4];
+    for (int l = 0; l < 8; ++l) h8[l] = v[8 + l] + v[l];
+    for (int l = 0; l < 4; ++l) h4[l] = h8[4 + l] + h8[l];
+    return (h4[0] + h4[2]) + (h4[1] + h4[3]);
+}
+
+// Attention of one query head as llama.cpp computes it without flash attention (F32 cache):
+// kq = ggml_vec_dot_f32(k, q) per position, soft_max_ext (scale, causal mask, ggml's exp in
+// 16-lane chunks summed chunk by chunk in double), then kqv = V^T kq as a mul_mat: tinyBLAS
+// (16 position lanes) for a batch of 2+ tokens, ggml_vec_dot_f32 (64 position slots) for one.
+// Masked cache cells beyond `n` add exact zeros in llama.cpp, so leaving them out changes no
+// bit as long as llama.cpp's padded KV length is a multiple of 64 (it pads to 256).
+HM_INL void attend_ggml_body(const float *q, const float *keys, int64_t k_stride, const float *values,
+                             int64_t v_stride, int64_t n, int64_t head_dim, int64_t value_dim, float scale,
+                             int batched, float *scores, float *acc, float *out) {
+    float m = -INFINITY;
+    for (int64_t p = 0; p < n; ++p) {
+        const float s = dot_body(keys + p * k_stride, q, head_dim) * scale;
+        scores[p] = s;
+        if (s > m) m = s;
+    }
+    double sum = 0;
+    for (int64_t c = 0; c < n; c += 16) {
+        float v[16];
+        for (int l = 0; l < 16; ++l) {
+            const int64_t p = c + l;
+            v[l] = p < n ? ggml_lane_expf(scores[p] - m) : 0.0f;
+            if (p < n) scores[p] = v[l];
+        }
+        sum += (double)reduce16(v);
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t p = 0; p < n; ++p) scores[p] *= inv;
+    const int slots = batched ? 16 : 64;
+    memset(acc, 0, (size_t)slots * (size_t)value_dim * sizeof(float));
+    for (int64_t p = 0; p < n; ++p) {
+        float *a = acc + (p % slots) * value_dim;
+        const float *vp = values + p * v_stride, w = scores[p];
+        for (int64_t i = 0; i < value_dim; ++i) a[i] = fmaf(vp[i], w, a[i]);
+    }
+    for (int64_t i = 0; i < value_dim; ++i) {
+        float lanes[16];
+        for (int l = 0; l < 16; ++l) {
+            lanes[l] = batched ? acc[l * value_dim + i]
+                : (acc[l * value_dim + i] + acc[(32 + l) * value_dim + i]) + (acc[(16 + l) * value_dim + i] + acc[(48 + l) * value_dim + i]);
+        }
+        out[i] = reduce16(lanes);
+    }
+}
+
+HM_FAST static void attend_fast(const float *q, const float *k, int64_t ks, const float *v, int64_t vs, int64_t n,
+                                int64_t hd, int64_t vd, float scale, int batched, float *sc, float *acc, float *out) {
+    attend_ggml_body(q, k, ks, v, vs, n, hd, vd, scale, batched, sc, acc, out);
+}
+static void attend_generic(const float *q, const float *k, int64_t ks, const float *v, int64_t vs, int64_t n,
+                           int64_t hd, int64_t vd, float scale, int batched, float *sc, float *acc, float *out) {
+    attend_ggml_body(q, k, ks, v, vs, n, hd, vd, scale, batched, sc, acc, out);
+}
+
+void hm_attend_ggml_f32(const float *q, const float *keys, int64_t k_stride, const float *values, int64_t v_stride,
+                        int64_t n, int64_t head_dim, int64_t value_dim, float scale, int32_t batched, float *scores,
+                        float *acc, float *out) {
+    (hm_fast() ? attend_fast : attend_generic)(q, keys, k_stride, values, v_stride, n, head_dim, value_dim, scale,
+                                               batched, scores, acc, out);
+}

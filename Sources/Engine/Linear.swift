@@ -90,7 +90,7 @@ enum Linear {
         private func segment(_ p: Projection, _ rows: inout Range<Int>) {
             let mine = rows.clamped(to: 0..<p.w.rows)
             if !mine.isEmpty {
-                Kernels.matmul(type: p.w.type, layout: p.w.layout, weights: p.w.data, rowBytes: p.w.rowBytes, cols: p.w.cols, rows: mine,
+                Kernels.matmulDense(type: p.w.type, layout: p.w.layout, weights: p.w.data, rowBytes: p.w.rowBytes, cols: p.w.cols, rows: mine, matrixRows: p.w.rows,
                                activations: p.a, tokens: tokens, out: p.out + mine.lowerBound, outStride: p.outStride)
             }
             rows = max(0, rows.lowerBound - p.w.rows)..<max(0, rows.upperBound - p.w.rows)

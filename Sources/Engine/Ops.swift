@@ -23,8 +23,10 @@ enum Ops {
                 let c = cosSin[2 * i], s = cosSin[2 * i + 1]
                 let (a, b) = style == .norm ? (2 * i, 2 * i + 1) : (i, i + half)
                 let x0 = v[a], x1 = v[b]
-                v[a] = x0 * c - x1 * s
-                v[b] = x0 * s + x1 * c
+                // ggml's rotate_pairs as GCC contracts it: one product each fused (checked on
+                // compiled ggml code: fma(x0, c, -x1 s) and fma(x0, s, x1 c)).
+                v[a] = (-(x1 * s)).addingProduct(x0, c)
+                v[b] = (x1 * c).addingProduct(x0, s)
             }
         }
     }

@@ -38,6 +38,10 @@ public final class InferenceSession {
     public var executor: ExpertExecutor
     /// Called with (layer, routes) after routing, before experts run (telemetry, tracing).
     public var routeObserver: ((Int, ExpertRoutes) -> Void)?
+    /// With a recurrent state, run a prompt's last token on its own so that checkpoints at both
+    /// its start and end exist: a repeated prompt then rewinds by one token, not to 0 (the
+    /// server's slots turn this on; it costs one more pass over the weights per prompt).
+    public var checkpointsBeforeLastToken = false
 
     let c: ModelConfig
     let x, xn, q, k, v, attnOut, tmp, routerLogits, routeWeights, moeOut, scores, cosSin: UnsafeMutablePointer<Float>
@@ -73,7 +77,7 @@ public final class InferenceSession {
         routeWeights = .allocate(capacity: n * c.expertsUsed)
         routeExperts = .allocate(capacity: n * c.expertsUsed)
         moeOut = .allocate(capacity: n * c.embeddingLength)
-        scores = .allocate(capacity: Attention.scratchRows(pool: pool) * cache.capacity)
+        scores = .allocate(capacity: Attention.scratchFloats(config: c, capacity: cache.capacity, pool: pool))
         cosSin = .allocate(capacity: n * c.ropeDim)
         queryAndGate = c.attentionOutputGate ? .allocate(capacity: n * 2 * c.qDim) : nil
         outputGate = c.attentionOutputGate ? .allocate(capacity: n * c.qDim) : nil
@@ -137,9 +141,7 @@ public final class InferenceSession {
             logitsCapacity = tokens.count * c.vocabSize
             logitsBuffer = .allocate(capacity: logitsCapacity)
         }
-        // With a recurrent state the prompt's last token runs on its own, so that checkpoints at
-        // both its start and end exist: a repeated prompt then rewinds by one token, not to 0.
-        let splitLast = recurrent != nil && tokens.count > 1
+        let splitLast = checkpointsBeforeLastToken && recurrent != nil && tokens.count > 1
         var start = 0
         while start < tokens.count {
             var n = min(maxBatch, tokens.count - start)

@@ -39,6 +39,7 @@ final class Slot: @unchecked Sendable {
     init(id: Int, session: InferenceSession, trace: SharedTraceWriter? = nil) {
         self.id = id
         self.session = session
+        session.checkpointsBeforeLastToken = true  // prefix reuse on recurrent models
         self.trace = trace
         routes = trace.map { _ in RouteCollector(model: session.model) }
         routes?.attach(to: session)

@@ -26,6 +26,26 @@ public enum Kernels {
     ///
     /// - Precondition: `activations.type == type.vecDotType`, `activations.count == cols`,
     ///   `tokens <= activations.tokens`, and `cols` is a whole number of `type`'s blocks.
+    /// A dense layer's product over a batch (ggml's mul_mat): as `matmul`, except that F32
+    /// weights take ggml's batched (llamafile tinyBLAS) summation order where ggml does: two or
+    /// more tokens, cols % 16 == 0 and the whole matrix's `matrixRows` % 4 == 0.
+    public static func matmulDense(
+        type: GGMLType, layout: WeightLayout = .ggml, weights: UnsafeRawPointer, rowBytes: Int, cols: Int, rows: Range<Int>,
+        matrixRows: Int, activations: borrowing QuantizedActivations, tokens: Int,
+        out: UnsafeMutablePointer<Float>, outStride: Int
+    ) {
+        if type == .f32, layout == .ggml {
+            checkShapes(type, cols, activations, tokens)
+            if rows.isEmpty || tokens == 0 { return }
+            let kernel = matrixRows % 4 == 0 ? hm_matmul_f32_ggml_gemm : hm_matmul_f32_ggml_vec
+            kernel(weights + rows.lowerBound * rowBytes, rowBytes, Int64(cols), Int64(rows.count),
+                                    activations.row(token: 0), activations.rowBytes, Int64(tokens), out, Int64(outStride))
+            return
+        }
+        matmul(type: type, layout: layout, weights: weights, rowBytes: rowBytes, cols: cols, rows: rows,
+               activations: activations, tokens: tokens, out: out, outStride: outStride)
+    }
+
     public static func matmul(
         type: GGMLType, layout: WeightLayout = .ggml, weights: UnsafeRawPointer, rowBytes: Int, cols: Int, rows: Range<Int>,
         activations: borrowing QuantizedActivations, tokens: Int,
@@ -89,7 +109,8 @@ public enum Kernels {
         case .q4_0: return simd ? hm_matmul_q4_0_q8_0 : hm_matmul_q4_0_q8_0_portable
         case .f16: return simd ? hm_matmul_f16_f16 : hm_matmul_f16_f16_portable
         case .bf16: return simd ? hm_matmul_bf16_bf16 : hm_matmul_bf16_bf16_portable
-        case .f32: return simd ? hm_matmul_f32_f32 : hm_matmul_f32_f32_portable
+        // F32 follows ggml's summation order exactly (ggml_float_ops.c), on every path.
+        case .f32: return hm_matmul_f32_ggml_vec
         default: return nil
         }
     }

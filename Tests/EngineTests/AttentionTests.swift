@@ -15,8 +15,8 @@ private func attentionFloat64(q: [Float], keys: [Float], kStride: Int, values: [
     return (0..<valueDim).map { i in (0..<n).reduce(0.0) { $0 + e[$1] / sum * Double(values[$1 * vStride + i]) } }
 }
 
-/// The reference loop and (where the CPU has AVX2) the SIMD kernel agree with float64 on random
-/// inputs, over lengths around the kernel's 8-position steps and strided (GQA) cache rows.
+/// The reference loop and the llama.cpp-order kernel (both accumulation orders) agree with
+/// float64 on random inputs, over lengths around its 16/64-position lanes and strided (GQA) rows.
 @Test(arguments: [(64, 64), (128, 128), (16, 32)])
 func attentionMatchesFloat64(headDim: Int, valueDim: Int) {
     let seed = UInt64.random(in: 0...UInt64.max)
@@ -35,11 +35,12 @@ func attentionMatchesFloat64(headDim: Int, valueDim: Int) {
         Attention.attendReference(q: q, keys: keys, kStride: kStride, values: values, vStride: vStride, count: n,
                                   headDim: headDim, valueDim: valueDim, scale: scale, scores: &scores, out: &ref)
         var outputs = [("reference", ref)]
-        if CPU.avx2 {
+        for batched: Int32 in [0, 1] {
             var fast = [Float](repeating: .nan, count: valueDim)
-            hm_attend_f32(q, keys, Int64(kStride), values, Int64(vStride), Int64(n), Int64(headDim),
-                          Int64(valueDim), scale, &scores, &fast)
-            outputs.append(("simd", fast))
+            var row = [Float](repeating: .nan, count: Attention.roundedPositions(n)), acc = [Float](repeating: .nan, count: 64 * valueDim)
+            hm_attend_ggml_f32(q, keys, Int64(kStride), values, Int64(vStride), Int64(n), Int64(headDim),
+                               Int64(valueDim), scale, batched, &row, &acc, &fast)
+            outputs.append((batched == 1 ? "ggml batched" : "ggml single", fast))
         }
         for (name, got) in outputs {
             // Outputs are convex combinations of values in [-1, 1]: an absolute bound fits.
@@ -49,16 +50,17 @@ func attentionMatchesFloat64(headDim: Int, valueDim: Int) {
     }
 }
 
-/// A score far below the maximum must give weight 0, not NaN (the fast exp clamps underflow).
-@Test func attentionUnderflowGivesZeroWeight() {
-    guard CPU.avx2 else { return }
+/// A score far below the maximum must give weight 0, not NaN (ggml's exp polynomial flushes).
+@Test(arguments: [Int32(0), 1]) func attentionUnderflowGivesZeroWeight(batched: Int32) {
     let headDim = 8, n = 9
     let q = [Float](repeating: 1, count: headDim)
     var keys = [Float](repeating: 0, count: n * headDim)
     for i in 0..<headDim { keys[3 * headDim + i] = 100 }  // position 3 dominates by 800
     let values = (0..<n * headDim).map { Float($0 / headDim) }
-    var scores = [Float](repeating: 0, count: n), out = [Float](repeating: .nan, count: headDim)
-    hm_attend_f32(q, keys, Int64(headDim), values, Int64(headDim), Int64(n), Int64(headDim), Int64(headDim), 1, &scores, &out)
+    var scores = [Float](repeating: 0, count: 16), out = [Float](repeating: .nan, count: headDim)
+    var acc = [Float](repeating: 0, count: 64 * headDim)
+    hm_attend_ggml_f32(q, keys, Int64(headDim), values, Int64(headDim), Int64(n), Int64(headDim), Int64(headDim), 1,
+                       batched, &scores, &acc, &out)
     #expect(out.allSatisfy { $0 == 3 }, "\(out)")
 }
 
