@@ -76,11 +76,14 @@ public struct SyntheticModelSpec: Sendable, Equatable {
             s.layers = 6; s.fullAttentionInterval = 3; s.embedding = 64; s.heads = 4; s.kvHeads = 2; s.headDim = 16
             s.globalKVHeads = 1; s.slidingWindow = 8; s.expertFF = 32; s.sharedExpertFF = 64
         case "small":
-            s.layers = 6; s.fullAttentionInterval = 3; s.embedding = 256; s.heads = 8; s.kvHeads = 4; s.headDim = 32
-            s.globalKVHeads = 1; s.slidingWindow = 64; s.experts = 32; s.expertsUsed = 4; s.expertFF = 64; s.sharedExpertFF = 192
+            // K-quant rows need multiples of 256, so the FFNs are wider than the proportions say.
+            s.layers = 6; s.fullAttentionInterval = 3; s.embedding = 256; s.heads = 4; s.kvHeads = 4; s.headDim = 64
+            s.globalKVHeads = 1; s.slidingWindow = 64; s.experts = 32; s.expertsUsed = 4; s.expertFF = 256; s.sharedExpertFF = 256
+            s.context = 1024
         default:  // bench: ~0.5 GB at Q4_K_M
             s.layers = 12; s.fullAttentionInterval = 6; s.embedding = 1024; s.heads = 8; s.kvHeads = 4; s.headDim = 128
             s.globalKVHeads = 1; s.slidingWindow = 512; s.experts = 64; s.expertsUsed = 8; s.expertFF = 256; s.sharedExpertFF = 768
+            s.context = 4096; s.weightType = "q4_k_m"
         }
         return s
     }
