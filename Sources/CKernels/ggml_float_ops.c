@@ -180,10 +180,13 @@ HM_INL float reduce16(const float *v) {
 // Masked cache cells beyond `n` add exact zeros in llama.cpp, so leaving them out changes no
 // bit as long as llama.cpp's padded KV length is a multiple of 64 (it pads to 256).
 HM_INL void attend_ggml_body(const float *q, const float *keys, int64_t k_stride, const float *values,
-                             int64_t v_stride, int64_t n, int64_t head_dim, int64_t value_dim, float scale,
-                             int batched, float *scores, float *acc, float *out) {
+                             int64_t v_stride, int64_t first, int64_t n, int64_t head_dim, int64_t value_dim,
+                             float scale, int batched, float *scores, float *acc, float *out) {
+    // Positions before `first` (outside a sliding window) are masked: -inf scores, weight 0;
+    // lanes stay assigned by absolute position.
     float m = -INFINITY;
-    for (int64_t p = 0; p < n; ++p) {
+    for (int64_t p = 0; p < first; ++p) scores[p] = 0.0f;
+    for (int64_t p = first; p < n; ++p) {
         const float s = dot_body(keys + p * k_stride, q, head_dim) * scale;
         scores[p] = s;
         if (s > m) m = s;
@@ -193,16 +196,16 @@ HM_INL void attend_ggml_body(const float *q, const float *keys, int64_t k_stride
         float v[16];
         for (int l = 0; l < 16; ++l) {
             const int64_t p = c + l;
-            v[l] = p < n ? ggml_lane_expf(scores[p] - m) : 0.0f;
+            v[l] = p >= first && p < n ? ggml_lane_expf(scores[p] - m) : 0.0f;
             if (p < n) scores[p] = v[l];
         }
         sum += (double)reduce16(v);
     }
     const float inv = (float)(1.0 / sum);
-    for (int64_t p = 0; p < n; ++p) scores[p] *= inv;
+    for (int64_t p = first; p < n; ++p) scores[p] *= inv;
     const int slots = batched ? 16 : 64;
     memset(acc, 0, (size_t)slots * (size_t)value_dim * sizeof(float));
-    for (int64_t p = 0; p < n; ++p) {
+    for (int64_t p = first; p < n; ++p) {
         float *a = acc + (p % slots) * value_dim;
         const float *vp = values + p * v_stride, w = scores[p];
         for (int64_t i = 0; i < value_dim; ++i) a[i] = fmaf(vp[i], w, a[i]);
@@ -217,18 +220,20 @@ HM_INL void attend_ggml_body(const float *q, const float *keys, int64_t k_stride
     }
 }
 
-HM_FAST static void attend_fast(const float *q, const float *k, int64_t ks, const float *v, int64_t vs, int64_t n,
-                                int64_t hd, int64_t vd, float scale, int batched, float *sc, float *acc, float *out) {
-    attend_ggml_body(q, k, ks, v, vs, n, hd, vd, scale, batched, sc, acc, out);
+HM_FAST static void attend_fast(const float *q, const float *k, int64_t ks, const float *v, int64_t vs, int64_t first,
+                                int64_t n, int64_t hd, int64_t vd, float scale, int batched, float *sc, float *acc,
+                                float *out) {
+    attend_ggml_body(q, k, ks, v, vs, first, n, hd, vd, scale, batched, sc, acc, out);
 }
-static void attend_generic(const float *q, const float *k, int64_t ks, const float *v, int64_t vs, int64_t n,
-                           int64_t hd, int64_t vd, float scale, int batched, float *sc, float *acc, float *out) {
-    attend_ggml_body(q, k, ks, v, vs, n, hd, vd, scale, batched, sc, acc, out);
+static void attend_generic(const float *q, const float *k, int64_t ks, const float *v, int64_t vs, int64_t first,
+                           int64_t n, int64_t hd, int64_t vd, float scale, int batched, float *sc, float *acc,
+                           float *out) {
+    attend_ggml_body(q, k, ks, v, vs, first, n, hd, vd, scale, batched, sc, acc, out);
 }
 
 void hm_attend_ggml_f32(const float *q, const float *keys, int64_t k_stride, const float *values, int64_t v_stride,
-                        int64_t n, int64_t head_dim, int64_t value_dim, float scale, int32_t batched, float *scores,
-                        float *acc, float *out) {
-    (hm_fast() ? attend_fast : attend_generic)(q, keys, k_stride, values, v_stride, n, head_dim, value_dim, scale,
-                                               batched, scores, acc, out);
+                        int64_t first, int64_t n, int64_t head_dim, int64_t value_dim, float scale, int32_t batched,
+                        float *scores, float *acc, float *out) {
+    (hm_fast() ? attend_fast : attend_generic)(q, keys, k_stride, values, v_stride, first, n, head_dim, value_dim,
+                                               scale, batched, scores, acc, out);
 }

@@ -5,50 +5,58 @@ import Quant
 /// Causal multi-head attention with grouped KV heads over the cache.
 enum Attention {
     /// q: [tokens, heads*headDim] for positions start..<start+tokens (already in the cache);
-    /// out: [tokens, heads*valueDim]. `scratch` holds one score row of `cache.capacity` per task.
+    /// out: [tokens, heads*valueDim], in the layer's shape. A sliding-window layer's query at
+    /// position p sees positions p-window+1...p. `scratch`: `scratchFloats` floats.
     static func run(config c: ModelConfig, layer: Int, cache: KVCache, start: Int, tokens: Int,
                     q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
                     scratch: UnsafeMutablePointer<Float>, pool: WorkerPool) {
+        let s = c.attentionShape(layer)
         // Parts are whole GQA groups (the heads sharing one KV head are consecutive pairs), so
         // a group's keys and values come from far memory once and from this core's cache after.
-        let pairs = tokens * c.headCount, group = c.headCount / c.kvHeadCount
+        let pairs = tokens * s.heads, group = s.heads / s.kvHeads
         let parts = WorkerPool.partCount(pairs, parts: scratchRows(pool: pool), granularity: group)
-        pool.run(parts, Parts(c: c, layer: layer, cache: cache, start: start, q: q, out: out, scratch: scratch,
-                              scratchPerPart: scratchFloatsPerPart(config: c, capacity: cache.capacity),
+        pool.run(parts, Parts(s: s, scale: c.attentionScale(layer), layer: layer, cache: cache, start: start, q: q,
+                              out: out, scratch: scratch, scratchPerPart: scratchFloatsPerPart(config: c, capacity: cache.capacity),
                               pairs: pairs, parts: parts, batched: tokens >= 2))
+    }
+
+    /// First position a query at `position` sees.
+    @inline(__always) static func firstVisible(position p: Int, window: Int) -> Int {
+        window > 0 ? max(0, p - window + 1) : 0
     }
 
     /// One part of `run`: a range of (token, head) pairs. Later tokens attend to more
     /// positions, so part i takes range parts-1-i: the dynamic scheduler starts the heaviest
     /// first and ends balanced. Each head runs llama.cpp's arithmetic (hm_attend_ggml_f32).
     private struct Parts: ParallelBody {
-        let c: ModelConfig, layer: Int, cache: KVCache, start: Int
+        let s: AttentionShape, scale: Float, layer: Int, cache: KVCache, start: Int
         let q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
         let scratchPerPart: Int, pairs: Int, parts: Int, batched: Bool
 
         func run(_ part: Int) {
-            let group = c.headCount / c.kvHeadCount
-            let scale = 1 / Float(c.headDim).squareRoot()
+            let group = s.heads / s.kvHeads
             let scores = scratch + part * scratchPerPart
             let accumulators = scores + roundedPositions(cache.capacity)
             for pair in WorkerPool.range(parts - 1 - part, of: parts, total: pairs, granularity: group) {
-                let t = pair / c.headCount, h = pair % c.headCount
+                let t = pair / s.heads, h = pair % s.heads
                 let kvHead = h / group
-                let qh = q + t * c.qDim + h * c.headDim
-                let o = out + t * c.headCount * c.valueDim + h * c.valueDim
-                let keys = cache.key(layer: layer, position: 0) + kvHead * c.headDim
-                let values = cache.value(layer: layer, position: 0) + kvHead * c.valueDim
-                hm_attend_ggml_f32(qh, keys, Int64(c.kvDim), values, Int64(c.vDim), Int64(start + t + 1),
-                                   Int64(c.headDim), Int64(c.valueDim), scale, batched ? 1 : 0, scores, accumulators, o)
+                let qh = q + t * s.qDim + h * s.headDim
+                let o = out + t * s.outDim + h * s.valueDim
+                let p = start + t, first = Attention.firstVisible(position: p, window: s.slidingWindow)
+                let keys = cache.key(layer: layer, position: 0) + kvHead * s.headDim
+                let values = cache.value(layer: layer, position: 0) + kvHead * s.valueDim
+                hm_attend_ggml_f32(qh, keys, Int64(s.kvDim), values, Int64(s.vDim), Int64(first), Int64(p + 1),
+                                   Int64(s.headDim), Int64(s.valueDim), scale, batched ? 1 : 0, scores, accumulators, o)
             }
         }
     }
 
     static func roundedPositions(_ n: Int) -> Int { (n + 15) / 16 * 16 }
 
-    /// Scratch one part needs: a score row and the kernel's 64 value accumulators.
+    /// Scratch one part needs: a score row and the kernel's 64 value accumulators (for the
+    /// widest attention layer).
     static func scratchFloatsPerPart(config c: ModelConfig, capacity: Int) -> Int {
-        roundedPositions(capacity) + 64 * c.valueDim
+        roundedPositions(capacity) + 64 * (0..<c.layerCount).map { c.attentionShape($0).valueDim }.reduce(c.valueDim, max)
     }
 
     static func scratchFloats(config c: ModelConfig, capacity: Int, pool: WorkerPool) -> Int {

@@ -89,6 +89,8 @@ public final class ExpertComputer {
     public let ff: Int
     public let k: Int
     public let pool: WorkerPool
+    /// act(gate) * up between the gate/up and down projections (SwiGLU or GeGLU).
+    public let activation: FFNActivation
     private var capacity = 0
     private var gathered: UnsafeMutablePointer<Float>
     private var gate: UnsafeMutablePointer<Float>
@@ -99,7 +101,8 @@ public final class ExpertComputer {
     private var upActs: [QuantizedActivations] = []
     private var downActs: [QuantizedActivations] = []
 
-    public init(embedding d: Int, expertFF ff: Int, k: Int, pool: WorkerPool) {
+    public init(embedding d: Int, expertFF ff: Int, k: Int, pool: WorkerPool, activation: FFNActivation = .silu) {
+        self.activation = activation
         self.d = d
         self.ff = ff
         self.k = k
@@ -134,7 +137,7 @@ public final class ExpertComputer {
         if items.isEmpty { return }
         let pool = lanePool ?? self.pool
         reserve(tokenSlots: tokenSlots, items: items.count)
-        var stage = Stage(step: .gather, items: items, input: input, rowToken: grouping.rowToken, slotOutputs: slotOutputs,
+        var stage = Stage(step: .gather, activation: activation, items: items, input: input, rowToken: grouping.rowToken, slotOutputs: slotOutputs,
                           d: d, ff: ff, gathered: gathered, gate: gate, up: up,
                           inputActs: inputActs, hiddenActs: hiddenActs, gateActs: [], upActs: [], downActs: [])
         // Gather each item's input rows (set as the input of its activation buffers). Copies
@@ -153,8 +156,8 @@ public final class ExpertComputer {
         stage.step = .gateUp
         stage.pickChunk(rows: ff, matricesPerItem: 2, threads: pool.threadCount)
         pool.run(items.count * stage.chunks(ff) * 2, stage)
-        // SwiGLU, then quantise the hidden rows for the down projection.
-        stage.step = .swiGLU
+        // SwiGLU / GeGLU, then quantise the hidden rows for the down projection.
+        stage.step = .gatedActivation
         if inline { for i in items.indices { stage.run(i) } } else { pool.run(items.count, stage) }
         downActs.removeAll(keepingCapacity: true)
         for (i, item) in items.enumerated() { downActs.append(hiddenActs[i].activations(for: item.matrices.down.type)) }
@@ -166,7 +169,7 @@ public final class ExpertComputer {
 
     /// The parallel steps of `compute`, one task per item or per (item, chunk of rows).
     private struct Stage: ParallelBody {
-        enum Step { case gather, gateUp, swiGLU, down }
+        enum Step { case gather, gateUp, gatedActivation, down }
         /// Rows per matrix task: large, because every task costs a contended atomic and a
         /// dispatch (64-row tasks made decode ~10% slower than 256-row ones on 2 cores), but
         /// halved while there would be fewer than six tasks per thread.
@@ -179,6 +182,7 @@ public final class ExpertComputer {
         }
 
         var step: Step
+        let activation: FFNActivation
         let items: [ExpertWorkItem]
         let input: UnsafePointer<Float>, rowToken: UnsafePointer<Int32>, slotOutputs: UnsafeMutablePointer<Float>
         let d: Int, ff: Int
@@ -207,11 +211,10 @@ public final class ExpertComputer {
                     Linear.applyRows(item.matrices.up, upActs[i], rows: rows, tokens: item.count,
                                      out: up + item.arenaOffset * ff, outStride: ff)
                 }
-            case .swiGLU:
+            case .gatedActivation:
                 let item = items[task]
                 let g = gate + item.arenaOffset * ff, u = up + item.arenaOffset * ff
-                // ggml's swiglu, row by row (its chunking decides which exp each value gets).
-                for r in 0..<item.count { hm_ggml_swiglu_f32(g + r * ff, u + r * ff, g + r * ff, Int64(ff)) }
+                Ops.gatedActivation(activation, gate: g, up: u, rows: item.count, rowLength: ff)
                 hiddenActs[task].setInput(g, cols: ff, tokens: item.count)
             case .down:
                 let i = task / chunks(d), c = task % chunks(d)
@@ -267,7 +270,7 @@ public final class PlainExpertExecutor: ExpertExecutor {
     public init(weights: ModelWeights, config: ModelConfig, pool: WorkerPool) {
         self.weights = weights
         computer = ExpertComputer(embedding: config.embeddingLength, expertFF: config.expertFFLength,
-                                  k: config.expertsUsed, pool: pool)
+                                  k: config.expertsUsed, pool: pool, activation: config.ffnActivation)
     }
 
     public func computeExperts(layer: Int, input: UnsafePointer<Float>, routes: ExpertRoutes,

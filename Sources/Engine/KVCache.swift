@@ -1,13 +1,17 @@
 /// Keys and values of every attention layer for positions 0..<capacity, in F32 (so attention
 /// matches a float reference; llama.cpp is compared with its F32 cache too). Layers whose
-/// mixer is recurrent own no rows.
+/// mixer is recurrent own no rows; layers that share another layer's KV (Gemma) read its rows.
+/// Each layer's rows have that layer's width (Gemma's global and sliding-window layers differ).
 public final class KVCache: @unchecked Sendable {
     public let capacity: Int
     public let layerCount: Int
+    /// Widest key / value row over the layers.
     public let kvDim: Int
     public let vDim: Int
-    /// Layer -> its slot among the attention layers (-1 for recurrent layers).
-    private let slotOfLayer: [Int]
+    /// Per layer: float offset of its position-0 key / value row, and the row widths
+    /// (-1 offsets for recurrent layers).
+    private let keyBase, valueBase, keyStride, valueStride: [Int]
+    private let ownedFloats: Int
     let keys: UnsafeMutablePointer<Float>
     let values: UnsafeMutablePointer<Float>
     /// Number of positions filled.
@@ -16,15 +20,27 @@ public final class KVCache: @unchecked Sendable {
     public init(config: ModelConfig, capacity: Int) {
         self.capacity = capacity
         layerCount = config.layerCount
-        kvDim = config.kvDim
-        vDim = config.vDim
-        var slots = [Int](), next = 0
+        var kb = [Int](), vb = [Int](), ks = [Int](), vs = [Int]()
+        var nextK = 0, nextV = 0
         for l in 0..<config.layerCount {
-            if config.mixer(l) == .attention { slots.append(next); next += 1 } else { slots.append(-1) }
+            let s = config.attentionShape(l)
+            ks.append(s.kvDim); vs.append(s.vDim)
+            if config.mixer(l) != .attention {
+                kb.append(-1); vb.append(-1)
+            } else if let src = s.kvSource {
+                kb.append(kb[src]); vb.append(vb[src])
+            } else {
+                kb.append(nextK); vb.append(nextV)
+                nextK += capacity * s.kvDim
+                nextV += capacity * s.vDim
+            }
         }
-        slotOfLayer = slots
-        keys = .allocate(capacity: max(1, next * capacity * kvDim))
-        values = .allocate(capacity: max(1, next * capacity * vDim))
+        keyBase = kb; valueBase = vb; keyStride = ks; valueStride = vs
+        kvDim = ks.max() ?? 0
+        vDim = vs.max() ?? 0
+        ownedFloats = nextK + nextV
+        keys = .allocate(capacity: max(1, nextK))
+        values = .allocate(capacity: max(1, nextV))
     }
 
     deinit {
@@ -32,14 +48,14 @@ public final class KVCache: @unchecked Sendable {
         values.deallocate()
     }
 
-    public var bytes: Int { slotOfLayer.filter { $0 >= 0 }.count * capacity * (kvDim + vDim) * MemoryLayout<Float>.size }
+    public var bytes: Int { ownedFloats * MemoryLayout<Float>.size }
 
     @inline(__always) func key(layer: Int, position: Int) -> UnsafeMutablePointer<Float> {
-        keys + (slotOfLayer[layer] * capacity + position) * kvDim
+        keys + keyBase[layer] + position * keyStride[layer]
     }
 
     @inline(__always) func value(layer: Int, position: Int) -> UnsafeMutablePointer<Float> {
-        values + (slotOfLayer[layer] * capacity + position) * vDim
+        values + valueBase[layer] + position * valueStride[layer]
     }
 
     /// Forgets positions from `position` on (a new prompt that shares a prefix keeps it).
@@ -50,6 +66,9 @@ public final class KVCache: @unchecked Sendable {
 
 /// Bytes a cache of `capacity` positions takes for a config; the hot-cache auto budget uses it.
 public func kvCacheBytes(config: ModelConfig, capacity: Int, sequences: Int = 1) -> Int {
-    config.attentionLayerCount * capacity * sequences * (config.kvDim + config.vDim) * MemoryLayout<Float>.size
+    let rowFloats = (0..<config.layerCount).filter(config.ownsKVRows).map {
+        config.attentionShape($0).kvDim + config.attentionShape($0).vDim
+    }.reduce(0, +)
+    return rowFloats * capacity * sequences * MemoryLayout<Float>.size
         + sequences * RecurrentState.bytes(config: config, checkpoints: RecurrentState.defaultCheckpoints)
 }

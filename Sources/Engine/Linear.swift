@@ -48,13 +48,14 @@ enum Linear {
     }
 
     /// Up to three products of the same input (q, k and v) in one parallel region: one start
-    /// and one join instead of three. out[i] gets rows of w[i], stride w[i].rows.
-    static func apply(_ w0: WeightMatrix, _ w1: WeightMatrix, _ w2: WeightMatrix, _ acts: ActivationBuffers,
+    /// and one join instead of three. out[i] gets rows of w[i], stride w[i].rows; a nil matrix
+    /// is skipped (a layer without its own v, or without k and v).
+    static func apply(_ w0: WeightMatrix, _ w1: WeightMatrix?, _ w2: WeightMatrix?, _ acts: ActivationBuffers,
                       tokens: Int, outs o0: UnsafeMutablePointer<Float>, _ o1: UnsafeMutablePointer<Float>,
                       _ o2: UnsafeMutablePointer<Float>, pool: WorkerPool) {
         run(RowBlocks(p0: Projection(w: w0, a: acts.activations(for: w0.type), out: o0, outStride: w0.rows),
-                      p1: Projection(w: w1, a: acts.activations(for: w1.type), out: o1, outStride: w1.rows),
-                      p2: Projection(w: w2, a: acts.activations(for: w2.type), out: o2, outStride: w2.rows),
+                      p1: w1.map { Projection(w: $0, a: acts.activations(for: $0.type), out: o1, outStride: $0.rows) },
+                      p2: w2.map { Projection(w: $0, a: acts.activations(for: $0.type), out: o2, outStride: $0.rows) },
                       tokens: tokens, parts: 0), pool: pool)
     }
 

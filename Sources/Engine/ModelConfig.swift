@@ -17,6 +17,41 @@ public enum MixerKind: Sendable, Equatable { case attention, deltaNet }
 /// converter orders value heads so that key heads tile (h % keyHeads).
 public enum KeyHeadMapping: Sendable, Equatable { case interleaved, tiled }
 
+/// The activation of a gated feed-forward (routed experts and the dense / shared MLP beside them):
+/// SwiGLU, silu(gate) * up, or GeGLU, gelu(gate) * up with ggml's CPU GELU (tanh approximation
+/// looked up in an fp16 table, see `Ops.gelu`).
+public enum FFNActivation: Sendable, Equatable { case silu, gelu }
+
+/// Attention geometry of one layer. Uniform stacks derive it from the global fields; Gemma 4
+/// alternates sliding-window layers and global layers with their own head size, KV heads,
+/// rotary dims and RoPE base.
+public struct AttentionShape: Sendable, Equatable {
+    public var heads: Int
+    public var kvHeads: Int
+    public var headDim: Int
+    public var valueDim: Int
+    public var ropeDim: Int
+    public var ropeBase: Float
+    /// A query sees the last `slidingWindow` positions, itself included (llama.cpp's standard
+    /// SWA mask: masked when p1 - p0 >= n_swa); 0: every earlier position.
+    public var slidingWindow = 0
+    /// Reads the KV-cache rows of this earlier layer instead of projecting its own keys and
+    /// values (Gemma's shared-KV layers); nil: own rows.
+    public var kvSource: Int? = nil
+
+    public init(heads: Int, kvHeads: Int, headDim: Int, valueDim: Int, ropeDim: Int, ropeBase: Float,
+                slidingWindow: Int = 0, kvSource: Int? = nil) {
+        self.heads = heads; self.kvHeads = kvHeads; self.headDim = headDim; self.valueDim = valueDim
+        self.ropeDim = ropeDim; self.ropeBase = ropeBase; self.slidingWindow = slidingWindow; self.kvSource = kvSource
+    }
+
+    public var qDim: Int { heads * headDim }
+    public var kvDim: Int { kvHeads * headDim }
+    public var vDim: Int { kvHeads * valueDim }
+    /// Width of the attention output (the input of `wo`).
+    public var outDim: Int { heads * valueDim }
+}
+
 /// Gated DeltaNet hyper-parameters (llama.cpp's `ssm.*` keys).
 public struct DeltaNetConfig: Sendable, Equatable {
     /// ssm.conv_kernel: taps of the causal depthwise conv1d.
@@ -77,6 +112,36 @@ public struct ModelConfig: Sendable, Equatable {
     public var ropeSections: [Int] = []
     /// MTP / next-token-prediction blocks stored after the trunk (skipped).
     public var nextNLayers = 0
+    /// Activation of the gated FFNs (routed experts, shared / dense MLP).
+    public var ffnActivation: FFNActivation = .silu
+    /// Multiplies the token embeddings (Gemma: sqrt(embedding_length)); 0: unscaled.
+    public var embeddingScale: Float = 0
+    /// final_logit_softcapping: logits = cap * tanh(logits / cap); 0: none.
+    public var finalLogitSoftcap: Float = 0
+    /// Attention score scale; 0: 1/sqrt(head size). Gemma 4 uses 1 (its q/k norms set the scale).
+    public var attentionScale: Float = 0
+    /// Per-layer attention geometry; empty: every layer has the shape of the global fields.
+    public var layerAttention: [AttentionShape] = []
+
+    /// Attention geometry of `layer`.
+    public func attentionShape(_ layer: Int) -> AttentionShape {
+        layerAttention.isEmpty
+            ? AttentionShape(heads: headCount, kvHeads: kvHeadCount, headDim: headDim, valueDim: valueDim,
+                             ropeDim: ropeDim, ropeBase: ropeBase)
+            : layerAttention[layer]
+    }
+    /// Score scale of a layer's attention.
+    public func attentionScale(_ layer: Int) -> Float {
+        attentionScale != 0 ? attentionScale : 1 / Float(attentionShape(layer).headDim).squareRoot()
+    }
+    /// The widest shape over the layers (scratch buffers are sized by it).
+    var attentionShapes: [AttentionShape] { (0..<layerCount).map(attentionShape) }
+    var maxQDim: Int { attentionShapes.map(\.qDim).max() ?? qDim }
+    var maxKVDim: Int { attentionShapes.map(\.kvDim).max() ?? kvDim }
+    var maxVDim: Int { attentionShapes.map(\.vDim).max() ?? vDim }
+    var maxAttentionOutDim: Int { attentionShapes.map(\.outDim).max() ?? headCount * valueDim }
+    /// Attention layers that own KV-cache rows (not recurrent, not reading another layer's).
+    public func ownsKVRows(_ layer: Int) -> Bool { mixer(layer) == .attention && attentionShape(layer).kvSource == nil }
 
     public func mixer(_ layer: Int) -> MixerKind { mixers.isEmpty ? .attention : mixers[layer] }
     /// Layers whose mixer is attention (they own KV-cache rows).
@@ -95,6 +160,23 @@ extension GGUFFile {
         return try requireInt(key)
     }
 
+    /// A per-layer integer stored either once (every layer) or as an array of `layers` entries;
+    /// nil when absent. `layers` nil: any array length (at least one entry).
+    func intPerLayer(_ key: String, layers: Int?) throws -> [Int]? {
+        guard let v = metadata[key] else { return nil }
+        if case .array = v {
+            guard let values = v.intArray, !values.isEmpty else {
+                throw GGUFError("\(path): metadata '\(key)' must be an integer or a non-empty array of integers")
+            }
+            if let layers, values.count != layers {
+                throw GGUFError("\(path): metadata '\(key)' has \(values.count) entries for \(layers) layers")
+            }
+            return values
+        }
+        let one = try requireInt(key)
+        return Array(repeating: one, count: layers ?? 1)
+    }
+
     func optionalDouble(_ key: String) throws -> Double? {
         guard metadata[key] != nil else { return nil }
         return try requireDouble(key)
@@ -104,7 +186,8 @@ extension GGUFFile {
 /// Reads the keys every supported architecture shares; the architecture files add their
 /// own variants on top.
 func readCommonConfig(_ file: GGUFFile, arch: String, ropeStyle: RopeStyle, qkNorm: QKNorm,
-                      normalizeTopK: Bool, expertFFKey: String, layerCount: Int? = nil) throws -> ModelConfig {
+                      normalizeTopK: Bool, expertFFKey: String, layerCount: Int? = nil,
+                      perLayerKVHeads: Bool = false) throws -> ModelConfig {
     let p = arch + "."
     let embd = try file.requireInt(p + "embedding_length")
     let heads = try file.requireInt(p + "attention.head_count")
@@ -116,7 +199,10 @@ func readCommonConfig(_ file: GGUFFile, arch: String, ropeStyle: RopeStyle, qkNo
     guard (1...ModelConfig.maxHeads).contains(heads) else {
         throw GGUFError("\(file.path): \(p)attention.head_count \(heads) outside 1...\(ModelConfig.maxHeads)")
     }
-    let kvHeads = try file.optionalInt(p + "attention.head_count_kv") ?? heads
+    // perLayerKVHeads: the architecture reads a per-layer array itself (Gemma 4); the config-wide
+    // count is then its first entry.
+    let kvKey = p + "attention.head_count_kv"
+    let kvHeads = try perLayerKVHeads ? file.intPerLayer(kvKey, layers: nil)?.first ?? heads : file.optionalInt(kvKey) ?? heads
     let explicitHeadDim = try file.optionalInt(p + "attention.key_length")
     if explicitHeadDim == nil, embd % heads != 0 {
         throw GGUFError("\(file.path): \(p)embedding_length \(embd) is not a multiple of attention.head_count \(heads) and no attention.key_length gives the head size")
@@ -183,6 +269,23 @@ extension ModelConfig {
         try check(ropeBase > 0 && ropeBase.isFinite, "rope.freq_base \(ropeBase) must be positive")
         try check(normEpsilon > 0 && normEpsilon < 1, "layer_norm_rms_epsilon \(normEpsilon) outside (0, 1)")
         try check(mixers.isEmpty || mixers.count == layerCount, "\(mixers.count) layer kinds for \(layerCount) layers")
+        try check(layerAttention.isEmpty || layerAttention.count == layerCount, "\(layerAttention.count) attention shapes for \(layerCount) layers")
+        try check(finalLogitSoftcap >= 0 && finalLogitSoftcap.isFinite, "final_logit_softcapping \(finalLogitSoftcap) must be >= 0")
+        for (l, a) in layerAttention.enumerated() {
+            try check(a.heads > 0 && a.heads <= Self.maxHeads, "layer \(l): head_count \(a.heads) outside 1...\(Self.maxHeads)")
+            try check(a.kvHeads > 0 && a.heads % a.kvHeads == 0, "layer \(l): head_count \(a.heads) is not a multiple of head_count_kv \(a.kvHeads)")
+            try check(a.headDim > 0 && a.headDim % 2 == 0 && a.headDim <= 1024, "layer \(l): key length \(a.headDim) must be even and in 2...1024")
+            try check(a.valueDim > 0 && a.valueDim <= 1024, "layer \(l): value length \(a.valueDim) outside 1...1024")
+            try check(a.ropeDim > 0 && a.ropeDim <= a.headDim && a.ropeDim % 2 == 0, "layer \(l): rotary dims \(a.ropeDim) must be even and <= key length \(a.headDim)")
+            try check(a.ropeBase > 0 && a.ropeBase.isFinite, "layer \(l): rope base \(a.ropeBase) must be positive")
+            try check(a.slidingWindow >= 0, "layer \(l): sliding window \(a.slidingWindow) must be >= 0")
+            if let src = a.kvSource {
+                try check(src >= 0 && src < l && layerAttention[src].kvSource == nil, "layer \(l): shares the KV rows of layer \(src), which is not an earlier layer with its own rows")
+                let o = layerAttention[src]
+                try check(o.kvHeads == a.kvHeads && o.headDim == a.headDim && o.valueDim == a.valueDim,
+                          "layer \(l): shares the KV rows of layer \(src), whose KV shape differs")
+            }
+        }
         try check(sharedExpertFFLength >= 0 && sharedExpertFFLength <= Self.maxFF, "expert_shared_feed_forward_length \(sharedExpertFFLength) outside 0...\(Self.maxFF)")
         if hasRecurrentLayers {
             guard let n = deltaNet else { throw GGUFError("\(path): recurrent layers but no ssm.* hyper-parameters") }

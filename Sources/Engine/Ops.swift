@@ -1,4 +1,6 @@
+import CKernels
 import Foundation
+import Quant
 
 /// Plain-loop building blocks, written to match ggml's CPU arithmetic (sums of squares in
 /// double, float elsewhere) so logits track llama.cpp's closely.
@@ -31,16 +33,68 @@ enum Ops {
         }
     }
 
-    /// (cos, sin) of position * base^(-2i/ropeDim), computed by repeated multiplication in
-    /// float as ggml does.
-    static func ropeTable(position: Int, ropeDim: Int, base: Float, into out: UnsafeMutablePointer<Float>) {
+    /// (cos, sin) of position * base^(-2i/ropeDim) / freqFactors[i], computed by repeated
+    /// multiplication in float as ggml does (freq factors: `rope_freqs`, e.g. Gemma 4's
+    /// proportional RoPE, whose 1e30 factors leave the unrotated pairs as they are).
+    static func ropeTable(position: Int, ropeDim: Int, base: Float, freqFactors: UnsafePointer<Float>? = nil,
+                          into out: UnsafeMutablePointer<Float>) {
         let thetaScale = powf(base, -2.0 / Float(ropeDim))
         var theta = Float(position)
         for i in 0..<(ropeDim / 2) {
-            out[2 * i] = cosf(theta)
-            out[2 * i + 1] = sinf(theta)
+            let t = freqFactors.map { theta / $0[i] } ?? theta
+            out[2 * i] = cosf(t)
+            out[2 * i + 1] = sinf(t)
             theta *= thetaScale
         }
+    }
+
+    /// y = x / sqrt(mean(x^2) + eps), no weight (ggml_rms_norm alone).
+    static func rmsNormUnweighted(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int, eps: Float) {
+        var sum: Double = 0
+        for i in 0..<n { sum += Double(x[i]) * Double(x[i]) }
+        let scale = 1 / (Float(sum / Double(n)) + eps).squareRoot()
+        for i in 0..<n { y[i] = x[i] * scale }
+    }
+
+    /// ggml's GELU formula (tanh approximation) in float.
+    @inline(__always) static func geluTanh(_ x: Float) -> Float {
+        let sqrt2OverPi: Float = 0.79788456080286535587989211986876, a: Float = 0.044715
+        return 0.5 * x * (1 + tanhf(sqrt2OverPi * x * (1 + a * x * x)))
+    }
+
+    /// GELU as ggml computes it on the CPU (GGML_GELU_FP16): 0 at or below -10, x at or above
+    /// 10, else the fp16-rounded input looked up in a table of fp16-rounded `geluTanh`.
+    @inline(__always) static func gelu(_ x: Float, table: UnsafePointer<Float> = geluTable) -> Float {
+        if x <= -10 { return 0 }
+        if x >= 10 { return x }
+        return table[Int(floatToFp16(x))]
+    }
+
+    /// `geluTanh` of every fp16 value, rounded to fp16 (ggml_table_gelu_f16), as floats.
+    nonisolated(unsafe) static let geluTable: UnsafePointer<Float> = {
+        let t = UnsafeMutablePointer<Float>.allocate(capacity: 1 << 16)
+        for h in 0..<(1 << 16) { t[h] = fp16ToFloat(floatToFp16(geluTanh(fp16ToFloat(UInt16(h))))) }
+        return UnsafePointer(t)
+    }()
+
+    /// gate[i] = act(gate[i]) * up[i]: the gated FFN's hidden row.
+    /// gate = act(gate) * up over `rows` rows of `rowLength`; SiLU as ggml's swiglu, row by
+    /// row (its 16-lane chunking decides which exp each value gets).
+    static func gatedActivation(_ act: FFNActivation, gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>,
+                                rows: Int, rowLength f: Int) {
+        switch act {
+        case .silu:
+            for r in 0..<rows { hm_ggml_swiglu_f32(gate + r * f, up + r * f, gate + r * f, Int64(f)) }
+        case .gelu:
+            let table = geluTable
+            for i in 0..<(rows * f) { gate[i] = gelu(gate[i], table: table) * up[i] }
+        }
+    }
+
+    /// x = cap * tanh(x / cap), as ggml_scale, ggml_tanh, ggml_scale.
+    static func softcap(_ x: UnsafeMutablePointer<Float>, count n: Int, cap: Float) {
+        let inv = 1 / cap
+        for i in 0..<n { x[i] = tanhf(x[i] * inv) * cap }
     }
 
     /// In-place softmax; returns nothing, leaves probabilities summing to one.

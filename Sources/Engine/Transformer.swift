@@ -49,7 +49,13 @@ public final class InferenceSession {
     /// Gated attention: the projected query + gate rows, and the gate alone.
     let queryAndGate, outputGate: UnsafeMutablePointer<Float>?
     let shared: SharedExpertScratch?
+    let routedInputs: RoutedInputScratch?
     let deltaNet: DeltaNetScratch?
+    /// Distinct RoPE tables (rotary dims, base, frequency factors) and the one each attention
+    /// layer uses; `cosSin` holds maxBatch rows of each, kind after kind.
+    let ropeKinds: [RopeKind]
+    /// Per layer: offset of its kind's rows in `cosSin`.
+    let ropeOffsetOfLayer: [Int]
     private var logitsBuffer: UnsafeMutablePointer<Float>
     private var logitsCapacity: Int
     let acts = ActivationBuffers()
@@ -66,22 +72,28 @@ public final class InferenceSession {
         self.maxBatch = max(1, maxBatch)
         self.executor = executor ?? PlainExpertExecutor(weights: model.weights, config: c, pool: pool)
         let n = self.maxBatch
+        let qDim = c.maxQDim, kvDim = c.maxKVDim
         x = .allocate(capacity: n * c.embeddingLength)
-        xn = .allocate(capacity: n * max(c.embeddingLength, c.qDim))
-        q = .allocate(capacity: n * c.qDim)
-        k = .allocate(capacity: n * c.kvDim)
-        v = .allocate(capacity: n * c.vDim)
-        attnOut = .allocate(capacity: n * c.headCount * c.valueDim)
-        tmp = .allocate(capacity: n * max(c.embeddingLength, c.qDim, c.kvDim))
+        xn = .allocate(capacity: n * max(c.embeddingLength, qDim))
+        q = .allocate(capacity: n * qDim)
+        k = .allocate(capacity: n * max(kvDim, c.maxVDim))
+        v = .allocate(capacity: n * max(kvDim, c.maxVDim))
+        attnOut = .allocate(capacity: n * c.maxAttentionOutDim)
+        tmp = .allocate(capacity: n * max(c.embeddingLength, qDim, kvDim))
         routerLogits = .allocate(capacity: n * c.expertCount)
         routeWeights = .allocate(capacity: n * c.expertsUsed)
         routeExperts = .allocate(capacity: n * c.expertsUsed)
         moeOut = .allocate(capacity: n * c.embeddingLength)
         scores = .allocate(capacity: Attention.scratchFloats(config: c, capacity: cache.capacity, pool: pool))
-        cosSin = .allocate(capacity: n * c.ropeDim)
-        queryAndGate = c.attentionOutputGate ? .allocate(capacity: n * 2 * c.qDim) : nil
-        outputGate = c.attentionOutputGate ? .allocate(capacity: n * c.qDim) : nil
+        let (kinds, kindOfLayer) = RopeKind.kinds(model.weights, config: c)
+        ropeKinds = kinds
+        ropeOffsetOfLayer = kindOfLayer.map { k in k < 0 ? 0 : n * kinds[..<k].map(\.dim).reduce(0, +) }
+        cosSin = .allocate(capacity: max(1, n * ropeKinds.map(\.dim).reduce(0, +)))
+        queryAndGate = c.attentionOutputGate ? .allocate(capacity: n * 2 * qDim) : nil
+        outputGate = c.attentionOutputGate ? .allocate(capacity: n * qDim) : nil
         shared = c.sharedExpertFFLength > 0 ? SharedExpertScratch(config: c, tokens: n) : nil
+        routedInputs = model.weights.layers.contains { $0.moe.routerInputScale != nil || $0.moe.expertInputNorm != nil }
+            ? RoutedInputScratch(config: c, tokens: n) : nil
         deltaNet = c.deltaNet.map { DeltaNetScratch(config: $0, tokens: n) }
         logitsCapacity = c.vocabSize
         logitsBuffer = .allocate(capacity: logitsCapacity)
@@ -167,8 +179,14 @@ public final class InferenceSession {
             Kernels.dequantizeRow(type: w.tokenEmbedding.type, w.tokenEmbedding.data + Int(t) * w.tokenEmbedding.rowBytes,
                                   x + i * d, count: d)
         }
-        for i in 0..<n {
-            Ops.ropeTable(position: start + i, ropeDim: c.ropeDim, base: c.ropeBase, into: cosSin + i * c.ropeDim)
+        if c.embeddingScale != 0 { for j in 0..<(n * d) { x[j] *= c.embeddingScale } }
+        var base = 0
+        for kind in ropeKinds {
+            for i in 0..<n {
+                Ops.ropeTable(position: start + i, ropeDim: kind.dim, base: kind.base, freqFactors: kind.freqs,
+                              into: cosSin + base + i * kind.dim)
+            }
+            base += maxBatch * kind.dim
         }
         cache.count = start + n
         for (li, layer) in w.layers.enumerated() {
@@ -177,22 +195,55 @@ public final class InferenceSession {
             case .attention(let a): attentionBlock(layer: li, weights: a, tokens: n, start: start)
             case .deltaNet(let dn): deltaNetBlock(layer: li, weights: dn, tokens: n)
             }
+            if let norm = layer.mixerPostNorm { for i in 0..<n { Ops.rmsNorm(tmp + i * d, norm, tmp + i * d, count: d, eps: c.normEpsilon) } }
             Ops.add(x, tmp, count: n * d)
             for i in 0..<n { Ops.rmsNorm(x + i * d, layer.ffnNorm, xn + i * d, count: d, eps: c.normEpsilon) }
             moeBlock(layer: li, weights: layer.moe, tokens: n)
+            if let norm = layer.moePostNorm { for i in 0..<n { Ops.rmsNorm(moeOut + i * d, norm, moeOut + i * d, count: d, eps: c.normEpsilon) } }
             Ops.add(x, moeOut, count: n * d)
+            if let s = layer.outputScale { for j in 0..<(n * d) { x[j] *= s[0] } }
         }
+        let rows: Int
         switch request {
         case .none: return
         case .last:
             Ops.rmsNorm(x + (n - 1) * d, w.outputNorm, xn, count: d, eps: c.normEpsilon)
             acts.setInput(xn, cols: d, tokens: 1)
             Linear.apply(w.output, acts, tokens: 1, out: logitsOut, pool: pool)
+            rows = 1
         case .all:
             for i in 0..<n { Ops.rmsNorm(x + i * d, w.outputNorm, xn + i * d, count: d, eps: c.normEpsilon) }
             acts.setInput(xn, cols: d, tokens: n)
             Linear.apply(w.output, acts, tokens: n, out: logitsOut, pool: pool)
+            rows = n
         }
+        if c.finalLogitSoftcap > 0 { Ops.softcap(logitsOut, count: rows * c.vocabSize, cap: c.finalLogitSoftcap) }
+    }
+
+    /// The RoPE (cos, sin) rows of this batch for an attention layer's kind.
+    @inline(__always) func ropeTable(layer: Int) -> UnsafeMutablePointer<Float> { cosSin + ropeOffsetOfLayer[layer] }
+}
+
+/// One RoPE table layout: rotary dims, base and optional frequency factors (by identity).
+struct RopeKind {
+    let dim: Int
+    let base: Float
+    let freqs: UnsafePointer<Float>?
+
+    func same(_ o: RopeKind) -> Bool { dim == o.dim && base == o.base && freqs == o.freqs }
+
+    /// The distinct kinds over the attention layers, and each layer's kind (-1: no attention).
+    static func kinds(_ w: ModelWeights, config c: ModelConfig) -> ([RopeKind], [Int]) {
+        var kinds = [RopeKind](), ofLayer = [Int]()
+        for (l, layer) in w.layers.enumerated() {
+            guard case .attention(let a) = layer.mixer else { ofLayer.append(-1); continue }
+            let s = c.attentionShape(l), kind = RopeKind(dim: s.ropeDim, base: s.ropeBase, freqs: a.ropeFreqs)
+            if let i = kinds.firstIndex(where: { $0.same(kind) }) { ofLayer.append(i) } else {
+                ofLayer.append(kinds.count)
+                kinds.append(kind)
+            }
+        }
+        return (kinds, ofLayer)
     }
 }
 

@@ -56,18 +56,19 @@ public struct TensorLoader {
                            data: file.data(t))
     }
 
-    /// q/k/v/o projections with the optional q/k norms the config names. `gated`: the query
-    /// projection has twice the rows (query and output gate per head).
+    /// q/k/v/o projections with the optional q/k norms the config names, in the layer's
+    /// attention shape. `gated`: the query projection has twice the rows (query and output
+    /// gate per head).
     public func attention(layer i: Int, gated: Bool) throws -> AttentionWeights {
-        let p = "blk.\(i).", d = c.embeddingLength
-        let qNormSize = c.qkNorm == .perHead ? c.headDim : c.qDim
-        let kNormSize = c.qkNorm == .perHead ? c.headDim : c.kvDim
+        let p = "blk.\(i).", d = c.embeddingLength, s = c.attentionShape(i)
+        let qNormSize = c.qkNorm == .perHead ? s.headDim : s.qDim
+        let kNormSize = c.qkNorm == .perHead ? s.headDim : s.kvDim
         return AttentionWeights(
-            wq: try matrix(p + "attn_q.weight", cols: d, rows: c.qDim * (gated ? 2 : 1),
-                           " (rows = head_count \(c.headCount) x key_length \(c.headDim)\(gated ? " x 2 (query and gate)" : ""))"),
-            wk: try matrix(p + "attn_k.weight", cols: d, rows: c.kvDim),
-            wv: try matrix(p + "attn_v.weight", cols: d, rows: c.vDim),
-            wo: try matrix(p + "attn_output.weight", cols: c.headCount * c.valueDim, rows: d),
+            wq: try matrix(p + "attn_q.weight", cols: d, rows: s.qDim * (gated ? 2 : 1),
+                           " (rows = head_count \(s.heads) x key_length \(s.headDim)\(gated ? " x 2 (query and gate)" : ""))"),
+            wk: try matrix(p + "attn_k.weight", cols: d, rows: s.kvDim),
+            wv: try matrix(p + "attn_v.weight", cols: d, rows: s.vDim),
+            wo: try matrix(p + "attn_output.weight", cols: s.outDim, rows: d),
             qNorm: c.qkNorm == .none ? nil : try vector(p + "attn_q_norm.weight", qNormSize),
             kNorm: c.qkNorm == .none ? nil : try vector(p + "attn_k_norm.weight", kNormSize),
             gated: gated)

@@ -44,10 +44,20 @@ public struct ExpertStack: @unchecked Sendable {
 /// Softmax attention over the KV cache. `gated`: the query projection yields, per head, the
 /// query and then an output gate of the same size (sigmoid, applied before `wo`).
 public struct AttentionWeights: @unchecked Sendable {
-    public var wq, wk, wv, wo: WeightMatrix
+    public var wq: WeightMatrix
+    /// nil on a layer that reads another layer's KV rows (Gemma's shared-KV layers).
+    public var wk: WeightMatrix?
+    /// nil: the values are the key projection (Gemma 4's global layers without v_proj), or the
+    /// layer has no keys and values of its own.
+    public var wv: WeightMatrix?
+    public var wo: WeightMatrix
     public let qNorm: UnsafePointer<Float>?
     public let kNorm: UnsafePointer<Float>?
     public let gated: Bool
+    /// RMS-normalise each value head without a weight (Gemma 4).
+    public var valueNorm = false
+    /// RoPE frequency factors, one per rotary pair: theta is divided by them (rope_freqs).
+    public var ropeFreqs: UnsafePointer<Float>? = nil
 }
 
 /// Gated DeltaNet (linear attention with a per-head recurrent state).
@@ -82,6 +92,19 @@ public struct MoEWeights: @unchecked Sendable {
     public let router: WeightMatrix
     public var gateExperts, upExperts, downExperts: ExpertStack
     public var shared: SharedExpertWeights?
+    // Gemma 4's routed branch beside its dense MLP (all nil elsewhere: router and experts read
+    // the block input, outputs are summed as they are).
+    /// The router reads rms_norm(residual) / sqrt(embedding) * this (ffn_gate_inp.scale).
+    public var routerInputScale: UnsafePointer<Float>? = nil
+    /// The routed experts read rms_norm(residual) * this (pre_ffw_norm_2) instead of the block input.
+    public var expertInputNorm: UnsafePointer<Float>? = nil
+    /// RMSNorm of the routed experts' sum (post_ffw_norm_2) and of the shared / dense MLP's
+    /// output (post_ffw_norm_1), before they are added.
+    public var expertOutputNorm: UnsafePointer<Float>? = nil
+    public var sharedOutputNorm: UnsafePointer<Float>? = nil
+    /// Per-expert scale of the down projection (ffn_down_exps.scale), folded into the routing
+    /// weights after the route observer has seen them.
+    public var expertScales: UnsafePointer<Float>? = nil
 }
 
 public enum MixerWeights: @unchecked Sendable {
@@ -89,12 +112,19 @@ public enum MixerWeights: @unchecked Sendable {
     case deltaNet(DeltaNetWeights)
 }
 
-/// One layer: norm, token mixer, residual; norm, MoE, residual.
+/// One layer: norm, token mixer, [post-norm], residual; norm, MoE, [post-norm], residual,
+/// [output scale].
 public struct LayerWeights: @unchecked Sendable {
     public let attnNorm: UnsafePointer<Float>
     public var mixer: MixerWeights
     public let ffnNorm: UnsafePointer<Float>
     public var moe: MoEWeights
+    /// RMSNorm of the mixer's output before the residual add (Gemma's post_attention_norm).
+    public var mixerPostNorm: UnsafePointer<Float>? = nil
+    /// RMSNorm of the MoE block's output before the residual add (Gemma's post_ffw_norm).
+    public var moePostNorm: UnsafePointer<Float>? = nil
+    /// One float multiplying the layer's output (Gemma 4's layer_output_scale).
+    public var outputScale: UnsafePointer<Float>? = nil
 
     public var router: WeightMatrix { moe.router }
     public var gateExperts: ExpertStack { moe.gateExperts }
@@ -157,7 +187,7 @@ extension LayerWeights {
     public var denseMatrices: [WeightMatrix] {
         var m: [WeightMatrix] = [router]
         switch mixer {
-        case .attention(let a): m += [a.wq, a.wk, a.wv, a.wo]
+        case .attention(let a): m += [a.wq, a.wk, a.wv, a.wo].compactMap { $0 }
         case .deltaNet(let d): m += [d.qkv, d.z, d.beta, d.alpha, d.betaAlpha, d.out].compactMap { $0 }
         }
         return m + sharedExpertMatrices

@@ -48,9 +48,9 @@ final class CachedExpertExecutor: ExpertExecutor {
         let hotThreads = max(1, pool.threadCount / 2)
         lanePools = (WorkerPool(threads: hotThreads), WorkerPool(threads: max(1, pool.threadCount - hotThreads)))
         hotComputer = ExpertComputer(embedding: config.embeddingLength, expertFF: config.expertFFLength,
-                                     k: config.expertsUsed, pool: pool)
+                                     k: config.expertsUsed, pool: pool, activation: config.ffnActivation)
         coldComputer = ExpertComputer(embedding: config.embeddingLength, expertFF: config.expertFFLength,
-                                      k: config.expertsUsed, pool: pool)
+                                      k: config.expertsUsed, pool: pool, activation: config.ffnActivation)
     }
 
     deinit { staging?.deallocate() }

@@ -82,6 +82,7 @@ struct ModelSummary {
 func layerPattern(_ c: ModelConfig) -> String {
     let kinds = (0..<c.layerCount).map { c.mixer($0) }
     let attention = kinds.filter { $0 == .attention }.count
+    if !c.layerAttention.isEmpty { return attentionPattern(c) }
     guard attention < kinds.count else { return "attention x\(kinds.count)" }
     var s = "DeltaNet x\(kinds.count - attention), gated attention x\(attention)"
     if let n = c.deltaNet {
@@ -89,6 +90,29 @@ func layerPattern(_ c: ModelConfig) -> String {
     }
     let letters = kinds.prefix(16).map { $0 == .attention ? "A" : "D" }.joined(separator: " ")
     return s + "; " + letters + (kinds.count > 16 ? " ..." : "")
+}
+
+/// Gemma-style per-layer attention: "sliding-window x25 (window 1024, head 256, kv 8, base 10000),
+/// global x5 (head 512, kv 2, base 1e6, 128 rotary dims); S S S S S G ...".
+func attentionPattern(_ c: ModelConfig) -> String {
+    let shapes = (0..<c.layerCount).map { c.attentionShape($0) }
+    func describe(_ s: AttentionShape) -> String {
+        (s.slidingWindow > 0 ? "window \(s.slidingWindow), " : "")
+            + "head \(s.headDim), kv \(s.kvHeads), rope base \(s.ropeBase), \(s.ropeDim) rotary dims"
+    }
+    var parts = [String]()
+    if let swa = shapes.first(where: { $0.slidingWindow > 0 }) {
+        parts.append("sliding-window x\(shapes.filter { $0.slidingWindow > 0 }.count) (\(describe(swa)))")
+    }
+    if let global = shapes.first(where: { $0.slidingWindow == 0 }) {
+        parts.append("global x\(shapes.filter { $0.slidingWindow == 0 }.count) (\(describe(global)))")
+    }
+    let shared = shapes.filter { $0.kvSource != nil }.count
+    if shared > 0 { parts.append("\(shared) layer(s) reading earlier layers' KV") }
+    let letters = shapes.prefix(16).map { $0.kvSource != nil ? "s" : ($0.slidingWindow > 0 ? "S" : "G") }.joined(separator: " ")
+    var extra = ""
+    if c.finalLogitSoftcap > 0 { extra += "; logit softcap \(c.finalLogitSoftcap)" }
+    return parts.joined(separator: ", ") + "; " + letters + (shapes.count > 16 ? " ..." : "") + extra
 }
 
 func fmtBytes(_ b: Int) -> String {
@@ -114,7 +138,7 @@ struct GenerateModelCommand: ParsableCommand {
 
     @Option(name: .shortAndLong, help: "Output GGUF path.") var output: String
     @Option(help: "Preset: tiny, small, bench.") var preset: String = "tiny"
-    @Option(help: "Architecture: qwen3moe, olmoe, llama (Mixtral), qwen3next, qwen35moe.") var arch: String?
+    @Option(help: "Architecture: qwen3moe, olmoe, llama (Mixtral), qwen3next, qwen35moe, gemma4.") var arch: String?
     @Option(help: "Weight type: f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k, q4_k_m.") var type: String?
     @Option(help: "Layers.") var layers: Int?
     @Option(help: "Hidden size.") var embedding: Int?
@@ -124,12 +148,16 @@ struct GenerateModelCommand: ParsableCommand {
     @Option(help: "Experts per layer.") var experts: Int?
     @Option(name: .customLong("experts-used"), help: "Experts per token (top-k).") var expertsUsed: Int?
     @Option(name: .customLong("expert-ff"), help: "Expert FFN size.") var expertFF: Int?
-    @Option(name: .customLong("shared-expert-ff"), help: "Shared-expert FFN size (hybrids; default: expert FF).") var sharedExpertFF: Int?
+    @Option(name: .customLong("shared-expert-ff"), help: "Shared-expert FFN size (hybrids; default: expert FF), dense MLP size (gemma4; default: 3 x expert FF).") var sharedExpertFF: Int?
     @Option(name: .customLong("ssm-state"), help: "DeltaNet head size (hybrids).") var ssmState: Int?
     @Option(name: .customLong("ssm-key-heads"), help: "DeltaNet key heads (hybrids).") var ssmKeyHeads: Int?
     @Option(name: .customLong("ssm-value-heads"), help: "DeltaNet value heads (hybrids).") var ssmValueHeads: Int?
-    @Option(name: .customLong("full-attention-interval"), help: "Every n-th layer is full attention (hybrids).") var fullAttentionInterval: Int?
-    @Option(name: .customLong("rope-dim"), help: "Rotary dimensions (hybrids default: head dim / 4).") var ropeDim: Int?
+    @Option(name: .customLong("full-attention-interval"), help: "Every n-th layer is full (global) attention (hybrids, gemma4).") var fullAttentionInterval: Int?
+    @Option(name: .customLong("rope-dim"), help: "Rotary dimensions (hybrids default: head dim / 4; gemma4: of the sliding-window layers).") var ropeDim: Int?
+    @Option(name: .customLong("sliding-window"), help: "Sliding-window length (gemma4).") var slidingWindow: Int?
+    @Option(name: .customLong("global-head-dim"), help: "Head size of the global layers (gemma4; default: 2 x head dim).") var globalHeadDim: Int?
+    @Option(name: .customLong("global-kv-heads"), help: "KV heads of the global layers (gemma4; default: kv heads / 4).") var globalKVHeads: Int?
+    @Option(name: .customLong("shared-kv-layers"), help: "Last layers reading earlier layers' KV (gemma4).") var sharedKVLayers: Int?
     @Option(help: "Seed.") var seed: UInt64 = 1
     @Option(name: [.short, .customLong("threads")]) var threads: Int?
 
@@ -153,6 +181,10 @@ struct GenerateModelCommand: ParsableCommand {
         if let ssmValueHeads { spec.ssmValueHeads = ssmValueHeads }
         if let fullAttentionInterval { spec.fullAttentionInterval = fullAttentionInterval }
         if let ropeDim { spec.ropeDim = ropeDim }
+        if let slidingWindow { spec.slidingWindow = slidingWindow }
+        if let globalHeadDim { spec.globalHeadDim = globalHeadDim }
+        if let globalKVHeads { spec.globalKVHeads = globalKVHeads }
+        if let sharedKVLayers { spec.sharedKVLayers = sharedKVLayers }
         spec.seed = seed
         let clock = ContinuousClock()
         let t0 = clock.now

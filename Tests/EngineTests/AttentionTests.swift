@@ -38,7 +38,7 @@ func attentionMatchesFloat64(headDim: Int, valueDim: Int) {
         for batched: Int32 in [0, 1] {
             var fast = [Float](repeating: .nan, count: valueDim)
             var row = [Float](repeating: .nan, count: Attention.roundedPositions(n)), acc = [Float](repeating: .nan, count: 64 * valueDim)
-            hm_attend_ggml_f32(q, keys, Int64(kStride), values, Int64(vStride), Int64(n), Int64(headDim),
+            hm_attend_ggml_f32(q, keys, Int64(kStride), values, Int64(vStride), 0, Int64(n), Int64(headDim),
                                Int64(valueDim), scale, batched, &row, &acc, &fast)
             outputs.append((batched == 1 ? "ggml batched" : "ggml single", fast))
         }
@@ -59,7 +59,7 @@ func attentionMatchesFloat64(headDim: Int, valueDim: Int) {
     let values = (0..<n * headDim).map { Float($0 / headDim) }
     var scores = [Float](repeating: 0, count: 16), out = [Float](repeating: .nan, count: headDim)
     var acc = [Float](repeating: 0, count: 64 * headDim)
-    hm_attend_ggml_f32(q, keys, Int64(headDim), values, Int64(headDim), Int64(n), Int64(headDim), Int64(headDim), 1,
+    hm_attend_ggml_f32(q, keys, Int64(headDim), values, Int64(headDim), 0, Int64(n), Int64(headDim), Int64(headDim), 1,
                        batched, &scores, &acc, &out)
     #expect(out.allSatisfy { $0 == 3 }, "\(out)")
 }

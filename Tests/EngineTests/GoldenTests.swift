@@ -18,6 +18,8 @@ struct GoldenRecord: Decodable {
     let greedy_tokens: [Int32]
     // Hybrid shapes (qwen35moe, qwen3next).
     let shared_expert_ff, ssm_state, ssm_key_heads, ssm_value_heads, full_attention_interval, rope_dim: Int?
+    // Gemma 4 shapes.
+    let sliding_window, global_head_dim, global_kv_heads, shared_kv_layers: Int?
 
     var spec: SyntheticModelSpec {
         var s = SyntheticModelSpec.preset("tiny", architecture: architecture)!
@@ -28,6 +30,10 @@ struct GoldenRecord: Decodable {
         if let v = ssm_value_heads { s.ssmValueHeads = v }
         if let v = full_attention_interval { s.fullAttentionInterval = v }
         if let v = rope_dim { s.ropeDim = v }
+        if let v = sliding_window { s.slidingWindow = v }
+        if let v = global_head_dim { s.globalHeadDim = v }
+        if let v = global_kv_heads { s.globalKVHeads = v }
+        if let v = shared_kv_layers { s.sharedKVLayers = v }
         s.layers = layers; s.embedding = embedding; s.heads = heads; s.kvHeads = kv_heads; s.headDim = head_dim
         s.experts = experts; s.expertsUsed = experts_used; s.expertFF = expert_ff
         return s

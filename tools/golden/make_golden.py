@@ -21,8 +21,19 @@ HYBRID = dict(layers=4, shared_expert_ff=256, ssm_state=64, ssm_key_heads=2, ssm
 HYBRID_FLAGS = {"shared_expert_ff": "--shared-expert-ff", "ssm_state": "--ssm-state", "ssm_key_heads": "--ssm-key-heads",
                 "ssm_value_heads": "--ssm-value-heads", "full_attention_interval": "--full-attention-interval",
                 "rope_dim": "--rope-dim"}
+# Gemma 4 (gemma-4-26B-A4B's layout): sliding-window layers (window 16, shorter than the 64
+# positions a case runs, so the mask bites) alternating with global layers of twice the head
+# size and one KV head (values = keys), a dense GeGLU MLP beside the routed experts.
+GEMMA = dict(layers=4, shared_expert_ff=256, full_attention_interval=2, sliding_window=16, global_head_dim=128,
+             global_kv_heads=1)
+GEMMA_FLAGS = {"sliding_window": "--sliding-window", "global_head_dim": "--global-head-dim",
+               "global_kv_heads": "--global-kv-heads", "shared_kv_layers": "--shared-kv-layers"}
+# Variants: (architecture, name suffix, extra shape); the last two of six layers read the KV
+# rows of layers 2 (sliding-window) and 3 (global).
+VARIANTS = {("gemma4", "sharedkv"): dict(layers=6, shared_kv_layers=2)}
 CASES = [(arch, t) for arch in ("qwen3moe", "olmoe") for t in ("f32", "q8_0", "q4_k")] + [("llama", "f32"), ("qwen3moe", "q4_k_m")] \
-    + [(arch, t) for arch in ("qwen35moe", "qwen3next") for t in ("f32", "q8_0", "q4_k_m")]
+    + [(arch, t) for arch in ("qwen35moe", "qwen3next") for t in ("f32", "q8_0", "q4_k_m")] \
+    + [("gemma4", t) for t in ("f32", "q8_0", "q4_k_m")] + [("gemma4", "f32", "sharedkv")]
 PROMPT = "The cache keeps hot experts in fast memory. Il modello sceglie pochi esperti; def f(x): return x * 2"
 DEFAULT_PROMPT = ("The configuration file lists the options that the server reads at start-up, and each option can be set "
                   "on the command line, in the environment or in the file itself; later sources override earlier ones.")
@@ -86,18 +97,23 @@ def main():
     if args.default_only:
         return
     with tempfile.TemporaryDirectory() as tmp:
-        for arch, wtype in CASES:
+        for case in CASES:
+            arch, wtype = case[:2]
+            variant = case[2] if len(case) > 2 else None
             if args.only and arch not in args.only.split(","):
                 continue
-            name = f"{arch}-{wtype}"
-            shape = dict(SHAPE, **HYBRID) if arch in ("qwen35moe", "qwen3next") else SHAPE
+            name = f"{arch}-{variant}-{wtype}" if variant else f"{arch}-{wtype}"
+            shape = dict(SHAPE, **HYBRID) if arch in ("qwen35moe", "qwen3next") else \
+                dict(SHAPE, **GEMMA) if arch == "gemma4" else SHAPE
+            if variant:
+                shape = dict(shape, **VARIANTS[(arch, variant)])
             path = os.path.join(tmp, name + ".gguf")
             cmd = [args.hotmoe, "generate-model", "-o", path, "--preset", "tiny", "--arch", arch, "--type", wtype,
                    "--layers", str(shape["layers"]), "--embedding", str(SHAPE["embedding"]),
                    "--heads", str(SHAPE["heads"]), "--kv-heads", str(SHAPE["heads"] if arch == "olmoe" else SHAPE["kv_heads"]), "--head-dim", str(SHAPE["head_dim"]),
                    "--experts", str(SHAPE["experts"]), "--experts-used", str(SHAPE["experts_used"]),
                    "--expert-ff", str(SHAPE["expert_ff"]), "--seed", "7"]
-            cmd += [a for key, flag in HYBRID_FLAGS.items() if key in shape for a in (flag, str(shape[key]))]
+            cmd += [a for key, flag in {**HYBRID_FLAGS, **GEMMA_FLAGS}.items() if key in shape for a in (flag, str(shape[key]))]
             subprocess.run(cmd, check=True)
             digest = fnv1a64(open(path, "rb").read())
             record = {"architecture": arch, "weight_type": wtype, "seed": 7,

@@ -79,12 +79,13 @@ void hm_ggml_mad_f32(float *y, const float *x, float v, int64_t n);
 /// tokens when cols % 16 == 0, else ggml_vec_dot_f32).
 HM_MATMUL_DECL(hm_matmul_f32_ggml_vec);
 HM_MATMUL_DECL(hm_matmul_f32_ggml_gemm);
-/// One query head's attention over positions 0..<n as llama.cpp computes it without flash
-/// attention (see ggml_float_ops.c); `batched`: the query is one of a batch of 2+ tokens.
-/// `scores`: scratch for n floats (rounded up to 16); `acc`: scratch for 64 * value_dim floats.
+/// One query head's attention over positions first..<n (keys/values from position 0) as
+/// llama.cpp computes it without flash attention (see ggml_float_ops.c); `batched`: the query
+/// is one of a batch of 2+ tokens. `scores`: scratch for n floats rounded up to 16; `acc`:
+/// scratch for 64 * value_dim floats.
 void hm_attend_ggml_f32(const float *q, const float *keys, int64_t k_stride, const float *values, int64_t v_stride,
-                        int64_t n, int64_t head_dim, int64_t value_dim, float scale, int32_t batched, float *scores,
-                        float *acc, float *out);
+                        int64_t first, int64_t n, int64_t head_dim, int64_t value_dim, float scale, int32_t batched,
+                        float *scores, float *acc, float *out);
 /// out[t][c] = sum_j window[t + j][c] * taps[c][j] as ggml's ssm_conv (FMA chain over j).
 void hm_ggml_conv_f32(const float *window, int64_t channels, int64_t tokens, int64_t kernel,
                       const float *taps, float *out);

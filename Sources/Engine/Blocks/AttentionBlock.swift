@@ -1,46 +1,59 @@
-/// Softmax attention block: q/k/v projections, optional q/k RMSNorm, RoPE, attention over the
-/// KV cache, optional sigmoid output gate, output projection. Input `xn`, output `tmp`.
+/// Softmax attention block in the layer's shape: q/k/v projections, optional q/k RMSNorm,
+/// optional unweighted V RMSNorm, RoPE (with the layer's base and frequency factors), attention
+/// over the KV cache (sliding-window or global), optional sigmoid output gate, output
+/// projection. A layer without its own k (shared KV) reads its source layer's cache rows.
+/// Input `xn`, output `tmp`.
 extension InferenceSession {
     func attentionBlock(layer li: Int, weights l: AttentionWeights, tokens n: Int, start: Int) {
-        let d = c.embeddingLength
+        let d = c.embeddingLength, s = c.attentionShape(li), ownKV = l.wk != nil
         acts.setInput(xn, cols: d, tokens: n)
         if l.gated, let qg = queryAndGate, let gate = outputGate {
             Linear.apply(l.wq, l.wk, l.wv, acts, tokens: n, outs: qg, k, v, pool: pool)
-            splitQueryAndGate(qg, tokens: n, query: q, gate: gate)
+            splitQueryAndGate(qg, shape: s, tokens: n, query: q, gate: gate)
         } else {
             Linear.apply(l.wq, l.wk, l.wv, acts, tokens: n, outs: q, k, v, pool: pool)
         }
+        // No v projection: the values are the raw key projection (before k's norm and RoPE).
+        if ownKV, l.wv == nil { v.update(from: k, count: n * s.kvDim) }
+        let table = ropeTable(layer: li)
         for i in 0..<n {
-            let qi = q + i * c.qDim, ki = k + i * c.kvDim
+            let qi = q + i * s.qDim, ki = k + i * s.kvDim, vi = v + i * s.vDim
             switch c.qkNorm {
             case .none: break
             case .perHead:
-                for h in 0..<c.headCount { Ops.rmsNorm(qi + h * c.headDim, l.qNorm!, qi + h * c.headDim, count: c.headDim, eps: c.normEpsilon) }
-                for h in 0..<c.kvHeadCount { Ops.rmsNorm(ki + h * c.headDim, l.kNorm!, ki + h * c.headDim, count: c.headDim, eps: c.normEpsilon) }
+                for h in 0..<s.heads { Ops.rmsNorm(qi + h * s.headDim, l.qNorm!, qi + h * s.headDim, count: s.headDim, eps: c.normEpsilon) }
+                if ownKV {
+                    for h in 0..<s.kvHeads { Ops.rmsNorm(ki + h * s.headDim, l.kNorm!, ki + h * s.headDim, count: s.headDim, eps: c.normEpsilon) }
+                }
             case .wholeProjection:
-                Ops.rmsNorm(qi, l.qNorm!, qi, count: c.qDim, eps: c.normEpsilon)
-                Ops.rmsNorm(ki, l.kNorm!, ki, count: c.kvDim, eps: c.normEpsilon)
+                Ops.rmsNorm(qi, l.qNorm!, qi, count: s.qDim, eps: c.normEpsilon)
+                if ownKV { Ops.rmsNorm(ki, l.kNorm!, ki, count: s.kvDim, eps: c.normEpsilon) }
             }
-            Ops.rope(qi, heads: c.headCount, headDim: c.headDim, ropeDim: c.ropeDim, style: c.ropeStyle, cosSin: cosSin + i * c.ropeDim)
-            Ops.rope(ki, heads: c.kvHeadCount, headDim: c.headDim, ropeDim: c.ropeDim, style: c.ropeStyle, cosSin: cosSin + i * c.ropeDim)
-            cache.key(layer: li, position: start + i).update(from: ki, count: c.kvDim)
-            cache.value(layer: li, position: start + i).update(from: v + i * c.vDim, count: c.vDim)
+            let cs = table + i * s.ropeDim
+            Ops.rope(qi, heads: s.heads, headDim: s.headDim, ropeDim: s.ropeDim, style: c.ropeStyle, cosSin: cs)
+            guard ownKV else { continue }
+            if l.valueNorm {
+                for h in 0..<s.kvHeads { Ops.rmsNormUnweighted(vi + h * s.valueDim, vi + h * s.valueDim, count: s.valueDim, eps: c.normEpsilon) }
+            }
+            Ops.rope(ki, heads: s.kvHeads, headDim: s.headDim, ropeDim: s.ropeDim, style: c.ropeStyle, cosSin: cs)
+            cache.key(layer: li, position: start + i).update(from: ki, count: s.kvDim)
+            cache.value(layer: li, position: start + i).update(from: vi, count: s.vDim)
         }
         Attention.run(config: c, layer: li, cache: cache, start: start, tokens: n, q: q, out: attnOut, scratch: scores, pool: pool)
         if l.gated, let gate = outputGate {
-            for i in 0..<(n * c.qDim) { attnOut[i] *= Ops.sigmoid(gate[i]) }
+            for i in 0..<(n * s.qDim) { attnOut[i] *= Ops.sigmoid(gate[i]) }
         }
-        acts.setInput(attnOut, cols: c.headCount * c.valueDim, tokens: n)
+        acts.setInput(attnOut, cols: s.outDim, tokens: n)
         Linear.apply(l.wo, acts, tokens: n, out: tmp, pool: pool)
     }
 
     /// The gated query projection holds, per head, headDim query values then headDim gate values.
-    private func splitQueryAndGate(_ qg: UnsafePointer<Float>, tokens n: Int, query: UnsafeMutablePointer<Float>,
-                                   gate: UnsafeMutablePointer<Float>) {
-        let hd = c.headDim
+    private func splitQueryAndGate(_ qg: UnsafePointer<Float>, shape s: AttentionShape, tokens n: Int,
+                                   query: UnsafeMutablePointer<Float>, gate: UnsafeMutablePointer<Float>) {
+        let hd = s.headDim
         for i in 0..<n {
-            for h in 0..<c.headCount {
-                let src = qg + i * 2 * c.qDim + h * 2 * hd, dst = i * c.qDim + h * hd
+            for h in 0..<s.heads {
+                let src = qg + i * 2 * s.qDim + h * 2 * hd, dst = i * s.qDim + h * hd
                 (query + dst).update(from: src, count: hd)
                 (gate + dst).update(from: src + hd, count: hd)
             }

@@ -28,8 +28,17 @@ public struct SyntheticModelSpec: Sendable, Equatable {
     public var convKernel = 4
     /// Every n-th layer is full attention, the rest DeltaNet.
     public var fullAttentionInterval = 4
-    /// Rotary dims (0: headDim, or headDim / 4 for the hybrids, as Qwen3-Next's partial rotary).
+    /// Rotary dims (0: headDim, or headDim / 4 for the hybrids, as Qwen3-Next's partial rotary;
+    /// gemma4: of the sliding-window layers).
     public var ropeDim = 0
+    // Gemma 4 shape (SyntheticGemma4.swift); 0 means "derive": window 16, global head size
+    // 2 x headDim, global KV heads kvHeads / 4, dense MLP (sharedExpertFF) 3 x expertFF.
+    public var slidingWindow = 0
+    public var globalHeadDim = 0
+    public var globalKVHeads = 0
+    /// The last layers that read earlier layers' KV rows (attention.shared_kv_layers).
+    public var sharedKVLayers = 0
+    public var logitSoftcap: Float = 8
 
     public var isHybrid: Bool { ["qwen3next", "qwen35moe"].contains(architecture) }
 
@@ -41,6 +50,7 @@ public struct SyntheticModelSpec: Sendable, Equatable {
     public static func preset(_ name: String, architecture: String) -> SyntheticModelSpec? {
         guard var s = preset(name) else { return nil }
         s.architecture = architecture
+        if s.isGemma { return gemmaPreset(name, s) }
         guard s.isHybrid else { return s }
         switch name {
         case "tiny":
@@ -52,6 +62,28 @@ public struct SyntheticModelSpec: Sendable, Equatable {
             s.layers = 16; s.embedding = 1024; s.heads = 8; s.kvHeads = 2; s.headDim = 256
             s.ssmStateSize = 128; s.ssmKeyHeads = 8; s.ssmValueHeads = 16
             s.experts = 64; s.expertsUsed = 8; s.expertFF = 768; s.sharedExpertFF = 768
+        }
+        return s
+    }
+
+    /// Gemma 4 presets in gemma-4-26B-A4B's proportions: every 6th layer global (3rd in the
+    /// small ones), global heads twice as wide with a quarter of the KV heads, experts a quarter
+    /// and the dense MLP three quarters of the hidden size.
+    static func gemmaPreset(_ name: String, _ base: SyntheticModelSpec) -> SyntheticModelSpec {
+        var s = base
+        switch name {
+        case "tiny":
+            s.layers = 6; s.fullAttentionInterval = 3; s.embedding = 64; s.heads = 4; s.kvHeads = 2; s.headDim = 16
+            s.globalKVHeads = 1; s.slidingWindow = 8; s.expertFF = 32; s.sharedExpertFF = 64
+        case "small":
+            // K-quant rows need multiples of 256, so the FFNs are wider than the proportions say.
+            s.layers = 6; s.fullAttentionInterval = 3; s.embedding = 256; s.heads = 4; s.kvHeads = 4; s.headDim = 64
+            s.globalKVHeads = 1; s.slidingWindow = 64; s.experts = 32; s.expertsUsed = 4; s.expertFF = 256; s.sharedExpertFF = 256
+            s.context = 1024
+        default:  // bench: ~0.5 GB at Q4_K_M
+            s.layers = 12; s.fullAttentionInterval = 6; s.embedding = 1024; s.heads = 8; s.kvHeads = 4; s.headDim = 128
+            s.globalKVHeads = 1; s.slidingWindow = 512; s.experts = 64; s.expertsUsed = 8; s.expertFF = 256; s.sharedExpertFF = 768
+            s.context = 4096; s.weightType = "q4_k_m"
         }
         return s
     }
@@ -93,9 +125,10 @@ public enum SyntheticModel {
     public static func write(_ spec: SyntheticModelSpec, to path: String, threads: Int = 2,
                              progress: (Int, Int) -> Void = { _, _ in }) throws {
         let s = spec
-        guard ["qwen3moe", "olmoe", "llama", "qwen3next", "qwen35moe"].contains(s.architecture) else {
-            throw GGUFError("unknown architecture '\(s.architecture)' (qwen3moe, olmoe, llama, qwen3next, qwen35moe)")
+        guard ["qwen3moe", "olmoe", "llama", "qwen3next", "qwen35moe", "gemma4"].contains(s.architecture) else {
+            throw GGUFError("unknown architecture '\(s.architecture)' (qwen3moe, olmoe, llama, qwen3next, qwen35moe, gemma4)")
         }
+        if s.isGemma { try s.checkGemma() }
         if s.architecture == "olmoe", s.kvHeads != s.heads {
             throw GGUFError("olmoe has no grouped KV heads (llama.cpp sizes attn_k_norm to the full width): set kv heads = heads (\(s.heads))")
         }
@@ -123,6 +156,7 @@ public enum SyntheticModel {
             w.set(a + "vocab_size", uint32: vocab.tokens.count)
         }
         if s.isHybrid { s.writeHybridMetadata(&w) }
+        if s.isGemma { s.writeGemmaMetadata(&w) }
         w.set("tokenizer.ggml.model", "gpt2")
         w.set("tokenizer.ggml.pre", "qwen2")
         w.set("tokenizer.ggml.tokens", strings: vocab.tokens)
@@ -145,7 +179,10 @@ public enum SyntheticModel {
         for l in 0..<s.layers where s.isHybrid {
             try s.planHybridLayer(l, matrix: matrix, norm: norm, vector: { plan.append(($0, $1, .f32, $2, $3)) })
         }
-        for l in 0..<s.layers where !s.isHybrid {
+        for l in 0..<s.layers where s.isGemma {
+            try s.planGemmaLayer(l, matrix: matrix, norm: norm, vector: { plan.append(($0, $1, .f32, $2, $3)) })
+        }
+        for l in 0..<s.layers where !s.isHybrid && !s.isGemma {
             let p = "blk.\(l)."
             norm(p + "attn_norm.weight", d)
             try matrix(p + "attn_q.weight", [d, s.heads * s.headDim], layer: l)
@@ -166,7 +203,11 @@ public enum SyntheticModel {
             try matrix(p + "ffn_down_exps.weight", [s.expertFF, d, s.experts], layer: l)
         }
         norm("output_norm.weight", d)
-        try matrix("output.weight", [d, n], layer: nil)
+        // Gemma's real checkpoints tie the output to the token embeddings; a random model that
+        // did would keep predicting its input token (the embedding dominates the residual
+        // stream, so that blocks stay small updates and the stack is not chaotic). Gemma gets a
+        // separate output with logits of a few units, where the soft-cap is far from linear.
+        try matrix("output.weight", [d, n], layer: nil, scale: s.isGemma ? 3 / Float(d).squareRoot() : nil)
 
         for (index, (name, dims, type, scale, offset)) in plan.enumerated() {
             let seed = s.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(index)
@@ -174,6 +215,7 @@ public enum SyntheticModel {
                 fillRandom(buffer, type: type, dims: dims, scale: scale, offset: offset, seed: seed, pool: pool)
             }
         }
+        if s.isGemma { try w.addTensor(name: "rope_freqs.weight", dims: [s.gemmaGlobalHeadDim / 2], values: s.gemmaRopeFreqs) }
         try w.write(to: path, progress: progress)
     }
 
