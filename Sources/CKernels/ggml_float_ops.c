@@ -13,6 +13,22 @@
 #define HM_FAST __attribute__((target("avx2,fma")))
 #define HM_INL static inline __attribute__((always_inline))
 
+// 2^e as a float, for e in [-126, 127].
+HM_INL float pow2f(int e) {
+    const uint32_t bits = (uint32_t)(e + 127) << 23;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+// j * 2^n with one rounding, as _mm512_scalef_ps does; n integral, |n| <= 192. Outside the
+// normal exponent range the scaling is split so that the first product is exact.
+HM_INL float scale_pow2(float j, int n) {
+    if (n < -126) return (j * pow2f(n + 100)) * pow2f(-100);
+    if (n > 127) return (j * pow2f(n - 100)) * pow2f(100);
+    return j * pow2f(n);
+}
+
 // ggml_v_expf, AVX-512 variant, one lane.
 HM_INL float ggml_lane_expf(float x) {
     const float r = 0x1.8p23f;
@@ -22,8 +38,10 @@ HM_INL float ggml_lane_expf(float x) {
     const float u = b * b;
     const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
                          u, fmaf(0x1.ffffecp-1f, b, 1.0f));
-    if (fabsf(n) > 192) return n <= 0 ? 0.0f : INFINITY;
-    return ldexpf(j, (int)n);  // _mm512_scalef_ps(j, n): n is integral here
+    const float big = n <= 0 ? 0.0f : INFINITY;
+    const float fn = fabsf(n) > 192 ? 0.0f : n;  // keeps the conversion defined for NaN and huge n
+    const float res = scale_pow2(j, (int)fn);
+    return fabsf(n) > 192 ? big : res;
 }
 
 // ggml_v_silu, one lane: x / (1 + e^(0 - x)).
@@ -210,13 +228,26 @@ HM_INL void attend_ggml_body(const float *q, const float *keys, int64_t k_stride
         const float *vp = values + p * v_stride, w = scores[p];
         for (int64_t i = 0; i < value_dim; ++i) a[i] = fmaf(vp[i], w, a[i]);
     }
-    for (int64_t i = 0; i < value_dim; ++i) {
-        float lanes[16];
+    // The lane reduction row-wise over the value dims (same tree, vectorised across i).
+    if (!batched) {
         for (int l = 0; l < 16; ++l) {
-            lanes[l] = batched ? acc[l * value_dim + i]
-                : (acc[l * value_dim + i] + acc[(32 + l) * value_dim + i]) + (acc[(16 + l) * value_dim + i] + acc[(48 + l) * value_dim + i]);
+            float *a = acc + l * value_dim;
+            const float *b = acc + (32 + l) * value_dim, *c = acc + (16 + l) * value_dim, *d = acc + (48 + l) * value_dim;
+            for (int64_t i = 0; i < value_dim; ++i) a[i] = (a[i] + b[i]) + (c[i] + d[i]);
         }
-        out[i] = reduce16(lanes);
+    }
+    for (int l = 0; l < 8; ++l) {
+        float *a = acc + l * value_dim;
+        const float *b = acc + (8 + l) * value_dim;
+        for (int64_t i = 0; i < value_dim; ++i) a[i] = b[i] + a[i];
+    }
+    for (int l = 0; l < 4; ++l) {
+        float *a = acc + l * value_dim;
+        const float *b = acc + (4 + l) * value_dim;
+        for (int64_t i = 0; i < value_dim; ++i) a[i] = b[i] + a[i];
+    }
+    for (int64_t i = 0; i < value_dim; ++i) {
+        out[i] = (acc[i] + acc[2 * value_dim + i]) + (acc[value_dim + i] + acc[3 * value_dim + i]);
     }
 }
 

@@ -58,7 +58,7 @@ public final class RecurrentState: @unchecked Sendable {
     }
 
     /// Records the state as it is at `position` (the oldest checkpoint makes room).
-    func checkpoint(position: Int) {
+    public func checkpoint(position: Int) {
         guard maxCheckpoints > 0 else { return }
         if let last = checkpoints.last, last.position == position { return }
         let data: UnsafeMutablePointer<Float>

@@ -160,6 +160,17 @@ struct BenchCommand: ParsableCommand {
                 FileHandle.standardError.write(Data(String(format: "memory-bound-ts: %.3f bytes-per-token: %d read-bytes-per-s: %.0f copy-bytes-per-s: %.0f\n", bound, bytes, bandwidth.read, bandwidth.copy).utf8))
                 print(line)
             }
+            if let state = session.recurrent, let pp = results.first(where: { $0.test.hasPrefix("pp") }) {
+                // Prefix reuse on a recurrent model restores a state checkpoint instead of
+                // recomputing the prompt: what one copy costs, in prompt tokens at this pp rate.
+                let t0 = clock.now
+                for i in 0..<20 { state.checkpoint(position: i + 1) }
+                let copy = (clock.now - t0).seconds / 20
+                let line = String(format: "recurrent state: %.2f MiB per sequence (with %d checkpoints %.2f MiB); one checkpoint copy %.2f ms = recomputing %.1f prompt tokens at pp %.1f t/s",
+                                  Double(state.bytes) / Double(1 + RecurrentState.defaultCheckpoints) / 1048576, RecurrentState.defaultCheckpoints,
+                                  Double(state.bytes) / 1048576, copy * 1e3, copy * pp.stats.mean, pp.stats.mean)
+                if output == "json" { logger.info("\(line)") } else { print(line) }
+            }
             if let runtime {
                 runtime.afterRequest()
                 logger.info("\(runtime.summaryLine)")

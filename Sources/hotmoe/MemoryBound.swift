@@ -5,8 +5,9 @@ import Foundation
 /// the weights of its top-k experts in every layer, so tokens/s cannot exceed memory bandwidth
 /// divided by those bytes. `hotmoe bench --memory-bound` prints it next to the measured speed.
 enum MemoryBound {
-    /// Weight bytes one decode step reads: the mixer's projections, router, shared expert and top-k experts per layer, the
-    /// output matrix and one embedding row (norm vectors are negligible and left out).
+    /// Bytes one decode step reads: per layer the mixer's projections, router, shared expert
+    /// and top-k experts, the recurrent state of DeltaNet layers (read and written), the output
+    /// matrix and one embedding row (norm vectors are negligible and left out).
     static func bytesPerToken(_ m: MoEModel) -> Int {
         let w = m.weights, k = m.config.expertsUsed
         var bytes = w.output.byteCount + w.tokenEmbedding.rowBytes
@@ -14,7 +15,8 @@ enum MemoryBound {
             bytes += l.denseMatrices.reduce(0) { $0 + $1.byteCount }
             bytes += k * w.expertBytes(layer: i)
         }
-        return bytes
+        // DeltaNet layers read and write their recurrent state once per token.
+        return bytes + 2 * RecurrentState.bytes(config: m.config, checkpoints: 0)
     }
 
     /// Copy bandwidth in STREAM's convention (bytes read + bytes written per second) and read

@@ -61,7 +61,7 @@ public struct SyntheticModelSpec: Sendable, Equatable {
         default:  // bench: ~1 GB at Q4_K_M
             s.layers = 16; s.embedding = 1024; s.heads = 8; s.kvHeads = 2; s.headDim = 256
             s.ssmStateSize = 128; s.ssmKeyHeads = 8; s.ssmValueHeads = 16
-            s.experts = 64; s.expertsUsed = 8; s.expertFF = 768; s.sharedExpertFF = 768
+            s.experts = 64; s.expertsUsed = 8; s.expertFF = 512; s.sharedExpertFF = 512
         }
         return s
     }
