@@ -173,7 +173,6 @@ static float p_dot_q4_0(const uint8_t *x, const uint8_t *y, int64_t nb) {
 
 P_FLOAT_DOT(p_dot_f16, 2, p_h2f)
 P_FLOAT_DOT(p_dot_bf16, 2, p_bf2f)
-P_FLOAT_DOT(p_dot_f32, 4, p_f32)
 
 // ---- matmul drivers -------------------------------------------------------------------------
 
@@ -196,4 +195,3 @@ P_MATMUL_DEF(hm_matmul_q8_0_q8_0_portable, p_dot_q8_0, 32)
 P_MATMUL_DEF(hm_matmul_q4_0_q8_0_portable, p_dot_q4_0, 32)
 P_MATMUL_DEF(hm_matmul_f16_f16_portable, p_dot_f16, 1)
 P_MATMUL_DEF(hm_matmul_bf16_bf16_portable, p_dot_bf16, 1)
-P_MATMUL_DEF(hm_matmul_f32_f32_portable, p_dot_f32, 1)

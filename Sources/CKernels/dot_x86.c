@@ -149,7 +149,6 @@ HM_AVX2 HM_INLINE __m256 hm_ld_bf16(const uint8_t *p) {
     const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
     return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
 }
-HM_AVX2 HM_INLINE __m256 hm_ld_f32(const uint8_t *p) { return _mm256_loadu_ps((const float *)p); }
 
 HM_AVX2 HM_INLINE float hm_s_f16(const uint8_t *p) { return hm_h2f(p); }
 HM_AVX2 HM_INLINE float hm_s_bf16(const uint8_t *p) {
@@ -160,7 +159,6 @@ HM_AVX2 HM_INLINE float hm_s_bf16(const uint8_t *p) {
     memcpy(&f, &u, 4);
     return f;
 }
-HM_AVX2 HM_INLINE float hm_s_f32(const uint8_t *p) { return hm_load_f32(p); }
 
 // Four 8-lane accumulators over 32-element steps, then 8-element steps, then a scalar tail
 // summed in double (ggml's vec_dot_f16 layout).
@@ -183,7 +181,6 @@ HM_AVX2 HM_INLINE float hm_s_f32(const uint8_t *p) { return hm_load_f32(p); }
 
 HM_FLOAT_DOT(hm_dot_f16, 2, hm_ld_f16, hm_s_f16)
 HM_FLOAT_DOT(hm_dot_bf16, 2, hm_ld_bf16, hm_s_bf16)
-HM_FLOAT_DOT(hm_dot_f32, 4, hm_ld_f32, hm_s_f32)
 
 // ---- matmul drivers -------------------------------------------------------------------------
 
@@ -202,7 +199,6 @@ HM_FLOAT_DOT(hm_dot_f32, 4, hm_ld_f32, hm_s_f32)
 
 HM_MATMUL_DEF(hm_matmul_f16_f16, hm_dot_f16, 1)
 HM_MATMUL_DEF(hm_matmul_bf16_bf16, hm_dot_bf16, 1)
-HM_MATMUL_DEF(hm_matmul_f32_f32, hm_dot_f32, 1)
 
 #else  // not x86-64: never dispatched to (hm_cpu_features() returns 0).
 #define HM_TRAP(name) HM_MATMUL_DECL(name) { __builtin_trap(); }
@@ -212,5 +208,4 @@ void hm_repack_q8_0_x8(const void *src, size_t row_bytes, int64_t rows, int64_t 
 HM_TRAP(hm_matmul_q4_0_q8_0)
 HM_TRAP(hm_matmul_f16_f16)
 HM_TRAP(hm_matmul_bf16_bf16)
-HM_TRAP(hm_matmul_f32_f32)
 #endif

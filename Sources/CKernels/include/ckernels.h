@@ -32,7 +32,6 @@ HM_MATMUL_DECL(hm_matmul_q8_0_q8_0);
 HM_MATMUL_DECL(hm_matmul_q4_0_q8_0);
 HM_MATMUL_DECL(hm_matmul_f16_f16);
 HM_MATMUL_DECL(hm_matmul_bf16_bf16);
-HM_MATMUL_DECL(hm_matmul_f32_f32);
 
 /// Q4_K weights repacked eight rows at a time (layout in kquant_x86.c): 1184 bytes per group
 /// of 8 rows and 256 columns. `rows` must be a multiple of 8. hm_repack_q4_K_x8 writes
@@ -45,13 +44,6 @@ HM_MATMUL_DECL(hm_matmul_q4_K_x8_q8_K);
 void hm_repack_q8_0_x8(const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *dst);
 HM_MATMUL_DECL(hm_matmul_q8_0_x8_q8_0);
 
-/// Causal attention of one query head `q` over positions 0..<n of one KV head: keys at
-/// keys + p * k_stride (head_dim floats), values at values + p * v_stride (value_dim floats);
-/// out = softmax(scale * K q) . V. head_dim and value_dim must be multiples of 8, n >= 1;
-/// `scores` is scratch for n floats. AVX2 only (see hm_cpu_features).
-void hm_attend_f32(const float *q, const float *keys, int64_t k_stride, const float *values,
-                   int64_t v_stride, int64_t n, int64_t head_dim, int64_t value_dim, float scale,
-                   float *scores, float *out);
 
 // Portable twins of the above for every target (plain C, compiler-vectorised), used where
 // AVX2 is missing. Quantised types give results bit-identical to the Swift reference.
@@ -62,7 +54,6 @@ HM_MATMUL_DECL(hm_matmul_q8_0_q8_0_portable);
 HM_MATMUL_DECL(hm_matmul_q4_0_q8_0_portable);
 HM_MATMUL_DECL(hm_matmul_f16_f16_portable);
 HM_MATMUL_DECL(hm_matmul_bf16_bf16_portable);
-HM_MATMUL_DECL(hm_matmul_f32_f32_portable);
 
 // Float ops in ggml's exact order and rounding (ggml_float_ops.c; its AVX-512 path, emulated
 // lane by lane, so the bits are the same on every CPU). Swift twins: Engine's GgmlFloat.
