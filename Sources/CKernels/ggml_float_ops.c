@@ -67,7 +67,7 @@ HM_INL void swiglu_body(const float *x, const float *g, float *y, int64_t n) {
 }
 
 // ggml_vec_dot_f32 (AVX-512: 4 accumulators of 16 lanes over steps of 64, a fixed reduction
-// tree, then the leftovers FMA'd onto the float sum).
+// tree, then the leftovers added to the float sum).
 HM_INL float dot_body(const float *x, const float *y, int64_t n) {
     const int64_t np = n & ~(int64_t)63;
     float sum = 0.0f;
@@ -91,7 +91,12 @@ HM_INL float dot_body(const float *x, const float *y, int64_t n) {
         const float p0 = h4[0] + h4[2], p1 = h4[1] + h4[3];
         sum = p0 + p1;
     }
-    for (int64_t i = np; i < n; ++i) sum = fmaf(x[i], y[i], sum);
+    // The leftovers are a separate multiply and add in llama.cpp's build (checked in its
+    // disassembly: vmulss/vaddss); two statements keep clang from fusing them.
+    for (int64_t i = np; i < n; ++i) {
+        const float product = x[i] * y[i];
+        sum += product;
+    }
     return sum;
 }
 
@@ -268,3 +273,24 @@ void hm_attend_ggml_f32(const float *q, const float *keys, int64_t k_stride, con
     (hm_fast() ? attend_fast : attend_generic)(q, keys, k_stride, values, v_stride, first, n, head_dim, value_dim,
                                                scale, batched, scores, acc, out);
 }
+
+// ggml's soft_max over one row (no scale, no mask): max, then exp in 16-lane chunks (each
+// chunk's sum added in double), libm expf for the tail, then one multiply by 1/sum.
+HM_INL void softmax_body(float *x, int64_t n) {
+    float m = -INFINITY;
+    for (int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
+    double sum = 0;
+    int64_t i = 0;
+    for (; i + 15 < n; i += 16) {
+        for (int l = 0; l < 16; ++l) x[i + l] = ggml_lane_expf(x[i + l] - m);
+        sum += (double)reduce16(x + i);
+    }
+    for (; i < n; ++i) {
+        x[i] = expf(x[i] - m);
+        sum += (double)x[i];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t k = 0; k < n; ++k) x[k] *= inv;
+}
+HM_DISPATCH_VOID(softmax, (float *x, int64_t n), (x, n))
+void hm_ggml_softmax_f32(float *x, int64_t n) { hm_fast() ? softmax_fast(x, n) : softmax_generic(x, n); }

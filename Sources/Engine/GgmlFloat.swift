@@ -37,7 +37,7 @@ enum GgmlFloat {
             let h4 = (0..<4).map { h8[4 + $0] + h8[$0] }
             sum = (h4[0] + h4[2]) + (h4[1] + h4[3])
         }
-        for i in np..<n { sum = sum.addingProduct(x[i], y[i]) }
+        for i in np..<n { sum += x[i] * y[i] }
         return sum
     }
 }

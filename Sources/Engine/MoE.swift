@@ -1,3 +1,4 @@
+import CKernels
 import Quant
 
 /// For `tokenCount` tokens, the `k` experts each was routed to and their weights, slot by slot.
@@ -34,7 +35,7 @@ enum Router {
     /// renormalised to sum to one — ggml's softmax gating.
     static func route(logits: UnsafeMutablePointer<Float>, expertCount e: Int, k: Int, normalize: Bool,
                       scale: Float = 0, experts: UnsafeMutablePointer<Int32>, weights: UnsafeMutablePointer<Float>) {
-        Ops.softmax(logits, count: e)
+        hm_ggml_softmax_f32(logits, Int64(e))
         for s in 0..<k {
             var best = -1
             var bestP = -Float.infinity
@@ -47,9 +48,10 @@ enum Router {
             weights[s] = bestP
         }
         if normalize {
-            var sum: Float = 0
-            for s in 0..<k { sum += weights[s] }
-            sum = max(sum, 6.103515625e-5)
+            // ggml_sum_rows adds in double and rounds once.
+            var total: Double = 0
+            for s in 0..<k { total += Double(weights[s]) }
+            let sum = max(Float(total), 6.103515625e-5)
             for s in 0..<k { weights[s] /= sum }
         }
         if scale != 0, scale != 1 {

@@ -61,6 +61,8 @@ HM_MATMUL_DECL(hm_matmul_bf16_bf16_portable);
 void hm_ggml_silu_f32(const float *x, float *y, int64_t n);
 /// y = silu(x) * g as ggml_vec_swiglu_f32.
 void hm_ggml_swiglu_f32(const float *x, const float *g, float *y, int64_t n);
+/// In-place softmax of a row as ggml's soft_max (the router's probabilities).
+void hm_ggml_softmax_f32(float *x, int64_t n);
 /// sum x*y as ggml_vec_dot_f32.
 float hm_ggml_dot_f32(const float *x, const float *y, int64_t n);
 /// y += x * v as ggml_vec_mad_f32 (one FMA per element).
