@@ -1,0 +1,35 @@
+import Foundation
+import Testing
+@testable import Engine
+import GGUF
+
+/// One hostile variant of a good model file: the message the loader must give, metadata to
+/// set, and metadata keys or tensors to leave out.
+typealias HostileCase = (message: String, set: [(String, GGUFValue)], dropping: Set<String>)
+
+/// Writes a copy of `source` with metadata changed and keys or tensors left out.
+func rewriteGGUF(_ source: String, to path: String, set: [(String, GGUFValue)] = [], dropping: Set<String> = []) throws {
+    let file = try GGUFFile(path: source)
+    var w = GGUFWriter()
+    for key in file.metadataKeys where !dropping.contains(key) { w.set(key, file.metadata[key]!) }
+    for (k, v) in set { w.set(k, v) }
+    for t in file.tensors where !dropping.contains(t.name) {
+        let data = file.data(t), count = t.byteCount
+        try w.addTensor(name: t.name, type: t.type, dims: t.dims) { $0.copyMemory(from: UnsafeRawBufferPointer(start: data, count: count)) }
+    }
+    try w.write(to: path)
+}
+
+/// Every variant of `good` must be refused at load with an error containing its message.
+func expectEveryVariantRefused(_ good: String, _ cases: [HostileCase], name: String) throws {
+    for (i, c) in cases.enumerated() {
+        let path = tempModelPath("\(name)-bad-\(i).gguf")
+        try rewriteGGUF(good, to: path, set: c.set, dropping: c.dropping)
+        do {
+            _ = try MoEModel(path: path)
+            Issue.record("accepted a file with \(c.message)")
+        } catch {
+            #expect("\(error)".contains(c.message), "\(error)")
+        }
+    }
+}
