@@ -139,16 +139,7 @@ private func gelu64(_ x: Double) -> Double { 0.5 * x * (1 + tanh((2 / Double.pi)
     @Test(arguments: [0, 3])
     func batchedPromptAndTokenByTokenDecodeAgree(sharedKV: Int) throws {
         let model = try tinyModel(sharedKV: sharedKV)
-        let prompt: [Int32] = (0..<45).map { Int32(($0 * 31 + 7) % model.config.vocabSize) }
-        let batched = InferenceSession(model: model, contextSize: 64, maxBatch: 32, threads: 2)
-        let all = Array(try batched.forward(prompt, logits: .all))
-        let stepwise = InferenceSession(model: model, contextSize: 64, maxBatch: 1, threads: 2)
-        var worst = 0.0
-        for (i, t) in prompt.enumerated() {
-            let row = Array(try stepwise.forward(token: t))
-            let v = model.config.vocabSize
-            worst = max(worst, relativeL2(row, Array(all[(i * v)..<((i + 1) * v)])))
-        }
+        let worst = try worstBatchedVsTokenByToken(model)
         print("gemma4 (shared KV \(sharedKV)): batched (chunks of 32) vs token-by-token, worst relative L2 \(worst)")
         // Batches and single tokens take llama.cpp's two F32 summation orders (tinyBLAS vs
         // vec_dot, 16- vs 64-lane attention accumulation): equal up to float rounding.

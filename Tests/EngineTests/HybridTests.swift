@@ -83,16 +83,7 @@ import GGUF
     @Test(arguments: ["qwen35moe", "qwen3next"])
     func batchedPromptAndTokenByTokenDecodeAgree(arch: String) throws {
         let model = try hybridModel(arch, type: "f32")
-        let prompt: [Int32] = (0..<45).map { Int32(($0 * 31 + 7) % model.config.vocabSize) }
-        let batched = InferenceSession(model: model, contextSize: 64, maxBatch: 32, threads: 2)
-        let all = Array(try batched.forward(prompt, logits: .all))
-        let stepwise = InferenceSession(model: model, contextSize: 64, maxBatch: 1, threads: 2)
-        var worst = 0.0
-        for (i, t) in prompt.enumerated() {
-            let row = Array(try stepwise.forward(token: t))
-            let v = model.config.vocabSize
-            worst = max(worst, relativeL2(row, Array(all[(i * v)..<((i + 1) * v)])))
-        }
+        let worst = try worstBatchedVsTokenByToken(model)
         print("hybrid \(arch): batched (chunks of 32) vs token-by-token, worst relative L2 \(worst)")
         #expect(worst < 1e-5)
     }

@@ -3,6 +3,8 @@ import Testing
 @testable import Engine
 import GGUF
 
+/// Helpers shared by the engine tests of the newer architectures.
+
 /// One hostile variant of a good model file: the message the loader must give, metadata to
 /// set, and metadata keys or tensors to leave out.
 typealias HostileCase = (message: String, set: [(String, GGUFValue)], dropping: Set<String>)
@@ -32,4 +34,20 @@ func expectEveryVariantRefused(_ good: String, _ cases: [HostileCase], name: Str
             #expect("\(error)".contains(c.message), "\(error)")
         }
     }
+}
+
+/// The largest relative L2 between the logits of a 45-token prompt run in batches of 32 and
+/// the same tokens decoded one at a time.
+func worstBatchedVsTokenByToken(_ model: MoEModel) throws -> Double {
+    let prompt: [Int32] = (0..<45).map { Int32(($0 * 31 + 7) % model.config.vocabSize) }
+    let batched = InferenceSession(model: model, contextSize: 64, maxBatch: 32, threads: 2)
+    let all = Array(try batched.forward(prompt, logits: .all))
+    let stepwise = InferenceSession(model: model, contextSize: 64, maxBatch: 1, threads: 2)
+    var worst = 0.0
+    for (i, t) in prompt.enumerated() {
+        let row = Array(try stepwise.forward(token: t))
+        let v = model.config.vocabSize
+        worst = max(worst, relativeL2(row, Array(all[(i * v)..<((i + 1) * v)])))
+    }
+    return worst
 }
