@@ -162,7 +162,7 @@ enum HostileSet {
 
         // Tensors that parse but do not fit the model.
         edit("tensor-missing", "missing tensor 'blk.1.ffn_down_exps.weight'") { $0.tensors.removeAll { $0.name == "blk.1.ffn_down_exps.weight" } }
-        edit("norm-not-f32", "norm tensor 'blk.0.attn_norm.weight' must be F32") { img in
+        edit("norm-not-f32", "tensor 'blk.0.attn_norm.weight' must be F32, is F16") { img in
             img.tensor("blk.0.attn_norm.weight") { $0.type = 1; $0.data = Array($0.data.prefix($0.data.count / 2)) }
         }
         edit("matrix-type-unsupported", "cannot compute with") { img in
