@@ -31,22 +31,16 @@ HM_AVX2 HM_INLINE __m256i hm_b32_weights(const uint8_t *x, int q4) {
     return q4 ? hm_q4_0_values(x + 2) : hm_loadu(x + 2);
 }
 
-// Single token: two independent accumulators hide the FMA latency.
+// Single token: one accumulator chain over the blocks, as ggml_vec_dot_q8_0_q8_0 (and the
+// multi-token path below) sums them, so a token's result does not depend on its batch.
 HM_AVX2 HM_INLINE float hm_dot_b32(const uint8_t *x, const uint8_t *y, int64_t nb, int q4) {
     const size_t xb = q4 ? HM_Q4_0 : HM_Q8_0;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 1 < nb; i += 2, x += 2 * xb, y += 2 * HM_Q8_0) {
-        const __m256i p0 = hm_dot_i8x32(hm_b32_weights(x, q4), hm_loadu(y + 2));
-        const __m256i p1 = hm_dot_i8x32(hm_b32_weights(x + xb, q4), hm_loadu(y + HM_Q8_0 + 2));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(hm_h2f(x) * hm_h2f(y)), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(hm_h2f(x + xb) * hm_h2f(y + HM_Q8_0)), _mm256_cvtepi32_ps(p1), acc1);
-    }
-    if (i < nb) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i, x += xb, y += HM_Q8_0) {
         const __m256i p = hm_dot_i8x32(hm_b32_weights(x, q4), hm_loadu(y + 2));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(hm_h2f(x) * hm_h2f(y)), _mm256_cvtepi32_ps(p), acc0);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(hm_h2f(x) * hm_h2f(y)), _mm256_cvtepi32_ps(p), acc);
     }
-    return hm_hsum_f32x8(_mm256_add_ps(acc0, acc1));
+    return hm_hsum_f32x8(acc);
 }
 
 // Several tokens: each weight block is loaded (and for Q4_0 unpacked) once per token chunk;
@@ -121,22 +115,27 @@ HM_AVX2 HM_MATMUL_DECL(hm_matmul_q8_0_x8_q8_0) {
         const uint8_t *wg = (const uint8_t *)w + g * 8 * row_bytes;
         for (int64_t t = 0; t < tokens; ++t) {
             const uint8_t *a = (const uint8_t *)act + t * act_bytes;
-            __m256 acc = _mm256_setzero_ps();
+            // One accumulator per 4-element step: step q's sums are the lanes of ggml's
+            // per-row accumulator (mul_sum_i8_pairs_float), so the float arithmetic is ggml's.
+            __m256 acc[8];
+            for (int q = 0; q < 8; ++q) acc[q] = _mm256_setzero_ps();
             for (int64_t i = 0; i < nb; ++i) {
                 const uint8_t *x = wg + i * HM_Q8_0X8, *y = a + i * HM_Q8_0;
-                __m256i sum = _mm256_setzero_si256();
+                const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x)), _mm256_set1_ps(hm_h2f(y)));
                 for (int q = 0; q < 8; ++q) {
                     int32_t a4;
                     memcpy(&a4, y + 2 + 4 * q, 4);
                     const __m256i wv = hm_loadu(x + 16 + 32 * q);
                     // |w| times a with w's sign: the usual way round maddubs's unsigned operand.
                     const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(_mm256_set1_epi32(a4), wv));
-                    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, ones));
+                    acc[q] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones)), acc[q]);
                 }
-                const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)x)), _mm256_set1_ps(hm_h2f(y)));
-                acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sum), acc);
             }
-            _mm256_storeu_ps(out + 8 * g + t * out_stride, acc);
+            // hsum_float_8's tree over the steps: ((4+0) + (6+2)) + ((5+1) + (7+3)).
+            const __m256 lo = _mm256_add_ps(_mm256_add_ps(acc[4], acc[0]), _mm256_add_ps(acc[6], acc[2]));
+            const __m256 hi = _mm256_add_ps(_mm256_add_ps(acc[5], acc[1]), _mm256_add_ps(acc[7], acc[3]));
+            const __m256 sum = _mm256_add_ps(lo, hi);
+            _mm256_storeu_ps(out + 8 * g + t * out_stride, sum);
         }
     }
 }

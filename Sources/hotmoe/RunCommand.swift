@@ -33,7 +33,8 @@ struct ModelOptions: ParsableArguments {
         let t0 = clock.now
         logger.info("loading \(path)")
         let file = try GGUFFile(path: path)
-        let model = try MoEModel(file: file, repack: repack)
+        let noRepack = ProcessInfo.processInfo.environment["HOTMOE_NO_REPACK"].map { $0 != "0" } ?? false
+        let model = try MoEModel(file: file, repack: repack && !noRepack)
         let tokenizer = try Tokenizer(gguf: file)
         let c = model.config
         logger.info("loaded \(c.architecture): \(c.layerCount) layers, \(c.expertCount) experts (top-\(c.expertsUsed)), vocab \(c.vocabSize) in \(String(format: "%.2f", (clock.now - t0).seconds)) s")
