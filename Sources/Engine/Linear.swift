@@ -4,8 +4,11 @@ import Quant
 /// for, reused across the products that read the same input (q, k, v share one).
 /// Buffers grow on demand and are then reused: no allocation per token in steady state.
 final class ActivationBuffers {
-    private var byType: [GGMLType: QuantizedActivations] = [:]
-    private var capacity: [GGMLType: (cols: Int, tokens: Int)] = [:]
+    /// One buffer per activation format and row length: inputs of different widths (the
+    /// hidden state, a wider attention output, a shared expert's hidden row) alternate within
+    /// a layer, and each keeps its own buffer instead of reallocating on every switch.
+    private struct Key: Hashable { let type: GGMLType, cols: Int }
+    private var buffers: [Key: (activations: QuantizedActivations, tokens: Int)] = [:]
     private var fresh: Set<GGMLType> = []
     private var source: UnsafePointer<Float>?
     private var cols = 0
@@ -20,16 +23,15 @@ final class ActivationBuffers {
     }
 
     func activations(for type: GGMLType) -> QuantizedActivations {
-        if fresh.contains(type), let a = byType[type] { return a }
-        if let cap = capacity[type], cap.cols == cols, cap.tokens >= tokens {} else {
-            let rows = max(tokens, capacity[type]?.cols == cols ? capacity[type]!.tokens : 0)
-            byType[type] = QuantizedActivations(type: type, count: cols, tokens: rows)
-            capacity[type] = (cols, rows)
+        let key = Key(type: type, cols: cols)
+        if fresh.contains(type), let b = buffers[key] { return b.activations }
+        if let b = buffers[key], b.tokens >= tokens {} else {
+            buffers[key] = (QuantizedActivations(type: type, count: cols, tokens: tokens), tokens)
         }
         // Mutate in place (no copy-on-write copy): callers hold their copies only for one product.
-        for t in 0..<tokens { byType[type]!.quantize(source! + t * cols, token: t) }
+        for t in 0..<tokens { buffers[key]!.activations.quantize(source! + t * cols, token: t) }
         fresh.insert(type)
-        return byType[type]!
+        return buffers[key]!.activations
     }
 }
 
