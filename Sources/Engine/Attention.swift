@@ -6,17 +6,18 @@ import Quant
 enum Attention {
     /// q: [tokens, heads*headDim] for positions start..<start+tokens (already in the cache);
     /// out: [tokens, heads*valueDim], in the layer's shape. A sliding-window layer's query at
-    /// position p sees positions p-window+1...p. `scratch`: `scratchFloats` floats.
+    /// position p sees positions p-window+1...p. `scratch`: `scratchFloats` floats, parts of
+    /// `scratchPerPart` (`scratchFloatsPerPart`, computed once by the caller).
     static func run(config c: ModelConfig, layer: Int, cache: KVCache, start: Int, tokens: Int,
                     q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
-                    scratch: UnsafeMutablePointer<Float>, pool: WorkerPool) {
+                    scratch: UnsafeMutablePointer<Float>, scratchPerPart: Int, pool: WorkerPool) {
         let s = c.attentionShape(layer)
         // Parts are whole GQA groups (the heads sharing one KV head are consecutive pairs), so
         // a group's keys and values come from far memory once and from this core's cache after.
         let pairs = tokens * s.heads, group = s.heads / s.kvHeads
         let parts = WorkerPool.partCount(pairs, parts: scratchRows(pool: pool), granularity: group)
         pool.run(parts, Parts(s: s, scale: c.attentionScale(layer), layer: layer, cache: cache, start: start, q: q,
-                              out: out, scratch: scratch, scratchPerPart: scratchFloatsPerPart(config: c, capacity: cache.capacity),
+                              out: out, scratch: scratch, scratchPerPart: scratchPerPart,
                               pairs: pairs, parts: parts, batched: tokens >= 2))
     }
 
@@ -56,7 +57,7 @@ enum Attention {
     /// Scratch one part needs: a score row and the kernel's 64 value accumulators (for the
     /// widest attention layer).
     static func scratchFloatsPerPart(config c: ModelConfig, capacity: Int) -> Int {
-        roundedPositions(capacity) + 64 * (0..<c.layerCount).map { c.attentionShape($0).valueDim }.reduce(c.valueDim, max)
+        roundedPositions(capacity) + 64 * c.maxValueDim
     }
 
     static func scratchFloats(config c: ModelConfig, capacity: Int, pool: WorkerPool) -> Int {

@@ -139,6 +139,7 @@ public struct ModelConfig: Sendable, Equatable {
     var maxQDim: Int { attentionShapes.map(\.qDim).max() ?? qDim }
     var maxKVDim: Int { attentionShapes.map(\.kvDim).max() ?? kvDim }
     var maxVDim: Int { attentionShapes.map(\.vDim).max() ?? vDim }
+    var maxValueDim: Int { attentionShapes.map(\.valueDim).max() ?? valueDim }
     var maxAttentionOutDim: Int { attentionShapes.map(\.outDim).max() ?? headCount * valueDim }
     /// Attention layers that own KV-cache rows (not recurrent, not reading another layer's).
     public func ownsKVRows(_ layer: Int) -> Bool { mixer(layer) == .attention && attentionShape(layer).kvSource == nil }

@@ -56,6 +56,8 @@ public final class InferenceSession {
     let ropeKinds: [RopeKind]
     /// Per layer: offset of its kind's rows in `cosSin`.
     let ropeOffsetOfLayer: [Int]
+    /// Floats of `scores` per attention task (sized for the widest layer).
+    let attentionScratchPerPart: Int
     private var logitsBuffer: UnsafeMutablePointer<Float>
     private var logitsCapacity: Int
     let acts = ActivationBuffers()
@@ -84,6 +86,7 @@ public final class InferenceSession {
         routeWeights = .allocate(capacity: n * c.expertsUsed)
         routeExperts = .allocate(capacity: n * c.expertsUsed)
         moeOut = .allocate(capacity: n * c.embeddingLength)
+        attentionScratchPerPart = Attention.scratchFloatsPerPart(config: c, capacity: cache.capacity)
         scores = .allocate(capacity: Attention.scratchFloats(config: c, capacity: cache.capacity, pool: pool))
         let (kinds, kindOfLayer) = RopeKind.kinds(model.weights, config: c)
         ropeKinds = kinds

@@ -114,7 +114,8 @@ private func gelu64(_ x: Double) -> Double { 0.5 * x * (1 + tanh((2 / Double.pi)
                     out.withUnsafeMutableBufferPointer { op in
                         Attention.run(config: c, layer: layer, cache: cache, start: start + first, tokens: batch,
                                       q: qp.baseAddress! + first * s.qDim, out: op.baseAddress! + first * s.outDim,
-                                      scratch: scratch, pool: pool)
+                                      scratch: scratch,
+                                      scratchPerPart: Attention.scratchFloatsPerPart(config: c, capacity: cache.capacity), pool: pool)
                     }
                 }
             }

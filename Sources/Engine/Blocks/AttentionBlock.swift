@@ -39,7 +39,8 @@ extension InferenceSession {
             cache.key(layer: li, position: start + i).update(from: ki, count: s.kvDim)
             cache.value(layer: li, position: start + i).update(from: vi, count: s.vDim)
         }
-        Attention.run(config: c, layer: li, cache: cache, start: start, tokens: n, q: q, out: attnOut, scratch: scores, pool: pool)
+        Attention.run(config: c, layer: li, cache: cache, start: start, tokens: n, q: q, out: attnOut, scratch: scores,
+                      scratchPerPart: attentionScratchPerPart, pool: pool)
         if l.gated, let gate = outputGate {
             for i in 0..<(n * s.qDim) { attnOut[i] *= Ops.sigmoid(gate[i]) }
         }
