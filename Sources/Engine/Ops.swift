@@ -8,10 +8,16 @@ enum Ops {
     /// y = x / sqrt(mean(x^2) + eps) * weight
     static func rmsNorm(_ x: UnsafePointer<Float>, _ weight: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                         count n: Int, eps: Float) {
-        var sum: Double = 0
-        for i in 0..<n { sum += Double(x[i] * x[i]) }  // ggml: the square in float, the sum in double
-        let scale = 1 / (Float(sum / Double(n)) + eps).squareRoot()
+        let scale = rmsScale(x, count: n, eps: eps)
         for i in 0..<n { y[i] = (x[i] * scale) * weight[i] }
+    }
+
+    /// 1 / sqrt(mean(x^2) + eps) as ggml_rms_norm computes it: each square in float, their sum
+    /// in double, the mean rounded to float.
+    static func rmsScale(_ x: UnsafePointer<Float>, count n: Int, eps: Float) -> Float {
+        var sum: Double = 0
+        for i in 0..<n { sum += Double(x[i] * x[i]) }
+        return 1 / (Float(sum / Double(n)) + eps).squareRoot()
     }
 
     /// Rotates the first `ropeDim` dims of each of `heads` heads at `position`.
@@ -50,9 +56,7 @@ enum Ops {
 
     /// y = x / sqrt(mean(x^2) + eps), no weight (ggml_rms_norm alone).
     static func rmsNormUnweighted(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int, eps: Float) {
-        var sum: Double = 0
-        for i in 0..<n { sum += Double(x[i]) * Double(x[i]) }
-        let scale = 1 / (Float(sum / Double(n)) + eps).squareRoot()
+        let scale = rmsScale(x, count: n, eps: eps)
         for i in 0..<n { y[i] = x[i] * scale }
     }
 
@@ -77,7 +81,6 @@ enum Ops {
         return UnsafePointer(t)
     }()
 
-    /// gate[i] = act(gate[i]) * up[i]: the gated FFN's hidden row.
     /// gate = act(gate) * up over `rows` rows of `rowLength`; SiLU as ggml's swiglu, row by
     /// row (its 16-lane chunking decides which exp each value gets).
     static func gatedActivation(_ act: FFNActivation, gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>,

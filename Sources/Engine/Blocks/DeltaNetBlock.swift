@@ -105,10 +105,8 @@ enum DeltaNet {
 
     /// x / sqrt(sum x^2 + eps), computed as ggml's rms_norm(x, eps/n) * 1/sqrt(n).
     static func l2Normalize(_ x: UnsafeMutablePointer<Float>, count n: Int, eps: Float) {
-        var sum: Double = 0
-        for i in 0..<n { sum += Double(x[i] * x[i]) }
         let fn = Float(n)
-        let scale = 1 / (Float(sum / Double(n)) + eps / fn).squareRoot()
+        let scale = Ops.rmsScale(x, count: n, eps: eps / fn)
         let post = 1 / fn.squareRoot()
         for i in 0..<n { x[i] = (x[i] * scale) * post }
     }
