@@ -66,6 +66,14 @@ HM_INL void swiglu_body(const float *x, const float *g, float *y, int64_t n) {
     for (; i < n; ++i) y[i] = ggml_scalar_silu(x[i]) * g[i];
 }
 
+// _mm512_reduce_add_ps's tree over 16 lanes.
+HM_INL float reduce16(const float *v) {
+    float h8[8], h4[4];
+    for (int l = 0; l < 8; ++l) h8[l] = v[8 + l] + v[l];
+    for (int l = 0; l < 4; ++l) h4[l] = h8[4 + l] + h8[l];
+    return (h4[0] + h4[2]) + (h4[1] + h4[3]);
+}
+
 // ggml_vec_dot_f32 (AVX-512: 4 accumulators of 16 lanes over steps of 64, a fixed reduction
 // tree, then the leftovers added to the float sum).
 HM_INL float dot_body(const float *x, const float *y, int64_t n) {
@@ -84,12 +92,7 @@ HM_INL float dot_body(const float *x, const float *y, int64_t n) {
             const float a = acc[0][l] + acc[2][l], b = acc[1][l] + acc[3][l];
             v[l] = a + b;
         }
-        // _mm512_reduce_add_ps: halves 256, 128, then pairs.
-        float h8[8], h4[4];
-        for (int l = 0; l < 8; ++l) h8[l] = v[8 + l] + v[l];
-        for (int l = 0; l < 4; ++l) h4[l] = h8[4 + l] + h8[l];
-        const float p0 = h4[0] + h4[2], p1 = h4[1] + h4[3];
-        sum = p0 + p1;
+        sum = reduce16(v);
     }
     // The leftovers are a separate multiply and add in llama.cpp's build (checked in its
     // disassembly: vmulss/vaddss); two statements keep clang from fusing them.
@@ -154,10 +157,7 @@ HM_INL float tinyblas_dot_body(const float *x, const float *y, int64_t n) {
     for (int64_t l = 0; l < n; l += 16) {
         for (int j = 0; j < 16; ++j) acc[j] = fmaf(x[l + j], y[l + j], acc[j]);
     }
-    float h8[8], h4[4];
-    for (int l = 0; l < 8; ++l) h8[l] = acc[8 + l] + acc[l];
-    for (int l = 0; l < 4; ++l) h4[l] = h8[4 + l] + h8[l];
-    return (h4[0] + h4[2]) + (h4[1] + h4[3]);
+    return reduce16(acc);
 }
 
 HM_INL void matmul_f32_body(const void *w, size_t row_bytes, int64_t cols, int64_t rows, const void *act,
@@ -172,14 +172,9 @@ HM_INL void matmul_f32_body(const void *w, size_t row_bytes, int64_t cols, int64
     }
 }
 
-HM_FAST static void matmul_f32_fast(const void *w, size_t rb, int64_t cols, int64_t rows, const void *act, size_t ab,
-                                    int64_t tokens, float *out, int64_t os, int gemm) {
-    matmul_f32_body(w, rb, cols, rows, act, ab, tokens, out, os, gemm);
-}
-static void matmul_f32_generic(const void *w, size_t rb, int64_t cols, int64_t rows, const void *act, size_t ab,
-                               int64_t tokens, float *out, int64_t os, int gemm) {
-    matmul_f32_body(w, rb, cols, rows, act, ab, tokens, out, os, gemm);
-}
+HM_DISPATCH_VOID(matmul_f32, (const void *w, size_t rb, int64_t cols, int64_t rows, const void *act, size_t ab,
+                             int64_t tokens, float *out, int64_t os, int gemm),
+                 (w, rb, cols, rows, act, ab, tokens, out, os, gemm))
 
 HM_MATMUL_DECL(hm_matmul_f32_ggml_vec) {
     (hm_fast() ? matmul_f32_fast : matmul_f32_generic)(w, row_bytes, cols, rows, act, act_bytes, tokens, out, out_stride, 0);
@@ -188,13 +183,6 @@ HM_MATMUL_DECL(hm_matmul_f32_ggml_gemm) {
     (hm_fast() ? matmul_f32_fast : matmul_f32_generic)(w, row_bytes, cols, rows, act, act_bytes, tokens, out, out_stride, 1);
 }
 
-// _mm512_reduce_add_ps's tree over 16 lanes.
-HM_INL float reduce16(const float *v) {
-    float h8[8], h4[4];
-    for (int l = 0; l < 8; ++l) h8[l] = v[8 + l] + v[l];
-    for (int l = 0; l < 4; ++l) h4[l] = h8[4 + l] + h8[l];
-    return (h4[0] + h4[2]) + (h4[1] + h4[3]);
-}
 
 // Attention of one query head as llama.cpp computes it without flash attention (F32 cache):
 // kq = ggml_vec_dot_f32(k, q) per position, soft_max_ext (scale, causal mask, ggml's exp in
@@ -256,22 +244,16 @@ HM_INL void attend_ggml_body(const float *q, const float *keys, int64_t k_stride
     }
 }
 
-HM_FAST static void attend_fast(const float *q, const float *k, int64_t ks, const float *v, int64_t vs, int64_t first,
-                                int64_t n, int64_t hd, int64_t vd, float scale, int batched, float *sc, float *acc,
-                                float *out) {
-    attend_ggml_body(q, k, ks, v, vs, first, n, hd, vd, scale, batched, sc, acc, out);
-}
-static void attend_generic(const float *q, const float *k, int64_t ks, const float *v, int64_t vs, int64_t first,
-                           int64_t n, int64_t hd, int64_t vd, float scale, int batched, float *sc, float *acc,
-                           float *out) {
-    attend_ggml_body(q, k, ks, v, vs, first, n, hd, vd, scale, batched, sc, acc, out);
-}
+HM_DISPATCH_VOID(attend_ggml, (const float *q, const float *k, int64_t ks, const float *v, int64_t vs, int64_t first,
+                              int64_t n, int64_t hd, int64_t vd, float scale, int batched, float *sc, float *acc,
+                              float *out),
+                 (q, k, ks, v, vs, first, n, hd, vd, scale, batched, sc, acc, out))
 
 void hm_attend_ggml_f32(const float *q, const float *keys, int64_t k_stride, const float *values, int64_t v_stride,
                         int64_t first, int64_t n, int64_t head_dim, int64_t value_dim, float scale, int32_t batched,
                         float *scores, float *acc, float *out) {
-    (hm_fast() ? attend_fast : attend_generic)(q, keys, k_stride, values, v_stride, first, n, head_dim, value_dim,
-                                               scale, batched, scores, acc, out);
+    (hm_fast() ? attend_ggml_fast : attend_ggml_generic)(q, keys, k_stride, values, v_stride, first, n, head_dim, value_dim,
+                                                         scale, batched, scores, acc, out);
 }
 
 // ggml's soft_max over one row (no scale, no mask): max, then exp in 16-lane chunks (each
