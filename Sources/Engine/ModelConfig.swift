@@ -108,8 +108,6 @@ public struct ModelConfig: Sendable, Equatable {
     public var attentionOutputGate = false
     /// Hidden size of the always-on shared expert, 0 when there is none.
     public var sharedExpertFFLength = 0
-    /// rope.dimension_sections (multimodal RoPE); text positions make it plain NEOX RoPE.
-    public var ropeSections: [Int] = []
     /// MTP / next-token-prediction blocks stored after the trunk (skipped).
     public var nextNLayers = 0
     /// Activation of the gated FFNs (routed experts, shared / dense MLP).
@@ -145,8 +143,6 @@ public struct ModelConfig: Sendable, Equatable {
     public func ownsKVRows(_ layer: Int) -> Bool { mixer(layer) == .attention && attentionShape(layer).kvSource == nil }
 
     public func mixer(_ layer: Int) -> MixerKind { mixers.isEmpty ? .attention : mixers[layer] }
-    /// Layers whose mixer is attention (they own KV-cache rows).
-    public var attentionLayerCount: Int { (0..<layerCount).filter { mixer($0) == .attention }.count }
     public var hasRecurrentLayers: Bool { mixers.contains(.deltaNet) }
 
     public var qDim: Int { headCount * headDim }

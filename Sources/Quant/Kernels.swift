@@ -19,13 +19,6 @@ public enum WeightLayout: Sendable, Equatable {
 /// The compute entry points the engine calls. Every function is single-threaded and
 /// allocation-free; callers split rows across their own threads.
 public enum Kernels {
-    /// For each row r in `rows` of weight matrix `weights` (`rowBytes` apart, `cols` elements
-    /// each) and each token t < `tokens`:
-    /// `out[(r - rows.lowerBound) + t * outStride] = dot(weights[r], activations[t])`.
-    /// Each weight row is read once for all tokens (rows outer, tokens inner).
-    ///
-    /// - Precondition: `activations.type == type.vecDotType`, `activations.count == cols`,
-    ///   `tokens <= activations.tokens`, and `cols` is a whole number of `type`'s blocks.
     /// A dense layer's product over a batch (ggml's mul_mat): as `matmul`, except that F32
     /// weights take ggml's batched (llamafile tinyBLAS) summation order where ggml does: two or
     /// more tokens, cols % 16 == 0 and the whole matrix's `matrixRows` % 4 == 0.
@@ -39,13 +32,20 @@ public enum Kernels {
             if rows.isEmpty || tokens == 0 { return }
             let kernel = matrixRows % 4 == 0 ? hm_matmul_f32_ggml_gemm : hm_matmul_f32_ggml_vec
             kernel(weights + rows.lowerBound * rowBytes, rowBytes, Int64(cols), Int64(rows.count),
-                                    activations.row(token: 0), activations.rowBytes, Int64(tokens), out, Int64(outStride))
+                   activations.row(token: 0), activations.rowBytes, Int64(tokens), out, Int64(outStride))
             return
         }
         matmul(type: type, layout: layout, weights: weights, rowBytes: rowBytes, cols: cols, rows: rows,
                activations: activations, tokens: tokens, out: out, outStride: outStride)
     }
 
+    /// For each row r in `rows` of weight matrix `weights` (`rowBytes` apart, `cols` elements
+    /// each) and each token t < `tokens`:
+    /// `out[(r - rows.lowerBound) + t * outStride] = dot(weights[r], activations[t])`.
+    /// Each weight row is read once for all tokens (rows outer, tokens inner).
+    ///
+    /// - Precondition: `activations.type == type.vecDotType`, `activations.count == cols`,
+    ///   `tokens <= activations.tokens`, and `cols` is a whole number of `type`'s blocks.
     public static func matmul(
         type: GGMLType, layout: WeightLayout = .ggml, weights: UnsafeRawPointer, rowBytes: Int, cols: Int, rows: Range<Int>,
         activations: borrowing QuantizedActivations, tokens: Int,

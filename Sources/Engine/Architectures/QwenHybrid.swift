@@ -27,9 +27,8 @@ enum QwenHybrid {
             throw GGUFError("\(file.path): \(p)ssm.inner_size \(inner) is not ssm.time_step_rank \(n.valueHeads) x ssm.state_size \(n.stateSize) = \(n.valueDim)")
         }
         c.mixers = try layerPattern(file, prefix: p, trunk: c.layerCount, all: blocks)
-        if let sections = file.metadata[p + "rope.dimension_sections"], case .array(_, let values) = sections {
-            c.ropeSections = values.compactMap(\.int)
-        }
+        // rope.dimension_sections (Qwen3.5's multimodal RoPE) is not read: with the same position
+        // in every section, as text tokens have, it is NEOX RoPE over the rotary dims.
         try c.validate(path: file.path)
         return c
     }

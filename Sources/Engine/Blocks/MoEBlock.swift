@@ -79,11 +79,7 @@ extension InferenceSession {
     private func sharedExpert(_ w: SharedExpertWeights, _ s: SharedExpertScratch, tokens n: Int,
                               outputNorm: UnsafePointer<Float>?) {
         let d = c.embeddingLength, f = c.sharedExpertFFLength
-        if let gi = w.gateInput {
-            Linear.apply(w.gate, w.up, gi, acts, tokens: n, outs: s.gate, s.up, s.gateLogit, pool: pool)
-        } else {
-            Linear.apply(w.gate, w.up, nil, acts, tokens: n, outs: s.gate, s.up, s.gateLogit, pool: pool)
-        }
+        Linear.apply(w.gate, w.up, w.gateInput, acts, tokens: n, outs: s.gate, s.up, s.gateLogit, pool: pool)
         Ops.gatedActivation(c.ffnActivation, gate: s.gate, up: s.up, rows: n, rowLength: f)
         acts.setInput(s.gate, cols: f, tokens: n)
         Linear.apply(w.down, acts, tokens: n, out: s.out, pool: pool)
