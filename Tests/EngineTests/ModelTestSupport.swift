@@ -22,10 +22,15 @@ func rewriteGGUF(_ source: String, to path: String, set: [(String, GGUFValue)] =
     try w.write(to: path)
 }
 
-/// Every variant of `good` must be refused at load with an error containing its message.
-func expectEveryVariantRefused(_ good: String, _ cases: [HostileCase], name: String) throws {
+/// Writes the tiny preset of `architecture` (seeded), then every variant of it must be refused
+/// at load with an error containing its message.
+func expectEveryVariantRefused(architecture: String, seed: UInt64, _ cases: [HostileCase]) throws {
+    var spec = SyntheticModelSpec.preset("tiny", architecture: architecture)!
+    spec.seed = seed
+    let good = tempModelPath("\(architecture)-good.gguf")
+    try SyntheticModel.write(spec, to: good)
     for (i, c) in cases.enumerated() {
-        let path = tempModelPath("\(name)-bad-\(i).gguf")
+        let path = tempModelPath("\(architecture)-bad-\(i).gguf")
         try rewriteGGUF(good, to: path, set: c.set, dropping: c.dropping)
         do {
             _ = try MoEModel(path: path)
