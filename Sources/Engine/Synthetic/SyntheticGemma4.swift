@@ -16,12 +16,11 @@ extension SyntheticModelSpec {
     /// Rotated pairs of a global layer (partial_rotary_factor 0.25); the others get factor 1e30.
     var gemmaGlobalRotatedPairs: Int { max(1, gemmaGlobalHeadDim / 8) }
 
-    func gemmaIsGlobal(_ layer: Int) -> Bool { (layer + 1) % fullAttentionInterval == 0 }
     /// First layer that reads another layer's KV rows (layers - shared_kv_layers).
     var gemmaKVFrom: Int { layers - sharedKVLayers }
 
     func gemmaShape(_ l: Int) -> (headDim: Int, kvHeads: Int) {
-        gemmaIsGlobal(l) ? (gemmaGlobalHeadDim, gemmaGlobalKVHeads) : (headDim, kvHeads)
+        isFullAttention(l) ? (gemmaGlobalHeadDim, gemmaGlobalKVHeads) : (headDim, kvHeads)
     }
 
     func checkGemma() throws {
@@ -31,7 +30,7 @@ extension SyntheticModelSpec {
         }
         if sharedKVLayers > 0 {
             // llama.cpp's reuse rule: the last own-KV layers must be (sliding-window, global).
-            guard !gemmaIsGlobal(gemmaKVFrom - 2), gemmaIsGlobal(gemmaKVFrom - 1) else {
+            guard !isFullAttention(gemmaKVFrom - 2), isFullAttention(gemmaKVFrom - 1) else {
                 throw GGUFError("gemma4: with \(sharedKVLayers) shared KV layers, layers \(gemmaKVFrom - 2) and \(gemmaKVFrom - 1) must be sliding-window then global (set the layers or the full-attention interval)")
             }
         }
@@ -50,7 +49,7 @@ extension SyntheticModelSpec {
         w.set(a + "rope.freq_base", float32: 1_000_000)
         w.set(a + "rope.freq_base_swa", float32: 10_000)
         w.set(a + "attention.sliding_window", uint32: gemmaWindow)
-        w.set(a + "attention.sliding_window_pattern", .array(.bool, (0..<layers).map { .bool(!gemmaIsGlobal($0)) }))
+        w.set(a + "attention.sliding_window_pattern", .array(.bool, (0..<layers).map { .bool(!isFullAttention($0)) }))
         w.set(a + "attention.shared_kv_layers", uint32: sharedKVLayers)
         w.set(a + "embedding_length_per_layer_input", uint32: 0)
         w.set(a + "final_logit_softcapping", float32: Double(logitSoftcap))
@@ -66,7 +65,7 @@ extension SyntheticModelSpec {
         try matrix(p + "attn_q.weight", [d, heads * hd], l, nil)
         if own {
             try matrix(p + "attn_k.weight", [d, kv * hd], l, nil)
-            if !gemmaIsGlobal(l) { try matrix(p + "attn_v.weight", [d, kv * hd], l, nil) }
+            if !isFullAttention(l) { try matrix(p + "attn_v.weight", [d, kv * hd], l, nil) }
         }
         try matrix(p + "attn_output.weight", [heads * hd, d], l, nil)
         norm(p + "attn_q_norm.weight", hd)

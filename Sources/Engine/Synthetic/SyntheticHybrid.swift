@@ -10,6 +10,8 @@ extension SyntheticModelSpec {
     var sharedFF: Int { sharedExpertFF > 0 ? sharedExpertFF : expertFF }
     var rotaryDims: Int { ropeDim > 0 ? ropeDim : (isHybrid ? max(2, headDim / 4) : headDim) }
 
+    /// Every `fullAttentionInterval`-th layer is full (global) attention: the hybrids' pattern
+    /// and Gemma 4's global layers.
     func isFullAttention(_ layer: Int) -> Bool { (layer + 1) % fullAttentionInterval == 0 }
 
     func writeHybridMetadata(_ w: inout GGUFWriter) {
