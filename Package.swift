@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "ExpertCacheTests", dependencies: ["ExpertCache"]),
         .testTarget(name: "ServerTests", dependencies: ["HotMoEServer", "Engine", "HotCache", "ExpertCache",
                                                         .product(name: "Hummingbird", package: "hummingbird")]),
-        .testTarget(name: "HotCacheTests", dependencies: ["HotCache", "Engine", "ExpertCache"]),
+        .testTarget(name: "HotCacheTests", dependencies: ["HotCache", "Engine", "ExpertCache", "GGUF", "Quant"]),
         // Hostile GGUF files against the loader and the CLI, crash-safety of state files.
         // The CLI tests run the hotmoe binary that the same build puts next to the test bundle.
         .testTarget(name: "ReliabilityTests", dependencies: ["Engine", "GGUF", "Tokenizer", "ExpertCache"]),

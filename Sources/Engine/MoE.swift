@@ -15,6 +15,14 @@ public protocol ExpertExecutor: AnyObject {
     /// output[t*d..<(t+1)*d] = sum over slots s of weight[t,s] * expert[t,s](input[t]).
     func computeExperts(layer: Int, input: UnsafePointer<Float>, routes: ExpertRoutes,
                         output: UnsafeMutablePointer<Float>)
+
+    /// The error that made computations since the last call invalid (a streamed expert
+    /// could not be read), cleared by the call; the session ends its forward pass with it.
+    func takeFailure() -> Error?
+}
+
+extension ExpertExecutor {
+    public func takeFailure() -> Error? { nil }
 }
 
 /// The three matrices of one expert.

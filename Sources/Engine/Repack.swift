@@ -32,8 +32,9 @@ extension ModelWeights {
     /// original mapped pages are released, so resident memory grows only by the layout's
     /// overhead (2.8% for Q4_K, none for Q8_0).
     /// Stacks of other types, or where the CPU lacks AVX2, stay as they are.
-    /// Experts streamed from the file (`--moe-stream`) need the file's layout: do not repack then.
-    public func repackingForDecode(file: GGUFFile) -> ModelWeights {
+    /// `experts: false` repacks everything but the routed experts: streamed experts are read
+    /// from the file's layout and repacked as they enter the RAM expert cache.
+    public func repackingForDecode(file: GGUFFile, experts: Bool = true) -> ModelWeights {
         let memory = RepackedMemory()
         func repack(_ s: ExpertStack) -> ExpertStack {
             guard s.layout == .ggml, Kernels.canRepackRows8(type: s.type, rows: s.rows, cols: s.cols) else { return s }
@@ -70,9 +71,11 @@ extension ModelWeights {
                 d.qkv = repack(d.qkv); d.z = repack(d.z); d.out = repack(d.out)
                 l.mixer = .deltaNet(d)
             }
-            l.moe.gateExperts = repack(l.moe.gateExperts)
-            l.moe.upExperts = repack(l.moe.upExperts)
-            l.moe.downExperts = repack(l.moe.downExperts)
+            if experts {
+                l.moe.gateExperts = repack(l.moe.gateExperts)
+                l.moe.upExperts = repack(l.moe.upExperts)
+                l.moe.downExperts = repack(l.moe.downExperts)
+            }
             if var sh = l.moe.shared {
                 sh.gate = repack(sh.gate); sh.up = repack(sh.up); sh.down = repack(sh.down)
                 l.moe.shared = sh
@@ -81,5 +84,49 @@ extension ModelWeights {
         }
         return ModelWeights(tokenEmbedding: tokenEmbedding, outputNorm: outputNorm, output: output, layers: newLayers,
                             repackedMemory: memory)
+    }
+}
+
+/// The layout a matrix runs in after `repackingForDecode`: `.rows8` where the CPU's eight-row
+/// kernels take it, else the file's. Streamed experts are converted into it as they are read.
+public struct FastLayout: Sendable, Equatable {
+    public let layout: WeightLayout
+    public let rowBytes: Int
+
+    public init(type: GGMLType, rows: Int, cols: Int, fileRowBytes: Int) {
+        if Kernels.canRepackRows8(type: type, rows: rows, cols: cols) {
+            layout = .rows8
+            rowBytes = Kernels.rows8RowBytes(type: type, cols: cols)
+        } else {
+            layout = .ggml
+            rowBytes = fileRowBytes
+        }
+    }
+
+    public init(_ s: ExpertStack) { self.init(type: s.type, rows: s.rows, cols: s.cols, fileRowBytes: s.rowBytes) }
+}
+
+extension ModelWeights {
+    /// Bytes of the routed experts of `layer`, one expert, in the layout they run in.
+    public func fastExpertBytes(layer: Int) -> Int {
+        let l = layers[layer]
+        return [l.gateExperts, l.upExperts, l.downExperts].reduce(0) { $0 + $1.rows * FastLayout($1).rowBytes }
+    }
+
+    /// Every routed expert's bytes in its fast layout.
+    public var fastExpertBytes: Int {
+        layers.indices.reduce(0) { $0 + fastExpertBytes(layer: $1) * layers[$1].gateExperts.expertCount }
+    }
+
+    /// Every routed expert's bytes as the file stores them.
+    public var fileExpertBytes: Int {
+        layers.indices.reduce(0) { $0 + expertBytes(layer: $1) * layers[$1].gateExperts.expertCount }
+    }
+
+    /// Bytes the non-expert matrices gain when repacked (Q4_K's rows8 rows are 148/144 wide).
+    public var denseRepackGrowth: Int {
+        layers.flatMap(\.denseMatrices).reduce(0) { total, w in
+            total + w.rows * FastLayout(type: w.type, rows: w.rows, cols: w.cols, fileRowBytes: w.rowBytes).rowBytes - w.byteCount
+        }
     }
 }

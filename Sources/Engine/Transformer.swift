@@ -17,6 +17,18 @@ public final class MoEModel: @unchecked Sendable {
         self.weights = repack ? weights.repackingForDecode(file: file) : weights
     }
 
+    private init(file: GGUFFile, config: ModelConfig, weights: ModelWeights) {
+        self.file = file
+        self.config = config
+        self.weights = weights
+    }
+
+    /// This file-layout model with its weights repacked for the decode kernels; with
+    /// `experts: false` the routed experts stay in the file (they are streamed).
+    public func repacked(experts: Bool) -> MoEModel {
+        MoEModel(file: file, config: config, weights: weights.repackingForDecode(file: file, experts: experts))
+    }
+
     public convenience init(path: String) throws {
         try self.init(file: try GGUFFile(path: path))
     }
@@ -164,8 +176,15 @@ public final class InferenceSession {
             if splitLast, start == tokens.count - 1 { recurrent?.checkpoint(position: cache.count) }
             let isLast = start + n == tokens.count
             let want: LogitsRequest = request == .all ? .all : (isLast ? request : .none)
+            let before = cache.count
             runBatch(UnsafeBufferPointer(rebasing: tokens[start..<(start + n)]), logits: want,
                      logitsOut: logitsBuffer + (request == .all ? start * c.vocabSize : 0))
+            if let failure = executor.takeFailure() {
+                // This batch's state is invalid: go back to before it (a recurrent state to its
+                // checkpoint) and end the request; the session stays usable.
+                _ = rewind(to: before)
+                throw failure
+            }
             start += n
         }
         // A prompt's end is where the next request most likely resumes (prefix reuse).

@@ -13,6 +13,15 @@ public struct WeightMatrix: @unchecked Sendable {
     public let data: UnsafeRawPointer
     public var layout: WeightLayout = .ggml
 
+    public init(type: GGMLType, rows: Int, cols: Int, rowBytes: Int, data: UnsafeRawPointer, layout: WeightLayout = .ggml) {
+        self.type = type
+        self.rows = rows
+        self.cols = cols
+        self.rowBytes = rowBytes
+        self.data = data
+        self.layout = layout
+    }
+
     public var byteCount: Int { rows * rowBytes }
 
     /// The same matrix read from another copy of its bytes (a hot-tier slot).

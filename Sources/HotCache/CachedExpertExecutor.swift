@@ -1,6 +1,7 @@
 import Engine
 import ExpertCache
 import Foundation
+import Logging
 
 /// How the hot and cold lanes are scheduled (LLAMA_MOE_HOT_CACHE_PARALLEL).
 public enum LaneParallelism: String, Sendable {
@@ -20,8 +21,7 @@ final class CachedExpertExecutor: ExpertExecutor {
     private let weights: ModelWeights
     private let tier: () -> HotTier?
     private let online: OnlineTier?
-    private var staging: UnsafeMutableRawPointer?
-    private var stagingBytes = 0
+    private let streaming: StreamingLane?
     private let telemetry: TelemetryRecorder
     private let parallelism: LaneParallelism
     private let minParallelSlots: Int
@@ -34,16 +34,25 @@ final class CachedExpertExecutor: ExpertExecutor {
     private var hotItems: [ExpertWorkItem] = []
     private var coldItems: [ExpertWorkItem] = []
     private var hotFlags: [Bool] = []
+    private var coldReads: [(expert: Int, staging: UnsafeMutableRawPointer)] = []
+    private var stagingOf: [Int: UnsafeMutableRawPointer] = [:]
+    private var residentNow = Set<Int>()
+    /// The first streaming read error since the last `takeFailure`.
+    private var failure: Error?
 
-    init(weights: ModelWeights, config: ModelConfig, tier: @escaping () -> HotTier?, online: OnlineTier?,
-         telemetry: TelemetryRecorder, parallelism: LaneParallelism, minParallelSlots: Int, pool: WorkerPool) {
-        self.weights = weights
+    init(model: MoEModel, tier: @escaping () -> HotTier?, online: OnlineTier?, telemetry: TelemetryRecorder,
+         parallelism: LaneParallelism, minParallelSlots: Int, pool: WorkerPool, prefetch: PrefetchMode, logger: Logger) {
+        let config = model.config
+        weights = model.weights
         self.tier = tier
         self.online = online
         self.telemetry = telemetry
         self.parallelism = parallelism
         self.minParallelSlots = minParallelSlots
         self.pool = pool
+        streaming = online.flatMap { o in
+            o.reader.map { StreamingLane(tier: o, reader: $0, model: model, pool: pool, prefetch: prefetch, logger: logger) }
+        }
         // Concurrent lanes split the threads; a serial lane gets them all.
         let hotThreads = max(1, pool.threadCount / 2)
         lanePools = (WorkerPool(threads: hotThreads), WorkerPool(threads: max(1, pool.threadCount - hotThreads)))
@@ -53,33 +62,34 @@ final class CachedExpertExecutor: ExpertExecutor {
                                       k: config.expertsUsed, pool: pool, activation: config.ffnActivation)
     }
 
-    deinit { staging?.deallocate() }
-
-    /// Room for every distinct expert of one call, so streamed experts stay valid until admitted.
-    private func reserveStaging(_ bytes: Int) -> UnsafeMutableRawPointer {
-        if bytes > stagingBytes {
-            staging?.deallocate()
-            staging = .allocate(byteCount: bytes, alignment: 64)
-            stagingBytes = bytes
-        }
-        return staging!
+    func takeFailure() -> Error? {
+        defer { failure = nil }
+        return failure
     }
 
     /// Groups the call's routes (in `grouping`), each expert pointing where it is computed
-    /// from, and says whether that is the fast tier.
+    /// from, and says whether that is the fast tier. Streamed misses point at their staging
+    /// slot, filled when their bytes arrive (`coldReads`).
     private func locate(layer: Int, routes: ExpertRoutes) -> (Int) -> Bool {
         if let online {
-            let expertBytes = weights.expertBytes(layer: layer)
-            let base = reserveStaging(min(weights.layers[layer].gateExperts.expertCount, routes.tokenCount * routes.k) * expertBytes)
-            var used = 0
-            var resident = Set<Int>()
+            coldReads.removeAll(keepingCapacity: true)
+            stagingOf.removeAll(keepingCapacity: true)
+            let format = online.format(layer: layer)
+            let base = streaming?.staging(layer: layer, count: min(weights.layers[layer].gateExperts.expertCount, routes.tokenCount * routes.k))
+            residentNow.removeAll(keepingCapacity: true)
             grouping.group(routes: routes) { e in
-                if online.isResident(layer: layer, expert: e) { resident.insert(e) }
-                return online.matrices(layer: layer, expert: e) {
-                    defer { used += expertBytes }
-                    return base + used
+                if let m = online.residentMatrices(layer: layer, expert: e) {
+                    residentNow.insert(e)
+                    return m
                 }
+                guard let base else { return weights.expertMatrices(layer: layer, expert: e) }
+                let slot = base + coldReads.count * format.slotBytes
+                coldReads.append((e, slot))
+                stagingOf[e] = slot
+                return format.matrices(at: slot)
             }
+            // As found before this call's admission, which changes residency.
+            let resident = residentNow
             return { resident.contains($0) }
         }
         let tier = tier()
@@ -116,7 +126,26 @@ final class CachedExpertExecutor: ExpertExecutor {
         }
         var laneNanos: (hot: UInt64, cold: UInt64) = (0, 0)
         let regionStart = ContinuousClock.now
-        if concurrent {
+        var readFailed = false
+        if let streaming {
+            // Misses are read on the reader's lanes while the hot lane computes; each cold
+            // expert is computed as its bytes arrive.
+            streaming.begin(layer: layer, routes: routes, cold: coldReads)
+            streaming.lookahead(layer: layer, input: input, tokens: routes.tokenCount)
+            let t0 = ContinuousClock.now
+            hotComputer.compute(items: hotItems, grouping: grouping, input: input, tokenSlots: slots, slotOutputs: arena)
+            let t1 = ContinuousClock.now
+            let itemOfRead = coldReads.map { read in coldItems.firstIndex { $0.expert == read.expert }! }
+            let error = streaming.finish { ready in
+                coldComputer.compute(items: ready.map { coldItems[itemOfRead[$0]] }, grouping: grouping, input: input,
+                                     tokenSlots: slots, slotOutputs: arena)
+            }
+            if let error {
+                failure = failure ?? error
+                readFailed = true
+            }
+            laneNanos = (nanos(t1 - t0), nanos(ContinuousClock.now - t1))
+        } else if concurrent {
             let lanes = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: 2)
             defer { lanes.deallocate() }
             pool.run(2) { lane in
@@ -137,11 +166,20 @@ final class CachedExpertExecutor: ExpertExecutor {
             laneNanos = (nanos(t1 - t0), nanos(ContinuousClock.now - t1))
         }
         let regionEnd = ContinuousClock.now
-        ExpertComputer.merge(grouping: grouping, routes: routes, slotOutputs: arena, d: hotComputer.d, output: output, pool: pool)
+        if readFailed {
+            // The pass will be discarded; a zero output keeps the later layers finite meanwhile.
+            output.update(repeating: 0, count: routes.tokenCount * hotComputer.d)
+        } else {
+            ExpertComputer.merge(grouping: grouping, routes: routes, slotOutputs: arena, d: hotComputer.d, output: output, pool: pool)
+        }
         let hotFlagsSource = isHot
-        if let online {
-            let byExpert = Dictionary(grouping.items.map { ($0.expert, $0.matrices) }, uniquingKeysWith: { a, _ in a })
-            online.admit(layer: layer, routes: routes) { byExpert[$0] }
+        // After a failed read the staging holds no valid expert: admit nothing this call.
+        if let online, !readFailed {
+            do {
+                try online.admit(layer: layer, routes: routes) { stagingOf[$0].map(UnsafeRawPointer.init) }
+            } catch {
+                failure = failure ?? error
+            }
         }
         guard timed else { return }
         let end = ContinuousClock.now

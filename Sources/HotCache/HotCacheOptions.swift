@@ -21,6 +21,10 @@ public struct HotCacheOptions: Sendable, Equatable {
     public var cacheCapacity: Int?
     /// Read cold experts from disk with pread instead of through the mapping.
     public var stream = false
+    /// Streaming: read the next layer's guessed experts ahead (decode).
+    public var prefetch = PrefetchMode.auto
+    /// Streaming: reads in flight at once.
+    public var readLanes = 4
     /// For the auto budget's KV estimate.
     public var ctxSize = 4096
     public var parallelSequences = 1
@@ -44,6 +48,7 @@ public struct HotCacheOptions: Sendable, Equatable {
         public var cachePolicy: String?
         public var cacheCapacity: Int?
         public var stream: Bool?
+        public var prefetch: String?
         public init() {}
     }
 
@@ -52,7 +57,7 @@ public struct HotCacheOptions: Sendable, Equatable {
         "cpu-moe", "moe-layer-perf-out", "moe-hot-cache", "moe-hot-cache-max-mib", "moe-hot-cache-auto-reserve-mib",
         "moe-hot-cache-update-rate", "moe-hot-cache-weighting", "moe-hot-cache-qwen-weighting",
         "moe-hot-cache-layer-curve", "moe-hot-cache-qwen-layer-curve", "moe-hot-cache-pp-reduce-merge", "no-perf",
-        "moe-cache-policy", "moe-cache-capacity", "moe-stream",
+        "moe-cache-policy", "moe-cache-capacity", "moe-stream", "moe-prefetch",
     ]
 
     /// Command line, then environment, then INI, then defaults; every value range-checked.
@@ -81,6 +86,15 @@ public struct HotCacheOptions: Sendable, Equatable {
         o.cachePolicy = cli.cachePolicy ?? source.value("moe-cache-policy", env: ["HOTMOE_MOE_CACHE_POLICY"])
         o.cacheCapacity = try cli.cacheCapacity ?? source.int("moe-cache-capacity", env: ["HOTMOE_MOE_CACHE_CAPACITY"])
         o.stream = try cli.stream ?? source.bool("moe-stream", env: ["HOTMOE_MOE_STREAM"]) ?? false
+        let prefetch = cli.prefetch ?? source.value("moe-prefetch", env: ["HOTMOE_MOE_PREFETCH"]) ?? "auto"
+        guard let p = PrefetchMode(rawValue: prefetch.lowercased()) else {
+            throw SettingsError("--moe-prefetch: '\(prefetch)' is not auto, on or off")
+        }
+        o.prefetch = p
+        if let lanes = source.environment["HOTMOE_MOE_READ_LANES"], !lanes.isEmpty {
+            guard let v = Int(lanes), (1...64).contains(v) else { throw SettingsError("HOTMOE_MOE_READ_LANES: '\(lanes)' is not in 1...64") }
+            o.readLanes = v
+        }
         if let p = o.cachePolicy {
             do { _ = try PolicySpec(name: p) } catch { throw SettingsError("--moe-cache-policy: \(error)") }
             if p.lowercased() == "belady" || p.lowercased() == "opt" {

@@ -13,7 +13,7 @@ public final class MoERuntime: @unchecked Sendable {
     private let logger: Logger
     private let lock = NSLock()
     private var tier: HotTier?
-    private var online: OnlineTier?
+    private(set) var online: OnlineTier?
     public private(set) var plan: HotCachePlan
     private var manualPending = false
 
@@ -24,7 +24,7 @@ public final class MoERuntime: @unchecked Sendable {
         self.options = options
         self.logger = logger
         if options.stream && model.weights.hasRepackedExperts {
-            throw HotCacheError("--moe-stream reads experts in the file's layout, but this model was loaded with repacked experts (load it with repack off / --no-repack)")
+            throw HotCacheError("--moe-stream reads experts from the file's layout, but this model was loaded with its experts repacked in RAM (load it with `repacked(experts: false)`)")
         }
         let c = model.config
         layout = try ModelExpertLayout(moeLayers: Array(0..<c.layerCount), expertsPerLayer: c.expertCount, topK: c.expertsUsed,
@@ -77,13 +77,15 @@ public final class MoERuntime: @unchecked Sendable {
         }
         let spec: PolicySpec
         do { spec = try PolicySpec(name: name, pinned: pinned) } catch { throw HotCacheError("--moe-cache-policy: \(error)") }
-        online = try OnlineTier(model: model, policy: spec, capacity: min(capacity, c.expertCount), stream: options.stream)
-        logger.info("MoE expert cache: policy \(name), \(min(capacity, c.expertCount)) experts per layer (\(String(format: "%.1f", Double(min(capacity, c.expertCount)) / Double(c.expertsUsed)))x top-k), \(online!.bytes >> 20) MiB, slow tier: \(options.stream ? "disk (pread)" : "mapped file")")
+        online = try OnlineTier(model: model, policy: spec, capacity: min(capacity, c.expertCount), stream: options.stream,
+                                readLanes: options.readLanes)
+        let slow = online!.reader.map { "disk (\($0.lanes) read lanes, \($0.usesDirectIO ? "O_DIRECT" : "buffered pread"))" } ?? "mapped file"
+        logger.info("MoE expert cache: policy \(name), \(min(capacity, c.expertCount)) experts per layer (\(String(format: "%.1f", Double(min(capacity, c.expertCount)) / Double(c.expertsUsed)))x top-k), \(online!.bytes >> 20) MiB, slow tier: \(slow)")
     }
 
     /// Fixed MiB, or auto: available RAM minus the reserve, the KV cache and compute buffers.
     private func budgetBytes() throws -> Int {
-        let available = MemoryInfo.availableBytes()
+        let available = MemoryLimits.availableBytes()
         if options.maxMiB > 0 {
             let bytes = options.maxMiB << 20
             if let available, bytes > available {
@@ -102,10 +104,30 @@ public final class MoERuntime: @unchecked Sendable {
 
     /// An executor for one session (sessions decode concurrently; the tier is shared read-only).
     public func makeExecutor(pool: WorkerPool) -> ExpertExecutor {
-        CachedExpertExecutor(weights: model.weights, config: model.config, tier: { [unowned self] in self.tier },
-                             online: online, telemetry: telemetry, parallelism: options.parallelism,
-                             minParallelSlots: options.parallelMinSlots, pool: pool)
+        CachedExpertExecutor(model: model, tier: { [unowned self] in self.tier }, online: online, telemetry: telemetry,
+                             parallelism: options.parallelism, minParallelSlots: options.parallelMinSlots, pool: pool,
+                             prefetch: options.prefetch, logger: logger)
     }
+
+    /// Lookahead figures over all sessions (nil when not streaming).
+    public var prefetchStats: PrefetchStats? {
+        guard let online, online.reader != nil else { return nil }
+        online.lock.lock(); defer { online.lock.unlock() }
+        return online.prefetchStats
+    }
+
+    /// Streaming reads: bytes and the wall time with a read in flight (nil when not streaming).
+    public var readStats: (bytes: Int, busyNanos: UInt64, reads: Int, directIO: Bool)? {
+        guard let r = online?.reader else { return nil }
+        let s = r.stats
+        return (s.bytes, s.busyNanos, s.reads, r.usesDirectIO)
+    }
+
+    /// Test hook: the cached copy of an expert in the online tier.
+    func residentSlot(layer: Int, expert: Int) -> ExpertMatrices? { online?.residentMatrices(layer: layer, expert: expert) }
+
+    /// Test hook: fail every streaming read after `parts` more range reads.
+    func injectReadFailure(afterParts parts: Int) { online?.reader?.setFailure(afterParts: parts) }
 
     public var perfMode: PerfMode { telemetry.mode }
 
@@ -211,16 +233,4 @@ public struct RuntimeMetrics: Sendable, Equatable {
 public struct HotCacheError: Error, CustomStringConvertible, Equatable {
     public let description: String
     public init(_ d: String) { description = d }
-}
-
-enum MemoryInfo {
-    /// MemAvailable from /proc/meminfo (Linux); nil elsewhere.
-    static func availableBytes() -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("MemAvailable:") {
-            let parts = line.split(separator: " ")
-            if parts.count >= 2, let kb = Int(parts[1]) { return kb * 1024 }
-        }
-        return nil
-    }
 }

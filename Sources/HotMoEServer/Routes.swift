@@ -135,9 +135,13 @@ extension HotMoEServer {
                 clientGone = true
                 cancelFlag.set()
             }
-            let result = try? await generation.value
+            let outcome = await generation.result
             await self.scheduler.release(slot)
-            if let result {
+            if case .failure(let error) = outcome, !clientGone {
+                // The stream has already said 200: the failure goes to the client as an error event.
+                try? await send(["error": ["code": 500, "message": "\(error)", "type": "server_error"]])
+            }
+            if case .success(let result) = outcome {
                 self.metrics.record(result)
                 if !clientGone {
                     var last = chunk(nil, finish: result.finishReason)

@@ -93,13 +93,14 @@ struct BenchCommand: ParsableCommand {
         let logger = Log.main
         do {
             let path = try ModelLocator.resolve(model, logger: logger)
-            let m = try MoEModel(file: try GGUFFile(path: path), repack: cache.repack)
+            let maxBatch = max(1, min(batchSize, max(nPrompt, 1)))
+            let (m, runtime) = try cache.load(file: try GGUFFile(path: path), ctxSize: { min($0.config.contextLength, max(nPrompt, nGen) + 8) },
+                                              parallel: 1, maxBatch: maxBatch, logger: logger)
             let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
             let ctx = min(m.config.contextLength, max(nPrompt, nGen) + 8)
-            let session = InferenceSession(model: m, contextSize: ctx, maxBatch: max(1, min(batchSize, max(nPrompt, 1))), threads: threadCount)
+            let session = InferenceSession(model: m, contextSize: ctx, maxBatch: maxBatch, threads: threadCount)
             var rng = SeededGenerator(seed: 1234)
             if sweepCache { return try runSweep(model: m, session: session, threads: threadCount, rng: &rng, logger: logger) }
-            let runtime = try cache.runtime(for: m, ctxSize: ctx, logger: logger)
             if let runtime { session.executor = runtime.makeExecutor(pool: session.pool) }
             func randomTokens(_ n: Int) -> [Int32] { rng.tokens(n, vocab: m.config.vocabSize) }
             let clock = ContinuousClock()

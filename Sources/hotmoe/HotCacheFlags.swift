@@ -2,6 +2,7 @@ import ArgumentParser
 import Engine
 import ExpertCache
 import Foundation
+import GGUF
 import HotCache
 import Logging
 
@@ -31,8 +32,10 @@ struct HotCacheFlags: ParsableArguments {
     var cachePolicy: String?
     @Option(name: .customLong("moe-cache-capacity"), help: "Load-on-miss cache size in experts per layer (else from --moe-hot-cache-max-mib).")
     var cacheCapacity: Int?
-    @Flag(name: .customLong("moe-stream"), help: "Read cold experts from disk with pread (models larger than RAM) instead of the mapping.")
+    @Flag(name: .customLong("moe-stream"), help: "Stream experts from disk into the RAM expert cache even if they fit (chosen automatically when they do not).")
     var stream = false
+    @Option(name: .customLong("moe-prefetch"), help: "Streaming: read the next layer's guessed experts ahead: auto (on if guesses are mostly right), on, off.")
+    var prefetch: String?
     @Option(name: .customLong("config"), help: "INI file of settings (long flag names without --).")
     var config: String?
     @Flag(name: .customLong("no-repack"), help: "Keep Q4_K/Q8_0 weights in the file's layout instead of repacking them for the AVX2 eight-row kernels (slower; also HOTMOE_NO_REPACK=1).")
@@ -52,6 +55,7 @@ struct HotCacheFlags: ParsableArguments {
         cli.cachePolicy = cachePolicy
         cli.cacheCapacity = cacheCapacity
         cli.stream = stream ? true : nil
+        cli.prefetch = prefetch
         let source = try SettingsSource(iniPath: config, knownKeys: config == nil ? nil : HotCacheFlags.iniKeys)
         var o = try HotCacheOptions.resolve(cli, source: source)
         o.ctxSize = ctxSize
@@ -59,12 +63,9 @@ struct HotCacheFlags: ParsableArguments {
         return o
     }
 
-    /// Whether to load the model with repacked weights: on, unless asked off or experts are
-    /// streamed from the file (which needs the file's layout). Bad cache flags are reported
-    /// later by `runtime`, so they count as "not streaming" here.
+    /// Whether the decode layout is wanted: on unless --no-repack or HOTMOE_NO_REPACK.
     var repack: Bool {
-        if noRepack || ProcessInfo.processInfo.environment["HOTMOE_NO_REPACK"].map({ $0 != "0" }) == true { return false }
-        return (try? options(ctxSize: 0, parallel: 1).stream) != true
+        !noRepack && ProcessInfo.processInfo.environment["HOTMOE_NO_REPACK"].map({ $0 != "0" }) != true
     }
 
     /// INI keys accepted by commands that use these flags (cache settings plus model/server ones).
@@ -73,11 +74,16 @@ struct HotCacheFlags: ParsableArguments {
         "min-p", "seed", "n-gpu-layers", "device", "flash-attn", "ubatch-size", "alias", "api-key", "moe-trace-out",
     ])
 
-    /// The runtime when any cache feature is asked for, else nil (plain executor, no overhead).
-    func runtime(for model: MoEModel, ctxSize: Int, parallel: Int = 1, always: Bool = false, logger: Logger) throws -> MoERuntime? {
-        let o = try options(ctxSize: ctxSize, parallel: parallel)
-        guard always || o.wantsRuntime || o.cpuMoE else { return nil }
-        return try MoERuntime(model: model, options: o, logger: logger)
+    /// Loads `file` with its experts resident if they fit in the memory this process may
+    /// use, else streamed from the file into a RAM expert cache (explicit flags win), and the
+    /// runtime when any cache feature is asked for or streaming needs one (`always`: the server).
+    func load(file: GGUFFile, ctxSize: (MoEModel) -> Int, parallel: Int, maxBatch: Int, always: Bool = false,
+              logger: Logger) throws -> (MoEModel, MoERuntime?) {
+        let base = try MoEModel(file: file)
+        let o = try options(ctxSize: ctxSize(base), parallel: parallel)
+        let (model, resolved) = try AutoResidency.prepare(model: base, options: o, repack: repack, maxBatch: maxBatch, logger: logger)
+        guard always || resolved.wantsRuntime || resolved.cpuMoE else { return (model, nil) }
+        return (model, try MoERuntime(model: model, options: resolved, logger: logger))
     }
 }
 
@@ -87,5 +93,20 @@ extension MoERuntime {
         let m = metrics
         return String(format: "MoE hot-cache: %d/%d experts hot, %.1f MiB, hit rate %.2f%% (window %.2f%%)",
                       m.hotExperts, m.totalExperts, Double(m.cacheBytes) / 1048576, m.hitRate * 100, m.windowHitRate * 100)
+    }
+
+    /// Streaming figures for logs: MiB read per token, read bandwidth, lookahead accuracy.
+    func streamingLine(tokens: Int) -> String? {
+        guard let r = readStats else { return nil }
+        let mib = Double(r.bytes) / 1048576
+        let seconds = Double(r.busyNanos) / 1e9
+        var line = String(format: "MoE streaming: %.1f MiB read in %d expert reads (%.2f MiB/token over %d tokens), %.0f MiB/s while reading (%@)",
+                          mib, r.reads, mib / Double(max(1, tokens)), tokens, seconds > 0 ? mib / seconds : 0,
+                          r.directIO ? "O_DIRECT" : "buffered")
+        if let p = prefetchStats, p.predictions > 0 {
+            line += String(format: "; lookahead %@: %.1f%% of next-layer experts guessed, %d of %d misses read ahead",
+                           p.enabled ? "on" : "off", p.precision * 100, p.missesPrefetched, p.misses)
+        }
+        return line
     }
 }

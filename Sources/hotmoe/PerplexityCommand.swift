@@ -19,7 +19,7 @@ struct PerplexityCommand: ParsableCommand {
             guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
                 throw CLIError("cannot read \(file) as UTF-8 text")
             }
-            let (model, tokenizer, _) = try modelOptions.load(logger: Log.main)
+            let (model, tokenizer, _, runtime) = try modelOptions.load(logger: Log.main)
             let context = modelOptions.ctxSize ?? 512
             guard context >= 4, context <= model.config.contextLength else {
                 throw CLIError("--ctx-size \(context) must be in 4...\(model.config.contextLength) (the model's context)")
@@ -28,6 +28,7 @@ struct PerplexityCommand: ParsableCommand {
             let bos = tokenizer.addBOSByDefault ? tokenizer.bosToken : nil
             let session = InferenceSession(model: model, contextSize: context, maxBatch: modelOptions.batchSize,
                                            threads: modelOptions.threadCount)
+            if let runtime { session.executor = runtime.makeExecutor(pool: session.pool) }
             Log.main.info("perplexity: \(tokens.count) tokens, \(min(tokens.count / context, chunks ?? .max)) chunks of \(context)")
             let clock = ContinuousClock(), t0 = clock.now
             let r = try Perplexity.evaluate(session: session, tokens: tokens, context: context, bos: bos, chunks: chunks) { done, total, ppl in

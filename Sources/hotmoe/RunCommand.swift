@@ -2,6 +2,7 @@ import ArgumentParser
 import Engine
 import Foundation
 import GGUF
+import HotCache
 import Logging
 import Tokenizer
 
@@ -26,19 +27,20 @@ struct ModelOptions: ParsableArguments {
         if batchSize < 1 || batchSize > 8192 { throw ValidationError("--batch-size must be in 1...8192, got \(batchSize)") }
     }
 
-    /// Loads the model with progress on the log.
-    func load(logger: Logger, repack: Bool = true) throws -> (MoEModel, Tokenizer, String) {
+    /// Loads the model with progress on the log; experts resident or streamed as memory
+    /// allows (`cache` gives the hot-cache flags; the runtime is nil when none is needed).
+    func load(logger: Logger, cache: HotCacheFlags = HotCacheFlags(), parallel: Int = 1)
+        throws -> (MoEModel, Tokenizer, String, MoERuntime?) {
         let path = try ModelLocator.resolve(model, logger: logger)
         let clock = ContinuousClock()
         let t0 = clock.now
         logger.info("loading \(path)")
         let file = try GGUFFile(path: path)
-        let noRepack = ProcessInfo.processInfo.environment["HOTMOE_NO_REPACK"].map { $0 != "0" } ?? false
-        let model = try MoEModel(file: file, repack: repack && !noRepack)
+        let (model, runtime) = try cache.load(file: file, ctxSize: contextSize(for:), parallel: parallel, maxBatch: batchSize, logger: logger)
         let tokenizer = try Tokenizer(gguf: file)
         let c = model.config
         logger.info("loaded \(c.architecture): \(c.layerCount) layers, \(c.expertCount) experts (top-\(c.expertsUsed)), vocab \(c.vocabSize) in \(String(format: "%.2f", (clock.now - t0).seconds)) s")
-        return (model, tokenizer, path)
+        return (model, tokenizer, path, runtime)
     }
 
     func contextSize(for model: MoEModel) -> Int {
@@ -87,7 +89,7 @@ struct RunCommand: ParsableCommand {
         do {
             var text = prompt ?? "The"
             if let file { text = try String(contentsOfFile: file, encoding: .utf8) }
-            let (model, tokenizer, _) = try modelOptions.load(logger: logger, repack: cache.repack)
+            let (model, tokenizer, _, runtime) = try modelOptions.load(logger: logger, cache: cache)
             if chat {
                 var messages: [ChatMessage] = []
                 if let system { messages.append(ChatMessage(role: "system", content: system)) }
@@ -96,7 +98,6 @@ struct RunCommand: ParsableCommand {
             }
             let tokens = tokenizer.encode(text, parseSpecial: chat)
             let ctx = modelOptions.contextSize(for: model)
-            let runtime = try cache.runtime(for: model, ctxSize: ctx, logger: logger)
             let session = InferenceSession(model: model, contextSize: ctx,
                                            maxBatch: modelOptions.batchSize, threads: modelOptions.threadCount)
             if let runtime { session.executor = runtime.makeExecutor(pool: session.pool) }
@@ -118,6 +119,7 @@ struct RunCommand: ParsableCommand {
             if let runtime {
                 runtime.afterRequest()
                 logger.info("\(runtime.summaryLine)")
+                if let line = runtime.streamingLine(tokens: stats.promptTokens + stats.generatedTokens) { logger.info("\(line)") }
                 if let out = runtime.options.perfOut { logger.info("MoE perf JSON written to \(out)") }
             }
         } catch let e as CLIError {

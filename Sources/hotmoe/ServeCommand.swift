@@ -53,13 +53,13 @@ struct ServeCommand: AsyncParsableCommand {
             o.traceOut = traceOut ?? source.value("moe-trace-out", env: ["HOTMOE_MOE_TRACE_OUT"])
             logger.info("loading \(modelPath)")
             let file = try GGUFFile(path: modelPath)
-            let m = try MoEModel(file: file, repack: cache.repack)
-            let tokenizer = try Tokenizer(gguf: file)
-            o.contextSize = min(try int(ctxSize, "ctx-size", "LLAMA_ARG_CTX_SIZE", 4096, 1...1 << 20), m.config.contextLength)
+            let ctxAsked = try int(ctxSize, "ctx-size", "LLAMA_ARG_CTX_SIZE", 4096, 1...1 << 20)
             // The server always has a runtime, so /moe-layer-perf and /moe-hot-cache work.
-            guard let runtime = try cache.runtime(for: m, ctxSize: o.contextSize, parallel: o.parallel, always: true, logger: logger) else {
-                throw CLIError("internal: no MoE runtime")
-            }
+            let (m, loadedRuntime) = try cache.load(file: file, ctxSize: { min(ctxAsked, $0.config.contextLength) }, parallel: o.parallel,
+                                                    maxBatch: o.batchSize, always: true, logger: logger)
+            let tokenizer = try Tokenizer(gguf: file)
+            o.contextSize = min(ctxAsked, m.config.contextLength)
+            guard let runtime = loadedRuntime else { throw CLIError("internal: no MoE runtime") }
             let server = try HotMoEServer(model: m, tokenizer: tokenizer, runtime: runtime, options: o, logger: logger)
             let banner = "(\(o.parallel) slot(s), ctx \(o.contextSize), web UI at /, perf page at /#/moe-layer-perf)"
             let host = o.host

@@ -47,10 +47,11 @@ struct TraceCommand: ParsableCommand {
         let logger = Log.main
         do {
             let items = try TraceCommand.parsePrompts(try String(contentsOfFile: prompts, encoding: .utf8))
-            let (model, tokenizer, _) = try modelOptions.load(logger: logger)
+            let (model, tokenizer, _, runtime) = try modelOptions.load(logger: logger)
             let c = model.config
             let session = InferenceSession(model: model, contextSize: modelOptions.contextSize(for: model),
                                            maxBatch: modelOptions.batchSize, threads: modelOptions.threadCount)
+            if let runtime { session.executor = runtime.makeExecutor(pool: session.pool) }
             let writer = try TraceWriter(path: out, header: TraceHeader(model: model))
             let collector = RouteCollector(model: model)
             collector.attach(to: session)

@@ -1,0 +1,40 @@
+/// Applies a layer's router to a hidden state outside the forward pass: the expert cache uses
+/// it to guess layer L+1's experts from layer L's input and start reading them early.
+/// The guess never changes the output (the real routing still decides what is computed).
+public final class RouterProbe {
+    private let weights: ModelWeights
+    private let pool: WorkerPool
+    private let acts = ActivationBuffers()
+    private let logits: UnsafeMutablePointer<Float>
+    private let expertCount: Int
+
+    public init(model: MoEModel, pool: WorkerPool) {
+        weights = model.weights
+        self.pool = pool
+        expertCount = model.config.expertCount
+        logits = .allocate(capacity: max(1, expertCount))
+    }
+
+    deinit { logits.deallocate() }
+
+    /// The `count` experts with the largest router logits for one token's `input` at `layer`
+    /// (ties and NaN: the lower id first; NaN ranks below every number).
+    public func topExperts(layer: Int, input: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Int32>) {
+        let router = weights.layers[layer].router
+        acts.setInput(input, cols: router.cols, tokens: 1)
+        Linear.apply(router, acts, tokens: 1, out: logits, pool: pool)
+        let n = min(count, expertCount)
+        for s in 0..<n {
+            var best = -1
+            var bestValue = -Float.infinity
+            for e in 0..<expertCount {
+                let v = logits[e].isNaN ? -Float.infinity : logits[e]
+                if best >= 0 && v <= bestValue { continue }
+                var taken = false
+                for j in 0..<s where out[j] == Int32(e) { taken = true; break }
+                if !taken { best = e; bestValue = v }
+            }
+            out[s] = Int32(best)
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import Engine
+import Quant
+
+/// How one layer's expert sits in a cache slot: gate, up and down back to back, each in the
+/// layout its kernels run in. Streamed experts arrive in the file's layout and are repacked
+/// into the slot as they are read, so streamed decode runs the same kernels as resident decode.
+struct ExpertSlotFormat {
+    struct Part {
+        /// The stack in the model (file layout when streamed).
+        let stack: ExpertStack
+        let layout: WeightLayout
+        let rowBytes: Int
+        let slotOffset: Int
+        var bytes: Int { stack.rows * rowBytes }
+    }
+
+    let parts: [Part]
+    let slotBytes: Int
+    /// Whether the slot layout differs from the stack's (rows8 slots filled from file rows).
+    let converts: Bool
+
+    /// `fastLayout`: slots in the decode kernels' layout (streaming from the file); else slots
+    /// copy the stacks as the model holds them.
+    init(layer l: LayerWeights, fastLayout: Bool) {
+        var at = 0
+        var converts = false
+        parts = [l.gateExperts, l.upExperts, l.downExperts].map { s in
+            let fast = FastLayout(s)
+            let layout = fastLayout && s.layout == .ggml ? fast.layout : s.layout
+            let rowBytes = fastLayout && s.layout == .ggml ? fast.rowBytes : s.rowBytes
+            if layout != s.layout { converts = true }
+            // 64-byte aligned parts keep the kernels' aligned loads aligned.
+            defer { at += (s.rows * rowBytes + 63) & ~63 }
+            return Part(stack: s, layout: layout, rowBytes: rowBytes, slotOffset: at)
+        }
+        slotBytes = at
+        self.converts = converts
+    }
+
+    /// Read-buffer bytes enough for any expert of the layer.
+    var readBufferBytes: Int { ExpertReader.bufferBytes(lengths: parts.map(\.stack.expertBytes)) }
+
+    /// The expert's matrices computed from a slot at `p`.
+    func matrices(at p: UnsafeRawPointer) -> ExpertMatrices {
+        let m = parts.map { part in
+            WeightMatrix(type: part.stack.type, rows: part.stack.rows, cols: part.stack.cols, rowBytes: part.rowBytes,
+                         data: p + part.slotOffset, layout: part.layout)
+        }
+        return ExpertMatrices(gate: m[0], up: m[1], down: m[2])
+    }
+
+    /// File byte ranges of expert `e` (its three matrices), for a streaming read.
+    func fileRanges(expert e: Int, fileBase: UnsafeRawPointer) -> [(offset: Int, length: Int)] {
+        parts.map { (offset: $0.stack.data + e * $0.stack.expertBytes - fileBase, length: $0.stack.expertBytes) }
+    }
+
+    /// Fills a slot from the expert's bytes in the stacks' layout, one pointer per part.
+    func fill(_ dst: UnsafeMutableRawPointer, from source: (Int) -> UnsafeRawPointer) {
+        for (i, p) in parts.enumerated() {
+            if p.layout == p.stack.layout {
+                (dst + p.slotOffset).copyMemory(from: source(i), byteCount: p.bytes)
+            } else {
+                Kernels.repackRows8(type: p.stack.type, source: source(i), rowBytes: p.stack.rowBytes,
+                                    rows: p.stack.rows, cols: p.stack.cols, into: dst + p.slotOffset)
+            }
+        }
+    }
+
+    /// Fills a slot from where the model holds expert `e`.
+    func fill(_ dst: UnsafeMutableRawPointer, expert e: Int) {
+        fill(dst) { UnsafeRawPointer(parts[$0].stack.data + e * parts[$0].stack.expertBytes) }
+    }
+}
