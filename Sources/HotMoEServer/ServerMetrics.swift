@@ -13,6 +13,7 @@ final class ServerMetrics: Sendable {
     private let requestSeconds: ValueHistogram
     private let promptRate, generationRate, busy, queued, slots: Gauge
     private let hitRate, windowHitRate, hotExperts, experts, cacheBytes, cacheMiB: Gauge
+    private let readMiB, readSeconds, readBandwidth, readPerToken, lookaheadPrecision, lookaheadOn: Gauge
 
     init() {
         let registry = PrometheusCollectorRegistry()
@@ -39,6 +40,12 @@ final class ServerMetrics: Sendable {
         experts = gauge("moe_experts", "Experts in the model (MoE layers x experts).")
         cacheBytes = gauge("moe_cache_bytes", "Bytes of the hot tier.")
         cacheMiB = gauge("moe_cache_mib", "MiB of the hot tier.")
+        readMiB = gauge("moe_stream_read_mib", "MiB of experts read from the model file (streaming; cumulative).")
+        readSeconds = gauge("moe_stream_read_busy_seconds", "Seconds with at least one expert read in flight (cumulative).")
+        readBandwidth = gauge("moe_stream_read_mib_per_second", "Read bandwidth while reading: read MiB / busy seconds.")
+        readPerToken = gauge("moe_stream_read_mib_per_token", "MiB read from disk per processed token (prompt + generated).")
+        lookaheadPrecision = gauge("moe_lookahead_precision", "Share of next-layer experts the lookahead guessed right.")
+        lookaheadOn = gauge("moe_lookahead_enabled", "1 while lookahead read-ahead runs.")
     }
 
     // The averages are derived from the counters' inputs, kept here because Prometheus
@@ -70,6 +77,15 @@ final class ServerMetrics: Sendable {
         hitRate.set(finite(m.hitRate)); windowHitRate.set(finite(m.windowHitRate))
         hotExperts.set(Double(m.hotExperts)); experts.set(Double(m.totalExperts))
         cacheBytes.set(Double(m.cacheBytes)); cacheMiB.set(Double(m.cacheBytes) / 1_048_576)
+        if let r = runtime.readStats {
+            let mib = Double(r.bytes) / 1_048_576, seconds = Double(r.busyNanos) / 1e9
+            readMiB.set(mib); readSeconds.set(seconds); readBandwidth.set(seconds > 0 ? mib / seconds : 0)
+            let tokens = totals.withLock { $0.prompt + $0.generated }
+            readPerToken.set(tokens > 0 ? mib / Double(tokens) : 0)
+        }
+        if let p = runtime.prefetchStats {
+            lookaheadPrecision.set(finite(p.precision)); lookaheadOn.set(p.enabled ? 1.0 : 0.0)
+        }
         // The registry hands back the gauge it already has for a name and label set.
         for (layer, rate) in m.perLayerHitRate {
             registry.makeGauge(descriptor: Self.descriptor("moe_layer_hit_rate", "Hot-tier hit rate per MoE layer."),

@@ -1,4 +1,6 @@
 import Foundation
+@testable import HotCache
+@testable import HotMoEServer
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -55,6 +57,30 @@ private func startStreamAndDisconnect(port: Int, body: String) throws {
             #expect(text.contains("context"))
             let (after, _, _) = try await request(base, "/v1/completions", method: "POST", json: #"{"prompt": "short", "max_tokens": 2}"#)
             #expect(after == 200)
+        }
+    }
+
+    /// A disk read error mid-generation ends that request with a 500 naming the cause (and a
+    /// streamed one with an error event); the server keeps serving once reads work again.
+    @Test func readErrorWhileStreamingExpertsEndsTheRequestAndServingGoesOn() async throws {
+        try await withServer(streaming: true) { base, server in
+            let (ok, _, _) = try await request(base, "/v1/completions", method: "POST", json: #"{"prompt": "warm up", "max_tokens": 2}"#)
+            #expect(ok == 200)
+            server.runtime.injectReadFailure(afterParts: 1)
+            let body = #"{"prompt": "a different prompt to read more experts", "max_tokens": 24, "ignore_eos": true}"#
+            let (status, text, _) = try await request(base, "/v1/completions", method: "POST", json: body)
+            #expect(status == 500)
+            #expect(text.contains("injected I"), "\(text)")
+            let (streamStatus, events, _) = try await request(base, "/v1/completions", method: "POST",
+                                                              json: #"{"prompt": "streamed", "max_tokens": 24, "ignore_eos": true, "stream": true}"#)
+            #expect(streamStatus == 200)
+            #expect(events.contains("\"error\"") && events.contains("injected I"), "\(events)")
+            server.runtime.online?.reader?.setFailure(afterParts: nil)
+            let (after, again, _) = try await request(base, "/v1/completions", method: "POST", json: body)
+            #expect(after == 200)
+            #expect(!completionText(again).isEmpty)
+            let (_, metrics, _) = try await request(base, "/metrics")
+            #expect(metrics.contains("hotmoe_moe_stream_read_mib "), "streaming figures on /metrics")
         }
     }
 }

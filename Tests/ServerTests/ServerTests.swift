@@ -15,16 +15,24 @@ import Tokenizer
 /// A real server on a loopback port with a generated model, for the duration of `body`; then
 /// stopped and shut down the way `hotmoe serve` does after a signal.
 func withServer<T>(parallel: Int = 1, maxQueue: Int = 8, hotCache: (profile: String, mib: Int)? = nil, traceOut: String? = nil,
-                   architecture: String = "qwen3moe", _ body: (URL, HotMoEServer) async throws -> T) async throws -> T {
+                   architecture: String = "qwen3moe", streaming: Bool = false,
+                   _ body: (URL, HotMoEServer) async throws -> T) async throws -> T {
     var spec = SyntheticModelSpec.preset("small", architecture: architecture)!
     spec.layers = 2
     spec.weightType = "q8_0"
     spec.seed = 77
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("server-\(getpid())-\(UUID().uuidString.prefix(6)).gguf").path
     try SyntheticModel.write(spec, to: path)
-    let model = try MoEModel(path: path)
+    var model = try MoEModel(path: path)
     var o = HotCacheOptions()
     if let hotCache { o.hotCache = hotCache.profile; o.maxMiB = hotCache.mib }
+    if streaming {
+        // Experts streamed from the file into a small cache, as on a machine short of RAM.
+        model = model.repacked(experts: false)
+        o.stream = true
+        o.cachePolicy = "lru"
+        o.cacheCapacity = 2
+    }
     let logger = Logger(label: "test-server")
     let runtime = try MoERuntime(model: model, options: o, logger: logger)
     var so = ServerOptions()
