@@ -30,7 +30,15 @@ public enum AutoResidency {
             computeBytes: sequences * ((64 << 20) + maxBatch * perTokenFloats * 4 + c.vocabSize * 4),
             streamingBytes: sequences * (staging + (16 + 2 * c.expertsUsed) * readBuffer),
             minimumCacheBytes: c.expertsUsed * formats.reduce(0) { $0 + $1.slotBytes },
-            reserveBytes: max(0, o.autoReserveMiB) << 20)
+            reserveBytes: reserveBytes(o, availableBytes: availableBytes))
+    }
+
+    /// RAM left free: the given --moe-hot-cache-auto-reserve-mib, else its 1024 MiB default
+    /// scaled to a tenth of what is available, at least 256 MiB (seed 000's default was sized
+    /// for VRAM; on a machine short of RAM a fixed GiB would halve the expert cache).
+    public static func reserveBytes(_ o: HotCacheOptions, availableBytes: Int) -> Int {
+        let given = max(0, o.autoReserveMiB) << 20
+        return o.autoReserveGiven ? given : min(given, max(256 << 20, availableBytes / 10))
     }
 
     /// Whether the options already say where experts live (explicit flags win over auto).
@@ -43,8 +51,17 @@ public enum AutoResidency {
                                availableBytes: Int? = MemoryLimits.availableBytes()) throws -> (MoEModel, HotCacheOptions) {
         var o = options
         if isExplicit(o) {
-            if o.stream { return (repack ? model.repacked(experts: false) : model, o) }
-            return (repack ? model.repacked(experts: true) : model, o)
+            if o.stream && o.cachePolicy == nil { o.cachePolicy = o.hotCache != nil ? "pinned" : defaultPolicy }
+            if o.cacheCapacity == nil && o.maxMiB == 0, let available = availableBytes {
+                // A policy without a size: the cache takes what memory leaves, as auto streaming does.
+                let f = figures(model: model, options: o, repack: repack, maxBatch: maxBatch, availableBytes: available)
+                let room = available - f.baseBytes - (o.stream ? f.streamingBytes : 0)
+                guard room >= f.minimumCacheBytes else {
+                    throw HotCacheError("--moe-cache-policy: no room for an expert cache (\(room >> 20) MiB left of \(available >> 20) MiB available, at least \(f.minimumCacheBytes >> 20) MiB needed)")
+                }
+                o.cacheCapacity = min(model.config.expertCount, room / max(1, slotBytesAllLayers(model, fastLayout: repack && o.stream)))
+            }
+            return (repack ? model.repacked(experts: !o.stream) : model, o)
         }
         guard let available = availableBytes else {
             logger.warning("cannot read available memory: experts are loaded resident without a memory check")
@@ -60,14 +77,18 @@ public enum AutoResidency {
             throw HotCacheError(why)
         case .stream(let cacheBytes):
             logger.notice("\(ResidencyPlanner.explain(decision, f))")
-            let perExpertAllLayers = model.weights.layers.map { ExpertSlotFormat(layer: $0, fastLayout: repack).slotBytes }.reduce(0, +)
             o.stream = true
             o.cachePolicy = o.hotCache != nil ? "pinned" : defaultPolicy
-            o.cacheCapacity = min(model.config.expertCount, cacheBytes / max(1, perExpertAllLayers))
+            o.cacheCapacity = min(model.config.expertCount, cacheBytes / max(1, slotBytesAllLayers(model, fastLayout: repack)))
             // The hot-cache budget flags sized the resident tier; the streaming cache replaces it.
             o.maxMiB = 0
             try o.validate()
             return (repack ? model.repacked(experts: false) : model, o)
         }
+    }
+
+    /// Cache bytes of one expert in every layer.
+    static func slotBytesAllLayers(_ model: MoEModel, fastLayout: Bool) -> Int {
+        model.weights.layers.map { ExpertSlotFormat(layer: $0, fastLayout: fastLayout).slotBytes }.reduce(0, +)
     }
 }

@@ -9,6 +9,9 @@ public struct HotCacheOptions: Sendable, Equatable {
     /// 0 disables, > 0 fixed MiB, -1 auto-size.
     public var maxMiB = 0
     public var autoReserveMiB = 1024
+    /// Whether the reserve was given; else the RAM residency decision scales it down on small
+    /// machines (see `AutoResidency.reserveBytes`).
+    public var autoReserveGiven = false
     public var updateRate = 0.0
     public var weighting = WeightingMode.flat
     public var layerCurve = WeightingConfig.defaultLayerCurve
@@ -67,8 +70,10 @@ public struct HotCacheOptions: Sendable, Equatable {
         o.perfOut = cli.perfOut ?? source.value("moe-layer-perf-out", env: ["LLAMA_ARG_MOE_LAYER_PERF_OUT"])
         o.hotCache = cli.hotCache ?? source.value("moe-hot-cache", env: ["LLAMA_ARG_MOE_HOT_CACHE"])
         o.maxMiB = try cli.maxMiB ?? source.int("moe-hot-cache-max-mib", env: ["LLAMA_ARG_MOE_HOT_CACHE_MAX_MIB"]) ?? 0
-        o.autoReserveMiB = try cli.autoReserveMiB
-            ?? source.int("moe-hot-cache-auto-reserve-mib", env: ["LLAMA_ARG_MOE_HOT_CACHE_AUTO_RESERVE_MIB"]) ?? 1024
+        let reserve = try cli.autoReserveMiB
+            ?? source.int("moe-hot-cache-auto-reserve-mib", env: ["LLAMA_ARG_MOE_HOT_CACHE_AUTO_RESERVE_MIB"])
+        o.autoReserveMiB = reserve ?? 1024
+        o.autoReserveGiven = reserve != nil
         o.updateRate = try cli.updateRate
             ?? source.double("moe-hot-cache-update-rate", env: ["LLAMA_ARG_MOE_HOT_CACHE_UPDATE_RATE"]) ?? 0
         let weighting = cli.weighting
@@ -132,12 +137,6 @@ public struct HotCacheOptions: Sendable, Equatable {
         guard (0...1).contains(updateRate) else { throw SettingsError("--moe-hot-cache-update-rate must be in 0.0...1.0, got \(updateRate)") }
         guard (0...1).contains(layerCurve) else { throw SettingsError("--moe-hot-cache-layer-curve must be in 0.0...1.0, got \(layerCurve)") }
         if let c = cacheCapacity, c < 1 { throw SettingsError("--moe-cache-capacity must be >= 1 expert per layer, got \(c)") }
-        if stream && cachePolicy == nil {
-            throw SettingsError("--moe-stream needs --moe-cache-policy (the RAM cache that streamed experts go to)")
-        }
-        if cachePolicy != nil && maxMiB == 0 && cacheCapacity == nil {
-            throw SettingsError("--moe-cache-policy needs a size: --moe-cache-capacity N (experts per layer) or --moe-hot-cache-max-mib")
-        }
         if cachePolicy != nil && hotCache != nil && cachePolicy?.lowercased() != "pinned" {
             throw SettingsError("--moe-hot-cache with --moe-cache-policy needs policy 'pinned' (profile experts pinned, online remainder)")
         }

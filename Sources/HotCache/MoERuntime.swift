@@ -34,7 +34,8 @@ public final class MoERuntime: @unchecked Sendable {
         if options.cpuMoE {
             logger.info("--cpu-moe: experts stay in the model file's memory (CPU); no GPU backend is active, the hot tier is resident RAM")
         }
-        if let policy = options.cachePolicy {
+        // Streaming without a policy named uses the default one, sized from free memory.
+        if let policy = options.cachePolicy ?? (options.stream ? AutoResidency.defaultPolicy : nil) {
             try startOnlineTier(policy: policy)
             return
         }

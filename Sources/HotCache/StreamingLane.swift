@@ -24,6 +24,7 @@ public struct PrefetchStats: Sendable, Equatable {
     /// Whether `auto` has measured enough to decide.
     public var decided = false
     public var precision: Double { selected == 0 ? 0 : Double(predictedSelected) / Double(selected) }
+    public init() {}
 }
 
 /// One session's cold lane when experts stream from the file: a call's misses are read on

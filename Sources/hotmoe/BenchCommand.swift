@@ -128,11 +128,22 @@ struct BenchCommand: ParsableCommand {
             }
             if nGen > 0 {
                 var samples = [Double]()
+                let readBefore = runtime?.readStats
                 for r in 0..<repetitions {
                     samples.append(try BenchCommand.decodeRate(session, randomTokens(nGen)))
                     logger.info("tg\(nGen) run \(r + 1)/\(repetitions): \(String(format: "%.2f", samples.last!)) t/s")
                 }
                 results.append(Result(test: "tg\(nGen)", tokens: nGen, samples: samples))
+                if let before = readBefore, let after = runtime?.readStats, let runtime {
+                    // Disk traffic of the decode runs alone, for bench/low-ram.sh's I/O bound.
+                    let mib = Double(after.bytes - before.bytes) / 1048576
+                    let seconds = Double(after.busyNanos - before.busyNanos) / 1e9
+                    let p = runtime.prefetchStats ?? PrefetchStats()
+                    let line = String(format: "stream-tg: read-mib-per-token %.3f read-mib-per-s %.1f hit-rate %.4f lookahead-precision %.4f lookahead-on %d",
+                                      mib / Double(max(1, nGen * repetitions)), seconds > 0 ? mib / seconds : 0,
+                                      runtime.metrics.hitRate, p.precision, p.enabled ? 1 : 0)
+                    FileHandle.standardError.write(Data((line + "\n").utf8))
+                }
             }
             if output == "json" {
                 let enc = JSONEncoder()

@@ -16,7 +16,7 @@ struct HotCacheFlags: ParsableArguments {
     var hotCache: String?
     @Option(name: .customLong("moe-hot-cache-max-mib"), help: "Hot-cache budget: 0 off, >0 MiB, -1 auto.")
     var maxMiB: Int?
-    @Option(name: .customLong("moe-hot-cache-auto-reserve-mib"), help: "With -1: MiB left free (default 1024).")
+    @Option(name: .customLong("moe-hot-cache-auto-reserve-mib"), help: "MiB left free by the auto budget and the RAM residency decision (default 1024; for RAM at most a tenth of what is available, at least 256).")
     var autoReserveMiB: Int?
     @Option(name: .customLong("moe-hot-cache-update-rate"), help: "Fraction of hot entries replaced after each request (0...1).")
     var updateRate: Double?

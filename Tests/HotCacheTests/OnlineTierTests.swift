@@ -65,8 +65,8 @@ import Testing
         }
         rejects(["HOTMOE_MOE_CACHE_POLICY": "fifo"], "unknown cache policy")
         rejects(["HOTMOE_MOE_CACHE_POLICY": "belady", "HOTMOE_MOE_CACHE_CAPACITY": "4"], "needs the future")
-        rejects(["HOTMOE_MOE_CACHE_POLICY": "lru"], "needs a size")
-        rejects(["HOTMOE_MOE_STREAM": "1"], "--moe-stream needs --moe-cache-policy")
+        rejects(["HOTMOE_MOE_PREFETCH": "sometimes"], "--moe-prefetch")
+        rejects(["HOTMOE_MOE_READ_LANES": "0"], "HOTMOE_MOE_READ_LANES")
         rejects(["HOTMOE_MOE_CACHE_POLICY": "lru", "HOTMOE_MOE_CACHE_CAPACITY": "0"], "--moe-cache-capacity")
     }
 }

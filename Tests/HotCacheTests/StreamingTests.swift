@@ -108,6 +108,7 @@ private func streamingOptions(capacity: Int, prefetch: PrefetchMode) -> HotCache
         let base = try MoEModel(file: try GGUFFile(path: path))
         var o = HotCacheOptions()
         o.autoReserveMiB = 0
+        o.autoReserveGiven = true
         let f = AutoResidency.figures(model: base, options: o, repack: true, maxBatch: 16, availableBytes: 0)
         let everything = f.baseBytes + f.expertBytes
 
@@ -164,5 +165,18 @@ private func streamingOptions(capacity: Int, prefetch: PrefetchMode) -> HotCache
         #expect(dirs.map(\.dir) == ["/cg/memory/a/b", "/cg/memory/a", "/cg/memory", "/cg/u/v", "/cg/u", "/cg"])
         #expect(dirs.map(\.v2) == [false, false, false, true, true, true])
         if let here = MemoryLimits.availableBytes() { #expect(here > 0) }
+    }
+}
+
+@Suite struct ReserveTests {
+    @Test func theDefaultReserveScalesWithAvailableMemoryAndAGivenOneIsKept() {
+        var o = HotCacheOptions()
+        let gib = 1 << 30
+        #expect(AutoResidency.reserveBytes(o, availableBytes: 64 * gib) == 1024 << 20)
+        #expect(AutoResidency.reserveBytes(o, availableBytes: 5 * gib) == 512 << 20)
+        #expect(AutoResidency.reserveBytes(o, availableBytes: gib) == 256 << 20)
+        o.autoReserveMiB = 2048
+        o.autoReserveGiven = true
+        #expect(AutoResidency.reserveBytes(o, availableBytes: gib) == 2048 << 20)
     }
 }
