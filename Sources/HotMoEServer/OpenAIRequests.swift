@@ -73,10 +73,12 @@ struct JSONFields {
         return strings
     }
 
-    /// The sampling and length fields shared by both endpoints, with llama-server's defaults.
-    func generationParameters(defaultMaxTokens: Int) throws -> (SamplingParams, Int, Bool) {
+    /// The sampling and length fields shared by both endpoints; fields a request leaves out
+    /// take the server's defaults (`--temp`, `--top-k`, ... on the command line).
+    func generationParameters(defaultMaxTokens: Int, defaults: SamplingParams = SamplingParams(),
+                              defaultIgnoreEOS: Bool = false) throws -> (SamplingParams, Int, Bool) {
         if let n = try int("n"), n != 1 { throw APIError(400, "'n' must be 1 (one choice per request)") }
-        var p = SamplingParams()
+        var p = defaults
         if let t = try number("temperature") { p.temperature = Float(t) }
         if let v = try number("top_p") { p.topP = Float(v) }
         if let v = try int("top_k") { p.topK = v }
@@ -88,7 +90,49 @@ struct JSONFields {
         do { try p.validate() } catch { throw APIError(400, "\(error)") }
         let maxTokens = try int("max_completion_tokens") ?? int("max_tokens") ?? int("n_predict") ?? defaultMaxTokens
         guard maxTokens >= 0 else { throw APIError(400, "'max_tokens' must be >= 0, got \(maxTokens)") }
-        return (p, maxTokens, try bool("ignore_eos") ?? false)
+        return (p, maxTokens, try bool("ignore_eos") ?? defaultIgnoreEOS)
+    }
+
+    /// Fields the endpoints act on.
+    static let implemented: Set<String> = [
+        "model", "prompt", "messages", "temperature", "top_p", "top_k", "min_p", "seed", "max_tokens",
+        "max_completion_tokens", "n_predict", "n", "stop", "stream", "stream_options", "ignore_eos",
+    ]
+    /// Fields that never change a result: accepted as they are.
+    static let inert: Set<String> = ["user"]
+    /// Fields hotmoe does not implement, with the value that means "off" (accepted), if any.
+    static let neutral: [String: @Sendable (Any) -> Bool] = [
+        "frequency_penalty": { ($0 as? NSNumber)?.doubleValue == 0 },
+        "presence_penalty": { ($0 as? NSNumber)?.doubleValue == 0 },
+        "repeat_penalty": { ($0 as? NSNumber)?.doubleValue == 1 },
+        "logprobs": { ($0 as? Bool) == false },
+        "top_logprobs": { ($0 as? NSNumber)?.intValue == 0 },
+        "n_probs": { ($0 as? NSNumber)?.intValue == 0 },
+        "echo": { ($0 as? Bool) == false },
+        "logit_bias": { ($0 as? [String: Any])?.isEmpty == true || ($0 as? [Any])?.isEmpty == true },
+        "tools": { ($0 as? [Any])?.isEmpty == true },
+        "tool_choice": { ($0 as? String) == "none" },
+        "response_format": { (($0 as? [String: Any])?["type"] as? String) == "text" },
+        "typical_p": { ($0 as? NSNumber)?.doubleValue == 1 },
+        "mirostat": { ($0 as? NSNumber)?.intValue == 0 },
+        "dry_multiplier": { ($0 as? NSNumber)?.doubleValue == 0 },
+        "xtc_probability": { ($0 as? NSNumber)?.doubleValue == 0 },
+        "cache_prompt": { ($0 as? Bool) == true },
+        "parallel_tool_calls": { _ in true },
+    ]
+
+    /// Refuses, with a 400 naming it, any field that would change the result but is not
+    /// implemented: a field accepted and ignored would make the client believe it worked.
+    func refuseUnimplemented() throws {
+        for key in object.keys.sorted() where !Self.implemented.contains(key) && !Self.inert.contains(key) {
+            let value = object[key]!
+            if value is NSNull { continue }
+            if let isOff = Self.neutral[key] {
+                if isOff(value) { continue }
+                throw APIError(400, "'\(key)' is not supported by hotmoe (only its neutral value is accepted)")
+            }
+            throw APIError(400, "unknown or unsupported field '\(key)'")
+        }
     }
 
     /// Chat messages: [{"role": "system|user|assistant", "content": string or [{"type":"text","text":...}]}].

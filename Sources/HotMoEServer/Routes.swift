@@ -61,7 +61,10 @@ extension HotMoEServer {
 
     func complete(_ req: Request, _ ctx: ServerContext, chat: Bool) async throws -> Response {
         let f = try JSONFields(try await body(req, ctx))
-        let (sampling, maxTokens, ignoreEOS) = try f.generationParameters(defaultMaxTokens: options.defaultMaxTokens)
+        try f.refuseUnimplemented()
+        let (sampling, maxTokens, ignoreEOS) = try f.generationParameters(defaultMaxTokens: options.defaultMaxTokens,
+                                                                          defaults: options.defaultSampling,
+                                                                          defaultIgnoreEOS: options.defaultIgnoreEOS)
         let stream = try f.bool("stream") ?? false
         let includeUsage = ((f.object["stream_options"] as? [String: Any])?["include_usage"] as? Bool) ?? false
         let prompt: [Int32]

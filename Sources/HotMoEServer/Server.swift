@@ -20,6 +20,9 @@ public struct ServerOptions: Sendable {
     public var maxQueue = 64
     public var maxBodyBytes = 8 << 20
     public var defaultMaxTokens = 256
+    /// Sampling for requests that leave a field out (llama-server's --temp, --top-k, ...).
+    public var defaultSampling = SamplingParams()
+    public var defaultIgnoreEOS = false
     /// --moe-trace-out: record the routing of every served request (hotmoe trace's format).
     public var traceOut: String?
     public init() {}

@@ -10,6 +10,31 @@ struct HotMoE: AsyncParsableCommand {
         subcommands: [RunCommand.self, ServeCommand.self, InspectCommand.self, PerplexityCommand.self, BenchCommand.self, TraceCommand.self, AnalyzeCommand.self, GenerateModelCommand.self,
                       ProfileWriterCommand.self],
         defaultSubcommand: RunCommand.self)
+
+    /// llama-server command lines work on `hotmoe serve`: its flags are mapped first
+    /// (LlamaServerFlags), then parsed as usual.
+    static func main() async {
+        var args = Array(CommandLine.arguments.dropFirst())
+        if args.first == "serve" {
+            Log.setup(verbose: false)
+            do {
+                args = ["serve"] + (try LlamaServerFlags.rewrite(Array(args.dropFirst())) { Log.main.notice("\($0)") })
+            } catch {
+                Log.main.error("\(error)")
+                Foundation.exit(1)
+            }
+        }
+        do {
+            var command = try parseAsRoot(args)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Logging to stderr so generated text on stdout stays clean.

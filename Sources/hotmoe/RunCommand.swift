@@ -49,7 +49,7 @@ struct ModelOptions: ParsableArguments {
 }
 
 struct SamplingOptions: ParsableArguments {
-    @Option(name: .customLong("temp"), help: "Temperature; 0 = greedy.") var temperature: Float = 0.8
+    @Option(name: [.customLong("temp"), .customLong("temperature")], help: "Temperature; 0 = greedy.") var temperature: Float = 0.8
     @Option(name: .customLong("top-k")) var topK: Int = 40
     @Option(name: .customLong("top-p")) var topP: Float = 0.95
     @Option(name: .customLong("min-p")) var minP: Float = 0.05

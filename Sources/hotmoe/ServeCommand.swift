@@ -26,6 +26,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("queue-size"), help: "Requests that may wait for a slot before 503 (default 64).") var queueSize: Int?
     @Option(name: .customLong("moe-trace-out"), help: "Record the expert routing of every served request to this trace file (hotmoe trace's format; HOTMOE_MOE_TRACE_OUT); complete after shutdown.")
     var traceOut: String?
+    @Option(name: .customLong("api-key-file"), help: "Read the API key from the first line of this file.") var apiKeyFile: String?
+    @OptionGroup(title: "Default sampling (requests that leave a field out)") var sampling: SamplingOptions
+    @Flag(name: .customLong("ignore-eos"), help: "Default for requests: keep generating past end-of-sequence tokens.") var ignoreEOS = false
     @OptionGroup(title: "MoE hot cache") var cache: HotCacheFlags
 
     func run() async throws {
@@ -50,6 +53,18 @@ struct ServeCommand: AsyncParsableCommand {
             o.maxQueue = try int(queueSize, "queue-size", "HOTMOE_QUEUE_SIZE", 64, 0...100_000)
             o.alias = alias ?? source.value("alias", env: ["LLAMA_ARG_ALIAS"])
             o.apiKey = apiKey ?? source.value("api-key", env: ["LLAMA_API_KEY"])
+            if let apiKeyFile {
+                guard let text = try? String(contentsOfFile: apiKeyFile, encoding: .utf8),
+                      let key = text.split(whereSeparator: \.isNewline).first.map(String.init), !key.isEmpty else {
+                    throw CLIError("--api-key-file \(apiKeyFile): cannot read a key from its first line")
+                }
+                o.apiKey = key
+            }
+            guard !o.host.contains(","), !o.host.hasSuffix(".sock") else {
+                throw CLIError("--host \(o.host): hotmoe listens on one TCP address (no lists, no unix sockets)")
+            }
+            o.defaultSampling = sampling.params
+            o.defaultIgnoreEOS = ignoreEOS
             o.traceOut = traceOut ?? source.value("moe-trace-out", env: ["HOTMOE_MOE_TRACE_OUT"])
             logger.info("loading \(modelPath)")
             let file = try GGUFFile(path: modelPath)

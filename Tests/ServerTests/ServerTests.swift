@@ -15,7 +15,7 @@ import Tokenizer
 /// A real server on a loopback port with a generated model, for the duration of `body`; then
 /// stopped and shut down the way `hotmoe serve` does after a signal.
 func withServer<T>(parallel: Int = 1, maxQueue: Int = 8, hotCache: (profile: String, mib: Int)? = nil, traceOut: String? = nil,
-                   architecture: String = "qwen3moe", streaming: Bool = false,
+                   architecture: String = "qwen3moe", streaming: Bool = false, configure: (inout ServerOptions) -> Void = { _ in },
                    _ body: (URL, HotMoEServer) async throws -> T) async throws -> T {
     var spec = SyntheticModelSpec.preset("small", architecture: architecture)!
     spec.layers = 2
@@ -42,6 +42,7 @@ func withServer<T>(parallel: Int = 1, maxQueue: Int = 8, hotCache: (profile: Str
     so.threads = 1
     so.maxQueue = maxQueue
     so.traceOut = traceOut
+    configure(&so)
     let server = try HotMoEServer(model: model, tokenizer: try Tokenizer(gguf: model.file), runtime: runtime, options: so, logger: logger)
     let port = Mutex<Int>(0)
     let app = server.application { p in port.withLock { $0 = p } }
