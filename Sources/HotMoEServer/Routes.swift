@@ -9,23 +9,31 @@ import Tokenizer
 
 extension HotMoEServer {
     func addRoutes(_ router: Router<ServerContext>) {
-        router.get("/health") { _, _ in
-            let busy = await self.scheduler.busySlots
-            return HotMoEServer.json(["status": "ok", "slots_idle": self.options.parallel - busy, "slots_processing": busy])
+        for path in ["/health", "/v1/health"] {
+            router.get(RouterPath(path)) { _, _ in
+                let busy = await self.scheduler.busySlots
+                return HotMoEServer.json(["status": "ok", "slots_idle": self.options.parallel - busy, "slots_processing": busy])
+            }
         }
-        router.get("/v1/models") { _, _ in
-            HotMoEServer.json(["object": "list", "data": [["id": self.modelName, "object": "model", "created": Int(Date().timeIntervalSince1970),
-                                                          "owned_by": "hotmoe", "meta": ["n_ctx_train": self.model.config.contextLength,
-                                                                                        "n_vocab": self.model.config.vocabSize]]]])
+        for path in ["/v1/models", "/models"] {
+            router.get(RouterPath(path)) { _, _ in
+                HotMoEServer.json(["object": "list", "data": [["id": self.modelName, "object": "model", "created": Int(Date().timeIntervalSince1970),
+                                                              "owned_by": "hotmoe", "meta": ["n_ctx_train": self.model.config.contextLength,
+                                                                                            "n_vocab": self.model.config.vocabSize]]]])
+            }
         }
+        addNativeRoutes(router)
         router.get("/metrics") { _, _ in
             let busy = await self.scheduler.busySlots, queued = await self.scheduler.queueDepth
             return HotMoEServer.raw(self.metrics.render(busy: busy, queued: queued, slots: self.options.parallel, runtime: self.runtime),
                                     type: "text/plain; version=0.0.4")
         }
-        router.post("/v1/chat/completions") { req, ctx in await self.guarded { try await self.complete(req, ctx, chat: true) } }
-        router.post("/v1/completions") { req, ctx in await self.guarded { try await self.complete(req, ctx, chat: false) } }
-        router.post("/completion") { req, ctx in await self.guarded { try await self.complete(req, ctx, chat: false) } }
+        for path in ["/v1/chat/completions", "/chat/completions"] {
+            router.post(RouterPath(path)) { req, ctx in await self.guarded { try await self.complete(req, ctx, chat: true) } }
+        }
+        for path in ["/v1/completions", "/completions", "/completion"] {
+            router.post(RouterPath(path)) { req, ctx in await self.guarded { try await self.complete(req, ctx, chat: false) } }
+        }
         router.get("/moe-layer-perf") { _, _ in HotMoEServer.raw(String(decoding: self.runtime.perfJSON(), as: UTF8.self)) }
         router.post("/moe-layer-perf") { req, ctx in
             await self.guarded {

@@ -2,6 +2,7 @@ import Engine
 import ExpertCache
 import Foundation
 import HotCache
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
@@ -61,6 +62,8 @@ public final class HotMoEServer: Sendable {
     /// Builds the application; `onRunning` receives the bound port (useful with port 0).
     public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let router = Router(context: ServerContext.self)
+        router.middlewares.add(JSONErrorMiddleware())
+        router.middlewares.add(CORSMiddleware())
         router.middlewares.add(AuthMiddleware(apiKey: options.apiKey))
         addRoutes(router)
         return Application(router: router, configuration: .init(address: .hostname(options.host, port: options.port), serverName: "hotmoe"),
@@ -125,16 +128,49 @@ public struct ServerContext: RequestContext {
     public var maxUploadSize: Int { 8 << 20 }
 }
 
-/// Bearer-token check when --api-key is set (health and the web UI stay open, as in llama-server).
+/// Errors the router raises itself (no such route, wrong method) answered with a JSON body.
+struct JSONErrorMiddleware: RouterMiddleware {
+    typealias Context = ServerContext
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do { return try await next(request, context) } catch let e as HTTPError {
+            let code = Int(e.status.code)
+            let message = code == 404 ? "no such endpoint: \(request.method) \(request.uri.path)"
+                : code == 405 ? "method \(request.method) not allowed on \(request.uri.path)" : (e.body ?? "\(e.status)")
+            return HotMoEServer.error(APIError(code, message, type: code == 404 ? "not_found_error" : "invalid_request_error"))
+        }
+    }
+}
+
+/// Browsers may call the server from any origin (llama-server's default): every answer allows
+/// it, and a preflight OPTIONS is answered here, before the API key check.
+struct CORSMiddleware: RouterMiddleware {
+    typealias Context = ServerContext
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response: Response
+        if request.method == .options {
+            response = Response(status: .noContent)
+            response.headers[.accessControlAllowMethods] = "GET, POST, OPTIONS"
+            response.headers[.accessControlAllowHeaders] = request.headers[.accessControlRequestHeaders] ?? "Authorization, Content-Type, X-Api-Key"
+            response.headers[.accessControlMaxAge] = "86400"
+        } else {
+            response = try await next(request, context)
+        }
+        response.headers[.accessControlAllowOrigin] = request.headers[.origin] ?? "*"
+        return response
+    }
+}
+
+/// API key check when --api-key is set: `Authorization: Bearer KEY` or `X-Api-Key: KEY` on
+/// everything but health, the model list and the web UI (llama-server's public endpoints).
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = ServerContext
     let apiKey: String?
+    static let publicPaths: Set<String> = ["/health", "/v1/health", "/models", "/v1/models", "/"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let apiKey, request.uri.path.hasPrefix("/v1") || request.uri.path.hasPrefix("/moe") else {
-            return try await next(request, context)
-        }
-        guard request.headers[.authorization] == "Bearer \(apiKey)" else {
+        guard let apiKey, !Self.publicPaths.contains(request.uri.path) else { return try await next(request, context) }
+        let bearer = request.headers[.authorization] == "Bearer \(apiKey)"
+        guard bearer || request.headers[HTTPField.Name("X-Api-Key")!] == apiKey else {
             return HotMoEServer.error(APIError(401, "invalid or missing API key", type: "authentication_error"))
         }
         return try await next(request, context)

@@ -92,8 +92,8 @@ enum LlamaServerFlags {
     -mm --mmproj -mmu --mmproj-url -mmdev --mmproj-device --image-min-tokens --image-max-tokens --mtmd-batch-max-tokens --video-fps --video-timestamp-interval --video-ffmpeg-dir --media-path | 1 | no multimodal input is not supported
     --mmproj-auto | 0 | no multimodal input is not supported
     --path --api-prefix --tags | 1 | no not supported: routes are served at their standard paths
-    --cors-origins --cors-methods --cors-headers | 1 | no CORS is not implemented yet
-    --cors-credentials --no-cors-credentials | 0 | no CORS is not implemented yet
+    --cors-origins --cors-methods --cors-headers | 1 | no custom CORS policies are not supported: every origin is allowed
+    --cors-credentials --no-cors-credentials | 0 | no custom CORS policies are not supported: every origin is allowed
     --ui-config --webui-config --ui-config-file --webui-config-file --tools --tools-runtime --mcp-servers-config --mcp-servers-json | 1 | no the web UI has no tools, MCP or custom configuration
     --ui-mcp-proxy --webui-mcp-proxy --no-ui-mcp-proxy --no-webui-mcp-proxy -ag --agent --no-ui --no-webui | 0 | no the web UI is always served and has no agent or MCP mode
     --ssl-key-file --ssl-cert-file | 1 | no TLS is not supported: put a TLS-terminating proxy in front

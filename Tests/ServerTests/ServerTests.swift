@@ -78,9 +78,11 @@ func partialTraces(of path: String) -> [String] {
     return names.filter { $0.hasPrefix(url.lastPathComponent + ".partial") }
 }
 
-func request(_ base: URL, _ path: String, method: String = "GET", json: String? = nil) async throws -> (Int, String, [AnyHashable: Any]) {
+func request(_ base: URL, _ path: String, method: String = "GET", json: String? = nil,
+             headers: [String: String] = [:]) async throws -> (Int, String, [AnyHashable: Any]) {
     var r = URLRequest(url: base.appendingPathComponent(path))
     r.httpMethod = method
+    for (k, v) in headers { r.setValue(v, forHTTPHeaderField: k) }
     r.timeoutInterval = 120
     if let json {
         r.httpBody = Data(json.utf8)

@@ -1,0 +1,80 @@
+import Engine
+import Foundation
+import Hummingbird
+import Tokenizer
+
+/// llama-server's native endpoints beside the OpenAI ones: /tokenize, /detokenize,
+/// /apply-template, /props, and the aliases without /v1.
+extension HotMoEServer {
+    func addNativeRoutes(_ router: Router<ServerContext>) {
+        router.post("/tokenize") { req, ctx in
+            await self.guarded {
+                let f = try JSONFields(try await self.body(req, ctx))
+                guard let content = try f.string("content") else { throw APIError(400, "'content' (string) is required") }
+                try f.refuse(except: ["content", "add_special", "parse_special", "with_pieces"])
+                let ids = self.tokenizer.encode(content, addBOS: try f.bool("add_special") ?? false,
+                                                parseSpecial: try f.bool("parse_special") ?? true)
+                guard try f.bool("with_pieces") ?? false else { return HotMoEServer.json(["tokens": ids.map(Int.init)]) }
+                let pieces: [[String: Any]] = ids.map { id in
+                    let text = self.tokenizer.decode([id], renderSpecial: true)
+                    // A piece that is not whole UTF-8 on its own is given as its bytes, as llama-server does.
+                    let bytes = Array(text.utf8)
+                    return ["id": Int(id), "piece": text.contains("\u{FFFD}") ? bytes.map(Int.init) as Any : text as Any]
+                }
+                return HotMoEServer.json(["tokens": pieces])
+            }
+        }
+        router.post("/detokenize") { req, ctx in
+            await self.guarded {
+                let f = try JSONFields(try await self.body(req, ctx))
+                try f.refuse(except: ["tokens"])
+                guard let list = f.object["tokens"] as? [Any] else { throw APIError(400, "'tokens' (array of token ids) is required") }
+                let vocab = self.model.config.vocabSize
+                let ids = try list.enumerated().map { i, v -> Int32 in
+                    guard let n = v as? NSNumber, !"\(type(of: v))".contains("Bool"), n.doubleValue == n.doubleValue.rounded(),
+                          n.intValue >= 0, n.intValue < vocab else {
+                        throw APIError(400, "tokens[\(i)] must be a token id in 0..<\(vocab)")
+                    }
+                    return Int32(n.intValue)
+                }
+                return HotMoEServer.json(["content": self.tokenizer.decode(ids)])
+            }
+        }
+        router.post("/apply-template") { req, ctx in
+            await self.guarded {
+                let f = try JSONFields(try await self.body(req, ctx))
+                try f.refuse(except: ["messages"])
+                let text = self.tokenizer.chatTemplate.render(try f.messages().map { ChatMessage(role: $0.0, content: $0.1) },
+                                                              addGenerationPrompt: true)
+                return HotMoEServer.json(["prompt": text])
+            }
+        }
+        router.get("/props") { _, _ in
+            let s = self.options.defaultSampling
+            var settings: [String: Any] = ["temperature": s.temperature, "top_k": s.topK, "top_p": s.topP, "min_p": s.minP,
+                                           "n_predict": self.options.defaultMaxTokens, "ignore_eos": self.options.defaultIgnoreEOS,
+                                           "n_ctx": min(self.options.contextSize, self.model.config.contextLength)]
+            settings["seed"] = s.seed.map { Int($0) } ?? -1
+            return HotMoEServer.json([
+                "default_generation_settings": ["params": settings, "n_ctx": settings["n_ctx"]!],
+                "total_slots": self.options.parallel,
+                "model_path": self.model.file.path,
+                "model_alias": self.modelName,
+                "chat_template": self.model.file.metadata["tokenizer.chat_template"]?.string ?? "",
+                "bos_token": self.tokenizer.bosToken.flatMap { self.tokenizer.tokenText($0) } ?? "",
+                "eos_token": self.tokenizer.eosToken.flatMap { self.tokenizer.tokenText($0) } ?? "",
+                "build_info": "hotmoe",
+                "is_sleeping": false,
+            ])
+        }
+    }
+}
+
+extension JSONFields {
+    /// A 400 naming the first field outside `known` (nothing is accepted and ignored).
+    func refuse(except known: Set<String>) throws {
+        if let key = object.keys.sorted().first(where: { !known.contains($0) && !(object[$0] is NSNull) }) {
+            throw APIError(400, "unknown or unsupported field '\(key)'")
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import Engine
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+@testable import HotMoEServer
+import Testing
+import Tokenizer
+
+@Suite struct NativeEndpointTests {
+    /// /tokenize and /detokenize agree with the tokenizer, /apply-template with the chat
+    /// template, the aliases without /v1 answer as the /v1 routes do, unknown routes get JSON.
+    @Test func tokenizeDetokenizeTemplatePropsAndAliases() async throws {
+        try await withServer { base, server in
+            let text = "Hello world, hello MoE"
+            let (s1, t, _) = try await request(base, "/tokenize", method: "POST", json: #"{"content": "\#(text)"}"#)
+            #expect(s1 == 200)
+            let ids = (object(t)["tokens"] as? [Int]) ?? []
+            #expect(ids.map(Int32.init) == server.tokenizer.encode(text, addBOS: false, parseSpecial: true))
+            let (s2, d, _) = try await request(base, "/detokenize", method: "POST", json: #"{"tokens": \#(ids)}"#)
+            #expect(s2 == 200 && object(d)["content"] as? String == server.tokenizer.decode(ids.map(Int32.init)))
+            let (s3, pieces, _) = try await request(base, "/tokenize", method: "POST", json: #"{"content": "ab", "with_pieces": true}"#)
+            #expect(s3 == 200 && pieces.contains("\"piece\""))
+            let (bad, badText, _) = try await request(base, "/detokenize", method: "POST", json: #"{"tokens": [-1]}"#)
+            #expect(bad == 400 && badText.contains("tokens[0]"))
+            let (s4, tpl, _) = try await request(base, "/apply-template", method: "POST",
+                                                 json: #"{"messages": [{"role": "user", "content": "hi"}]}"#)
+            #expect(s4 == 200)
+            #expect(object(tpl)["prompt"] as? String == server.tokenizer.chatTemplate.render([ChatMessage(role: "user", content: "hi")], addGenerationPrompt: true))
+            let (s5, props, _) = try await request(base, "/props")
+            #expect(s5 == 200 && object(props)["total_slots"] as? Int == 1 && props.contains("default_generation_settings"))
+            for path in ["/v1/health", "/models"] {
+                let (status, _, _) = try await request(base, path)
+                #expect(status == 200, "\(path)")
+            }
+            let body = #"{"prompt": "Hi", "max_tokens": 3, "temperature": 0}"#
+            let (_, viaV1, _) = try await request(base, "/v1/completions", method: "POST", json: body)
+            let (_, alias, _) = try await request(base, "/completions", method: "POST", json: body)
+            #expect(completionText(viaV1) == completionText(alias))
+            let chat = #"{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}"#
+            let (chatStatus, _, _) = try await request(base, "/chat/completions", method: "POST", json: chat)
+            #expect(chatStatus == 200)
+            let (missing, missingBody, _) = try await request(base, "/no/such/route")
+            #expect(missing == 404 && object(missingBody)["error"] != nil, "\(missingBody)")
+        }
+    }
+
+    /// Under --api-key: a preflight is answered before the key check with CORS headers; the
+    /// key works as Bearer or X-Api-Key; /metrics needs it; health stays public.
+    @Test func corsPreflightAndApiKeyHeaders() async throws {
+        try await withServer(configure: { $0.apiKey = "sekrit" }) { base, _ in
+            let (pre, _, headers) = try await request(base, "/v1/chat/completions", method: "OPTIONS",
+                                                      headers: ["Origin": "http://example.com", "Access-Control-Request-Method": "POST",
+                                                                "Access-Control-Request-Headers": "authorization, content-type"])
+            #expect(pre == 204, "preflight must not need the key")
+            let allowOrigin = headers.first { ($0.key as? String)?.lowercased() == "access-control-allow-origin" }?.value as? String
+            #expect(allowOrigin == "http://example.com")
+            let (health, _, _) = try await request(base, "/health")
+            #expect(health == 200)
+            let (metrics, _, _) = try await request(base, "/metrics")
+            #expect(metrics == 401, "/metrics is behind the key")
+            let (withKey, _, _) = try await request(base, "/metrics", headers: ["X-Api-Key": "sekrit"])
+            #expect(withKey == 200)
+            let (bearer, _, _) = try await request(base, "/tokenize", method: "POST", json: #"{"content": "x"}"#,
+                                                   headers: ["Authorization": "Bearer sekrit"])
+            #expect(bearer == 200)
+            let (wrong, _, _) = try await request(base, "/tokenize", method: "POST", json: #"{"content": "x"}"#,
+                                                  headers: ["X-Api-Key": "nope"])
+            #expect(wrong == 401)
+        }
+    }
+}
