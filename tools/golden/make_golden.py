@@ -77,6 +77,14 @@ def reference_record(llama_cpp, path, prompt):
             "reference": f"llama.cpp via llama-cpp-python {llama_cpp.__version__}, F32 KV cache, no flash attention"}
 
 
+def import_llama_cpp(binding_dir, lib):
+    """llama-cpp-python from its source tree, on the llama.cpp libraries in `lib`."""
+    os.environ["LLAMA_CPP_LIB_PATH"] = lib
+    sys.path.insert(0, binding_dir)
+    import llama_cpp  # noqa: E402
+    return llama_cpp
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--hotmoe", default=os.path.join(ROOT, ".build", "release", "hotmoe"))
@@ -86,9 +94,7 @@ def main():
     ap.add_argument("--only", help="comma-separated architectures to regenerate (default: all)")
     ap.add_argument("--types", help="comma-separated weight types to regenerate (default: all)")
     args = ap.parse_args()
-    os.environ["LLAMA_CPP_LIB_PATH"] = args.lib
-    sys.path.insert(0, args.llama_cpp_python)
-    import llama_cpp  # noqa: E402
+    llama_cpp = import_llama_cpp(args.llama_cpp_python, args.lib)
 
     os.makedirs(OUT, exist_ok=True)
     default = os.path.join(ROOT, "models", "hotmoe-default-q8_0.gguf")
