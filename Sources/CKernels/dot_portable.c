@@ -7,51 +7,7 @@
 
 #pragma clang fp contract(off)
 
-static inline float p_h2f(const uint8_t *p) {
-#if defined(__aarch64__)
-    __fp16 h;
-    memcpy(&h, p, 2);
-    return (float)h;
-#else
-    uint16_t h;
-    memcpy(&h, p, 2);
-    const uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-    uint32_t bits;
-    if (exp == 0) {
-        float v = (float)mant * 5.9604644775390625e-08f;  // subnormal: mant * 2^-24, exact
-        memcpy(&bits, &v, 4);
-        bits |= sign;
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (mant << 13);
-    } else {
-        bits = sign | ((exp + 112) << 23) | (mant << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-#endif
-}
-
-static inline float p_bf2f(const uint8_t *p) {
-    uint16_t b;
-    memcpy(&b, p, 2);
-    const uint32_t u = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static inline float p_f32(const uint8_t *p) {
-    float f;
-    memcpy(&f, p, 4);
-    return f;
-}
-
-static inline int32_t p_bsum(const uint8_t *y, int g) {
-    int16_t s;
-    memcpy(&s, y + 260 + 2 * g, 2);
-    return s;
-}
+#include "portable_common.h"
 
 // ---- K-quants -------------------------------------------------------------------------------
 
@@ -130,31 +86,6 @@ static float p_dot_q6_K(const uint8_t *x, const uint8_t *y, int64_t nb) {
     return sum;
 }
 
-// ---- 32-element blocks ----------------------------------------------------------------------
-
-static float p_dot_q8_0(const uint8_t *x, const uint8_t *y, int64_t nb) {
-    float sum = 0.0f;
-    for (int64_t i = 0; i < nb; ++i, x += 34, y += 34) {
-        const int8_t *qx = (const int8_t *)(x + 2), *qy = (const int8_t *)(y + 2);
-        int32_t s = 0;
-        for (int l = 0; l < 32; ++l) s += qx[l] * qy[l];
-        sum += p_h2f(x) * p_h2f(y) * (float)s;
-    }
-    return sum;
-}
-
-static float p_dot_q4_0(const uint8_t *x, const uint8_t *y, int64_t nb) {
-    float sum = 0.0f;
-    for (int64_t i = 0; i < nb; ++i, x += 18, y += 34) {
-        const uint8_t *qx = x + 2;
-        const int8_t *qy = (const int8_t *)(y + 2);
-        int32_t s = 0;
-        for (int l = 0; l < 16; ++l) s += ((qx[l] & 0xF) - 8) * qy[l] + ((qx[l] >> 4) - 8) * qy[l + 16];
-        sum += p_h2f(x) * p_h2f(y) * (float)s;
-    }
-    return sum;
-}
-
 // ---- float types ----------------------------------------------------------------------------
 
 // Eight independent float lanes (vectorisable without reassociation), reduced in double.
@@ -176,22 +107,8 @@ P_FLOAT_DOT(p_dot_bf16, 2, p_bf2f)
 
 // ---- matmul drivers -------------------------------------------------------------------------
 
-#define P_MATMUL_DEF(name, dot, per)                                                     \
-    HM_MATMUL_DECL(name) {                                                              \
-        const uint8_t *wr = (const uint8_t *)w;                                         \
-        const int64_t units = cols / (per);                                             \
-        for (int64_t r = 0; r < rows; ++r, wr += row_bytes) {                           \
-            const uint8_t *a = (const uint8_t *)act;                                    \
-            for (int64_t t = 0; t < tokens; ++t, a += act_bytes) {                      \
-                out[r + t * out_stride] = dot(wr, a, units);                            \
-            }                                                                           \
-        }                                                                               \
-    }
-
 P_MATMUL_DEF(hm_matmul_q4_K_q8_K_portable, p_dot_q4_K, 256)
 P_MATMUL_DEF(hm_matmul_q5_K_q8_K_portable, p_dot_q5_K, 256)
 P_MATMUL_DEF(hm_matmul_q6_K_q8_K_portable, p_dot_q6_K, 256)
-P_MATMUL_DEF(hm_matmul_q8_0_q8_0_portable, p_dot_q8_0, 32)
-P_MATMUL_DEF(hm_matmul_q4_0_q8_0_portable, p_dot_q4_0, 32)
 P_MATMUL_DEF(hm_matmul_f16_f16_portable, p_dot_f16, 1)
 P_MATMUL_DEF(hm_matmul_bf16_bf16_portable, p_dot_bf16, 1)

@@ -3,6 +3,9 @@
 // changes only the float summation order against the Swift reference.
 #include "ckernels.h"
 #include "x86_common.h"
+#include "block_kinds.h"
+#include "matmul_loop.h"
+#include "portable_common.h"
 
 #pragma clang fp contract(off)
 
@@ -10,46 +13,57 @@
 
 // ---- 32-element blocks ----------------------------------------------------------------------
 
-// Signed int8 dot of 32 lanes into 8 int32 lanes. |x| may be 128 but y must lie in [-127, 127]
-// (true for every activation our quantisers produce), so the maddubs pairs cannot saturate.
-HM_AVX2 HM_INLINE __m256i hm_dot_i8x32(__m256i x, __m256i y) {
-    const __m256i ax = _mm256_sign_epi8(x, x);
-    const __m256i sy = _mm256_sign_epi8(y, x);
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
+// 32 bits (Q5_0/Q5_1's fifth bits) as 32 bytes, 0xFF where bit j is set (ggml's bytes_from_bits_32).
+HM_AVX2 HM_INLINE __m256i hm_bits32(const uint8_t *p) {
+    uint32_t x32;
+    memcpy(&x32, p, 4);
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+    const __m256i bytes = _mm256_or_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)x32), shuf),
+                                          _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    return _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1));
 }
 
-// 16 bytes of Q4_0 nibbles as 32 signed values in element order (low nibbles first).
-HM_AVX2 HM_INLINE __m256i hm_q4_0_values(const uint8_t *qs) {
-    const __m128i bits = _mm_loadu_si128((const __m128i *)qs);
-    const __m128i m4 = _mm_set1_epi8(0xF);
-    const __m256i v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(bits, 4), m4), _mm_and_si128(bits, m4));
-    return _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+// The 32 integer weights of a block (block_kinds.h), as p_b32_values in dot_portable_more.c.
+HM_AVX2 HM_INLINE __m256i hm_b32_weights(const uint8_t *x, int kind) {
+    const uint8_t *qs = x + hm_b32_qs[kind];
+    switch (kind) {
+    case HM_B32_Q8_0: return hm_loadu(qs);
+    case HM_B32_Q4_0: return _mm256_sub_epi8(hm_nibbles32(qs), _mm256_set1_epi8(8));
+    case HM_B32_Q4_1: return hm_nibbles32(qs);
+    // A clear fifth bit means q - 16 = nibble | 0xF0 as int8; a set one leaves the nibble.
+    case HM_B32_Q5_0: return _mm256_or_si256(hm_nibbles32(qs), _mm256_andnot_si256(hm_bits32(x + 2), _mm256_set1_epi8((char)0xF0)));
+    case HM_B32_Q5_1: return _mm256_or_si256(hm_nibbles32(qs), _mm256_and_si256(hm_bits32(x + 4), _mm256_set1_epi8(0x10)));
+    case HM_B32_IQ4_NL: return _mm256_shuffle_epi8(hm_codebook(hm_iq4nl_values), hm_nibbles32(qs));
+    default: return _mm256_shuffle_epi8(hm_codebook(hm_mxfp4_values), hm_nibbles32(qs));
+    }
 }
 
-// The 32 signed weights of a Q4_0 (q4 = 1) or Q8_0 (q4 = 0) block; the scale is at offset 0.
-HM_AVX2 HM_INLINE __m256i hm_b32_weights(const uint8_t *x, int q4) {
-    return q4 ? hm_q4_0_values(x + 2) : hm_loadu(x + 2);
+HM_AVX2 HM_INLINE float hm_b32_scale(const uint8_t *x, int kind) {
+    return kind == HM_B32_MXFP4 ? hm_e8m0_half(x[0]) : hm_h2f(x);
 }
 
 // Single token: one accumulator chain over the blocks, as ggml_vec_dot_q8_0_q8_0 (and the
 // multi-token path below) sums them, so a token's result does not depend on its batch.
-HM_AVX2 HM_INLINE float hm_dot_b32(const uint8_t *x, const uint8_t *y, int64_t nb, int q4) {
-    const size_t xb = q4 ? HM_Q4_0 : HM_Q8_0;
+// Q4_1/Q5_1 add min * s per block in a scalar chain, as ggml does.
+HM_AVX2 HM_INLINE float hm_dot_b32(const uint8_t *x, const uint8_t *y, int64_t nb, int kind) {
+    const size_t xb = hm_b32_bytes[kind], yb = hm_b32_act_bytes(kind);
     __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < nb; ++i, x += xb, y += HM_Q8_0) {
-        const __m256i p = hm_dot_i8x32(hm_b32_weights(x, q4), hm_loadu(y + 2));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(hm_h2f(x) * hm_h2f(y)), _mm256_cvtepi32_ps(p), acc);
+    float mins = 0.0f;
+    for (int64_t i = 0; i < nb; ++i, x += xb, y += yb) {
+        const __m256i p = hm_dot_i8x32(hm_b32_weights(x, kind), hm_loadu(y + hm_b32_act_qs(kind)));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(hm_b32_scale(x, kind) * hm_h2f(y)), _mm256_cvtepi32_ps(p), acc);
+        if (hm_b32_has_min(kind)) mins += hm_h2f(x + 2) * hm_h2f(y + 2);
     }
-    return hm_hsum_f32x8(acc);
+    return hm_hsum_f32x8(acc) + mins;
 }
 
-// Several tokens: each weight block is loaded (and for Q4_0 unpacked) once per token chunk;
-// the tokens' accumulators are independent chains.
+// Several tokens: each weight block is loaded (and unpacked) once per token chunk; the
+// tokens' accumulators are independent chains.
 HM_AVX2 HM_INLINE void hm_matmul_b32(const uint8_t *w, size_t row_bytes, int64_t cols, int64_t rows,
                                      const uint8_t *act, size_t act_bytes, int64_t tokens, float *out,
-                                     int64_t out_stride, int q4) {
+                                     int64_t out_stride, int kind) {
     const int64_t nb = cols / 32;
-    const size_t xb = q4 ? HM_Q4_0 : HM_Q8_0;
+    const size_t xb = hm_b32_bytes[kind], yb = hm_b32_act_bytes(kind);
     const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t r = 0; r < rows; ++r) {
         const uint8_t *wr = w + r * row_bytes;
@@ -57,35 +71,40 @@ HM_AVX2 HM_INLINE void hm_matmul_b32(const uint8_t *w, size_t row_bytes, int64_t
             const int nt = tokens - t0 < HM_TOKENS ? (int)(tokens - t0) : HM_TOKENS;
             const uint8_t *a0 = act + t0 * act_bytes;
             if (nt == 1) {
-                out[r + t0 * out_stride] = hm_dot_b32(wr, a0, nb, q4);
+                out[r + t0 * out_stride] = hm_dot_b32(wr, a0, nb, kind);
                 continue;
             }
             __m256 acc[HM_TOKENS];
-            for (int t = 0; t < nt; ++t) acc[t] = _mm256_setzero_ps();
+            float mins[HM_TOKENS];
+            for (int t = 0; t < nt; ++t) acc[t] = _mm256_setzero_ps(), mins[t] = 0.0f;
             for (int64_t i = 0; i < nb; ++i) {
                 const uint8_t *x = wr + i * xb;
-                const __m256i wv = hm_b32_weights(x, q4);
+                const __m256i wv = hm_b32_weights(x, kind);
                 const __m256i aw = _mm256_sign_epi8(wv, wv);  // |w|, see hm_dot_i8x32
-                const float wd = hm_h2f(x);
+                const float wd = hm_b32_scale(x, kind);
                 for (int t = 0; t < nt; ++t) {
-                    const uint8_t *y = a0 + t * act_bytes + i * HM_Q8_0;
-                    const __m256i sy = _mm256_sign_epi8(hm_loadu(y + 2), wv);
+                    const uint8_t *y = a0 + t * act_bytes + i * yb;
+                    const __m256i sy = _mm256_sign_epi8(hm_loadu(y + hm_b32_act_qs(kind)), wv);
                     const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sy), ones);
                     acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(wd * hm_h2f(y)), _mm256_cvtepi32_ps(p), acc[t]);
+                    if (hm_b32_has_min(kind)) mins[t] += hm_h2f(x + 2) * hm_h2f(y + 2);
                 }
             }
-            for (int t = 0; t < nt; ++t) out[r + (t0 + t) * out_stride] = hm_hsum_f32x8(acc[t]);
+            for (int t = 0; t < nt; ++t) out[r + (t0 + t) * out_stride] = hm_hsum_f32x8(acc[t]) + mins[t];
         }
     }
 }
 
-HM_AVX2 HM_MATMUL_DECL(hm_matmul_q8_0_q8_0) {
-    hm_matmul_b32(w, row_bytes, cols, rows, act, act_bytes, tokens, out, out_stride, 0);
-}
+#define HM_B32_MATMUL(name, kind) \
+    HM_AVX2 HM_MATMUL_DECL(name) { hm_matmul_b32(w, row_bytes, cols, rows, act, act_bytes, tokens, out, out_stride, kind); }
 
-HM_AVX2 HM_MATMUL_DECL(hm_matmul_q4_0_q8_0) {
-    hm_matmul_b32(w, row_bytes, cols, rows, act, act_bytes, tokens, out, out_stride, 1);
-}
+HM_B32_MATMUL(hm_matmul_q8_0_q8_0, HM_B32_Q8_0)
+HM_B32_MATMUL(hm_matmul_q4_0_q8_0, HM_B32_Q4_0)
+HM_B32_MATMUL(hm_matmul_q4_1_q8_1, HM_B32_Q4_1)
+HM_B32_MATMUL(hm_matmul_q5_0_q8_0, HM_B32_Q5_0)
+HM_B32_MATMUL(hm_matmul_q5_1_q8_1, HM_B32_Q5_1)
+HM_B32_MATMUL(hm_matmul_iq4_nl_q8_0, HM_B32_IQ4_NL)
+HM_B32_MATMUL(hm_matmul_mxfp4_q8_0, HM_B32_MXFP4)
 
 // ---- Q8_0 repacked eight rows at a time -------------------------------------------------
 // For each group of 8 rows and each 32-element block, one 272-byte record (the same bytes as
@@ -150,14 +169,7 @@ HM_AVX2 HM_INLINE __m256 hm_ld_bf16(const uint8_t *p) {
 }
 
 HM_AVX2 HM_INLINE float hm_s_f16(const uint8_t *p) { return hm_h2f(p); }
-HM_AVX2 HM_INLINE float hm_s_bf16(const uint8_t *p) {
-    uint16_t b;
-    memcpy(&b, p, 2);
-    const uint32_t u = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
+HM_AVX2 HM_INLINE float hm_s_bf16(const uint8_t *p) { return p_bf2f(p); }
 
 // Four 8-lane accumulators over 32-element steps, then 8-element steps, then a scalar tail
 // summed in double (ggml's vec_dot_f16 layout).
@@ -183,18 +195,7 @@ HM_FLOAT_DOT(hm_dot_bf16, 2, hm_ld_bf16, hm_s_bf16)
 
 // ---- matmul drivers -------------------------------------------------------------------------
 
-// `per` is the element count one unit of the dot's length argument stands for (block size, or 1).
-#define HM_MATMUL_DEF(name, dot, per)                                                             \
-    HM_AVX2 HM_MATMUL_DECL(name) {                                                               \
-        const uint8_t *wr = (const uint8_t *)w;                                                  \
-        const int64_t units = cols / (per);                                                      \
-        for (int64_t r = 0; r < rows; ++r, wr += row_bytes) {                                    \
-            const uint8_t *a = (const uint8_t *)act;                                             \
-            for (int64_t t = 0; t < tokens; ++t, a += act_bytes) {                               \
-                out[r + t * out_stride] = dot(wr, a, units);                                     \
-            }                                                                                    \
-        }                                                                                        \
-    }
+#define HM_MATMUL_DEF(name, dot, per) HM_MATMUL_LOOP(HM_AVX2, name, dot, per)
 
 HM_MATMUL_DEF(hm_matmul_f16_f16, hm_dot_f16, 1)
 HM_MATMUL_DEF(hm_matmul_bf16_bf16, hm_dot_bf16, 1)
@@ -205,6 +206,11 @@ HM_TRAP(hm_matmul_q8_0_q8_0)
 HM_TRAP(hm_matmul_q8_0_x8_q8_0)
 void hm_repack_q8_0_x8(const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *dst) { __builtin_trap(); }
 HM_TRAP(hm_matmul_q4_0_q8_0)
+HM_TRAP(hm_matmul_q4_1_q8_1)
+HM_TRAP(hm_matmul_q5_0_q8_0)
+HM_TRAP(hm_matmul_q5_1_q8_1)
+HM_TRAP(hm_matmul_iq4_nl_q8_0)
+HM_TRAP(hm_matmul_mxfp4_q8_0)
 HM_TRAP(hm_matmul_f16_f16)
 HM_TRAP(hm_matmul_bf16_bf16)
 #endif

@@ -66,5 +66,26 @@ HM_AVX2 HM_INLINE float hm_hsum_f32x8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+// Signed int8 dot of 32 lanes into 8 int32 lanes. |x| may be 128 but y must lie in [-127, 127]
+// (true for every activation our quantisers produce), so the maddubs pairs cannot saturate.
+HM_AVX2 HM_INLINE __m256i hm_dot_i8x32(__m256i x, __m256i y) {
+    const __m256i ax = _mm256_sign_epi8(x, x);
+    const __m256i sy = _mm256_sign_epi8(y, x);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
+}
+
+// 16 bytes of nibbles as 32 unsigned values in element order (low nibbles first).
+HM_AVX2 HM_INLINE __m256i hm_nibbles32(const uint8_t *qs) {
+    const __m128i bits = _mm_loadu_si128((const __m128i *)qs);
+    const __m128i m4 = _mm_set1_epi8(0xF);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(bits, 4), m4), _mm_and_si128(bits, m4));
+}
+
+// A 16-entry int8 code book in both lanes, for nibble look-ups with shuffle_epi8.
+HM_AVX2 HM_INLINE __m256i hm_codebook(const int8_t *values) {
+    const __m128i t = _mm_loadu_si128((const __m128i *)values);
+    return _mm256_set_m128i(t, t);
+}
+
 #endif
 #endif

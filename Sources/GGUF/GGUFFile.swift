@@ -223,10 +223,10 @@ public final class GGUFFile: @unchecked Sendable {
             }
             let rawType = try r.read(UInt32.self, "\(label) type")
             guard let type = GGMLType(rawValue: rawType) else {
-                throw GGUFError("\(label): unsupported tensor type id \(rawType)")
+                throw GGUFError("\(label): unsupported tensor type id \(rawType) (shape \(dims))")
             }
             guard dims[0] % type.blockSize == 0 else {
-                throw GGUFError("\(label): row length \(dims[0]) is not a multiple of \(type)'s block size \(type.blockSize)")
+                throw GGUFError("\(label): row length \(dims[0]) (shape \(dims)) is not a multiple of \(type)'s block size \(type.blockSize)")
             }
             guard let bytes = type.byteCount(elements: elements) else {
                 throw GGUFError("\(label): byte size of \(elements) \(type) elements overflows")

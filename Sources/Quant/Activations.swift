@@ -11,8 +11,9 @@ extension GGMLType {
         case .f32: return .f32
         case .f16: return .f16
         case .bf16: return .bf16
-        case .q8_0, .q4_0: return .q8_0
-        case .q4_K, .q5_K, .q6_K: return .q8_K
+        case .q8_0, .q4_0, .q5_0, .iq4_nl, .mxfp4: return .q8_0
+        case .q4_1, .q5_1: return .q8_1
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs: return .q8_K
         default: return nil
         }
     }
@@ -51,7 +52,7 @@ public struct QuantizedActivations: @unchecked Sendable {
     }
 
     /// - Precondition: `weightType` is compute-supported and `count` is a whole number of the
-    ///   activation format's blocks (256 for K-quants, 32 for Q8_0/Q4_0).
+    ///   activation format's blocks (256 for Q8_K, 32 for Q8_0/Q8_1).
     public init(type weightType: GGMLType, count: Int, tokens: Int = 1) {
         guard let act = weightType.vecDotType else {
             preconditionFailure("\(weightType) weights are not supported")

@@ -12,25 +12,19 @@ enum Dequantize {
             for i in 0..<count { dst[i] = fp16ToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
         case .bf16:
             for i in 0..<count { dst[i] = bf16ToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
-        case .q8_0:
-            forEachBlock(type, src, dst, blocks, q8_0)
-        case .q4_0:
-            forEachBlock(type, src, dst, blocks, q4_0)
-        case .q4_K:
-            forEachBlock(type, src, dst, blocks, q4_K)
-        case .q5_K:
-            forEachBlock(type, src, dst, blocks, q5_K)
-        case .q6_K:
-            forEachBlock(type, src, dst, blocks, q6_K)
-        case .q8_K:
-            forEachBlock(type, src, dst, blocks, q8_K)
+        case .q8_0, .q4_0, .q5_0, .iq4_nl, .mxfp4, .q8_1:
+            forEachBlock(type, src, dst, blocks) { x, y in scaled32(type, x, y) }
+        case .q4_1, .q5_1:
+            forEachBlock(type, src, dst, blocks) { x, y in withMin32(type, x, y) }
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K, .iq4_xs:
+            forEachBlock(type, src, dst, blocks, superBlock(type))
         default:
             preconditionFailure("dequantisation of \(type) is not supported")
         }
     }
 
     @inline(__always)
-    private static func forEachBlock(
+    static func forEachBlock(
         _ type: GGMLType, _ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, _ blocks: Int,
         _ body: (UnsafeRawPointer, UnsafeMutablePointer<Float>) -> Void
     ) {
@@ -39,17 +33,17 @@ enum Dequantize {
         }
     }
 
-    static func q8_0(_ x: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
-        let d = loadHalf(x, Q8_0.d)
-        for j in 0..<32 { y[j] = Float(int8(x, Q8_0.qs + j)) * d }
-    }
-
-    static func q4_0(_ x: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
-        let d = loadHalf(x, Q4_0.d)
-        for j in 0..<16 {
-            let b = byte(x, Q4_0.qs + j)
-            y[j] = Float((b & 0xf) - 8) * d
-            y[j + 16] = Float((b >> 4) - 8) * d
+    /// The decoder of one 256-element super-block.
+    static func superBlock(_ type: GGMLType) -> (UnsafeRawPointer, UnsafeMutablePointer<Float>) -> Void {
+        switch type {
+        case .q4_K: return q4_K
+        case .q5_K: return q5_K
+        case .q6_K: return q6_K
+        case .q8_K: return q8_K
+        case .q2_K: return q2_K
+        case .q3_K: return q3_K
+        case .iq4_xs: return iq4_xs
+        default: preconditionFailure("\(type) is not a K-quant format")
         }
     }
 

@@ -10,8 +10,10 @@ enum DotReference {
         case .f32: return f32(w, a, n)
         case .f16: return halfLike(w, a, n, fp16ToFloat)
         case .bf16: return halfLike(w, a, n, bf16ToFloat)
-        case .q8_0: return q8_0(w, a, n / 32)
-        case .q4_0: return q4_0(w, a, n / 32)
+        case .q8_0, .q4_0, .q5_0, .iq4_nl, .mxfp4, .q4_1, .q5_1: return block32(type, w, a, n / 32)
+        case .iq4_xs: return iq4_xs(w, a, n / qkK)
+        case .q2_K: return q2_K(w, a, n / qkK)
+        case .q3_K: return q3_K(w, a, n / qkK)
         case .q4_K: return q4_K(w, a, n / qkK)
         case .q5_K: return q5_K(w, a, n / qkK)
         case .q6_K: return q6_K(w, a, n / qkK)
@@ -39,31 +41,6 @@ enum DotReference {
             sum += Double(x * y)
         }
         return Float(sum)
-    }
-
-    static func q8_0(_ w: UnsafeRawPointer, _ a: UnsafeRawPointer, _ blocks: Int) -> Float {
-        var sum: Float = 0
-        for b in 0..<blocks {
-            let x = w + 34 * b, y = a + 34 * b
-            var sumi = 0
-            for j in 0..<32 { sumi += int8(x, Q8_0.qs + j) * int8(y, Q8_0.qs + j) }
-            sum += loadHalf(x, Q8_0.d) * loadHalf(y, Q8_0.d) * Float(sumi)
-        }
-        return sum
-    }
-
-    static func q4_0(_ w: UnsafeRawPointer, _ a: UnsafeRawPointer, _ blocks: Int) -> Float {
-        var sum: Float = 0
-        for b in 0..<blocks {
-            let x = w + 18 * b, y = a + 34 * b
-            var sumi = 0
-            for j in 0..<16 {
-                let q = byte(x, Q4_0.qs + j)
-                sumi += ((q & 0xf) - 8) * int8(y, Q8_0.qs + j) + ((q >> 4) - 8) * int8(y, Q8_0.qs + j + 16)
-            }
-            sum += loadHalf(x, Q4_0.d) * loadHalf(y, Q8_0.d) * Float(sumi)
-        }
-        return sum
     }
 
     /// Sum over the 16 groups of a Q8_K block of bsums[g] * mins[g / 2].
@@ -118,21 +95,9 @@ enum DotReference {
         }
     }
 
+    /// Q6_K's unsigned 6-bit values carry a bias of 32.
     static func q6_K(_ w: UnsafeRawPointer, _ a: UnsafeRawPointer, _ blocks: Int) -> Float {
-        var sum: Float = 0
-        for b in 0..<blocks {
-            let x = w + GGMLType.q6_K.typeSize * b, y = a + GGMLType.q8_K.typeSize * b
-            var sumi = 0
-            for g in 0..<16 {
-                var s = 0
-                for i in 16 * g..<16 * g + 16 {
-                    s += (q6Value(x, i) - 32) * int8(y, Q8_K.qs + i)
-                }
-                sumi += s * int8(x, Q6_K.scales + g)
-            }
-            let d = y.loadUnaligned(fromByteOffset: Q8_K.d, as: Float.self) * loadHalf(x, Q6_K.d)
-            sum += d * Float(sumi)
-        }
-        return sum
+        scaledSuperBlocks(.q6_K, w, a, blocks, d: Q6_K.d,
+                          value: { x, i in q6Value(x, i) - 32 }, scale: { x, g in int8(x, Q6_K.scales + g) })
     }
 }

@@ -3,14 +3,16 @@
 public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q8_1 = 9
     case q2_K = 10, q3_K = 11, q4_K = 12, q5_K = 13, q6_K = 14, q8_K = 15
+    case iq4_nl = 20, iq4_xs = 23
     case i8 = 24, i16 = 25, i32 = 26, i64 = 27, f64 = 28, bf16 = 30
+    case mxfp4 = 39
 
     /// Elements per block.
     public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16, .i8, .i16, .i32, .i64, .f64: return 1
-        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q8_1: return 32
-        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K: return 256
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q8_1, .iq4_nl, .mxfp4: return 32
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K, .iq4_xs: return 256
         }
     }
 
@@ -33,15 +35,30 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .q5_K: return 176
         case .q6_K: return 210
         case .q8_K: return 292
+        case .iq4_nl: return 18
+        case .iq4_xs: return 136
+        case .mxfp4: return 17
         }
     }
 
     /// Types hotmoe can compute with (dequantise and take dot products of).
     public var isComputeSupported: Bool {
         switch self {
-        case .f32, .f16, .bf16, .q8_0, .q4_0, .q4_K, .q5_K, .q6_K: return true
+        case .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .mxfp4,
+             .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs: return true
         default: return false
         }
+    }
+
+    /// Weight types hotmoe can write (`Kernels.quantizeRow`, with ggml's reference quantisers).
+    /// IQ4_NL, IQ4_XS, Q2_K and Q3_K are read only.
+    public var isQuantizeSupported: Bool {
+        isComputeSupported && (blockSize == 1 || Quantize.blockEncoder(self) != nil)
+    }
+
+    /// The compute-supported types' names, for error messages.
+    public static var computeSupportedNames: String {
+        allCases.filter(\.isComputeSupported).map(\.description).joined(separator: ", ")
     }
 
     /// Bytes needed for `count` elements, or nil if `count` is not a whole number of blocks
@@ -69,6 +86,9 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .q5_K: "Q5_K"
         case .q6_K: "Q6_K"
         case .q8_K: "Q8_K"
+        case .iq4_nl: "IQ4_NL"
+        case .iq4_xs: "IQ4_XS"
+        case .mxfp4: "MXFP4"
         case .i8: "I8"
         case .i16: "I16"
         case .i32: "I32"

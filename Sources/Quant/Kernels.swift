@@ -107,6 +107,14 @@ public enum Kernels {
         case .q6_K: return simd ? hm_matmul_q6_K_q8_K : hm_matmul_q6_K_q8_K_portable
         case .q8_0: return simd ? hm_matmul_q8_0_q8_0 : hm_matmul_q8_0_q8_0_portable
         case .q4_0: return simd ? hm_matmul_q4_0_q8_0 : hm_matmul_q4_0_q8_0_portable
+        case .q4_1: return simd ? hm_matmul_q4_1_q8_1 : hm_matmul_q4_1_q8_1_portable
+        case .q5_0: return simd ? hm_matmul_q5_0_q8_0 : hm_matmul_q5_0_q8_0_portable
+        case .q5_1: return simd ? hm_matmul_q5_1_q8_1 : hm_matmul_q5_1_q8_1_portable
+        case .iq4_nl: return simd ? hm_matmul_iq4_nl_q8_0 : hm_matmul_iq4_nl_q8_0_portable
+        case .mxfp4: return simd ? hm_matmul_mxfp4_q8_0 : hm_matmul_mxfp4_q8_0_portable
+        case .q2_K: return simd ? hm_matmul_q2_K_q8_K : hm_matmul_q2_K_q8_K_portable
+        case .q3_K: return simd ? hm_matmul_q3_K_q8_K : hm_matmul_q3_K_q8_K_portable
+        case .iq4_xs: return simd ? hm_matmul_iq4_xs_q8_K : hm_matmul_iq4_xs_q8_K_portable
         case .f16: return simd ? hm_matmul_f16_f16 : hm_matmul_f16_f16_portable
         case .bf16: return simd ? hm_matmul_bf16_bf16 : hm_matmul_bf16_bf16_portable
         // F32 follows ggml's summation order exactly (ggml_float_ops.c), on every path.
@@ -159,14 +167,15 @@ public enum Kernels {
     }
 
     /// Converts `count` elements of one row of `type` to Float.
-    /// Supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, Q8_K.
+    /// Supported: every compute-supported type, Q8_0, Q8_1 and Q8_K.
     public static func dequantizeRow(type: GGMLType, _ src: UnsafeRawPointer, _ dst: UnsafeMutablePointer<Float>, count: Int) {
         Dequantize.row(type, src, dst, count: count)
     }
 
     /// Encodes `count` floats as one row of `type` (ggml's reference quantisers, so llama.cpp
     /// reads the result identically). Writes `type.byteCount(elements: count)` bytes.
-    /// Supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, Q8_K.
+    /// Supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, MXFP4, Q4_K, Q5_K, Q6_K, Q8_K
+    /// (and Q8_1 as the activation format).
     public static func quantizeRow(type: GGMLType, _ src: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer, count: Int) {
         Quantize.row(type, src, dst, count: count)
     }

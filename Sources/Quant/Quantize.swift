@@ -1,6 +1,6 @@
 // Plain-loop quantisers. Weight formats follow ggml's quantize_row_*_ref (the algorithms that
 // write model files) with the same float operations in the same order; the activation formats
-// (Q8_0 for Q8_0/Q4_0 weights, Q8_K for K-quants) follow what ggml's x86 CPU backend does,
+// (Q8_0 for most 32-element formats, Q8_1 for Q4_1/Q5_1, Q8_K for the 256-element ones) follow what ggml's x86 CPU backend does,
 // so dot products see the same integers llama.cpp sees.
 
 enum Quantize {
@@ -14,20 +14,27 @@ enum Quantize {
             for i in 0..<count { dst.storeBytes(of: floatToFp16(src[i]), toByteOffset: 2 * i, as: UInt16.self) }
         case .bf16:
             for i in 0..<count { dst.storeBytes(of: floatToBf16(src[i]), toByteOffset: 2 * i, as: UInt16.self) }
-        case .q8_0:
-            forEachBlock(type, src, dst, blocks, q8_0)
-        case .q4_0:
-            forEachBlock(type, src, dst, blocks, q4_0)
-        case .q8_K:
-            forEachBlock(type, src, dst, blocks, q8_K)
-        case .q4_K:
-            forEachBlock(type, src, dst, blocks, QuantizeK.q4_K)
-        case .q5_K:
-            forEachBlock(type, src, dst, blocks, QuantizeK.q5_K)
-        case .q6_K:
-            forEachBlock(type, src, dst, blocks, QuantizeK.q6_K)
         default:
-            preconditionFailure("quantisation to \(type) is not supported")
+            guard let encode = blockEncoder(type) else { preconditionFailure("quantisation to \(type) is not supported") }
+            forEachBlock(type, src, dst, blocks, encode)
+        }
+    }
+
+    /// The writer of one block of a quantised format, if hotmoe has one.
+    static func blockEncoder(_ type: GGMLType) -> ((UnsafePointer<Float>, UnsafeMutableRawPointer) -> Void)? {
+        switch type {
+        case .q8_0: return q8_0
+        case .q4_0: return q4_0
+        case .q4_1: return { minMax32($0, $1, bits: 4) }
+        case .q5_1: return { minMax32($0, $1, bits: 5) }
+        case .q5_0: return q5_0
+        case .mxfp4: return mxfp4
+        case .q8_1: return q8_1Activation
+        case .q8_K: return q8_K
+        case .q4_K: return QuantizeK.q4_K
+        case .q5_K: return QuantizeK.q5_K
+        case .q6_K: return QuantizeK.q6_K
+        default: return nil
         }
     }
 
@@ -73,15 +80,32 @@ enum Quantize {
     /// ggml x86 `quantize_row_q8_0` (used for activations): id = 127/amax and
     /// round-to-nearest-even, which differs from the _ref variant in rare last-bit cases.
     static func q8_0Activation(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
+        _ = q8Activation(x, y, qs: Q8_0.qs)
+    }
+
+    /// ggml x86 `quantize_row_q8_1` (Q4_1/Q5_1 activations): Q8_0's quants and scale, plus
+    /// s = d * sum(q) in fp16 so the weights' min needs no per-element work.
+    static func q8_1Activation(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
+        let (d, sum) = q8Activation(x, y, qs: Q8_1.qs)
+        storeHalf(y, Q8_1.s, d * Float(sum))
+    }
+
+    /// Writes the fp16 scale at 0 and 32 quants at `qs`; returns the unrounded scale and the
+    /// sum of the quants.
+    @inline(__always)
+    static func q8Activation(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, qs: Int) -> (Float, Int) {
         var amax: Float = 0
         for j in 0..<32 { amax = Swift.max(amax, abs(x[j])) }
         let d = amax / 127
         let id: Float = amax != 0 ? 127 / amax : 0
-        storeHalf(y, Q8_0.d, d)
+        storeHalf(y, 0, d)
+        var sum = 0
         for j in 0..<32 {
-            y.storeBytes(
-                of: clampInt8((x[j] * id).rounded(.toNearestOrEven)), toByteOffset: Q8_0.qs + j, as: Int8.self)
+            let q = clampInt8((x[j] * id).rounded(.toNearestOrEven))
+            sum += Int(q)
+            y.storeBytes(of: q, toByteOffset: qs + j, as: Int8.self)
         }
+        return (d, sum)
     }
 
     /// `quantize_row_q4_0_ref`: d = max/-8 where max is the signed value of largest magnitude.

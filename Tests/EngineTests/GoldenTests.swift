@@ -39,10 +39,7 @@ struct GoldenRecord: Decodable {
         return s
     }
 
-    var logits: [Float] {
-        let data = Data(base64Encoded: logits_f32_base64)!
-        return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-    }
+    var logits: [Float] { decodedLogits(logits_f32_base64) }
 
     var isQuantised: Bool { weight_type != "f32" }
 
@@ -152,8 +149,8 @@ func tempModelPath(_ name: String) -> String {
         let tokenizer = try Tokenizer(gguf: model.file)
         #expect(tokenizer.encode(record.prompt, parseSpecial: false).prefix(record.prompt_tokens.count) == record.prompt_tokens[...])
 
-        let session = InferenceSession(model: model, contextSize: 128, maxBatch: 16, threads: 2)
-        let ours = Array(try session.forward(record.prompt_tokens, logits: .all))
+        let (ours, greedy) = try logitsAndGreedy(model, prompt: record.prompt_tokens, vocab: record.vocab,
+                                                 greedyCount: record.greedy_tokens.count)
         let err = relativeL2(ours, record.logits)
         if ProcessInfo.processInfo.environment["HOTMOE_GOLDEN_DEBUG"] != nil {
             let v = record.vocab, ref = record.logits
@@ -165,14 +162,26 @@ func tempModelPath(_ name: String) -> String {
         print("golden \(name): relative L2 vs llama.cpp \(err) (tolerance \(tolerance))")
         #expect(err < tolerance, "relative L2 \(err) vs llama.cpp (tolerance \(tolerance))")
 
-        var greedy = [Int32]()
-        let n = record.prompt_tokens.count, v = record.vocab
-        var last = Array(ours[((n - 1) * v)..<(n * v)])
-        for _ in 0..<record.greedy_tokens.count {
-            let next = last.withUnsafeBufferPointer { Sampler.argmax($0) }
-            greedy.append(next)
-            last = Array(try session.forward([next], logits: .last))
-        }
         #expect(greedy == record.greedy_tokens)
     }
+}
+
+/// The little-endian floats of a golden record's `logits_f32_base64`.
+func decodedLogits(_ base64: String) -> [Float] {
+    Data(base64Encoded: base64)!.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+}
+
+/// hotmoe's logits at every position of `prompt`, then `greedyCount` greedy tokens after it:
+/// what the llama.cpp golden records hold.
+func logitsAndGreedy(_ model: MoEModel, prompt: [Int32], vocab v: Int, greedyCount: Int) throws -> ([Float], [Int32]) {
+    let session = InferenceSession(model: model, contextSize: 128, maxBatch: 16, threads: 2)
+    let ours = Array(try session.forward(prompt, logits: .all))
+    var greedy = [Int32]()
+    var last = Array(ours[((prompt.count - 1) * v)..<(prompt.count * v)])
+    for _ in 0..<greedyCount {
+        let next = last.withUnsafeBufferPointer { Sampler.argmax($0) }
+        greedy.append(next)
+        last = Array(try session.forward([next], logits: .last))
+    }
+    return (ours, greedy)
 }

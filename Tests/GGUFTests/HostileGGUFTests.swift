@@ -92,7 +92,7 @@ struct RawGGUF {
     try Data(one([16]).sink.bytes).write(to: URL(fileURLWithPath: control))
     #expect(try GGUFFile(path: control).tensors.first?.byteCount == 64)
 
-    try one([16], type: 16).expectRejected(mentioning: "unsupported tensor type id 16")
+    try one([16], type: 16).expectRejected(mentioning: "tensor 't': unsupported tensor type id 16 (shape [16])")
     try one([16, 0]).expectRejected(mentioning: "dims[1] = 0")
     try one([1 << 31]).expectRejected(mentioning: "dims[0]")
     try one([1 << 30, 1 << 30, 1 << 30]).expectRejected(mentioning: "overflows")
@@ -100,6 +100,10 @@ struct RawGGUF {
     try one([16], offset: 1 << 50).expectRejected(mentioning: "offset")
     try one([16], data: 60).expectRejected(mentioning: "past the data section")
     try one([17], type: 8).expectRejected(mentioning: "block size")
+    // The formats of downloaded files: the message names tensor, shape, type and block size.
+    try one([48, 2], type: 6).expectRejected(mentioning: "tensor 't': row length 48 (shape [48, 2]) is not a multiple of Q5_0's block size 32")
+    try one([128], type: 23).expectRejected(mentioning: "row length 128 (shape [128]) is not a multiple of IQ4_XS's block size 256")
+    try one([16], type: 39).expectRejected(mentioning: "MXFP4's block size 32")
     try one([16, 1, 1, 1, 1]).expectRejected(mentioning: "n_dims 5")
     try one([16], name: String(repeating: "x", count: 100)).expectRejected(mentioning: "name of 100 bytes")
 

@@ -7,9 +7,13 @@ import Testing
         #expect(GGMLType.f32.vecDotType == .f32)
         #expect(GGMLType.f16.vecDotType == .f16)
         #expect(GGMLType.bf16.vecDotType == .bf16)
-        #expect(GGMLType.q8_0.vecDotType == .q8_0 && GGMLType.q4_0.vecDotType == .q8_0)
-        #expect([GGMLType.q4_K, .q5_K, .q6_K].allSatisfy { $0.vecDotType == .q8_K })
-        #expect(GGMLType.q2_K.vecDotType == nil)
+        #expect([GGMLType.q8_0, .q4_0, .q5_0, .iq4_nl, .mxfp4].allSatisfy { $0.vecDotType == .q8_0 })
+        #expect([GGMLType.q4_1, .q5_1].allSatisfy { $0.vecDotType == .q8_1 })
+        #expect([GGMLType.q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs].allSatisfy { $0.vecDotType == .q8_K })
+        #expect(GGMLType.q8_K.vecDotType == nil && GGMLType.i8.vecDotType == nil)
+        // ggml's type ids (ggml.h), which are part of the file format.
+        #expect([GGMLType.q4_1, .q5_0, .q5_1, .iq4_nl, .iq4_xs, .mxfp4, .q2_K, .q3_K].map(\.rawValue) == [3, 6, 7, 20, 23, 39, 10, 11])
+        #expect([GGMLType.iq4_nl, .iq4_xs, .mxfp4].map(\.typeSize) == [18, 136, 17])
     }
 
     /// Copies share storage until written; writing a copy leaves the original intact.

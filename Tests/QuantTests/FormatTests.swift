@@ -53,7 +53,7 @@ import Testing
 @Suite struct DequantizeTests {
     /// Every format decoded from random block bytes (random quants, random finite scales) must
     /// equal the float64 decoding within float rounding of the terms (1e-6 relative).
-    @Test(arguments: [GGMLType.f32, .f16, .bf16, .q8_0, .q4_0, .q4_K, .q5_K, .q6_K, .q8_K])
+    @Test(arguments: computeTypes + [.q8_K, .q8_1])
     func matchesFloat64Decoder(type: GGMLType) {
         var (rng, seed) = freshRNG()
         for count in [type.blockSize, 4096] {
@@ -83,9 +83,10 @@ import Testing
     static let bounds: [GGMLType: Double] = [
         .f32: 0, .f16: 4e-4, .bf16: 3e-3, .q8_0: 0.006, .q8_K: 0.008,
         .q4_0: 0.12, .q4_K: 0.08, .q5_K: 0.045, .q6_K: 0.025,
+        .q4_1: 0.12, .q5_0: 0.06, .q5_1: 0.06, .mxfp4: 0.2, .q8_1: 0.006,
     ]
 
-    @Test(arguments: [GGMLType.f32, .f16, .bf16, .q8_0, .q4_0, .q4_K, .q5_K, .q6_K, .q8_K])
+    @Test(arguments: quantizableTypes + [.q8_K, .q8_1])
     func gaussianRowsStayWithinBound(type: GGMLType) {
         var (rng, seed) = freshRNG()
         for scale: Float in [1e-3, 1, 50] {
@@ -96,7 +97,7 @@ import Testing
     }
 
     /// One-sided data exercises the K-quant min path; a constant row the degenerate range.
-    @Test(arguments: [GGMLType.q4_K, .q5_K, .q6_K, .q4_0, .q8_0])
+    @Test(arguments: [GGMLType.q4_K, .q5_K, .q6_K, .q4_0, .q8_0, .q4_1, .q5_0, .q5_1, .mxfp4])
     func oneSidedAndConstantRows(type: GGMLType) {
         var (rng, seed) = freshRNG()
         let positive = gaussian(2048, &rng).map { abs($0) + 0.5 }
@@ -107,7 +108,7 @@ import Testing
         #expect(relRMS(back, constant) <= Self.bounds[type]!, "\(type) constant: \(back[0])")
     }
 
-    @Test(arguments: computeTypes + [.q8_K])
+    @Test(arguments: quantizableTypes + [.q8_K, .q8_1])
     func zeroRowGivesZeros(type: GGMLType) {
         let back = dequantize(type, quantize(type, [Float](repeating: 0, count: 256)), count: 256)
         #expect(back.allSatisfy { $0 == 0 })

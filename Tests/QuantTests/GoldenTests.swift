@@ -40,7 +40,9 @@ struct Golden {
 }
 
 @Suite struct GoldenTests {
-    static let types: [GGMLType] = [.f16, .bf16, .q8_0, .q4_0, .q4_K, .q5_K, .q6_K]
+    static let types: [GGMLType] = [
+        .f16, .bf16, .q8_0, .q4_0, .q4_K, .q5_K, .q6_K, .q4_1, .q5_0, .q5_1, .iq4_nl, .mxfp4, .q2_K, .q3_K, .iq4_xs,
+    ]
 
     /// Our dequantisation of random blocks equals gguf-py's float32 output bit for bit.
     @Test(arguments: types)
@@ -54,7 +56,7 @@ struct Golden {
 
     /// Our quantisers write the same bytes as ggml's quantize_row_*_ref (the llama.cpp
     /// model-writing path) for a 2048-element row.
-    @Test(arguments: types)
+    @Test(arguments: types.filter { quantizableTypes.contains($0) })
     func quantizeMatchesGgml(type: GGMLType) throws {
         let f = try #require(Golden.files(type, "quantize"))
         let got = quantize(type, Golden.floats(f.input!))
@@ -67,7 +69,7 @@ struct Golden {
 
     /// Activation conversion matches ggml-cpu's from_float for the vec-dot type byte for byte
     /// (fast and reference paths), and the dot product matches ggml's vec_dot within float
-    /// summation order (1e-5 of sum |w a|).
+    /// summation order (1e-5 of sum |w a|). The weights are ggml's own quantisation of a row.
     @Test(arguments: types)
     func activationsAndDotMatchGgml(type: GGMLType) throws {
         let f = try #require(Golden.files(type, "dot"))
@@ -75,7 +77,7 @@ struct Golden {
         let x = Golden.floats(f.activations!)
         let wantAct = Golden.bytes(f.activations_quantized!)
         let wantDot = Golden.floats(f.results!)
-        let wRow = Array(quantize(type, Golden.floats(Golden.files(type, "quantize")!.input!))[0..<type.byteCount(elements: n)!])
+        let wRow = Array(Golden.bytes(Golden.files(type, "quantize")!.output!)[0..<type.byteCount(elements: n)!])
         for reference in [false, true] {
             let act = activations(for: type, x, count: n, reference: reference)
             for t in 0..<tokens {
@@ -88,6 +90,26 @@ struct Golden {
                 #expect(abs(Double(y[t]) - Double(wantDot[t])) <= 1e-5 * mag,
                         "\(type) token \(t): \(y[t]) vs ggml \(wantDot[t]) reference=\(reference)")
             }
+        }
+    }
+}
+
+extension GoldenTests {
+    /// Where the AVX2 kernel keeps ggml's x86 vec_dot float order (one 8-lane accumulator of
+    /// 4-element integer sums times the block scales; Q4_1/Q5_1's mins in a scalar chain), the
+    /// result equals ggml's bit for bit. IQ4_NL (ggml: two blocks per step) and Q2_K and the
+    /// older K-quants differ in summation order only (activationsAndDotMatchGgml).
+    @Test(.enabled(if: Kernels.usesSIMD, "needs AVX2+FMA+F16C"),
+          arguments: [GGMLType.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .q3_K, .iq4_xs])
+    func simdDotIsBitExactWithGgml(type: GGMLType) throws {
+        let f = try #require(Golden.files(type, "dot"))
+        let n = Golden.index.row, tokens = f.tokens!
+        let act = activations(for: type, Golden.floats(f.activations!), count: n)
+        let wRow = Array(Golden.bytes(Golden.files(type, "quantize")!.output!)[0..<type.byteCount(elements: n)!])
+        let y = runMatmul(type, wRow, rows: 0..<1, cols: n, act, tokens: tokens, outStride: 1, path: .simd)
+        let want = Golden.floats(f.results!)
+        for t in 0..<tokens {
+            #expect(y[t].bitPattern == want[t].bitPattern, "\(type) token \(t): \(y[t]) vs ggml \(want[t])")
         }
     }
 }

@@ -34,7 +34,10 @@ func gaussian(_ n: Int, _ rng: inout SplitMix64, scale: Float = 1, outliers: Boo
 
 /// Byte offsets of fp16 scale fields in each block; filled with finite random halves so the
 /// rest of a block can be uniformly random bytes.
-let halfFields: [GGMLType: [Int]] = [.q8_0: [0], .q4_0: [0], .q4_K: [0, 2], .q5_K: [0, 2], .q6_K: [208]]
+let halfFields: [GGMLType: [Int]] = [
+    .q8_0: [0], .q4_0: [0], .q4_K: [0, 2], .q5_K: [0, 2], .q6_K: [208], .q4_1: [0, 2], .q5_0: [0], .q5_1: [0, 2],
+    .q8_1: [0, 2], .iq4_nl: [0], .iq4_xs: [0], .q2_K: [80, 82], .q3_K: [108],
+]
 
 /// `count` elements of `type` as random bytes: random quants and random finite scales.
 /// F16/BF16 values cover every finite bit pattern when `fullRange`, else lie in [-4, 4]
@@ -65,6 +68,8 @@ func randomBlocks(_ type: GGMLType, count: Int, _ rng: inout SplitMix64, fullRan
         }
     default:
         for b in 0..<count / type.blockSize {
+            // MXFP4's exponent byte: scales 2^-20...2^-1 (not inf, not 2^127).
+            if type == .mxfp4 { bytes[b * type.typeSize] = UInt8.random(in: 107...126, using: &rng) }
             for off in halfFields[type] ?? [] {
                 let h = floatToFp16(Float.random(in: -0.05...0.05, using: &rng))
                 bytes[b * type.typeSize + off] = UInt8(h & 0xff)
@@ -122,6 +127,65 @@ func decode64(_ type: GGMLType, _ b: [UInt8], count: Int) -> (values: [Double], 
             let low = quarter < 2 ? Int(lowByte & 15) : Int(lowByte >> 4)
             let high = Int((b[o + 128 + 32 * h + l] >> (2 * quarter)) & 3)
             v[e] = half(o + 208) * i8(o + 192 + i / 16) * Double((low | high << 4) - 32)
+        case .q4_1, .q5_0, .q5_1:
+            // Q4_1: d, m, 16 nibble bytes; Q5_0: d, 4 bytes of fifth bits, 16 nibble bytes;
+            // Q5_1: d, m, fifth bits, nibbles. Element i < 16 is the low nibble of byte i,
+            // i >= 16 the high nibble of byte i - 16; the fifth bit of element i is bit i of the
+            // little-endian 32-bit word. Q5_0: x = d * (q - 16); Q4_1/Q5_1: x = d * q + m.
+            let hasMin = type != .q5_0, five = type != .q4_1
+            let qsOff = o + (hasMin ? 4 : 2) + (five ? 4 : 0), qhOff = o + (hasMin ? 4 : 2)
+            var q = i < 16 ? Int(b[qsOff + i] & 15) : Int(b[qsOff + i - 16] >> 4)
+            if five { q += Int((b[qhOff + i / 8] >> (i % 8)) & 1) * 16 }
+            if hasMin {
+                let a = half(o) * Double(q), c = half(o + 2)
+                v[e] = a + c
+                m[e] = abs(a) + abs(c)
+            } else {
+                v[e] = half(o) * Double(q - 16)
+            }
+        case .q8_1:
+            // d, s (not an element), 32 int8 quants.
+            v[e] = half(o) * i8(o + 4 + i)
+        case .iq4_nl, .mxfp4:
+            // IQ4_NL: fp16 d then 16 nibble bytes (Q4_0 order) indexing the IQ4_NL code book.
+            // MXFP4: exponent byte e, scale 2^(e - 127) / 2, nibbles index doubled E2M1 values.
+            let isNL = type == .iq4_nl, qs = o + (isNL ? 2 : 1)
+            let q = i < 16 ? Int(b[qs + i] & 15) : Int(b[qs + i - 16] >> 4)
+            let book = isNL ? [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
+                            : [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12]
+            let d = isNL ? half(o) : pow(2.0, Double(Int(b[o]) - 128))
+            v[e] = d * Double(book[q])
+        case .iq4_xs:
+            // d, uint16 of high scale bit pairs (sub-block s at bits 2s), 4 bytes of low scale
+            // nibbles (sub-block s: nibble s % 2 of byte s / 2), then 16 nibble bytes per
+            // sub-block of 32 in Q4_0 order. x = d * (scale - 32) * iq4nl[q].
+            let s = i / 32, j = i % 32
+            let high = (Int(b[o + 2]) | Int(b[o + 3]) << 8) >> (2 * s) & 3
+            let low = Int(b[o + 4 + s / 2] >> (4 * (s % 2))) & 15
+            let qb = b[o + 8 + 16 * s + j % 16]
+            let q = j < 16 ? Int(qb & 15) : Int(qb >> 4)
+            let book = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
+            v[e] = half(o) * Double((low | high << 4) - 32) * Double(book[q])
+        case .q2_K, .q3_K:
+            // Element i = 128h + 32j + l: 2 bits at shift 2j of qs byte 32h + l (qs at 16 for
+            // Q2_K, 32 for Q3_K). Q2_K: 16 scale bytes (low nibble scale, high nibble min per
+            // 16 elements), d at 80, dmin at 82: x = d * sc * q - dmin * mn. Q3_K: hmask bit
+            // 4h + j of byte l clear subtracts 4; 16 6-bit scales (low 4 bits in nibbles of
+            // bytes 96..103, group g >= 8 in the high nibble of byte g - 8; top 2 bits in byte
+            // 104 + g % 4 at shift 2 * (g / 4)), bias 32, d at 108: x = d * (sc - 32) * q.
+            let h = i / 128, j = (i % 128) / 32, l = i % 32, g = i / 16
+            let isQ2 = type == .q2_K
+            var q = Int(b[o + (isQ2 ? 16 : 32) + 32 * h + l] >> (2 * j)) & 3
+            if isQ2 {
+                let a = half(o + 80) * Double(b[o + g] & 15) * Double(q), c = half(o + 82) * Double(b[o + g] >> 4)
+                v[e] = a - c
+                m[e] = abs(a) + abs(c)
+            } else {
+                if (b[o + l] >> (4 * h + j)) & 1 == 0 { q -= 4 }
+                let low = g < 8 ? Int(b[o + 96 + g] & 15) : Int(b[o + 96 + g - 8] >> 4)
+                let high = Int(b[o + 104 + g % 4] >> (2 * (g / 4))) & 3
+                v[e] = half(o + 108) * Double((low | high << 4) - 32) * Double(q)
+            }
         case .q8_K:
             let d = Float(bitPattern: UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24)
             v[e] = Double(d) * i8(o + 4 + i)
@@ -212,7 +276,30 @@ func runMatmul(
     return out
 }
 
-let computeTypes: [GGMLType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_K, .q5_K, .q6_K]
+let computeTypes: [GGMLType] = [
+    .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .mxfp4, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs,
+]
+
+/// Compute types hotmoe can also write (ggml's reference quantisers).
+let quantizableTypes = computeTypes.filter(\.isQuantizeSupported)
+
+/// Weights for a test: quantised Gaussian rows where hotmoe has a quantiser, else random blocks.
+func testWeights(_ type: GGMLType, count: Int, _ rng: inout SplitMix64) -> [UInt8] {
+    quantizableTypes.contains(type) ? quantize(type, gaussian(count, &rng, scale: 0.02)) : randomBlocks(type, count: count, &rng)
+}
+
+/// For Q8_1 activations (Q4_1/Q5_1 weights): sum over blocks of m_w * (s_a - sum a), the
+/// difference between the dot that uses the block sums ggml stores in fp16 and the exact one.
+func q8_1SumCorrection(_ type: GGMLType, _ wRow: [UInt8], _ act: [UInt8], count: Int) -> Double {
+    guard type.vecDotType == .q8_1 else { return 0 }
+    func half(_ b: [UInt8], _ o: Int) -> Double { Double(fp16Reference(UInt16(b[o]) | UInt16(b[o + 1]) << 8)) }
+    var c = 0.0
+    for blk in 0..<count / 32 {
+        let a = (0..<32).reduce(0.0) { $0 + half(act, 36 * blk) * Double(Int8(bitPattern: act[36 * blk + 4 + $1])) }
+        c += half(wRow, type.typeSize * blk + 2) * (half(act, 36 * blk + 2) - a)
+    }
+    return c
+}
 
 #if canImport(Glibc)
 import Glibc

@@ -166,8 +166,8 @@ enum HostileSet {
             img.tensor("blk.0.attn_norm.weight") { $0.type = 1; $0.data = Array($0.data.prefix($0.data.count / 2)) }
         }
         edit("matrix-type-unsupported", "cannot compute with") { img in
-            // Q4_1 (type 3): 20 bytes per 32 values.
-            img.tensor(q) { $0.type = 3; $0.data = [UInt8](repeating: 0, count: Int($0.dims[0] * $0.dims[1]) / 32 * 20) }
+            // Q8_1 (type 9, an activation format only): 36 bytes per 32 values.
+            img.tensor(q) { $0.type = 9; $0.data = [UInt8](repeating: 0, count: Int($0.dims[0] * $0.dims[1]) / 32 * 36) }
         }
         edit("embedding-rows-vs-vocab", "vocabulary size") { img in
             img.tensor("token_embd.weight") { $0.dims[1] -= 1; $0.data.removeLast(Int($0.dims[0]) * 4) }

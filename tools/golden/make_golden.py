@@ -33,7 +33,10 @@ GEMMA_FLAGS = {"sliding_window": "--sliding-window", "global_head_dim": "--globa
 VARIANTS = {("gemma4", "sharedkv"): dict(layers=6, shared_kv_layers=2)}
 CASES = [(arch, t) for arch in ("qwen3moe", "olmoe") for t in ("f32", "q8_0", "q4_k")] + [("llama", "f32"), ("qwen3moe", "q4_k_m")] \
     + [(arch, t) for arch in ("qwen35moe", "qwen3next") for t in ("f32", "q8_0", "q4_k_m")] \
-    + [("gemma4", t) for t in ("f32", "q8_0", "q4_k_m")] + [("gemma4", "f32", "sharedkv")]
+    + [("gemma4", t) for t in ("f32", "q8_0", "q4_k_m")] + [("gemma4", "f32", "sharedkv")] \
+    + [("qwen3moe", t) for t in ("q4_1", "q5_0", "q5_1")]
+# Not MXFP4: llama.cpp's repacked MXFP4 kernels move its own logits (perplexity 582.69 with
+# repacking, 582.65 with --no-repack on a small qwen3moe), so greedy tokens are not a stable reference.
 PROMPT = "The cache keeps hot experts in fast memory. Il modello sceglie pochi esperti; def f(x): return x * 2"
 DEFAULT_PROMPT = ("The configuration file lists the options that the server reads at start-up, and each option can be set "
                   "on the command line, in the environment or in the file itself; later sources override earlier ones.")
@@ -74,6 +77,14 @@ def reference_record(llama_cpp, path, prompt):
             "reference": f"llama.cpp via llama-cpp-python {llama_cpp.__version__}, F32 KV cache, no flash attention"}
 
 
+def import_llama_cpp(binding_dir, lib):
+    """llama-cpp-python from its source tree, on the llama.cpp libraries in `lib`."""
+    os.environ["LLAMA_CPP_LIB_PATH"] = lib
+    sys.path.insert(0, binding_dir)
+    import llama_cpp  # noqa: E402
+    return llama_cpp
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--hotmoe", default=os.path.join(ROOT, ".build", "release", "hotmoe"))
@@ -81,14 +92,13 @@ def main():
     ap.add_argument("--lib", default=os.environ.get("LLAMA_CPP_LIB_PATH", "/work/ref/build/bin"))
     ap.add_argument("--default-only", action="store_true", help="only the embedded default model's record")
     ap.add_argument("--only", help="comma-separated architectures to regenerate (default: all)")
+    ap.add_argument("--types", help="comma-separated weight types to regenerate (default: all)")
     args = ap.parse_args()
-    os.environ["LLAMA_CPP_LIB_PATH"] = args.lib
-    sys.path.insert(0, args.llama_cpp_python)
-    import llama_cpp  # noqa: E402
+    llama_cpp = import_llama_cpp(args.llama_cpp_python, args.lib)
 
     os.makedirs(OUT, exist_ok=True)
     default = os.path.join(ROOT, "models", "hotmoe-default-q8_0.gguf")
-    if os.path.exists(default) and not args.only:
+    if os.path.exists(default) and not args.only and not args.types:
         rec = {"model": "models/hotmoe-default-q8_0.gguf", "fnv1a64": fnv1a64(open(default, "rb").read()),
                **reference_record(llama_cpp, default, DEFAULT_PROMPT)}
         with open(os.path.join(OUT, "default-model.json"), "w") as f:
@@ -100,7 +110,7 @@ def main():
         for case in CASES:
             arch, wtype = case[:2]
             variant = case[2] if len(case) > 2 else None
-            if args.only and arch not in args.only.split(","):
+            if args.only and arch not in args.only.split(",") or args.types and wtype not in args.types.split(","):
                 continue
             name = f"{arch}-{variant}-{wtype}" if variant else f"{arch}-{wtype}"
             shape = dict(SHAPE, **HYBRID) if arch in ("qwen35moe", "qwen3next") else \

@@ -7,7 +7,8 @@
   a warning when the libraries are absent.
 
 All files are little-endian raw arrays; Fixtures/index.json describes them.
-Usage: tools/quant/make_golden.py [--ggml-lib /work/ref/build/bin] [--out Tests/QuantTests/Fixtures]
+Usage (gguf-py from llama.cpp's tree works: PYTHONPATH=.../llama.cpp/gguf-py):
+       tools/quant/make_golden.py [--ggml-lib /work/ref/build/bin] [--out Tests/QuantTests/Fixtures]
 """
 import argparse
 import ctypes
@@ -29,9 +30,20 @@ TYPES = {  # name -> (gguf type, ggml type id, block elements, block bytes)
     "q4_K": (QT.Q4_K, 12, 256, 144),
     "q5_K": (QT.Q5_K, 13, 256, 176),
     "q6_K": (QT.Q6_K, 14, 256, 210),
+    # Appended after the original types so their fixtures (drawn first from the seed) stay as they were.
+    "q4_1": (QT.Q4_1, 3, 32, 20),
+    "q5_0": (QT.Q5_0, 6, 32, 22),
+    "q5_1": (QT.Q5_1, 7, 32, 24),
+    "iq4_nl": (QT.IQ4_NL, 20, 32, 18),
+    "mxfp4": (QT.MXFP4, 39, 32, 17),
+    "q2_K": (QT.Q2_K, 10, 256, 84),
+    "q3_K": (QT.Q3_K, 11, 256, 110),
+    "iq4_xs": (QT.IQ4_XS, 23, 256, 136),
 }
 # Offsets of fp16 scale fields inside each block (random bytes there could be NaN/inf).
-HALF_FIELDS = {"q8_0": [0], "q4_0": [0], "q4_K": [0, 2], "q5_K": [0, 2], "q6_K": [208]}
+HALF_FIELDS = {"q8_0": [0], "q4_0": [0], "q4_K": [0, 2], "q5_K": [0, 2], "q6_K": [208],
+               "q4_1": [0, 2], "q5_0": [0], "q5_1": [0, 2], "iq4_nl": [0], "mxfp4": [],
+               "q2_K": [80, 82], "q3_K": [108], "iq4_xs": [0]}
 
 
 def random_blocks(rng, name, nblocks):
@@ -44,6 +56,8 @@ def random_blocks(rng, name, nblocks):
         bad = (vals & exp_mask) == exp_mask
         vals[bad] &= ~np.uint16(0x4000)
         return vals.view(np.uint8).reshape(nblocks, size)
+    if name == "mxfp4":  # the E8M0 exponent byte: keep scales finite and moderate
+        raw[:, 0] = rng.integers(107, 127, size=nblocks, dtype=np.uint8)
     for off in HALF_FIELDS[name]:
         h = rng.uniform(-0.05, 0.05, size=nblocks).astype(np.float16)
         raw[:, off:off + 2] = h.view(np.uint8).reshape(nblocks, 2)
@@ -66,7 +80,7 @@ class Ggml:
     FROM_FLOAT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
     VEC_DOT = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.POINTER(ctypes.c_float), ctypes.c_size_t,
                                ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
-    BLOCK_BYTES = {0: (1, 4), 1: (1, 2), 30: (1, 2), 8: (32, 34), 15: (256, 292)}
+    BLOCK_BYTES = {0: (1, 4), 1: (1, 2), 30: (1, 2), 8: (32, 34), 9: (32, 36), 15: (256, 292)}
 
     def __init__(self, libdir):
         mode = ctypes.RTLD_GLOBAL

@@ -30,6 +30,16 @@ HM_MATMUL_DECL(hm_matmul_q5_K_q8_K);
 HM_MATMUL_DECL(hm_matmul_q6_K_q8_K);
 HM_MATMUL_DECL(hm_matmul_q8_0_q8_0);
 HM_MATMUL_DECL(hm_matmul_q4_0_q8_0);
+// Formats read from downloaded files: Q4_1/Q5_1 take Q8_1 activations (fp16 d, fp16 s = d * sum(q),
+// 32 int8), the 32-element others Q8_0, the 256-element ones Q8_K.
+HM_MATMUL_DECL(hm_matmul_q4_1_q8_1);
+HM_MATMUL_DECL(hm_matmul_q5_0_q8_0);
+HM_MATMUL_DECL(hm_matmul_q5_1_q8_1);
+HM_MATMUL_DECL(hm_matmul_iq4_nl_q8_0);
+HM_MATMUL_DECL(hm_matmul_mxfp4_q8_0);
+HM_MATMUL_DECL(hm_matmul_q2_K_q8_K);
+HM_MATMUL_DECL(hm_matmul_q3_K_q8_K);
+HM_MATMUL_DECL(hm_matmul_iq4_xs_q8_K);
 HM_MATMUL_DECL(hm_matmul_f16_f16);
 HM_MATMUL_DECL(hm_matmul_bf16_bf16);
 
@@ -52,6 +62,14 @@ HM_MATMUL_DECL(hm_matmul_q5_K_q8_K_portable);
 HM_MATMUL_DECL(hm_matmul_q6_K_q8_K_portable);
 HM_MATMUL_DECL(hm_matmul_q8_0_q8_0_portable);
 HM_MATMUL_DECL(hm_matmul_q4_0_q8_0_portable);
+HM_MATMUL_DECL(hm_matmul_q4_1_q8_1_portable);
+HM_MATMUL_DECL(hm_matmul_q5_0_q8_0_portable);
+HM_MATMUL_DECL(hm_matmul_q5_1_q8_1_portable);
+HM_MATMUL_DECL(hm_matmul_iq4_nl_q8_0_portable);
+HM_MATMUL_DECL(hm_matmul_mxfp4_q8_0_portable);
+HM_MATMUL_DECL(hm_matmul_q2_K_q8_K_portable);
+HM_MATMUL_DECL(hm_matmul_q3_K_q8_K_portable);
+HM_MATMUL_DECL(hm_matmul_iq4_xs_q8_K_portable);
 HM_MATMUL_DECL(hm_matmul_f16_f16_portable);
 HM_MATMUL_DECL(hm_matmul_bf16_bf16_portable);
 

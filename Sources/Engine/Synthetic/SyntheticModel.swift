@@ -113,8 +113,9 @@ public struct SyntheticModelSpec: Sendable, Equatable {
             if name.hasSuffix("ffn_down_exps.weight"), let l = layer, l % 2 == 0 { return .q6_K }
             return .q4_K
         }
-        guard let t = GGMLType(name: weightType), t.isComputeSupported else {
-            throw GGUFError("unsupported weight type '\(weightType)' (use f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k or q4_k_m)")
+        guard let t = GGMLType(name: weightType), t.isComputeSupported, t.isQuantizeSupported else {
+            let names = GGMLType.allCases.filter { $0.isComputeSupported && $0.isQuantizeSupported }.map { $0.description.lowercased() }
+            throw GGUFError("unsupported weight type '\(weightType)' (use \(names.joined(separator: ", ")) or q4_k_m)")
         }
         return t
     }
