@@ -41,7 +41,8 @@ final class CachedExpertExecutor: ExpertExecutor {
     private var failure: Error?
 
     init(model: MoEModel, tier: @escaping () -> HotTier?, online: OnlineTier?, telemetry: TelemetryRecorder,
-         parallelism: LaneParallelism, minParallelSlots: Int, pool: WorkerPool, prefetch: PrefetchMode, logger: Logger) {
+         parallelism: LaneParallelism, minParallelSlots: Int, pool: WorkerPool, prefetch: PrefetchMode,
+         readAheadTop: Int? = nil, logger: Logger) {
         let config = model.config
         weights = model.weights
         self.tier = tier
@@ -51,7 +52,7 @@ final class CachedExpertExecutor: ExpertExecutor {
         self.minParallelSlots = minParallelSlots
         self.pool = pool
         streaming = online.flatMap { o in
-            o.reader.map { StreamingLane(tier: o, reader: $0, model: model, pool: pool, prefetch: prefetch, logger: logger) }
+            o.reader.map { StreamingLane(tier: o, reader: $0, model: model, pool: pool, prefetch: prefetch, readAheadTop: readAheadTop, logger: logger) }
         }
         // Concurrent lanes split the threads; a serial lane gets them all.
         let hotThreads = max(1, pool.threadCount / 2)

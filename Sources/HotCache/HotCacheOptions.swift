@@ -26,6 +26,8 @@ public struct HotCacheOptions: Sendable, Equatable {
     public var stream = false
     /// Streaming: read the next layer's guessed experts ahead (decode).
     public var prefetch = PrefetchMode.auto
+    /// Streaming: read ahead only the best this many guesses per layer (default: top-k).
+    public var readAheadTop: Int?
     /// Streaming: reads in flight at once.
     public var readLanes = 4
     /// For the auto budget's KV estimate.
@@ -96,6 +98,10 @@ public struct HotCacheOptions: Sendable, Equatable {
             throw SettingsError("--moe-prefetch: '\(prefetch)' is not auto, on or off")
         }
         o.prefetch = p
+        if let top = source.environment["HOTMOE_MOE_PREFETCH_TOP"], !top.isEmpty {
+            guard let v = Int(top), v >= 1 else { throw SettingsError("HOTMOE_MOE_PREFETCH_TOP: '\(top)' is not an integer >= 1") }
+            o.readAheadTop = v
+        }
         if let lanes = source.environment["HOTMOE_MOE_READ_LANES"], !lanes.isEmpty {
             guard let v = Int(lanes), (1...64).contains(v) else { throw SettingsError("HOTMOE_MOE_READ_LANES: '\(lanes)' is not in 1...64") }
             o.readLanes = v

@@ -107,7 +107,7 @@ public final class MoERuntime: @unchecked Sendable {
     public func makeExecutor(pool: WorkerPool) -> ExpertExecutor {
         CachedExpertExecutor(model: model, tier: { [unowned self] in self.tier }, online: online, telemetry: telemetry,
                              parallelism: options.parallelism, minParallelSlots: options.parallelMinSlots, pool: pool,
-                             prefetch: options.prefetch, logger: logger)
+                             prefetch: options.prefetch, readAheadTop: options.readAheadTop, logger: logger)
     }
 
     /// Lookahead figures over all sessions (nil when not streaming).

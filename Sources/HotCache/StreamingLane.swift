@@ -36,6 +36,7 @@ final class StreamingLane {
     private let probe: RouterProbe?
     private let mode: PrefetchMode
     private let logger: Logger
+    private let readAheadTop: Int
     private let k: Int
     private let layerCount: Int
     private var freeBuffers: [UnsafeMutableRawPointer] = []
@@ -53,12 +54,13 @@ final class StreamingLane {
         set { tier.prefetchStats = newValue }
     }
     /// Decode steps measured before `auto` decides.
-    static let autoSampleSteps = 256
+    static let autoSampleSteps = 16
     static let autoMinimumPrecision = 0.5
 
     init(tier: OnlineTier, reader: ExpertReader, model: MoEModel, pool: WorkerPool, prefetch: PrefetchMode,
-         logger: Logger, buffers: Int = 16) {
+         readAheadTop: Int? = nil, logger: Logger, buffers: Int = 16) {
         self.tier = tier
+        self.readAheadTop = min(readAheadTop ?? model.config.expertsUsed, model.config.expertsUsed)
         self.logger = logger
         self.reader = reader
         mode = prefetch
@@ -103,7 +105,8 @@ final class StreamingLane {
         let guess = Array(UnsafeBufferPointer(start: guessBuffer, count: k))
         guessed = (layer + 1, guess)
         guard stats.enabled else { return }
-        for e in guess.map(Int.init) where !tier.isResident(layer: layer + 1, expert: e) {
+        // The guesses come best first: read ahead only the `readAheadTop` most likely.
+        for e in guess.prefix(readAheadTop).map(Int.init) where !tier.isResident(layer: layer + 1, expert: e) {
             guard let buffer = freeBuffers.popLast() else { break }
             let ranges = tier.format(layer: layer + 1).fileRanges(expert: e, fileBase: tier.fileBase)
             prefetched.append((layer + 1, e, reader.submit(ranges: ranges, buffer: buffer)))
