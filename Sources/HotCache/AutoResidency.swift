@@ -21,14 +21,15 @@ public enum AutoResidency {
         let largestSlot = formats.map(\.slotBytes).max() ?? 0
         let readBuffer = formats.map(\.readBufferBytes).max() ?? 0
         let perTokenFloats = 16 * c.embeddingLength + 2 * c.expertFFLength * c.expertsUsed + c.expertCount
-        let staging = min(c.expertCount, maxBatch * c.expertsUsed) * largestSlot
+        // The cache's spare buffers take one call's misses: up to every expert of a layer.
+        let staging = c.expertCount * largestSlot
         return MemoryFigures(
             availableBytes: availableBytes,
             residentBytes: model.file.fileSize - expertFile + (repack ? w.denseRepackGrowth : 0),
             expertBytes: repack ? w.fastExpertBytes : expertFile,
             kvBytes: kvCacheBytes(config: c, capacity: min(o.ctxSize, c.contextLength), sequences: sequences),
             computeBytes: sequences * ((64 << 20) + maxBatch * perTokenFloats * 4 + c.vocabSize * 4),
-            streamingBytes: sequences * (staging + (16 + 2 * c.expertsUsed) * readBuffer),
+            streamingBytes: staging + sequences * (16 + c.expertsUsed) * readBuffer,
             minimumCacheBytes: c.expertsUsed * formats.reduce(0) { $0 + $1.slotBytes },
             reserveBytes: reserveBytes(o, availableBytes: availableBytes))
     }

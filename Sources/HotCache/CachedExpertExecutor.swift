@@ -35,7 +35,6 @@ final class CachedExpertExecutor: ExpertExecutor {
     private var coldItems: [ExpertWorkItem] = []
     private var hotFlags: [Bool] = []
     private var coldReads: [(expert: Int, staging: UnsafeMutableRawPointer)] = []
-    private var stagingOf: [Int: UnsafeMutableRawPointer] = [:]
     private var residentNow = Set<Int>()
     /// The first streaming read error since the last `takeFailure`.
     private var failure: Error?
@@ -74,20 +73,18 @@ final class CachedExpertExecutor: ExpertExecutor {
     private func locate(layer: Int, routes: ExpertRoutes) -> (Int) -> Bool {
         if let online {
             coldReads.removeAll(keepingCapacity: true)
-            stagingOf.removeAll(keepingCapacity: true)
             let format = online.format(layer: layer)
-            let base = streaming?.staging(layer: layer, count: min(weights.layers[layer].gateExperts.expertCount, routes.tokenCount * routes.k))
             residentNow.removeAll(keepingCapacity: true)
             grouping.group(routes: routes) { e in
                 if let m = online.residentMatrices(layer: layer, expert: e) {
                     residentNow.insert(e)
                     return m
                 }
-                guard let base else { return weights.expertMatrices(layer: layer, expert: e) }
-                let slot = base + coldReads.count * format.slotBytes
-                coldReads.append((e, slot))
-                stagingOf[e] = slot
-                return format.matrices(at: slot)
+                guard streaming != nil else { return weights.expertMatrices(layer: layer, expert: e) }
+                // Read into a pool buffer that becomes the expert's slot if the policy admits it.
+                let buffer = online.takeBuffer()
+                coldReads.append((e, buffer))
+                return format.matrices(at: buffer)
             }
             // As found before this call's admission, which changes residency.
             let resident = residentNow
@@ -175,11 +172,13 @@ final class CachedExpertExecutor: ExpertExecutor {
         }
         let hotFlagsSource = isHot
         // After a failed read the staging holds no valid expert: admit nothing this call.
-        if let online, !readFailed {
-            do {
-                try online.admit(layer: layer, routes: routes) { stagingOf[$0].map(UnsafeRawPointer.init) }
-            } catch {
-                failure = failure ?? error
+        if let online {
+            if readFailed {
+                online.release(coldReads.map(\.staging))
+            } else {
+                do { try online.admit(layer: layer, routes: routes, staged: coldReads.map { ($0.expert, $0.staging) }) } catch {
+                    failure = failure ?? error
+                }
             }
         }
         guard timed else { return }

@@ -13,10 +13,10 @@ import Foundation
 /// says. Each layer has its own cache of `capacity` experts.
 final class OnlineTier: @unchecked Sendable {
     private struct Layer {
-        var base: UnsafeMutableRawPointer
         let format: ExpertSlotFormat
-        var slotExpert: [Int]
-        var slotOf: [Int]
+        /// Per expert: the pool buffer holding its cached copy, nil when not cached.
+        var bufferOf: [UnsafeMutableRawPointer?]
+        var residents = 0
         var policy: any CachePolicy
     }
 
@@ -27,6 +27,13 @@ final class OnlineTier: @unchecked Sendable {
     private var layers: [Layer]
     private var ticks: [Int]
     let capacity: Int
+    /// Buffers of one slot each (the largest layer's), shared by every layer's cache and by the
+    /// calls' misses: a miss is read into a free buffer and, if the policy keeps it, that buffer
+    /// simply becomes its slot (an evicted expert's buffer goes back), so admission copies nothing.
+    private var free: [UnsafeMutableRawPointer] = []
+    private let block: UnsafeMutableRawPointer
+    private var extra: [UnsafeMutableRawPointer] = []
+    let bufferBytes: Int
     /// Serialises calls: admission rewrites slots that another session may be reading.
     let lock = NSLock()
     /// Lookahead figures of all sessions (their lanes update them under `lock`).
@@ -40,24 +47,28 @@ final class OnlineTier: @unchecked Sendable {
         self.capacity = capacity
         let c = model.config
         let formats = model.weights.layers.map { ExpertSlotFormat(layer: $0, fastLayout: stream) }
+        let bufferBytes = formats.map(\.slotBytes).max() ?? 64
+        self.bufferBytes = bufferBytes
+        // Every layer's slots plus room for one call's misses (at most every expert of a layer).
+        let count = c.layerCount * capacity + (stream ? c.expertCount : 0)
+        let total = count * bufferBytes
         // Checked again now, right before allocating: memory may have gone since the load decided.
-        let total = formats.reduce(0) { $0 + $1.slotBytes * capacity }
         if let available = MemoryLimits.availableBytes(), total > available {
             throw HotCacheError("the expert cache needs \(total >> 20) MiB (\(capacity) experts per layer) but only \(available >> 20) MiB are available; lower --moe-cache-capacity or --moe-hot-cache-max-mib")
         }
+        var base: UnsafeMutableRawPointer?
+        guard posix_memalign(&base, 64, max(1, total)) == 0, let base else {
+            throw HotCacheError("out of memory allocating the expert cache (\(total >> 20) MiB)")
+        }
+        block = base
+        free = (0..<count).reversed().map { base + $0 * bufferBytes }
         var built: [Layer] = []
         for (layer, format) in formats.enumerated() {
-            var base: UnsafeMutableRawPointer?
-            guard posix_memalign(&base, 64, max(1, format.slotBytes * capacity)) == 0, let base else {
-                for l in built { free(l.base) }
-                throw HotCacheError("out of memory allocating the expert cache (\(format.slotBytes * capacity >> 20) MiB for layer \(layer))")
-            }
             guard let policy = spec.make(capacity: capacity, key: { $0.layer == layer ? $0.expert : nil }) else {
-                free(base)
-                for l in built { free(l.base) }
+                Glibc.free(base)
                 throw HotCacheError("--moe-cache-policy: '\(spec)' is an offline bound, not an online policy")
             }
-            built.append(Layer(base: base, format: format, slotExpert: [], slotOf: [Int](repeating: -1, count: c.expertCount), policy: policy))
+            built.append(Layer(format: format, bufferOf: [UnsafeMutableRawPointer?](repeating: nil, count: c.expertCount), policy: policy))
         }
         layers = built
         ticks = [Int](repeating: 0, count: c.layerCount)
@@ -66,29 +77,40 @@ final class OnlineTier: @unchecked Sendable {
 
     deinit {
         reader?.shutdown()
-        for l in layers { free(l.base) }
+        Glibc.free(block)
+        for p in extra { p.deallocate() }
     }
 
-    var bytes: Int { layers.reduce(0) { $0 + $1.format.slotBytes * capacity } }
-    var residentCount: Int { layers.reduce(0) { $0 + $1.slotExpert.count } }
+    var bytes: Int { layers.count * capacity * bufferBytes }
+    var residentCount: Int { layers.reduce(0) { $0 + $1.residents } }
     /// Bytes brought into the cache or computed from the slow tier so far.
     var loadedBytes: Int { (reader?.stats.bytes ?? 0) + copiedBytes }
 
     func format(layer: Int) -> ExpertSlotFormat { layers[layer].format }
 
-    func isResident(layer: Int, expert e: Int) -> Bool { layers[layer].slotOf[e] >= 0 }
+    func isResident(layer: Int, expert e: Int) -> Bool { layers[layer].bufferOf[e] != nil }
 
     /// The cached copy of expert `e`, if resident.
     func residentMatrices(layer: Int, expert e: Int) -> ExpertMatrices? {
-        let l = layers[layer]
-        guard l.slotOf[e] >= 0 else { return nil }
-        return l.format.matrices(at: l.base + l.slotOf[e] * l.format.slotBytes)
+        layers[layer].bufferOf[e].map { layers[layer].format.matrices(at: $0) }
     }
 
-    /// Runs the policy over this call's accesses (token order, slot order) and loads the
-    /// experts it made resident. `computed` gives a slot-format copy of a miss the call
-    /// computed (staging), nil where the expert is to be fetched from the slow tier.
-    func admit(layer: Int, routes: ExpertRoutes, computed: (Int) -> UnsafeRawPointer?) throws {
+    /// A free buffer for a miss (give it back with `release` or hand it to `admit`).
+    func takeBuffer() -> UnsafeMutableRawPointer {
+        if let p = free.popLast() { return p }
+        // Only reachable if a call misses more experts than a layer has; never fails a request.
+        let p = UnsafeMutableRawPointer.allocate(byteCount: bufferBytes, alignment: 64)
+        extra.append(p)
+        return p
+    }
+
+    func release(_ buffers: [UnsafeMutableRawPointer]) { free += buffers }
+
+    /// Runs the policy over this call's accesses (token order, slot order) and makes resident
+    /// what it admits: a miss the call read into `staged` keeps that buffer as its slot; other
+    /// admissions (a pinned expert before its first access) are fetched from the slow tier.
+    /// Staged buffers not admitted go back to the pool.
+    func admit(layer: Int, routes: ExpertRoutes, staged: [(expert: Int, buffer: UnsafeMutableRawPointer)]) throws {
         var l = layers[layer]
         defer { layers[layer] = l }
         // Same step rule as ExpertCache.Simulator: per token, hits touch the policy first, then misses load.
@@ -101,53 +123,39 @@ final class OnlineTier: @unchecked Sendable {
             }
         }
         let resident = l.policy.residents
-        let slotBytes = l.format.slotBytes
-        // Evict what the policy dropped, then load what it added into the freed slots.
-        var freeSlots = [Int]()
+        for e in l.bufferOf.indices where l.bufferOf[e] != nil && !resident.contains(e) {
+            free.append(l.bufferOf[e]!)
+            l.bufferOf[e] = nil
+            l.residents -= 1
+        }
+        var unclaimed = Dictionary(staged.map { ($0.expert, $0.buffer) }, uniquingKeysWith: { a, _ in a })
         var failure: Error?
-        for (slot, e) in l.slotExpert.enumerated() where !resident.contains(e) {
-            l.slotOf[e] = -1
-            freeSlots.append(slot)
-        }
-        for e in resident.sorted() where l.slotOf[e] < 0 {
-            let slot: Int
-            if let f = freeSlots.popLast() { slot = f } else { slot = l.slotExpert.count; l.slotExpert.append(e) }
-            let dst = l.base + slot * slotBytes
-            if let src = computed(e) {
-                dst.copyMemory(from: src, byteCount: slotBytes)
-            } else if let reader {
-                // A pinned expert becomes resident before its first access: read it now.
-                let ranges = l.format.fileRanges(expert: e, fileBase: fileBase)
-                let buffer = UnsafeMutableRawPointer.allocate(byteCount: ExpertReader.bufferBytes(ranges: ranges),
-                                                              alignment: ExpertReader.alignment)
-                defer { buffer.deallocate() }
-                let read = reader.submit(ranges: ranges, buffer: buffer)
-                do { try reader.wait(read) } catch {
-                    // Not filled: the slot stays free (compacted below), so nothing computes from it.
-                    l.slotExpert[slot] = e
-                    freeSlots.append(slot)
-                    failure = failure ?? error
-                    continue
-                }
-                l.format.fill(dst) { read.data($0) }
+        for e in resident.sorted() where l.bufferOf[e] == nil {
+            if let p = unclaimed.removeValue(forKey: e) {
+                l.bufferOf[e] = p
             } else {
-                l.format.fill(dst, expert: e)
-                copiedBytes += slotBytes
+                let p = takeBuffer()
+                if let reader {
+                    let ranges = l.format.fileRanges(expert: e, fileBase: fileBase)
+                    let raw = UnsafeMutableRawPointer.allocate(byteCount: ExpertReader.bufferBytes(ranges: ranges), alignment: ExpertReader.alignment)
+                    defer { raw.deallocate() }
+                    let read = reader.submit(ranges: ranges, buffer: raw)
+                    do { try reader.wait(read) } catch {
+                        // Not filled: it stays uncached, so nothing computes from it.
+                        free.append(p)
+                        failure = failure ?? error
+                        continue
+                    }
+                    l.format.fill(p) { read.data($0) }
+                } else {
+                    l.format.fill(p, expert: e)
+                    copiedBytes += l.format.slotBytes
+                }
+                l.bufferOf[e] = p
             }
-            l.slotExpert[slot] = e
-            l.slotOf[e] = slot
+            l.residents += 1
         }
-        // Slots freed and not refilled are compacted away so slotExpert lists only residents.
-        for slot in freeSlots.sorted(by: >) {
-            let last = l.slotExpert.count - 1
-            if slot != last {
-                let moved = l.slotExpert[last]
-                (l.base + slot * slotBytes).copyMemory(from: l.base + last * slotBytes, byteCount: slotBytes)
-                l.slotExpert[slot] = moved
-                l.slotOf[moved] = slot
-            }
-            l.slotExpert.removeLast()
-        }
+        free += unclaimed.values
         if let failure { throw failure }
     }
 }

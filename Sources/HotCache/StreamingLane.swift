@@ -42,8 +42,6 @@ final class StreamingLane {
     private var freeBuffers: [UnsafeMutableRawPointer] = []
     private var allBuffers: [UnsafeMutableRawPointer] = []
     private let bufferBytes: Int
-    private var staging: UnsafeMutableRawPointer?
-    private var stagingBytes = 0
     private var prefetched: [(layer: Int, expert: Int, read: FileRead)] = []
     private var guessed: (layer: Int, experts: [Int32])?
     private var guessBuffer: UnsafeMutablePointer<Int32>
@@ -81,19 +79,7 @@ final class StreamingLane {
         // Reads still in flight write into these buffers: wait for them first.
         for r in prefetched.map(\.read) + draining + pending.map(\.read) { _ = try? reader.wait(r) }
         for b in allBuffers { b.deallocate() }
-        staging?.deallocate()
         guessBuffer.deallocate()
-    }
-
-    /// Staging for `count` experts of `layer` in slot format (valid until the next call).
-    func staging(layer: Int, count: Int) -> UnsafeMutableRawPointer {
-        let bytes = max(1, count * tier.format(layer: layer).slotBytes)
-        if bytes > stagingBytes {
-            staging?.deallocate()
-            staging = .allocate(byteCount: bytes, alignment: 64)
-            stagingBytes = bytes
-        }
-        return staging!
     }
 
     /// Guesses layer+1's experts from this layer's one-token `input` and reads ahead the
