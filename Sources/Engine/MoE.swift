@@ -41,19 +41,24 @@ public struct ExpertMatrices: @unchecked Sendable {
 enum Router {
     /// Softmax over all experts, top-k by probability (ties: lower id first), optionally
     /// renormalised to sum to one — ggml's softmax gating.
+    ///
+    /// A NaN probability (from a NaN or infinite router logit) ranks as -inf, so every row, even
+    /// an all-NaN one, selects k distinct valid experts: the first unselected expert is the
+    /// default and only a strictly larger probability replaces it. Their weights keep the row's
+    /// values (NaN stays NaN: the output shows the corruption instead of hiding it).
     static func route(logits: UnsafeMutablePointer<Float>, expertCount e: Int, k: Int, normalize: Bool,
                       scale: Float = 0, experts: UnsafeMutablePointer<Int32>, weights: UnsafeMutablePointer<Float>) {
         hm_ggml_softmax_f32(logits, Int64(e))
         for s in 0..<k {
             var best = -1
             var bestP = -Float.infinity
-            for i in 0..<e where logits[i] > bestP {
+            for i in 0..<e where best < 0 || logits[i] > bestP {
                 var taken = false
                 for j in 0..<s where experts[j] == Int32(i) { taken = true; break }
-                if !taken { best = i; bestP = logits[i] }
+                if !taken { best = i; bestP = logits[i].isNaN ? -.infinity : logits[i] }
             }
             experts[s] = Int32(best)
-            weights[s] = bestP
+            weights[s] = logits[best]
         }
         if normalize {
             // ggml_sum_rows adds in double and rounds once.

@@ -116,6 +116,7 @@ struct RunCommand: ParsableCommand {
             }
             print(decoder.finish())
             logger.info("\(Self.summary(stats))")
+            if stats.stoppedBy == .nonFiniteLogits { throw CLIError("\(NonFiniteLogitsError(position: session.position))") }
             if let runtime {
                 runtime.afterRequest()
                 logger.info("\(runtime.summaryLine)")
