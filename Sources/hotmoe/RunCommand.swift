@@ -18,6 +18,8 @@ struct ModelOptions: ParsableArguments {
     var batchSize: Int = 256
     @Flag(name: .shortAndLong, help: "Verbose logging.")
     var verbose = false
+    @Flag(name: .customLong("check-tensors"), help: ArgumentHelp(stringLiteral: CheckTensors.help))
+    var checkTensors = false
 
     var threadCount: Int { threads ?? ProcessInfo.processInfo.activeProcessorCount }
 
@@ -36,6 +38,7 @@ struct ModelOptions: ParsableArguments {
         let t0 = clock.now
         logger.info("loading \(path)")
         let file = try GGUFFile(path: path)
+        if checkTensors { try CheckTensors.run(file, logger: logger) }
         let (model, runtime) = try cache.load(file: file, ctxSize: contextSize(for:), parallel: parallel, maxBatch: batchSize, logger: logger)
         let tokenizer = try Tokenizer(gguf: file)
         let c = model.config
