@@ -32,6 +32,8 @@ public enum TensorCheck {
             if let bad = firstInvalid(type: t.type, data: file.data(t), byteCount: t.byteCount) {
                 throw InvalidTensorValue(path: file.path, tensor: t.name, type: t.type, index: bad.index, field: bad.field, value: bad.value)
             }
+            // The scan must not leave a model larger than memory resident (the page cache keeps it).
+            file.releasePages(of: file.data(t), byteCount: t.byteCount)
             done += t.byteCount
             progress(done, total)
         }
@@ -92,20 +94,21 @@ public enum TensorCheck {
     }
 
     /// Index of the first of `count` values whose exponent bits are all ones (NaN or
-    /// infinity), sixteen at a time; the lanes of a hit are then searched one by one.
+    /// infinity). Runs of 1024 values are screened with a min-reduction of the cleared exponent
+    /// bits (zero only where all are set), which the compiler vectorises; a hit run is then
+    /// searched value by value.
     @inline(__always)
-    static func firstAllOnesExponent<T: FixedWidthInteger & SIMDScalar>(_ p: UnsafeRawPointer, count n: Int, mask: T) -> Int? {
+    static func firstAllOnesExponent<T: FixedWidthInteger & UnsignedInteger>(_ p: UnsafeRawPointer, count n: Int, mask: T) -> Int? {
         let size = MemoryLayout<T>.size
-        let lanes = SIMD16<T>(repeating: mask)
-        var i = 0
-        while i + 16 <= n {
-            let v = p.loadUnaligned(fromByteOffset: i * size, as: SIMD16<T>.self)
-            if any((v & lanes) .== lanes) { break }
-            i += 16
-        }
-        while i < n {
-            if p.loadUnaligned(fromByteOffset: i * size, as: T.self) & mask == mask { return i }
-            i += 1
+        var start = 0
+        while start < n {
+            let end = min(n, start + 1024)
+            var least = mask
+            for i in start..<end { least = min(least, ~p.loadUnaligned(fromByteOffset: i * size, as: T.self) & mask) }
+            if least == 0 {
+                for i in start..<end where p.loadUnaligned(fromByteOffset: i * size, as: T.self) & mask == mask { return i }
+            }
+            start = end
         }
         return nil
     }

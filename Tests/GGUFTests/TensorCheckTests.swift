@@ -26,6 +26,11 @@ import Quant
         #expect(first(.f32, bytes(f32))?.value == .infinity)
         #expect(first(.f32, bytes(f32))?.field == nil)
 
+        // Past the first screened run of values, and only the first of two.
+        var long = [Float](repeating: 2, count: 5000)
+        long[4321] = -.infinity; long[4999] = .nan
+        #expect(first(.f32, bytes(long))?.index == 4321)
+
         var f16 = [UInt16](repeating: floatToFp16(1.5), count: 40)
         f16[3] = floatToFp16(65504)
         #expect(first(.f16, bytes(f16)) == nil)

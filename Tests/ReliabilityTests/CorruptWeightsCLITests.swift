@@ -32,6 +32,12 @@ final class CorruptWeightsCLITests: XCTestCase {
             print("hotmoe run \(sampling.joined(separator: " ")) on random float data: exit \(String(describing: r.exitCode)) in \(String(format: "%.2f", r.seconds)) s")
         }
 
+        let prompts = (bad as NSString).deletingLastPathComponent + "/prompts.jsonl"
+        try #"{"prompt": "hello world", "domain": "en"}"#.write(toFile: prompts, atomically: true, encoding: .utf8)
+        let traced = try ChildProcess.run(exe, ["trace", "-m", bad, "--prompts", prompts, "-o", prompts + ".trace", "-n", "4", "-t", "1"], timeout: 60)
+        XCTAssertEqual(traced.exitCode, 1, traced.stderr)
+        XCTAssertTrue(traced.stderr.contains("prompt 1: the model computed no finite logit"), traced.stderr)
+
         // The expected name: the first tensor (file order) holding a NaN or Inf.
         let file = try GGUFFile(path: bad)
         let firstBad = file.tensors.first { t in
