@@ -30,9 +30,12 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// Loads the model with progress on the log; experts resident or streamed as memory
-    /// allows (`cache` gives the hot-cache flags; the runtime is nil when none is needed).
-    func load(logger: Logger, cache: HotCacheFlags = HotCacheFlags(), parallel: Int = 1)
+    /// allows (`cache` gives the hot-cache flags, their defaults when nil; the runtime is nil
+    /// when none is needed).
+    func load(logger: Logger, cache flags: HotCacheFlags? = nil, parallel: Int = 1)
         throws -> (MoEModel, Tokenizer, String, MoERuntime?) {
+        // Parsed, not HotCacheFlags(): reading an unparsed ArgumentParser property traps.
+        let cache = try flags ?? HotCacheFlags.parse([])
         let path = try ModelLocator.resolve(model, logger: logger)
         let clock = ContinuousClock()
         let t0 = clock.now
