@@ -21,7 +21,8 @@ public struct InvalidTensorValue: Error, CustomStringConvertible, Equatable {
 
 /// Validates tensor values as llama.cpp's `ggml_validate_row_data` does: every F32, F16,
 /// BF16 and F64 value, and the scales of every quantised block (d, and the min dmin / m / s
-/// where the block has one), must be finite. Integer tensors carry nothing to check.
+/// where the block has one; MXFP4's exponent e), must be finite. Integer tensors carry
+/// nothing to check.
 public enum TensorCheck {
     /// Checks every tensor in file order; `progress(bytesDone, bytesTotal)` after each one.
     /// Throws `InvalidTensorValue` for the first bad value.
@@ -59,6 +60,10 @@ public enum TensorCheck {
                 if !d.isFinite { return (b, "d", Double(d)) }
             }
             return nil
+        case .mxfp4:
+            // An E8M0 exponent byte first; 0xff is its NaN.
+            for b in 0..<n where data.load(fromByteOffset: b * type.typeSize, as: UInt8.self) == 0xff { return (b, "e", .nan) }
+            return nil
         case .i8, .i16, .i32, .i64:
             return nil
         default:
@@ -77,7 +82,7 @@ public enum TensorCheck {
     /// The fp16 scale fields of a quantised block and their byte offsets (ggml-common.h).
     public static func halfScaleFields(_ type: GGMLType) -> [(String, Int)] {
         switch type {
-        case .q4_0, .q5_0, .q8_0: [("d", 0)]
+        case .q4_0, .q5_0, .q8_0, .iq4_nl, .iq4_xs: [("d", 0)]
         case .q4_1, .q5_1: [("d", 0), ("m", 2)]
         case .q8_1: [("d", 0), ("s", 2)]
         case .q4_K, .q5_K: [("d", 0), ("dmin", 2)]

@@ -54,7 +54,7 @@ import Quant
         // (type, field, byte offset of the field in the block)
         let cases: [(GGMLType, String, Int)] = [(.q8_0, "d", 0), (.q4_0, "d", 0), (.q4_1, "m", 2), (.q4_K, "d", 0),
                                                 (.q4_K, "dmin", 2), (.q5_K, "dmin", 2), (.q6_K, "d", 208), (.q2_K, "dmin", 82),
-                                                (.q3_K, "d", 108)]
+                                                (.q3_K, "d", 108), (.iq4_nl, "d", 0), (.iq4_xs, "d", 0)]
         for (type, field, offset) in cases {
             // Quant bytes of all ones look like NaN halves everywhere except at the scales.
             var blocks = [UInt8](repeating: 0xff, count: type.typeSize * 5)
@@ -66,6 +66,10 @@ import Quant
             let bad = first(type, blocks)
             #expect(bad?.index == 3 && bad?.field == field && bad?.value == .infinity, "\(type) \(field): \(String(describing: bad))")
         }
+        var mx = [UInt8](repeating: 0x7f, count: GGMLType.mxfp4.typeSize * 4)
+        #expect(first(.mxfp4, mx) == nil)
+        mx[2 * GGMLType.mxfp4.typeSize] = 0xff
+        #expect(first(.mxfp4, mx)?.index == 2 && first(.mxfp4, mx)?.field == "e")
         var q8k = [UInt8](repeating: 0, count: GGMLType.q8_K.typeSize * 2)
         withUnsafeBytes(of: Float.nan) { q8k.replaceSubrange((GGMLType.q8_K.typeSize)..<(GGMLType.q8_K.typeSize + 4), with: $0) }
         #expect(first(.q8_K, q8k)?.index == 1)
