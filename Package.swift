@@ -54,7 +54,7 @@ let package = Package(
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Quant"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ExpertCacheTests", dependencies: ["ExpertCache"]),
-        .testTarget(name: "ServerTests", dependencies: ["HotMoEServer", "Engine", "HotCache", "ExpertCache",
+        .testTarget(name: "ServerTests", dependencies: ["HotMoEServer", "Engine", "GGUF", "HotCache", "ExpertCache",
                                                         .product(name: "Hummingbird", package: "hummingbird")]),
         .testTarget(name: "HotCacheTests", dependencies: ["HotCache", "Engine", "ExpertCache", "GGUF", "Quant"]),
         // Hostile GGUF files against the loader and the CLI, crash-safety of state files.

@@ -8,7 +8,8 @@ public struct GenerationStats: Sendable, Codable, Equatable {
     public var generationSeconds = 0.0
     public var stoppedBy: StopReason = .length
 
-    public enum StopReason: String, Sendable, Codable { case length, eos, stop, cancelled, contextFull }
+    /// `nonFiniteLogits`: the model computed no finite logit (see `NonFiniteLogitsError`).
+    public enum StopReason: String, Sendable, Codable { case length, eos, stop, cancelled, contextFull, nonFiniteLogits }
 
     public var promptTokensPerSecond: Double { promptSeconds > 0 ? Double(promptTokens) / promptSeconds : 0 }
     public var generationTokensPerSecond: Double {
@@ -21,6 +22,7 @@ public struct GenerationStats: Sendable, Codable, Equatable {
 /// Drives a session: prefill the prompt, then sample and decode one token at a time.
 public enum Generator {
     /// `onToken` receives each new token; returning false stops generation (cancellation).
+    /// Logits without a finite value stop generation before sampling (`.nonFiniteLogits`).
     public static func generate(session: InferenceSession, prompt: [Int32], maxTokens: Int,
                                 sampler: inout Sampler, stopTokens: Set<Int32>,
                                 onToken: (Int32) -> Bool) throws -> GenerationStats {
@@ -33,6 +35,10 @@ public enum Generator {
         let t1 = clock.now
         defer { stats.generationSeconds = (clock.now - t1).seconds }
         while stats.generatedTokens < maxTokens {
+            guard Sampler.hasFiniteValue(logits) else {
+                stats.stoppedBy = .nonFiniteLogits
+                break
+            }
             let token = sampler.sample(logits)
             stats.generatedTokens += 1
             if stopTokens.contains(token) {

@@ -38,23 +38,34 @@ public struct ExpertMatrices: @unchecked Sendable {
     }
 }
 
+/// The `k` largest of `count` values (k <= count), ties to the lower index. NaN ranks below
+/// every number, as -inf: any row, even an all-NaN one, yields k distinct valid indices, since
+/// the first unselected index is the default and only a strictly larger value replaces it.
+enum TopK {
+    static func select(_ values: UnsafePointer<Float>, count n: Int, k: Int, into out: UnsafeMutablePointer<Int32>) {
+        for s in 0..<k {
+            var best = -1
+            var bestValue = -Float.infinity
+            for i in 0..<n where best < 0 || values[i] > bestValue {
+                var taken = false
+                for j in 0..<s where out[j] == Int32(i) { taken = true; break }
+                if !taken { best = i; bestValue = values[i].isNaN ? -.infinity : values[i] }
+            }
+            out[s] = Int32(best)
+        }
+    }
+}
+
 enum Router {
-    /// Softmax over all experts, top-k by probability (ties: lower id first), optionally
-    /// renormalised to sum to one — ggml's softmax gating.
+    /// Softmax over all experts, top-k by probability (`TopK`: ties and NaN, from a NaN or
+    /// infinite router logit, go to the lower ids), optionally renormalised to sum to one —
+    /// ggml's softmax gating. The weights keep the row's values: NaN stays NaN, so the output
+    /// shows the corruption instead of hiding it.
     static func route(logits: UnsafeMutablePointer<Float>, expertCount e: Int, k: Int, normalize: Bool,
                       scale: Float = 0, experts: UnsafeMutablePointer<Int32>, weights: UnsafeMutablePointer<Float>) {
         hm_ggml_softmax_f32(logits, Int64(e))
-        for s in 0..<k {
-            var best = -1
-            var bestP = -Float.infinity
-            for i in 0..<e where logits[i] > bestP {
-                var taken = false
-                for j in 0..<s where experts[j] == Int32(i) { taken = true; break }
-                if !taken { best = i; bestP = logits[i] }
-            }
-            experts[s] = Int32(best)
-            weights[s] = bestP
-        }
+        TopK.select(logits, count: e, k: k, into: experts)
+        for s in 0..<k { weights[s] = logits[Int(experts[s])] }
         if normalize {
             // ggml_sum_rows adds in double and rounds once.
             var total: Double = 0

@@ -23,18 +23,6 @@ public final class RouterProbe {
         let router = weights.layers[layer].router
         acts.setInput(input, cols: router.cols, tokens: 1)
         Linear.apply(router, acts, tokens: 1, out: logits, pool: pool)
-        let n = min(count, expertCount)
-        for s in 0..<n {
-            var best = -1
-            var bestValue = -Float.infinity
-            for e in 0..<expertCount {
-                let v = logits[e].isNaN ? -Float.infinity : logits[e]
-                if best >= 0 && v <= bestValue { continue }
-                var taken = false
-                for j in 0..<s where out[j] == Int32(e) { taken = true; break }
-                if !taken { best = e; bestValue = v }
-            }
-            out[s] = Int32(best)
-        }
+        TopK.select(logits, count: expertCount, k: min(count, expertCount), into: out)
     }
 }

@@ -58,8 +58,25 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     }
 }
 
+/// The model computed no finite logit (all NaN or infinite), most likely from corrupt weights:
+/// generation stops here rather than emit noise.
+public struct NonFiniteLogitsError: Error, CustomStringConvertible {
+    public let position: Int
+
+    public init(position: Int) { self.position = position }
+
+    public var description: String {
+        "the model computed no finite logit (all NaN or Inf) at position \(position): its weights are probably corrupt; --check-tensors names the first bad tensor"
+    }
+}
+
 /// Picks the next token: top-k -> top-p -> min-p -> temperature -> draw, as llama.cpp's
 /// default chain does. Candidate storage is reused between calls.
+///
+/// Non-finite logits never trap and always give a valid id: NaN ranks as -inf, ties go to the
+/// lowest id (argmax, top-k), +inf logits share all the probability and a row with no value
+/// above -inf is uniform (equal logits, equal odds). `hasFiniteValue` tells callers when a row
+/// is all non-finite and the model's output is noise.
 public struct Sampler {
     public let params: SamplingParams
     private var rng: SeededGenerator
@@ -73,7 +90,8 @@ public struct Sampler {
     public mutating func sample(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
         if params.temperature <= 0 { return Sampler.argmax(logits) }
         candidates.removeAll(keepingCapacity: true)
-        for (i, l) in logits.enumerated() { candidates.append((Int32(i), l)) }
+        // NaN as -inf keeps the sort's ordering strict and the softmax below defined.
+        for (i, l) in logits.enumerated() { candidates.append((Int32(i), l.isNaN ? -.infinity : l)) }
         candidates.sort { $0.logit > $1.logit || ($0.logit == $1.logit && $0.id < $1.id) }
         if params.topK > 0, params.topK < candidates.count { candidates.removeLast(candidates.count - params.topK) }
         // Probabilities at temperature 1 for the p filters, as llama.cpp computes them.
@@ -102,14 +120,33 @@ public struct Sampler {
         return candidates.last!.id
     }
 
+    /// The id of the largest logit, the lowest id on ties; NaN never wins (it compares false),
+    /// so an all-NaN row gives id 0.
     public static func argmax(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
         var best = 0
-        for i in 1..<logits.count where logits[i] > logits[best] { best = i }
+        var bestValue = -Float.infinity
+        for i in 0..<logits.count where logits[i] > bestValue {
+            best = i
+            bestValue = logits[i]
+        }
         return Int32(best)
     }
 
+    /// Whether any logit is finite. A healthy row answers at its first element, so this costs
+    /// nothing per token; only a broken row is scanned to the end.
+    public static func hasFiniteValue(_ logits: UnsafeBufferPointer<Float>) -> Bool {
+        logits.contains { $0.isFinite }
+    }
+
+    /// Softmax of NaN-free values. +inf entries share all the mass and an all -inf row is
+    /// uniform, where exp(x - max) would give NaN; finite rows take the plain formula.
     static func softmax(_ x: [Float]) -> [Float] {
         guard let m = x.max() else { return [] }
+        if m == .infinity {
+            let share = 1 / Float(x.reduce(0) { $1 == .infinity ? $0 + 1 : $0 })
+            return x.map { $0 == .infinity ? share : 0 }
+        }
+        if m == -.infinity { return [Float](repeating: 1 / Float(x.count), count: x.count) }
         let e = x.map { expf($0 - m) }
         let s = e.reduce(0, +)
         return e.map { $0 / s }

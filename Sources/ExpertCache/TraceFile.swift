@@ -46,6 +46,9 @@ enum TraceFormat {
     static let magic = Array("HMTRACE1".utf8)
     static let sequenceTag: UInt32 = 0x3151_4553  // "SEQ1"
     static let maxLayers = 4096, maxExperts = 65536, maxTopK = 256, maxName = 4096, maxTokens = 1 << 24
+
+    static let weightsRule = "router weights must be finite and in [0, 1]"
+    static func areValidWeights(_ w: [Float]) -> Bool { w.allSatisfy { $0.isFinite && $0 >= 0 && $0 <= 1 } }
 }
 
 /// Streams sequences to a per-writer partial file next to `path` and renames it over `path`
@@ -88,6 +91,8 @@ public final class TraceWriter {
             guard weights?.count == routing.selections.count else {
                 throw TraceFileError("sequence \(sequences): \(weights?.count ?? 0) weights for \(routing.selections.count) selections")
             }
+            // What the reader refuses is never written (NaN weights of a corrupt model, say).
+            guard TraceFormat.areValidWeights(weights!) else { throw TraceFileError("sequence \(sequences): \(TraceFormat.weightsRule)") }
         }
         var b = [UInt8]()
         put(&b, TraceFormat.sequenceTag)
@@ -170,9 +175,7 @@ public enum TraceReader {
                 weights = (0..<selections).map { j in
                     Float(bitPattern: UInt32(w[4 * j]) | UInt32(w[4 * j + 1]) << 8 | UInt32(w[4 * j + 2]) << 16 | UInt32(w[4 * j + 3]) << 24)
                 }
-                guard weights!.allSatisfy({ $0.isFinite && $0 >= 0 && $0 <= 1 }) else {
-                    throw TraceFileError("sequence \(i): router weights must be finite and in [0, 1]")
-                }
+                guard TraceFormat.areValidWeights(weights!) else { throw TraceFileError("sequence \(i): \(TraceFormat.weightsRule)") }
             }
             sequences.append(TracedSequence(domain: domain, routing: routing, weights: weights))
         }

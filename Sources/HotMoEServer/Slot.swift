@@ -62,6 +62,14 @@ final class Slot: @unchecked Sendable {
         // prefix was computed, and recorded, by an earlier request). Recorded even on failure.
         routes?.reset()
         defer { if let routes { trace?.append(domain: r.traceDomain, from: routes) } }
+        do { return try decode(r, tokenizer: tokenizer, onText: onText) } catch {
+            // The cache may hold rows of the failed request (NaN ones, say): reuse none of them.
+            history = []
+            throw error
+        }
+    }
+
+    private func decode(_ r: GenerationRequest, tokenizer: Tokenizer, onText: (String) -> Bool) throws -> GenerationResult {
         let clock = ContinuousClock()
         // Reuse the longest common prefix, but always evaluate at least one token for logits.
         // A recurrent model keeps less: only up to its latest state checkpoint within the prefix.
@@ -84,6 +92,7 @@ final class Slot: @unchecked Sendable {
             return onText(s)
         }
         loop: while generated < r.maxTokens {
+            guard Sampler.hasFiniteValue(logits) else { throw NonFiniteLogitsError(position: session.position) }
             let token = sampler.sample(logits)
             generated += 1
             if !r.ignoreEOS && tokenizer.eosTokens.contains(token) { finish = "stop"; break }

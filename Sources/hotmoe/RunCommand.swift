@@ -18,6 +18,8 @@ struct ModelOptions: ParsableArguments {
     var batchSize: Int = 256
     @Flag(name: .shortAndLong, help: "Verbose logging.")
     var verbose = false
+    @Flag(name: .customLong("check-tensors"), help: ArgumentHelp(stringLiteral: CheckTensors.help))
+    var checkTensors = false
 
     var threadCount: Int { threads ?? ProcessInfo.processInfo.activeProcessorCount }
 
@@ -28,14 +30,18 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// Loads the model with progress on the log; experts resident or streamed as memory
-    /// allows (`cache` gives the hot-cache flags; the runtime is nil when none is needed).
-    func load(logger: Logger, cache: HotCacheFlags = HotCacheFlags(), parallel: Int = 1)
+    /// allows (`cache` gives the hot-cache flags, their defaults when nil; the runtime is nil
+    /// when none is needed).
+    func load(logger: Logger, cache flags: HotCacheFlags? = nil, parallel: Int = 1)
         throws -> (MoEModel, Tokenizer, String, MoERuntime?) {
+        // Parsed, not HotCacheFlags(): reading an unparsed ArgumentParser property traps.
+        let cache = try flags ?? HotCacheFlags.parse([])
         let path = try ModelLocator.resolve(model, logger: logger)
         let clock = ContinuousClock()
         let t0 = clock.now
         logger.info("loading \(path)")
         let file = try GGUFFile(path: path)
+        if checkTensors { try CheckTensors.run(file, logger: logger) }
         let (model, runtime) = try cache.load(file: file, ctxSize: contextSize(for:), parallel: parallel, maxBatch: batchSize, logger: logger)
         let tokenizer = try Tokenizer(gguf: file)
         let c = model.config
@@ -116,6 +122,7 @@ struct RunCommand: ParsableCommand {
             }
             print(decoder.finish())
             logger.info("\(Self.summary(stats))")
+            if stats.stoppedBy == .nonFiniteLogits { throw CLIError("\(NonFiniteLogitsError(position: session.position))") }
             if let runtime {
                 runtime.afterRequest()
                 logger.info("\(runtime.summaryLine)")

@@ -29,6 +29,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("api-key-file"), help: "Read the API key from the first line of this file.") var apiKeyFile: String?
     @OptionGroup(title: "Default sampling (requests that leave a field out)") var sampling: SamplingOptions
     @Flag(name: .customLong("ignore-eos"), help: "Default for requests: keep generating past end-of-sequence tokens.") var ignoreEOS = false
+    @Flag(name: .customLong("check-tensors"), help: ArgumentHelp(stringLiteral: CheckTensors.help)) var checkTensors = false
     @OptionGroup(title: "MoE hot cache") var cache: HotCacheFlags
 
     func run() async throws {
@@ -68,6 +69,7 @@ struct ServeCommand: AsyncParsableCommand {
             o.traceOut = traceOut ?? source.value("moe-trace-out", env: ["HOTMOE_MOE_TRACE_OUT"])
             logger.info("loading \(modelPath)")
             let file = try GGUFFile(path: modelPath)
+            if checkTensors { try CheckTensors.run(file, logger: logger) }
             let ctxAsked = try int(ctxSize, "ctx-size", "LLAMA_ARG_CTX_SIZE", 4096, 1...1 << 20)
             // The server always has a runtime, so /moe-layer-perf and /moe-hot-cache work.
             let (m, loadedRuntime) = try cache.load(file: file, ctxSize: { min(ctxAsked, $0.config.contextLength) }, parallel: o.parallel,

@@ -68,8 +68,9 @@ struct TraceCommand: ParsableCommand {
                     tokens = Array(tokens.prefix(room))
                 }
                 var sampler = Sampler(sampling.params)
-                _ = try Generator.generate(session: session, prompt: tokens, maxTokens: nPredict, sampler: &sampler,
-                                           stopTokens: tokenizer.eosTokens) { _ in true }
+                let stats = try Generator.generate(session: session, prompt: tokens, maxTokens: nPredict, sampler: &sampler,
+                                                   stopTokens: tokenizer.eosTokens) { _ in true }
+                if stats.stoppedBy == .nonFiniteLogits { throw CLIError("prompt \(i + 1): \(NonFiniteLogitsError(position: session.position))") }
                 let (routing, w) = try collector.sequence()
                 let seen = routing.tokenCount
                 try writer.append(domain: item.domain, routing: routing, weights: w)

@@ -11,15 +11,7 @@ typealias HostileCase = (message: String, set: [(String, GGUFValue)], dropping: 
 
 /// Writes a copy of `source` with metadata changed and keys or tensors left out.
 func rewriteGGUF(_ source: String, to path: String, set: [(String, GGUFValue)] = [], dropping: Set<String> = []) throws {
-    let file = try GGUFFile(path: source)
-    var w = GGUFWriter()
-    for key in file.metadataKeys where !dropping.contains(key) { w.set(key, file.metadata[key]!) }
-    for (k, v) in set { w.set(k, v) }
-    for t in file.tensors where !dropping.contains(t.name) {
-        let data = file.data(t), count = t.byteCount
-        try w.addTensor(name: t.name, type: t.type, dims: t.dims) { $0.copyMemory(from: UnsafeRawBufferPointer(start: data, count: count)) }
-    }
-    try w.write(to: path)
+    try GGUFFile(path: source).writeCopy(to: path, set: set, dropping: dropping)
 }
 
 /// Writes the tiny preset of `architecture` (seeded), then every variant of it must be refused

@@ -49,6 +49,18 @@ struct SplitMix {
         #expect(back[0].weights == seqs[0].selections.map { Float($0) / 32 })
     }
 
+    @Test func nonFiniteWeightsAreRefusedAndTheFileStaysReadable() throws {
+        let path = tempPath("nan.trace")
+        let header = TraceHeader(modelName: "m", layerIDs: [0, 1, 2], expertsPerLayer: 16, topK: 2, hasWeights: true)
+        let w = try TraceWriter(path: path, header: header)
+        let good = randomTrace(tokens: 4, seed: 7), bad = randomTrace(tokens: 3, seed: 8)
+        try w.append(domain: "a", routing: good, weights: good.selections.map { _ in 0.5 })
+        // A corrupt model's routes: NaN weights (the selections themselves are valid).
+        #expect(throws: TraceFileError.self) { try w.append(domain: "b", routing: bad, weights: bad.selections.map { _ in Float.nan }) }
+        try w.close()
+        #expect(try TraceReader.read(path: path).1.map(\.routing) == [good])
+    }
+
     @Test func everyTruncationAndCorruptionIsRejected() throws {
         let path = tempPath("full.trace")
         let w = try TraceWriter(path: path, header: TraceHeader(modelName: "m", layerIDs: [0, 1], expertsPerLayer: 8, topK: 2, hasWeights: false))

@@ -13,9 +13,11 @@ import Testing
 import Tokenizer
 
 /// A real server on a loopback port with a generated model, for the duration of `body`; then
-/// stopped and shut down the way `hotmoe serve` does after a signal.
+/// stopped and shut down the way `hotmoe serve` does after a signal. `derive` may turn the
+/// generated file into another one (a corrupt copy, say) and return that one's path.
 func withServer<T>(parallel: Int = 1, maxQueue: Int = 8, hotCache: (profile: String, mib: Int)? = nil, traceOut: String? = nil,
                    architecture: String = "qwen3moe", streaming: Bool = false, configure: (inout ServerOptions) -> Void = { _ in },
+                   derive: (String) throws -> String = { $0 },
                    _ body: (URL, HotMoEServer) async throws -> T) async throws -> T {
     var spec = SyntheticModelSpec.preset("small", architecture: architecture)!
     spec.layers = 2
@@ -23,7 +25,7 @@ func withServer<T>(parallel: Int = 1, maxQueue: Int = 8, hotCache: (profile: Str
     spec.seed = 77
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("server-\(getpid())-\(UUID().uuidString.prefix(6)).gguf").path
     try SyntheticModel.write(spec, to: path)
-    var model = try MoEModel(path: path)
+    var model = try MoEModel(path: try derive(path))
     var o = HotCacheOptions()
     if let hotCache { o.hotCache = hotCache.profile; o.maxMiB = hotCache.mib }
     if streaming {
