@@ -25,7 +25,8 @@ public struct HotCacheOptions: Sendable, Equatable {
     /// Read cold experts from disk with pread instead of through the mapping.
     public var stream = false
     /// Streaming: read the next layer's guessed experts ahead (decode).
-    public var prefetch = PrefetchMode.auto
+    /// Off by default: on the 2-core test machine it did not pay (docs/larger-than-ram.md).
+    public var prefetch = PrefetchMode.off
     /// Streaming: read ahead only the best this many guesses per layer (default: top-k).
     public var readAheadTop: Int?
     /// Streaming: reads in flight at once.
@@ -93,7 +94,7 @@ public struct HotCacheOptions: Sendable, Equatable {
         o.cachePolicy = cli.cachePolicy ?? source.value("moe-cache-policy", env: ["HOTMOE_MOE_CACHE_POLICY"])
         o.cacheCapacity = try cli.cacheCapacity ?? source.int("moe-cache-capacity", env: ["HOTMOE_MOE_CACHE_CAPACITY"])
         o.stream = try cli.stream ?? source.bool("moe-stream", env: ["HOTMOE_MOE_STREAM"]) ?? false
-        let prefetch = cli.prefetch ?? source.value("moe-prefetch", env: ["HOTMOE_MOE_PREFETCH"]) ?? "auto"
+        let prefetch = cli.prefetch ?? source.value("moe-prefetch", env: ["HOTMOE_MOE_PREFETCH"]) ?? "off"
         guard let p = PrefetchMode(rawValue: prefetch.lowercased()) else {
             throw SettingsError("--moe-prefetch: '\(prefetch)' is not auto, on or off")
         }

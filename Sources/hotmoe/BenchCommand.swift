@@ -139,9 +139,12 @@ struct BenchCommand: ParsableCommand {
                     let mib = Double(after.bytes - before.bytes) / 1048576
                     let seconds = Double(after.busyNanos - before.busyNanos) / 1e9
                     let p = runtime.prefetchStats ?? PrefetchStats()
-                    let line = String(format: "stream-tg: read-mib-per-token %.3f read-mib-per-s %.1f hit-rate %.4f lookahead-precision %.4f lookahead-on %d",
+                    // Bytes of the experts a decoded token missed, at this cumulative hit rate.
+                    let c = m.config
+                    let selectionMiB = Double(m.weights.fileExpertBytes) / Double(c.layerCount * c.expertCount) * Double(c.layerCount * c.expertsUsed) / 1048576
+                    let line = String(format: "stream-tg: read-mib-per-token %.3f read-mib-per-s %.1f hit-rate %.4f lookahead-precision %.4f lookahead-on %d missed-mib-per-token %.3f",
                                       mib / Double(max(1, nGen * repetitions)), seconds > 0 ? mib / seconds : 0,
-                                      runtime.metrics.hitRate, p.precision, p.enabled ? 1 : 0)
+                                      runtime.metrics.hitRate, p.precision, p.enabled ? 1 : 0, (1 - runtime.metrics.hitRate) * selectionMiB)
                     FileHandle.standardError.write(Data((line + "\n").utf8))
                 }
             }

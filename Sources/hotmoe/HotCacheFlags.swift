@@ -34,7 +34,7 @@ struct HotCacheFlags: ParsableArguments {
     var cacheCapacity: Int?
     @Flag(name: .customLong("moe-stream"), help: "Stream experts from disk into the RAM expert cache even if they fit (chosen automatically when they do not).")
     var stream = false
-    @Option(name: .customLong("moe-prefetch"), help: "Streaming: read the next layer's guessed experts ahead: auto (on if guesses are mostly right), on, off.")
+    @Option(name: .customLong("moe-prefetch"), help: "Streaming: read the next layer's guessed experts ahead: off (default), on, auto (on if most guesses are right).")
     var prefetch: String?
     @Option(name: .customLong("config"), help: "INI file of settings (long flag names without --).")
     var config: String?
