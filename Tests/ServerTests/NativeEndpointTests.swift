@@ -1,8 +1,5 @@
 import Engine
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 @testable import HotMoEServer
 import Testing
 import Tokenizer
