@@ -93,23 +93,61 @@ struct JSONFields {
         return (p, maxTokens, try bool("ignore_eos") ?? defaultIgnoreEOS)
     }
 
+    /// Logit bias and penalties; fields left out take the server's defaults. `logit_bias` is
+    /// OpenAI's {"id": bias} or llama.cpp's [[id, bias | false], ...].
+    func adjustments(defaults: LogitAdjustments, vocabSize: Int) throws -> LogitAdjustments {
+        var a = defaults
+        if let v = try number("frequency_penalty") { a.frequencyPenalty = Float(v) }
+        if let v = try number("presence_penalty") { a.presencePenalty = Float(v) }
+        if let v = try number("repeat_penalty") { a.repeatPenalty = Float(v) }
+        if let v = try int("repeat_last_n") { a.repeatLastN = v }
+        if has("logit_bias") {
+            var bias: [Int32: Float] = [:]
+            func entry(_ key: Any, _ value: Any) throws {
+                let id: Int32
+                if let s = key as? String, let n = Int32(s) { id = n } else if let n = key as? NSNumber, !"\(type(of: key))".contains("Bool") { id = n.int32Value } else {
+                    throw APIError(400, "'logit_bias' keys must be token ids")
+                }
+                // JSON booleans also bridge to NSNumber: tell them apart by the decoded type.
+                if "\(type(of: value))".contains("Bool") {
+                    guard value as? Bool == false else { throw APIError(400, "'logit_bias': true is not a bias (false bans the token)") }
+                    bias[id] = -.infinity
+                } else if let n = value as? NSNumber {
+                    bias[id] = n.floatValue
+                } else {
+                    throw APIError(400, "'logit_bias' values must be numbers (or false)")
+                }
+            }
+            if let o = object["logit_bias"] as? [String: Any] {
+                for (k, v) in o { try entry(k, v) }
+            } else if let list = object["logit_bias"] as? [Any] {
+                for item in list {
+                    guard let pair = item as? [Any], pair.count == 2 else { throw APIError(400, "'logit_bias' entries must be [token id, bias]") }
+                    try entry(pair[0], pair[1])
+                }
+            } else {
+                throw APIError(400, "'logit_bias' must be an object {\"id\": bias} or a list of [id, bias]")
+            }
+            a.bias = bias
+        }
+        do { try a.validate(vocabSize: vocabSize) } catch { throw APIError(400, "\(error)") }
+        return a
+    }
+
     /// Fields the endpoints act on.
     static let implemented: Set<String> = [
         "model", "prompt", "messages", "temperature", "top_p", "top_k", "min_p", "seed", "max_tokens",
         "max_completion_tokens", "n_predict", "n", "stop", "stream", "stream_options", "ignore_eos",
+        "frequency_penalty", "presence_penalty", "repeat_penalty", "repeat_last_n", "logit_bias",
     ]
     /// Fields that never change a result: accepted as they are.
     static let inert: Set<String> = ["user"]
     /// Fields hotmoe does not implement, with the value that means "off" (accepted), if any.
     static let neutral: [String: @Sendable (Any) -> Bool] = [
-        "frequency_penalty": { ($0 as? NSNumber)?.doubleValue == 0 },
-        "presence_penalty": { ($0 as? NSNumber)?.doubleValue == 0 },
-        "repeat_penalty": { ($0 as? NSNumber)?.doubleValue == 1 },
         "logprobs": { ($0 as? Bool) == false },
         "top_logprobs": { ($0 as? NSNumber)?.intValue == 0 },
         "n_probs": { ($0 as? NSNumber)?.intValue == 0 },
         "echo": { ($0 as? Bool) == false },
-        "logit_bias": { ($0 as? [String: Any])?.isEmpty == true || ($0 as? [Any])?.isEmpty == true },
         "tools": { ($0 as? [Any])?.isEmpty == true },
         "tool_choice": { ($0 as? String) == "none" },
         "response_format": { (($0 as? [String: Any])?["type"] as? String) == "text" },

@@ -93,8 +93,9 @@ extension HotMoEServer {
         guard prompt.count < ctxSize else {
             throw APIError(400, "the prompt has \(prompt.count) tokens, the context holds \(ctxSize) (raise --ctx-size)")
         }
+        let adjustments = try f.adjustments(defaults: options.defaultAdjustments, vocabSize: model.config.vocabSize)
         let gen = GenerationRequest(prompt: prompt, maxTokens: min(maxTokens, ctxSize - prompt.count), sampling: sampling,
-                                    stop: try f.stop(), ignoreEOS: ignoreEOS, traceDomain: chat ? "chat" : "completion")
+                                    stop: try f.stop(), ignoreEOS: ignoreEOS, adjustments: adjustments, traceDomain: chat ? "chat" : "completion")
         let slot = try await scheduler.acquire()
         let id = (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24).lowercased()
         let created = Int(Date().timeIntervalSince1970)

@@ -24,6 +24,8 @@ public struct ServerOptions: Sendable {
     /// Sampling for requests that leave a field out (llama-server's --temp, --top-k, ...).
     public var defaultSampling = SamplingParams()
     public var defaultIgnoreEOS = false
+    /// Repetition penalties for requests that leave them out (--repeat-penalty, ...).
+    public var defaultAdjustments = LogitAdjustments()
     /// --moe-trace-out: record the routing of every served request (hotmoe trace's format).
     public var traceOut: String?
     public init() {}

@@ -11,6 +11,8 @@ struct GenerationRequest: Sendable {
     var sampling: SamplingParams
     var stop: [String]
     var ignoreEOS = false
+    /// Logit bias and repetition penalties applied before sampling.
+    var adjustments = LogitAdjustments()
     /// Domain tag of the request's sequence in the --moe-trace-out file.
     var traceDomain = ""
 }
@@ -33,6 +35,8 @@ final class Slot: @unchecked Sendable {
     let session: InferenceSession
     private let queue: DispatchQueue
     private var history: [Int32] = []
+    /// Logits after bias and penalties (reused between tokens).
+    private var adjusted: [Float] = []
     private let trace: SharedTraceWriter?
     private let routes: RouteCollector?
 
@@ -93,7 +97,17 @@ final class Slot: @unchecked Sendable {
         }
         loop: while generated < r.maxTokens {
             guard Sampler.hasFiniteValue(logits) else { throw NonFiniteLogitsError(position: session.position) }
-            let token = sampler.sample(logits)
+            let token: Int32
+            if r.adjustments.isNeutral {
+                token = sampler.sample(logits)
+            } else {
+                adjusted.removeAll(keepingCapacity: true)
+                adjusted.append(contentsOf: logits)
+                token = adjusted.withUnsafeMutableBufferPointer { buffer in
+                    r.adjustments.apply(to: buffer, history: history[...])
+                    return sampler.sample(UnsafeBufferPointer(buffer))
+                }
+            }
             generated += 1
             if !r.ignoreEOS && tokenizer.eosTokens.contains(token) { finish = "stop"; break }
             let (out, stopped) = stopFilter.push(decoder.push(token))

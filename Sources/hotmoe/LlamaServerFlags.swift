@@ -72,9 +72,6 @@ enum LlamaServerFlags {
     --xtc-probability | 1 | no[0,0.0] XTC sampling is not implemented
     --xtc-threshold | 1 | no[0.1] XTC sampling is not implemented
     --typical --typical-p | 1 | no[1,1.0] typical sampling is not implemented
-    --repeat-penalty | 1 | no[1,1.0] repetition penalties are not implemented yet
-    --presence-penalty --frequency-penalty | 1 | no[0,0.0] repetition penalties are not implemented yet
-    --repeat-last-n | 1 | no[64] repetition penalties are not implemented yet
     --dry-multiplier | 1 | no[0,0.0] DRY sampling is not implemented
     --dry-base | 1 | no[1.75] DRY sampling is not implemented
     --dry-allowed-length | 1 | no[2] DRY sampling is not implemented

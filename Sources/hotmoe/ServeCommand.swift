@@ -29,6 +29,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("api-key-file"), help: "Read the API key from the first line of this file.") var apiKeyFile: String?
     @OptionGroup(title: "Default sampling (requests that leave a field out)") var sampling: SamplingOptions
     @Flag(name: .customLong("ignore-eos"), help: "Default for requests: keep generating past end-of-sequence tokens.") var ignoreEOS = false
+    @Option(name: .customLong("repeat-penalty"), help: "Default for requests: penalty of repeated tokens (1 = off).") var repeatPenalty: Float = 1
+    @Option(name: .customLong("presence-penalty"), help: "Default for requests: presence penalty (0 = off).") var presencePenalty: Float = 0
+    @Option(name: .customLong("frequency-penalty"), help: "Default for requests: frequency penalty (0 = off).") var frequencyPenalty: Float = 0
+    @Option(name: .customLong("repeat-last-n"), help: "Default for requests: tokens the penalties look back on (-1 = all, default 64).") var repeatLastN = 64
     @Flag(name: .customLong("check-tensors"), help: ArgumentHelp(stringLiteral: CheckTensors.help)) var checkTensors = false
     @OptionGroup(title: "MoE hot cache") var cache: HotCacheFlags
 
@@ -66,6 +70,9 @@ struct ServeCommand: AsyncParsableCommand {
             }
             o.defaultSampling = sampling.params
             o.defaultIgnoreEOS = ignoreEOS
+            o.defaultAdjustments = LogitAdjustments(repeatPenalty: repeatPenalty, frequencyPenalty: frequencyPenalty,
+                                                    presencePenalty: presencePenalty, repeatLastN: repeatLastN)
+            do { try o.defaultAdjustments.validate(vocabSize: Int(Int32.max)) } catch { throw CLIError("\(error)") }
             o.traceOut = traceOut ?? source.value("moe-trace-out", env: ["HOTMOE_MOE_TRACE_OUT"])
             logger.info("loading \(modelPath)")
             let file = try GGUFFile(path: modelPath)

@@ -11,14 +11,14 @@ import Testing
         }
         // --help stops after parsing: every mapped flag must have reached hotmoe's parser intact.
         let ok = try ChildProcess.run(exe, ["serve", "-ngl", "99", "--jinja", "-fa", "on", "--metrics", "--temperature", "0.5",
-                                            "--predict", "12", "-a", "name", "-cmoe", "--repeat-penalty", "1.0", "-ctk=f32",
+                                            "--predict", "12", "-a", "name", "-cmoe", "--repeat-penalty", "1.1", "--mirostat", "0", "-ctk=f32",
                                             "-cb", "--no-mmap", "--help"], timeout: 60)
         #expect(ok.exitCode == 0, "\(ok.stderr)")
         for note in ["-ngl 99: accepted, does not apply: no GPU backend", "--jinja: accepted", "-fa on: accepted",
-                     "--metrics: accepted", "--repeat-penalty 1.0: accepted (the neutral value)", "-ctk f32: accepted"] {
+                     "--metrics: accepted", "--mirostat 0: accepted (the neutral value)", "-ctk f32: accepted"] {
             #expect(ok.stderr.contains(note), "missing note '\(note)' in \(ok.stderr)")
         }
-        for (args, why) in [(["--lora", "a.gguf"], "--lora a.gguf: adapters"), (["--repeat-penalty", "1.1"], "repetition penalties"),
+        for (args, why) in [(["--lora", "a.gguf"], "--lora a.gguf: adapters"), (["--mirostat", "2"], "mirostat is not implemented"),
                             (["-ctk", "q8_0"], "F32 only"), (["--grammar-file", "g.gbnf"], "constrained output"),
                             (["-hf", "user/model"], "does not download"), (["--host", "127.0.0.1,::1"], "one TCP address"),
                             (["--not-a-flag"], "Unknown option '--not-a-flag'")] {

@@ -13,8 +13,6 @@ import Testing
                 (#""tool_choice": "required""#, "tool_choice"),
                 (#""response_format": {"type": "json_object"}"#, "response_format"),
                 (#""logprobs": true"#, "logprobs"), (#""top_logprobs": 3"#, "top_logprobs"), (#""n_probs": 2"#, "n_probs"),
-                (#""logit_bias": {"5": -100}"#, "logit_bias"), (#""frequency_penalty": 0.5"#, "frequency_penalty"),
-                (#""presence_penalty": 0.5"#, "presence_penalty"), (#""repeat_penalty": 1.2"#, "repeat_penalty"),
                 (#""grammar": "root ::= \"a\"""#, "grammar"), (#""echo": true"#, "echo"), (#""mirostat": 2"#, "mirostat"),
                 (#""json_schema": {}"#, "json_schema"), (#""no_such_field": 1"#, "no_such_field"),
             ]
@@ -46,6 +44,47 @@ import Testing
             #expect(s1 == 200 && s2 == 200 && s3 == 200)
             #expect(completionText(a) == completionText(b), "defaults must act as the explicit fields")
             #expect(completionText(a) != completionText(c), "a request's own seed still overrides the default")
+        }
+    }
+
+    /// logit_bias and the penalties act: banning the greedy token changes the first token, a
+    /// strong frequency penalty changes a greedy continuation, bad values are 400s.
+    @Test func logitBiasAndPenaltiesChangeTheResult() async throws {
+        try await withServer { base, server in
+            let greedy = #"{"prompt": "Once upon", "max_tokens": 16, "temperature": 0, "ignore_eos": true"#
+            let (_, plain, _) = try await request(base, "/v1/completions", method: "POST", json: greedy + "}")
+            let text = completionText(plain)
+            // The first greedy token's text, encoded: banning those ids must change the start.
+            let (_, one, _) = try await request(base, "/v1/completions", method: "POST",
+                                                json: #"{"prompt": "Once upon", "max_tokens": 1, "temperature": 0}"#)
+            let ids = server.tokenizer.encode(completionText(one), addBOS: false)
+            try #require(!ids.isEmpty)
+            let asObject = "{" + ids.map { "\"\($0)\": -100" }.joined(separator: ", ") + "}"
+            let asPairs = "[" + ids.map { "[\($0), false]" }.joined(separator: ", ") + "]"
+            for bias in [#""logit_bias": \#(asObject)"#, #""logit_bias": \#(asPairs)"#] {
+                let (s, banned, _) = try await request(base, "/v1/completions", method: "POST", json: greedy + ", " + bias + "}")
+                #expect(s == 200, "\(banned)")
+                #expect(!completionText(banned).hasPrefix(completionText(one)), "banning the first greedy token must change the start")
+            }
+            // repeat_penalty < 1 multiplies the seen tokens' positive logits: with 0.01 over the
+            // whole history, greedy must pick a token of the (long) prompt.
+            let prompt = "the quick brown fox jumps over the lazy dog while seven wizards quietly judge boxing matches near old towers"
+            let promptIDs = server.tokenizer.encode(prompt)
+            let (sp, penalised, _) = try await request(base, "/v1/completions", method: "POST",
+                                                       json: #"{"prompt": "\#(prompt)", "max_tokens": 1, "temperature": 0, "repeat_penalty": 0.01, "repeat_last_n": -1}"#)
+            #expect(sp == 200)
+            let pieces = Set(promptIDs.map { server.tokenizer.decode([$0]) })
+            #expect(pieces.contains(completionText(penalised)), "'\(completionText(penalised))' is not a prompt token")
+            let (_, unpenalised, _) = try await request(base, "/v1/completions", method: "POST",
+                                                        json: #"{"prompt": "\#(prompt)", "max_tokens": 1, "temperature": 0}"#)
+            if !pieces.contains(completionText(unpenalised)) {
+                #expect(completionText(penalised) != completionText(unpenalised))
+            }
+            for bad in [#""repeat_penalty": 0"#, #""frequency_penalty": 3"#, #""logit_bias": {"999999": 1}"#, #""logit_bias": {"1": true}"#,
+                        #""repeat_last_n": -2"#] {
+                let (s, body, _) = try await request(base, "/v1/completions", method: "POST", json: greedy + ", " + bad + "}")
+                #expect(s == 400, "\(bad): \(body)")
+            }
         }
     }
 }
