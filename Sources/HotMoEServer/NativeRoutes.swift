@@ -78,3 +78,45 @@ extension JSONFields {
         }
     }
 }
+
+/// Logprobs in the three response shapes: OpenAI chat, OpenAI completions, llama.cpp's native.
+extension HotMoEServer {
+    private func piece(_ id: Int32) -> (text: String, bytes: [Int]) {
+        let text = tokenizer.decode([id], renderSpecial: true)
+        return (text, Array(text.utf8).map(Int.init))
+    }
+
+    /// A logprob of -inf (a banned token) has no JSON number: OpenAI clients read -9999.
+    private func number(_ lp: Float) -> Double { lp.isFinite ? Double(lp) : -9999 }
+
+    func chatLogprobs(_ entries: [TokenLogprob]) -> [String: Any] {
+        ["content": entries.map { e -> [String: Any] in
+            let p = piece(e.id)
+            return ["token": p.text, "logprob": number(e.logprob), "bytes": p.bytes,
+                    "top_logprobs": e.top.map { t -> [String: Any] in
+                        let q = piece(t.id)
+                        return ["token": q.text, "logprob": number(t.logprob), "bytes": q.bytes]
+                    }]
+        }]
+    }
+
+    func completionLogprobs(_ entries: [TokenLogprob]) -> [String: Any] {
+        var offset = 0
+        var offsets: [Int] = []
+        for e in entries { offsets.append(offset); offset += piece(e.id).text.utf16.count }
+        return ["tokens": entries.map { piece($0.id).text }, "token_logprobs": entries.map { number($0.logprob) },
+                "top_logprobs": entries.map { e in Dictionary(e.top.map { (piece($0.id).text, number($0.logprob)) }, uniquingKeysWith: max) },
+                "text_offset": offsets]
+    }
+
+    func nativeProbabilities(_ entries: [TokenLogprob]) -> [[String: Any]] {
+        entries.map { e in
+            let p = piece(e.id)
+            return ["id": Int(e.id), "token": p.text, "logprob": number(e.logprob), "bytes": p.bytes,
+                    "top_logprobs": e.top.map { t -> [String: Any] in
+                        let q = piece(t.id)
+                        return ["id": Int(t.id), "token": q.text, "logprob": number(t.logprob), "bytes": q.bytes]
+                    }]
+        }
+    }
+}

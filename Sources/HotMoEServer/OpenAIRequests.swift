@@ -134,19 +134,34 @@ struct JSONFields {
         return a
     }
 
+    /// How many alternatives to report per generated token, nil for no logprobs: chat's
+    /// `logprobs: true` + `top_logprobs` (0...20), completions' `logprobs: N`, llama.cpp's `n_probs`.
+    func topLogprobs(chat: Bool) throws -> Int? {
+        var n: Int?
+        if chat {
+            if try bool("logprobs") == true { n = try int("top_logprobs") ?? 0 } else if has("top_logprobs") {
+                throw APIError(400, "'top_logprobs' needs 'logprobs': true")
+            }
+        } else {
+            if has("top_logprobs") { throw APIError(400, "'top_logprobs' is a chat field; completions take 'logprobs': N") }
+            if has("logprobs") && !(object["logprobs"] is Bool && object["logprobs"] as? Bool == false) { n = try int("logprobs") }
+        }
+        if let p = try int("n_probs"), p > 0 { n = max(n ?? 0, p) }
+        if let n, !(0...20).contains(n) { throw APIError(400, "the number of logprobs per token must be in 0...20, got \(n)") }
+        return n
+    }
+
     /// Fields the endpoints act on.
     static let implemented: Set<String> = [
         "model", "prompt", "messages", "temperature", "top_p", "top_k", "min_p", "seed", "max_tokens",
         "max_completion_tokens", "n_predict", "n", "stop", "stream", "stream_options", "ignore_eos",
         "frequency_penalty", "presence_penalty", "repeat_penalty", "repeat_last_n", "logit_bias",
+        "logprobs", "top_logprobs", "n_probs",
     ]
     /// Fields that never change a result: accepted as they are.
     static let inert: Set<String> = ["user"]
     /// Fields hotmoe does not implement, with the value that means "off" (accepted), if any.
     static let neutral: [String: @Sendable (Any) -> Bool] = [
-        "logprobs": { ($0 as? Bool) == false },
-        "top_logprobs": { ($0 as? NSNumber)?.intValue == 0 },
-        "n_probs": { ($0 as? NSNumber)?.intValue == 0 },
         "echo": { ($0 as? Bool) == false },
         "tools": { ($0 as? [Any])?.isEmpty == true },
         "tool_choice": { ($0 as? String) == "none" },

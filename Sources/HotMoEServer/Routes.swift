@@ -94,8 +94,11 @@ extension HotMoEServer {
             throw APIError(400, "the prompt has \(prompt.count) tokens, the context holds \(ctxSize) (raise --ctx-size)")
         }
         let adjustments = try f.adjustments(defaults: options.defaultAdjustments, vocabSize: model.config.vocabSize)
+        let topLogprobs = try f.topLogprobs(chat: chat)
+        if stream && topLogprobs != nil { throw APIError(400, "'logprobs' with 'stream': true is not supported yet (ask without streaming)") }
         let gen = GenerationRequest(prompt: prompt, maxTokens: min(maxTokens, ctxSize - prompt.count), sampling: sampling,
-                                    stop: try f.stop(), ignoreEOS: ignoreEOS, adjustments: adjustments, traceDomain: chat ? "chat" : "completion")
+                                    stop: try f.stop(), ignoreEOS: ignoreEOS, adjustments: adjustments, topLogprobs: topLogprobs,
+                                    traceDomain: chat ? "chat" : "completion")
         let slot = try await scheduler.acquire()
         let id = (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24).lowercased()
         let created = Int(Date().timeIntervalSince1970)
@@ -108,11 +111,17 @@ extension HotMoEServer {
             await scheduler.release(slot)
             metrics.record(result)
             afterRequest()
-            let choice: [String: Any] = chat
+            var choice: [String: Any] = chat
                 ? ["index": 0, "message": ["role": "assistant", "content": result.text], "finish_reason": result.finishReason]
                 : ["index": 0, "text": result.text, "logprobs": NSNull(), "finish_reason": result.finishReason]
-            return HotMoEServer.json(["id": id, "object": chat ? "chat.completion" : "text_completion", "created": created,
-                                      "model": modelName, "choices": [choice], "usage": usage(result), "timings": timings(result)])
+            var body: [String: Any] = ["id": id, "object": chat ? "chat.completion" : "text_completion", "created": created,
+                                       "model": modelName, "usage": usage(result), "timings": timings(result)]
+            if topLogprobs != nil {
+                choice["logprobs"] = chat ? chatLogprobs(result.logprobs) : completionLogprobs(result.logprobs)
+                if f.has("n_probs") { body["completion_probabilities"] = nativeProbabilities(result.logprobs) }
+            }
+            body["choices"] = [choice]
+            return HotMoEServer.json(body)
         }
         // Streaming: generation runs on the slot's thread; pieces cross over through an AsyncStream.
         let (pieces, continuation) = AsyncStream<String>.makeStream()

@@ -13,6 +13,8 @@ struct GenerationRequest: Sendable {
     var ignoreEOS = false
     /// Logit bias and repetition penalties applied before sampling.
     var adjustments = LogitAdjustments()
+    /// Report each generated token's logprob and this many alternatives (nil: no logprobs).
+    var topLogprobs: Int?
     /// Domain tag of the request's sequence in the --moe-trace-out file.
     var traceDomain = ""
 }
@@ -25,6 +27,8 @@ struct GenerationResult: Sendable {
     var finishReason: String  // "stop" | "length" (OpenAI's names)
     var promptSeconds: Double
     var generationSeconds: Double
+    /// Per generated token, when the request asked for logprobs.
+    var logprobs: [TokenLogprob] = []
 }
 
 /// One inference slot: a session (KV cache) and the thread it decodes on. Decoding never runs
@@ -90,6 +94,7 @@ final class Slot: @unchecked Sendable {
         var decoder = tokenizer.makeStreamingDecoder()
         var stopFilter = StopFilter(stops: r.stop)
         var text = "", generated = 0, finish = "length"
+        var logprobs: [TokenLogprob] = []
         func emit(_ s: String) -> Bool {
             guard !s.isEmpty else { return true }
             text += s
@@ -109,6 +114,7 @@ final class Slot: @unchecked Sendable {
                 }
             }
             generated += 1
+            if let n = r.topLogprobs { logprobs.append(TokenLogprob(id: token, logits: logits, top: n)) }
             if !r.ignoreEOS && tokenizer.eosTokens.contains(token) { finish = "stop"; break }
             let (out, stopped) = stopFilter.push(decoder.push(token))
             if !emit(out) { finish = "stop"; break }
@@ -120,7 +126,8 @@ final class Slot: @unchecked Sendable {
         }
         if finish == "length" { _ = emit(stopFilter.flush(decoder.finish())) }
         return GenerationResult(text: text, promptTokens: r.prompt.count, completionTokens: generated, cachedTokens: keep,
-                                finishReason: finish, promptSeconds: promptSeconds, generationSeconds: (clock.now - t1).seconds)
+                                finishReason: finish, promptSeconds: promptSeconds, generationSeconds: (clock.now - t1).seconds,
+                                logprobs: logprobs)
     }
 }
 

@@ -12,7 +12,6 @@ import Testing
                 (#""tools": [{"type": "function", "function": {"name": "f"}}]"#, "tools"),
                 (#""tool_choice": "required""#, "tool_choice"),
                 (#""response_format": {"type": "json_object"}"#, "response_format"),
-                (#""logprobs": true"#, "logprobs"), (#""top_logprobs": 3"#, "top_logprobs"), (#""n_probs": 2"#, "n_probs"),
                 (#""grammar": "root ::= \"a\"""#, "grammar"), (#""echo": true"#, "echo"), (#""mirostat": 2"#, "mirostat"),
                 (#""json_schema": {}"#, "json_schema"), (#""no_such_field": 1"#, "no_such_field"),
             ]
@@ -85,6 +84,46 @@ import Testing
                 let (s, body, _) = try await request(base, "/v1/completions", method: "POST", json: greedy + ", " + bad + "}")
                 #expect(s == 400, "\(bad): \(body)")
             }
+        }
+    }
+
+    /// Logprobs in the three shapes; the values are the log-softmax of the engine's own logits.
+    @Test func logprobsAreTheModelsLogSoftmax() async throws {
+        try await withServer { base, server in
+            let prompt = "Once upon a time"
+            let (s1, chat, _) = try await request(base, "/v1/chat/completions", method: "POST",
+                                                  json: #"{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, "temperature": 0, "logprobs": true, "top_logprobs": 3}"#)
+            #expect(s1 == 200)
+            let content = ((object(chat)["choices"] as? [[String: Any]])?.first?["logprobs"] as? [String: Any])?["content"] as? [[String: Any]] ?? []
+            #expect(content.count == 4)
+            for e in content {
+                let top = e["top_logprobs"] as? [[String: Any]] ?? []
+                #expect(top.count == 3)
+                let values = top.compactMap { $0["logprob"] as? Double }
+                #expect(values == values.sorted(by: >) && values.allSatisfy { $0 <= 0 })
+                // Greedy: the chosen token is the most likely one.
+                #expect(abs((e["logprob"] as? Double ?? 1) - values[0]) < 1e-6)
+            }
+            let (s2, completion, _) = try await request(base, "/v1/completions", method: "POST",
+                                                        json: #"{"prompt": "\#(prompt)", "max_tokens": 3, "temperature": 0, "logprobs": 2}"#)
+            #expect(s2 == 200)
+            let lp = (object(completion)["choices"] as? [[String: Any]])?.first?["logprobs"] as? [String: Any] ?? [:]
+            let first = (lp["token_logprobs"] as? [Double])?.first
+            // The first generated token's logprob from the engine's logits, in double.
+            let session = InferenceSession(model: server.model, contextSize: 64, maxBatch: 16, threads: 1)
+            let logits = Array(try session.forward(server.tokenizer.encode(prompt), logits: .last))
+            let m = Double(logits.max()!), z = m + Foundation.log(logits.reduce(0.0) { $0 + Foundation.exp(Double($1) - m) })
+            let expected = Double(logits.max()!) - z
+            #expect(first.map { abs($0 - expected) < 1e-4 } == true, "\(String(describing: first)) vs \(expected)")
+            #expect((lp["tokens"] as? [String])?.count == 3 && (lp["top_logprobs"] as? [[String: Double]])?.count == 3)
+            let (s3, native, _) = try await request(base, "/completion", method: "POST",
+                                                    json: #"{"prompt": "\#(prompt)", "n_predict": 2, "temperature": 0, "n_probs": 2}"#)
+            #expect(s3 == 200 && (object(native)["completion_probabilities"] as? [[String: Any]])?.count == 2)
+            let (s4, _, _) = try await request(base, "/v1/completions", method: "POST",
+                                               json: #"{"prompt": "x", "max_tokens": 2, "logprobs": 2, "stream": true}"#)
+            #expect(s4 == 400, "streamed logprobs are refused, not dropped")
+            let (s5, _, _) = try await request(base, "/v1/completions", method: "POST", json: #"{"prompt": "x", "max_tokens": 1, "top_logprobs": 2}"#)
+            #expect(s5 == 400)
         }
     }
 }
