@@ -37,8 +37,9 @@ extension ModelWeights {
     public func repackingForDecode(file: GGUFFile, experts: Bool = true) -> ModelWeights {
         let memory = RepackedMemory()
         func repack(_ s: ExpertStack) -> ExpertStack {
-            guard s.layout == .ggml, Kernels.canRepackRows8(type: s.type, rows: s.rows, cols: s.cols) else { return s }
-            let rowBytes = Kernels.rows8RowBytes(type: s.type, cols: s.cols)
+            let fast = FastLayout(s)
+            guard s.layout == .ggml, fast.layout == .rows8 else { return s }
+            let rowBytes = fast.rowBytes
             let expertBytes = s.rows * rowBytes
             guard let dst = memory.allocate(s.expertCount * expertBytes) else { return s }
             for e in 0..<s.expertCount {
@@ -52,8 +53,9 @@ extension ModelWeights {
             return out
         }
         func repack(_ w: WeightMatrix) -> WeightMatrix {
-            guard w.layout == .ggml, Kernels.canRepackRows8(type: w.type, rows: w.rows, cols: w.cols) else { return w }
-            let rowBytes = Kernels.rows8RowBytes(type: w.type, cols: w.cols)
+            let fast = FastLayout(type: w.type, rows: w.rows, cols: w.cols, fileRowBytes: w.rowBytes)
+            guard w.layout == .ggml, fast.layout == .rows8 else { return w }
+            let rowBytes = fast.rowBytes
             guard let dst = memory.allocate(w.rows * rowBytes) else { return w }
             Kernels.repackRows8(type: w.type, source: w.data, rowBytes: w.rowBytes, rows: w.rows, cols: w.cols, into: dst)
             file.releasePages(of: w.data, byteCount: w.byteCount)

@@ -34,7 +34,7 @@ final class CachedExpertExecutor: ExpertExecutor {
     private var hotItems: [ExpertWorkItem] = []
     private var coldItems: [ExpertWorkItem] = []
     private var hotFlags: [Bool] = []
-    private var coldReads: [(expert: Int, staging: UnsafeMutableRawPointer)] = []
+    private var coldReads: [(expert: Int, buffer: UnsafeMutableRawPointer)] = []
     private var residentNow = Set<Int>()
     /// The first streaming read error since the last `takeFailure`.
     private var failure: Error?
@@ -68,8 +68,8 @@ final class CachedExpertExecutor: ExpertExecutor {
     }
 
     /// Groups the call's routes (in `grouping`), each expert pointing where it is computed
-    /// from, and says whether that is the fast tier. Streamed misses point at their staging
-    /// slot, filled when their bytes arrive (`coldReads`).
+    /// from, and says whether that is the fast tier. Streamed misses point at the pool buffer
+    /// they are read into, filled when their bytes arrive (`coldReads`).
     private func locate(layer: Int, routes: ExpertRoutes) -> (Int) -> Bool {
         if let online {
             coldReads.removeAll(keepingCapacity: true)
@@ -171,12 +171,12 @@ final class CachedExpertExecutor: ExpertExecutor {
             ExpertComputer.merge(grouping: grouping, routes: routes, slotOutputs: arena, d: hotComputer.d, output: output, pool: pool)
         }
         let hotFlagsSource = isHot
-        // After a failed read the staging holds no valid expert: admit nothing this call.
+        // After a failed read the pool buffers hold no valid expert: admit nothing this call.
         if let online {
             if readFailed {
-                online.release(coldReads.map(\.staging))
+                online.release(coldReads.map(\.buffer))
             } else {
-                do { try online.admit(layer: layer, routes: routes, staged: coldReads.map { ($0.expert, $0.staging) }) } catch {
+                do { try online.admit(layer: layer, routes: routes, staged: coldReads) } catch {
                     failure = failure ?? error
                 }
             }

@@ -13,8 +13,6 @@ public final class FileRead: @unchecked Sendable {
     let buffer: UnsafeMutableRawPointer
     fileprivate var remaining: Int
     fileprivate(set) var error: String?
-    /// The caller no longer wants the bytes (a wrong prefetch guess): drop them when done.
-    var abandoned = false
 
     init(parts: [Part], buffer: UnsafeMutableRawPointer) {
         self.parts = parts

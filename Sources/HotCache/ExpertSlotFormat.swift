@@ -16,25 +16,20 @@ struct ExpertSlotFormat {
 
     let parts: [Part]
     let slotBytes: Int
-    /// Whether the slot layout differs from the stack's (rows8 slots filled from file rows).
-    let converts: Bool
 
     /// `fastLayout`: slots in the decode kernels' layout (streaming from the file); else slots
     /// copy the stacks as the model holds them.
     init(layer l: LayerWeights, fastLayout: Bool) {
         var at = 0
-        var converts = false
         parts = [l.gateExperts, l.upExperts, l.downExperts].map { s in
             let fast = FastLayout(s)
             let layout = fastLayout && s.layout == .ggml ? fast.layout : s.layout
             let rowBytes = fastLayout && s.layout == .ggml ? fast.rowBytes : s.rowBytes
-            if layout != s.layout { converts = true }
             // 64-byte aligned parts keep the kernels' aligned loads aligned.
             defer { at += (s.rows * rowBytes + 63) & ~63 }
             return Part(stack: s, layout: layout, rowBytes: rowBytes, slotOffset: at)
         }
         slotBytes = at
-        self.converts = converts
     }
 
     /// Read-buffer bytes enough for any expert of the layer.

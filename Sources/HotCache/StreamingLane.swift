@@ -28,7 +28,7 @@ public struct PrefetchStats: Sendable, Equatable {
 }
 
 /// One session's cold lane when experts stream from the file: a call's misses are read on
-/// the reader's lanes while the hot lane computes, each is repacked into staging and computed
+/// the reader's lanes while the hot lane computes, each is repacked into its pool buffer and computed
 /// as soon as its bytes arrive, and the next layer's likely misses are read ahead.
 final class StreamingLane {
     private let tier: OnlineTier
@@ -41,7 +41,6 @@ final class StreamingLane {
     private let layerCount: Int
     private var freeBuffers: [UnsafeMutableRawPointer] = []
     private var allBuffers: [UnsafeMutableRawPointer] = []
-    private let bufferBytes: Int
     private var prefetched: [(layer: Int, expert: Int, read: FileRead)] = []
     private var guessed: (layer: Int, experts: [Int32])?
     private var guessBuffer: UnsafeMutablePointer<Int32>
@@ -65,7 +64,7 @@ final class StreamingLane {
         k = model.config.expertsUsed
         layerCount = model.config.layerCount
         probe = prefetch == .off || layerCount < 2 ? nil : RouterProbe(model: model, pool: pool)
-        bufferBytes = (0..<layerCount).map { tier.format(layer: $0).readBufferBytes }.max() ?? 0
+        let bufferBytes = (0..<layerCount).map { tier.format(layer: $0).readBufferBytes }.max() ?? 0
         for _ in 0..<(buffers + k) {
             let b = UnsafeMutableRawPointer.allocate(byteCount: max(1, bufferBytes), alignment: ExpertReader.alignment)
             allBuffers.append(b)
@@ -114,15 +113,15 @@ final class StreamingLane {
         }
     }
 
-    private var cold: [(expert: Int, staging: UnsafeMutableRawPointer)] = []
+    private var cold: [(expert: Int, buffer: UnsafeMutableRawPointer)] = []
     private var waiting: [Int] = []
     private var pending: [(index: Int, read: FileRead)] = []
     private var draining: [FileRead] = []
     private var format: ExpertSlotFormat?
 
-    /// Starts reading the call's misses (`cold`: expert, its staging slot); read-aheads of
+    /// Starts reading the call's misses (`cold`: expert, the pool buffer it is read into); read-aheads of
     /// this layer serve them, any other read-ahead was a wrong guess and is dropped.
-    func begin(layer: Int, routes: ExpertRoutes, cold: [(expert: Int, staging: UnsafeMutableRawPointer)]) {
+    func begin(layer: Int, routes: ExpertRoutes, cold: [(expert: Int, buffer: UnsafeMutableRawPointer)]) {
         if routes.tokenCount == 1 { score(layer: layer, selected: routes.experts, count: routes.k) }
         self.cold = cold
         format = tier.format(layer: layer)
@@ -168,7 +167,7 @@ final class StreamingLane {
                 guard reader.isDone(p.read) else { return false }
                 do {
                     try reader.wait(p.read)
-                    format?.fill(cold[p.index].staging) { p.read.data($0) }
+                    format?.fill(cold[p.index].buffer) { p.read.data($0) }
                     ready.append(p.index)
                 } catch {
                     failure = failure ?? error

@@ -70,15 +70,6 @@ extension HotMoEServer {
     }
 }
 
-extension JSONFields {
-    /// A 400 naming the first field outside `known` (nothing is accepted and ignored).
-    func refuse(except known: Set<String>) throws {
-        if let key = object.keys.sorted().first(where: { !known.contains($0) && !(object[$0] is NSNull) }) {
-            throw APIError(400, "unknown or unsupported field '\(key)'")
-        }
-    }
-}
-
 /// Logprobs in the three response shapes: OpenAI chat, OpenAI completions, llama.cpp's native.
 extension HotMoEServer {
     private func piece(_ id: Int32) -> (text: String, bytes: [Int]) {

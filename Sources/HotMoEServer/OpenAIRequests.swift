@@ -177,10 +177,16 @@ struct JSONFields {
     /// Refuses, with a 400 naming it, any field that would change the result but is not
     /// implemented: a field accepted and ignored would make the client believe it worked.
     func refuseUnimplemented() throws {
-        for key in object.keys.sorted() where !Self.implemented.contains(key) && !Self.inert.contains(key) {
+        try refuse(except: Self.implemented.union(Self.inert), neutral: Self.neutral)
+    }
+
+    /// A 400 naming the first field outside `known` whose value is not null or, for a field in
+    /// `neutral`, not its "off" value.
+    func refuse(except known: Set<String>, neutral: [String: @Sendable (Any) -> Bool] = [:]) throws {
+        for key in object.keys.sorted() where !known.contains(key) {
             let value = object[key]!
             if value is NSNull { continue }
-            if let isOff = Self.neutral[key] {
+            if let isOff = neutral[key] {
                 if isOff(value) { continue }
                 throw APIError(400, "'\(key)' is not supported by hotmoe (only its neutral value is accepted)")
             }
