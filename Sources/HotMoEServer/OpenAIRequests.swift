@@ -156,7 +156,7 @@ struct JSONFields {
         "model", "prompt", "messages", "temperature", "top_p", "top_k", "min_p", "seed", "max_tokens",
         "max_completion_tokens", "n_predict", "n", "stop", "stream", "stream_options", "ignore_eos",
         "frequency_penalty", "presence_penalty", "repeat_penalty", "repeat_last_n", "logit_bias",
-        "logprobs", "top_logprobs", "n_probs",
+        "logprobs", "top_logprobs", "n_probs", "cache_prompt", "id_slot",
     ]
     /// Fields that never change a result: accepted as they are.
     static let inert: Set<String> = ["user"]
@@ -170,7 +170,6 @@ struct JSONFields {
         "mirostat": { ($0 as? NSNumber)?.intValue == 0 },
         "dry_multiplier": { ($0 as? NSNumber)?.doubleValue == 0 },
         "xtc_probability": { ($0 as? NSNumber)?.doubleValue == 0 },
-        "cache_prompt": { ($0 as? Bool) == true },
         "parallel_tool_calls": { _ in true },
     ]
 

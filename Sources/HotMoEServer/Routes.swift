@@ -31,9 +31,10 @@ extension HotMoEServer {
         for path in ["/v1/chat/completions", "/chat/completions"] {
             router.post(RouterPath(path)) { req, ctx in await self.guarded { try await self.complete(req, ctx, chat: true) } }
         }
-        for path in ["/v1/completions", "/completions", "/completion"] {
+        for path in ["/v1/completions", "/completions"] {
             router.post(RouterPath(path)) { req, ctx in await self.guarded { try await self.complete(req, ctx, chat: false) } }
         }
+        router.post("/completion") { req, ctx in await self.guarded { try await self.completeNative(req, ctx) } }
         router.get("/moe-layer-perf") { _, _ in HotMoEServer.raw(String(decoding: self.runtime.perfJSON(), as: UTF8.self)) }
         router.post("/moe-layer-perf") { req, ctx in
             await self.guarded {
@@ -70,128 +71,76 @@ extension HotMoEServer {
     func complete(_ req: Request, _ ctx: ServerContext, chat: Bool) async throws -> Response {
         let f = try JSONFields(try await body(req, ctx))
         try f.refuseUnimplemented()
-        let (sampling, maxTokens, ignoreEOS) = try f.generationParameters(defaultMaxTokens: options.defaultMaxTokens,
-                                                                          defaults: options.defaultSampling,
-                                                                          defaultIgnoreEOS: options.defaultIgnoreEOS)
-        let stream = try f.bool("stream") ?? false
-        let includeUsage = ((f.object["stream_options"] as? [String: Any])?["include_usage"] as? Bool) ?? false
-        let prompt: [Int32]
-        if chat {
-            let text = tokenizer.chatTemplate.render(try f.messages().map { ChatMessage(role: $0.0, content: $0.1) }, addGenerationPrompt: true)
-            prompt = tokenizer.encode(text, parseSpecial: true)
-        } else {
-            if let s = f.object["prompt"] as? String {
-                prompt = tokenizer.encode(s)
-            } else if let list = f.object["prompt"] as? [String], list.count == 1 {
-                prompt = tokenizer.encode(list[0])
-            } else {
-                throw APIError(400, "'prompt' must be a string (or an array with one string)")
-            }
-        }
-        let ctxSize = min(options.contextSize, model.config.contextLength)
-        guard !prompt.isEmpty else { throw APIError(400, "the prompt is empty") }
-        guard prompt.count < ctxSize else {
-            throw APIError(400, "the prompt has \(prompt.count) tokens, the context holds \(ctxSize) (raise --ctx-size)")
-        }
-        let adjustments = try f.adjustments(defaults: options.defaultAdjustments, vocabSize: model.config.vocabSize)
-        let topLogprobs = try f.topLogprobs(chat: chat)
-        if stream && topLogprobs != nil { throw APIError(400, "'logprobs' with 'stream': true is not supported yet (ask without streaming)") }
-        let gen = GenerationRequest(prompt: prompt, maxTokens: min(maxTokens, ctxSize - prompt.count), sampling: sampling,
-                                    stop: try f.stop(), ignoreEOS: ignoreEOS, adjustments: adjustments, topLogprobs: topLogprobs,
-                                    traceDomain: chat ? "chat" : "completion")
-        let slot = try await scheduler.acquire()
+        let plan = try completionPlan(f, chat: chat)
         let id = (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24).lowercased()
         let created = Int(Date().timeIntervalSince1970)
-        if !stream {
-            let result: GenerationResult
-            do { result = try await slot.generate(gen, tokenizer: tokenizer) { _ in true } } catch {
-                await scheduler.release(slot)
-                throw error
+        let object = chat ? "chat.completion" : "text_completion"
+        @Sendable func header() -> [String: Any] {
+            ["id": id, "object": plan.stream ? (chat ? "chat.completion.chunk" : "text_completion") : object, "created": created,
+             "model": modelName, "system_fingerprint": HotMoEServer.fingerprint]
+        }
+        if !plan.stream {
+            let results = try await generateAll(plan)
+            let choices = results.enumerated().map { i, result -> [String: Any] in
+                var choice: [String: Any] = chat
+                    ? ["index": i, "message": ["role": "assistant", "content": result.text], "finish_reason": result.finishReason]
+                    : ["index": i, "text": result.text, "logprobs": NSNull(), "finish_reason": result.finishReason]
+                if plan.topLogprobs != nil { choice["logprobs"] = chat ? chatLogprobs(result.logprobs) : completionLogprobs(result.logprobs) }
+                return choice
             }
-            await scheduler.release(slot)
-            metrics.record(result)
-            afterRequest()
-            var choice: [String: Any] = chat
-                ? ["index": 0, "message": ["role": "assistant", "content": result.text], "finish_reason": result.finishReason]
-                : ["index": 0, "text": result.text, "logprobs": NSNull(), "finish_reason": result.finishReason]
-            var body: [String: Any] = ["id": id, "object": chat ? "chat.completion" : "text_completion", "created": created,
-                                       "model": modelName, "usage": usage(result), "timings": timings(result)]
-            if topLogprobs != nil {
-                choice["logprobs"] = chat ? chatLogprobs(result.logprobs) : completionLogprobs(result.logprobs)
-                if f.has("n_probs") { body["completion_probabilities"] = nativeProbabilities(result.logprobs) }
-            }
-            body["choices"] = [choice]
+            var body = header()
+            body["choices"] = choices
+            body["usage"] = usage(results)
+            body["timings"] = timings(results[0])
+            if f.has("n_probs") { body["completion_probabilities"] = nativeProbabilities(results[0].logprobs) }
             return HotMoEServer.json(body)
         }
-        // Streaming: generation runs on the slot's thread; pieces cross over through an AsyncStream.
-        let (pieces, continuation) = AsyncStream<String>.makeStream()
-        let cancelFlag = CancelFlag()
-        let tokenizer = tokenizer
-        let generation = Task {
-            defer { continuation.finish() }
-            return try await slot.generate(gen, tokenizer: tokenizer) { piece in
-                continuation.yield(piece)
-                return !cancelFlag.isSet
+        @Sendable func chunk(_ delta: Any, finish: String?, logprobs: [TokenLogprob] = []) -> [String: Any] {
+            var choice: [String: Any] = ["index": 0, "finish_reason": finish ?? NSNull()]
+            choice[chat ? "delta" : "text"] = delta
+            if plan.topLogprobs != nil && !logprobs.isEmpty {
+                choice["logprobs"] = chat ? chatLogprobs(logprobs) : completionLogprobs(logprobs)
             }
+            var c = header()
+            c["choices"] = [choice]
+            return c
         }
-        let model = modelName
-        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: ResponseBody { writer in
-            func send(_ object: [String: Any]) async throws {
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-                try await writer.write(ByteBuffer(string: "data: " + String(decoding: data, as: UTF8.self) + "\n\n"))
-            }
-            func chunk(_ content: String?, finish: String?) -> [String: Any] {
-                let delta: Any
-                if chat { delta = content.map { ["content": $0] } ?? [String: Any]() } else { delta = content ?? "" }
-                var choice: [String: Any] = ["index": 0, "finish_reason": finish ?? NSNull()]
-                choice[chat ? "delta" : "text"] = delta
-                return ["id": id, "object": chat ? "chat.completion.chunk" : "text_completion", "created": created, "model": model, "choices": [choice]]
-            }
-            var clientGone = false
-            do {
-                if chat { try await send(["id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-                                          "choices": [["index": 0, "delta": ["role": "assistant", "content": ""], "finish_reason": NSNull()]]]) }
-                for await piece in pieces { try await send(chunk(piece, finish: nil)) }
-            } catch {
-                clientGone = true
-                cancelFlag.set()
-            }
-            let outcome = await generation.result
-            await self.scheduler.release(slot)
-            if case .failure(let error) = outcome, !clientGone {
-                // The stream has already said 200: the failure goes to the client as an error event.
-                try? await send(["error": ["code": 500, "message": "\(error)", "type": "server_error"]])
-            }
-            if case .success(let result) = outcome {
-                self.metrics.record(result)
-                if !clientGone {
-                    var last = chunk(nil, finish: result.finishReason)
-                    last["timings"] = self.timings(result)
-                    try? await send(last)
-                    if includeUsage {
-                        try? await send(["id": id, "object": chat ? "chat.completion.chunk" : "text_completion", "created": created,
-                                         "model": model, "choices": [Any](), "usage": self.usage(result)])
-                    }
-                    try? await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
-                }
-            } else {
-                self.metrics.recordError()
-            }
-            self.afterRequest()
-            try? await writer.finish(nil)
-        })
+        return try await streamResponse(plan.requests[0], slot: plan.slot, opening: { chat ? [chunk(["role": "assistant", "content": ""], finish: nil)] : [] }, done: true,
+            piece: { piece in
+                // A piece without text (the EOS token) is sent only for its logprobs.
+                if piece.text.isEmpty && (plan.topLogprobs == nil || piece.logprobs.isEmpty) { return [] }
+                let delta: Any = chat ? (piece.text.isEmpty ? [String: Any]() : ["content": piece.text]) : piece.text
+                return [chunk(delta, finish: nil, logprobs: piece.logprobs)]
+            },
+            final: { result in
+                var last = chunk(chat ? [String: Any]() : "", finish: result.finishReason)
+                last["timings"] = self.timings(result)
+                guard plan.includeUsage else { return [last] }
+                var usage = header()
+                usage["choices"] = [Any]()
+                usage["usage"] = self.usage([result])
+                usage["timings"] = self.timings(result)
+                return [last, usage]
+            })
     }
 
-    func usage(_ r: GenerationResult) -> [String: Any] {
-        ["prompt_tokens": r.promptTokens, "completion_tokens": r.completionTokens, "total_tokens": r.promptTokens + r.completionTokens,
-         "prompt_tokens_details": ["cached_tokens": r.cachedTokens]]
+    /// Token counts summed over the request's prompts.
+    func usage(_ results: [GenerationResult]) -> [String: Any] {
+        let prompt = results.map(\.promptTokens).reduce(0, +), completion = results.map(\.completionTokens).reduce(0, +)
+        return ["prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+                "prompt_tokens_details": ["cached_tokens": results.map(\.cachedTokens).reduce(0, +)]]
     }
 
+    /// llama-server's `timings` object.
     func timings(_ r: GenerationResult) -> [String: Any] {
-        ["prompt_n": r.promptTokens - r.cachedTokens, "prompt_ms": r.promptSeconds * 1000,
-         "prompt_per_second": r.promptSeconds > 0 ? Double(r.promptTokens - r.cachedTokens) / r.promptSeconds : 0,
-         "predicted_n": r.completionTokens, "predicted_ms": r.generationSeconds * 1000,
-         "predicted_per_second": r.generationSeconds > 0 ? Double(max(0, r.completionTokens - 1)) / r.generationSeconds : 0]
+        let promptN = r.promptTokens - r.cachedTokens
+        func perToken(_ seconds: Double, _ n: Int) -> Double { n > 0 ? seconds * 1000 / Double(n) : 0 }
+        return ["cache_n": r.cachedTokens, "prompt_n": promptN, "prompt_ms": r.promptSeconds * 1000,
+                "prompt_per_token_ms": perToken(r.promptSeconds, promptN),
+                "prompt_per_second": r.promptSeconds > 0 ? Double(promptN) / r.promptSeconds : 0,
+                "predicted_n": r.completionTokens, "predicted_ms": r.generationSeconds * 1000,
+                "predicted_per_token_ms": perToken(r.generationSeconds, max(0, r.completionTokens - 1)),
+                "predicted_per_second": r.generationSeconds > 0 ? Double(max(0, r.completionTokens - 1)) / r.generationSeconds : 0]
     }
 }
 

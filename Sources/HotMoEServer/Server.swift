@@ -72,6 +72,9 @@ public final class HotMoEServer: Sendable {
                            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) }, logger: logger)
     }
 
+    /// OpenAI's system_fingerprint; llama-server's is "b<build>-<commit>".
+    static let fingerprint = "b1-hotmoe"
+
     /// Called at shutdown (after SIGINT/SIGTERM stopped the service): the final perf-out write
     /// and the routing trace moved into place.
     public func shutdown() {
@@ -108,6 +111,8 @@ public final class HotMoEServer: Sendable {
         do { return try await body() } catch let e as APIError {
             metrics.recordError()
             return HotMoEServer.error(e)
+        } catch let e as SlotRangeError {
+            return HotMoEServer.error(APIError(400, e.description))
         } catch is ServerBusy {
             metrics.recordError()
             return HotMoEServer.error(APIError(503, "server busy: all \(options.parallel) slots and \(options.maxQueue) queue places are taken", type: "server_error"))

@@ -17,6 +17,33 @@ struct GenerationRequest: Sendable {
     var topLogprobs: Int?
     /// Domain tag of the request's sequence in the --moe-trace-out file.
     var traceDomain = ""
+    /// llama-server's `cache_prompt`: reuse the slot's KV rows for a shared prompt prefix.
+    var reusePrefix = true
+}
+
+/// Why generation ended, in llama-server's terms (`stop_type`).
+enum StopType: Sendable, Equatable {
+    case eos, limit, none
+    /// A stop string was reached (`stopping_word`).
+    case word(String)
+
+    var name: String {
+        switch self {
+        case .eos: "eos"
+        case .limit: "limit"
+        case .none: "none"
+        case .word: "word"
+        }
+    }
+    /// OpenAI's finish_reason.
+    var finishReason: String { self == .limit ? "length" : "stop" }
+}
+
+/// Text that became safe to show, with the tokens that made it and (when asked) their logprobs.
+struct GeneratedPiece: Sendable {
+    var text: String
+    var tokens: [Int32]
+    var logprobs: [TokenLogprob]
 }
 
 struct GenerationResult: Sendable {
@@ -24,7 +51,12 @@ struct GenerationResult: Sendable {
     var promptTokens: Int
     var completionTokens: Int
     var cachedTokens: Int
-    var finishReason: String  // "stop" | "length" (OpenAI's names)
+    var stopType: StopType
+    var finishReason: String { stopType.finishReason }
+    /// The generated token ids.
+    var tokens: [Int32] = []
+    /// The slot that ran it (llama-server's id_slot).
+    var slotID = 0
     var promptSeconds: Double
     var generationSeconds: Double
     /// Per generated token, when the request asked for logprobs.
@@ -54,10 +86,17 @@ final class Slot: @unchecked Sendable {
         queue = DispatchQueue(label: "hotmoe.slot.\(id)")
     }
 
+    /// Tokens of `prompt` this slot's cache already holds (read only while the slot is free).
+    func sharedPrefix(with prompt: [Int32]) -> Int {
+        var n = 0
+        while n < min(history.count, prompt.count) && history[n] == prompt[n] { n += 1 }
+        return n
+    }
+
     /// Runs a generation on the slot's thread. `onText` gets each new piece of text; returning
     /// false cancels (client went away).
     func generate(_ r: GenerationRequest, tokenizer: Tokenizer,
-                  onText: @escaping @Sendable (String) -> Bool) async throws -> GenerationResult {
+                  onText: @escaping @Sendable (GeneratedPiece) -> Bool) async throws -> GenerationResult {
         try await withCheckedThrowingContinuation { cont in
             queue.async {
                 do { cont.resume(returning: try self.run(r, tokenizer: tokenizer, onText: onText)) } catch { cont.resume(throwing: error) }
@@ -65,7 +104,7 @@ final class Slot: @unchecked Sendable {
         }
     }
 
-    private func run(_ r: GenerationRequest, tokenizer: Tokenizer, onText: (String) -> Bool) throws -> GenerationResult {
+    private func run(_ r: GenerationRequest, tokenizer: Tokenizer, onText: (GeneratedPiece) -> Bool) throws -> GenerationResult {
         // One trace sequence per request: the tokens this request computes (a reused prompt
         // prefix was computed, and recorded, by an earlier request). Recorded even on failure.
         routes?.reset()
@@ -77,12 +116,11 @@ final class Slot: @unchecked Sendable {
         }
     }
 
-    private func decode(_ r: GenerationRequest, tokenizer: Tokenizer, onText: (String) -> Bool) throws -> GenerationResult {
+    private func decode(_ r: GenerationRequest, tokenizer: Tokenizer, onText: (GeneratedPiece) -> Bool) throws -> GenerationResult {
         let clock = ContinuousClock()
         // Reuse the longest common prefix, but always evaluate at least one token for logits.
         // A recurrent model keeps less: only up to its latest state checkpoint within the prefix.
-        var common = 0
-        while common < min(history.count, r.prompt.count) && history[common] == r.prompt[common] { common += 1 }
+        let common = r.reusePrefix ? sharedPrefix(with: r.prompt) : 0
         let keep = session.rewind(to: min(common, r.prompt.count - 1, session.position))
         history = Array(r.prompt.prefix(keep))
         let t0 = clock.now
@@ -93,14 +131,16 @@ final class Slot: @unchecked Sendable {
         var sampler = Sampler(r.sampling)
         var decoder = tokenizer.makeStreamingDecoder()
         var stopFilter = StopFilter(stops: r.stop)
-        var text = "", generated = 0, finish = "length"
-        var logprobs: [TokenLogprob] = []
+        var text = "", stopType = StopType.limit
+        var generatedTokens: [Int32] = [], logprobs: [TokenLogprob] = []
+        var unsentTokens = 0, unsentLogprobs = 0
         func emit(_ s: String) -> Bool {
             guard !s.isEmpty else { return true }
             text += s
-            return onText(s)
+            defer { unsentTokens = generatedTokens.count; unsentLogprobs = logprobs.count }
+            return onText(GeneratedPiece(text: s, tokens: Array(generatedTokens[unsentTokens...]), logprobs: Array(logprobs[unsentLogprobs...])))
         }
-        loop: while generated < r.maxTokens {
+        loop: while generatedTokens.count < r.maxTokens {
             guard Sampler.hasFiniteValue(logits) else { throw NonFiniteLogitsError(position: session.position) }
             let token: Int32
             if r.adjustments.isNeutral {
@@ -113,21 +153,26 @@ final class Slot: @unchecked Sendable {
                     return sampler.sample(UnsafeBufferPointer(buffer))
                 }
             }
-            generated += 1
+            generatedTokens.append(token)
             if let n = r.topLogprobs { logprobs.append(TokenLogprob(id: token, logits: logits, top: n)) }
-            if !r.ignoreEOS && tokenizer.eosTokens.contains(token) { finish = "stop"; break }
-            let (out, stopped) = stopFilter.push(decoder.push(token))
-            if !emit(out) { finish = "stop"; break }
-            if stopped { finish = "stop"; break loop }
-            if generated == r.maxTokens { break }
+            if !r.ignoreEOS && tokenizer.eosTokens.contains(token) { stopType = .eos; break }
+            let (out, stopWord) = stopFilter.push(decoder.push(token))
+            if !emit(out) { stopType = .none; break }
+            if let stopWord { stopType = .word(stopWord); break loop }
+            if generatedTokens.count == r.maxTokens { break }
             guard session.position < session.cache.capacity else { break }
             logits = try session.forward(token: token, logits: .last)
             history.append(token)
         }
-        if finish == "length" { _ = emit(stopFilter.flush(decoder.finish())) }
-        return GenerationResult(text: text, promptTokens: r.prompt.count, completionTokens: generated, cachedTokens: keep,
-                                finishReason: finish, promptSeconds: promptSeconds, generationSeconds: (clock.now - t1).seconds,
-                                logprobs: logprobs)
+        if stopType == .limit { _ = emit(stopFilter.flush(decoder.finish())) }
+        // Tokens that produced no text (EOS, a stop string, an unfinished UTF-8 sequence) still
+        // reach a streaming client, with their logprobs.
+        if generatedTokens.count > unsentTokens && stopType != .none {
+            _ = onText(GeneratedPiece(text: "", tokens: Array(generatedTokens[unsentTokens...]), logprobs: Array(logprobs[unsentLogprobs...])))
+        }
+        return GenerationResult(text: text, promptTokens: r.prompt.count, completionTokens: generatedTokens.count, cachedTokens: keep,
+                                stopType: stopType, tokens: generatedTokens, slotID: id, promptSeconds: promptSeconds,
+                                generationSeconds: (clock.now - t1).seconds, logprobs: logprobs)
     }
 }
 
@@ -139,14 +184,14 @@ struct StopFilter {
 
     init(stops: [String]) { self.stops = stops.filter { !$0.isEmpty } }
 
-    /// Returns the text safe to show, and whether a stop string was reached.
-    mutating func push(_ piece: String) -> (String, Bool) {
+    /// Returns the text safe to show, and the stop string reached, if any.
+    mutating func push(_ piece: String) -> (String, String?) {
         pending += piece
-        guard !stops.isEmpty else { defer { pending = "" }; return (pending, false) }
-        if let hit = stops.compactMap({ pending.range(of: $0) }).min(by: { $0.lowerBound < $1.lowerBound }) {
-            let out = String(pending[..<hit.lowerBound])
+        guard !stops.isEmpty else { defer { pending = "" }; return (pending, nil) }
+        if let hit = stops.compactMap({ s in pending.range(of: s).map { (s, $0) } }).min(by: { $0.1.lowerBound < $1.1.lowerBound }) {
+            let out = String(pending[..<hit.1.lowerBound])
             pending = ""
-            return (out, true)
+            return (out, hit.0)
         }
         // Keep the longest suffix that is a prefix of some stop string.
         var keep = 0
@@ -158,12 +203,12 @@ struct StopFilter {
         }
         let out = String(pending.dropLast(keep))
         pending = String(pending.suffix(keep))
-        return (out, false)
+        return (out, nil)
     }
 
     mutating func flush(_ tail: String) -> String {
-        let (out, stopped) = push(tail)
-        if stopped { return out }
+        let (out, stopWord) = push(tail)
+        if stopWord != nil { return out }
         defer { pending = "" }
         return out + pending
     }

@@ -117,9 +117,21 @@ import Testing
             let (s3, native, _) = try await request(base, "/completion", method: "POST",
                                                     json: #"{"prompt": "\#(prompt)", "n_predict": 2, "temperature": 0, "n_probs": 2}"#)
             #expect(s3 == 200 && (object(native)["completion_probabilities"] as? [[String: Any]])?.count == 2)
-            let (s4, _, _) = try await request(base, "/v1/completions", method: "POST",
-                                               json: #"{"prompt": "x", "max_tokens": 2, "logprobs": 2, "stream": true}"#)
-            #expect(s4 == 400, "streamed logprobs are refused, not dropped")
+            // Streamed: every chunk with text carries the logprobs of its tokens, the same as unstreamed.
+            let (s4, streamed, _) = try await request(base, "/v1/chat/completions", method: "POST",
+                                                      json: #"{"messages": [{"role": "user", "content": "\#(prompt)"}], "max_tokens": 4, "temperature": 0, "logprobs": true, "top_logprobs": 2, "stream": true}"#)
+            let (s4b, whole, _) = try await request(base, "/v1/chat/completions", method: "POST",
+                                                    json: #"{"messages": [{"role": "user", "content": "\#(prompt)"}], "max_tokens": 4, "temperature": 0, "logprobs": true, "top_logprobs": 2}"#)
+            #expect(s4 == 200 && s4b == 200)
+            let chunks = streamed.split(separator: "\n").filter { $0.hasPrefix("data: {") }.map { object(String($0.dropFirst(6))) }
+            let streamedEntries = chunks.flatMap { c -> [[String: Any]] in
+                let choice = (c["choices"] as? [[String: Any]])?.first
+                return (choice?["logprobs"] as? [String: Any])?["content"] as? [[String: Any]] ?? []
+            }
+            let wholeEntries = (((object(whole)["choices"] as? [[String: Any]])?.first?["logprobs"] as? [String: Any])?["content"] as? [[String: Any]]) ?? []
+            #expect(!wholeEntries.isEmpty && streamedEntries.count == wholeEntries.count)
+            #expect(zip(streamedEntries, wholeEntries).allSatisfy { ($0["token"] as? String) == ($1["token"] as? String)
+                && abs(($0["logprob"] as? Double ?? 1) - ($1["logprob"] as? Double ?? 2)) < 1e-6 })
             let (s5, _, _) = try await request(base, "/v1/completions", method: "POST", json: #"{"prompt": "x", "max_tokens": 1, "top_logprobs": 2}"#)
             #expect(s5 == 400)
         }

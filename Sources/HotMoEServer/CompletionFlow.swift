@@ -1,0 +1,132 @@
+import Engine
+import Foundation
+import Hummingbird
+import NIOCore
+import Tokenizer
+
+/// A validated completion request of any endpoint: one generation per prompt.
+struct CompletionPlan: Sendable {
+    var requests: [GenerationRequest]
+    var stream: Bool
+    var includeUsage: Bool
+    /// llama-server's id_slot (nil: any slot, preferring the longest cached prefix).
+    var slot: Int?
+    var topLogprobs: Int?
+}
+
+extension HotMoEServer {
+    /// Fields, prompts and limits shared by the chat, completions and native endpoints.
+    func completionPlan(_ f: JSONFields, chat: Bool, traceDomain: String? = nil) throws -> CompletionPlan {
+        let (sampling, maxTokens, ignoreEOS) = try f.generationParameters(defaultMaxTokens: options.defaultMaxTokens,
+                                                                          defaults: options.defaultSampling,
+                                                                          defaultIgnoreEOS: options.defaultIgnoreEOS)
+        let stream = try f.bool("stream") ?? false
+        let includeUsage = ((f.object["stream_options"] as? [String: Any])?["include_usage"] as? Bool) ?? false
+        let prompts: [[Int32]]
+        if chat {
+            let text = tokenizer.chatTemplate.render(try f.messages().map { ChatMessage(role: $0.0, content: $0.1) }, addGenerationPrompt: true)
+            prompts = [tokenizer.encode(text, parseSpecial: true)]
+        } else {
+            prompts = try CompletionPrompts(tokenizer: tokenizer, vocabSize: model.config.vocabSize).parse(f.object["prompt"])
+        }
+        if stream && prompts.count > 1 { throw APIError(400, "'stream': true takes one prompt, got \(prompts.count)") }
+        let ctxSize = slotContext
+        for p in prompts {
+            guard !p.isEmpty else { throw APIError(400, "the prompt is empty") }
+            guard p.count < ctxSize else {
+                throw APIError(400, "the prompt has \(p.count) tokens, a slot's context holds \(ctxSize) (raise --ctx-size)")
+            }
+        }
+        let adjustments = try f.adjustments(defaults: options.defaultAdjustments, vocabSize: model.config.vocabSize)
+        let topLogprobs = try f.topLogprobs(chat: chat)
+        let stop = try f.stop()
+        let reuse = try f.bool("cache_prompt") ?? true
+        var slot: Int?
+        if let s = try f.int("id_slot"), s >= 0 { slot = s }
+        let requests = prompts.map { p in
+            GenerationRequest(prompt: p, maxTokens: min(maxTokens, ctxSize - p.count), sampling: sampling, stop: stop,
+                              ignoreEOS: ignoreEOS, adjustments: adjustments, topLogprobs: topLogprobs,
+                              traceDomain: traceDomain ?? (chat ? "chat" : "completion"), reusePrefix: reuse)
+        }
+        return CompletionPlan(requests: requests, stream: stream, includeUsage: includeUsage, slot: slot, topLogprobs: topLogprobs)
+    }
+
+    /// Positions one slot holds (llama-server's n_ctx_seq).
+    var slotContext: Int { min(options.contextSize, model.config.contextLength) }
+
+    /// Runs every prompt of a plan to the end, each on its own slot (in parallel when slots are free).
+    func generateAll(_ plan: CompletionPlan) async throws -> [GenerationResult] {
+        let tokenizer = tokenizer
+        let results = try await withThrowingTaskGroup(of: (Int, GenerationResult).self) { group in
+            for (i, r) in plan.requests.enumerated() {
+                group.addTask {
+                    let slot = try await self.scheduler.acquire(slot: plan.slot, prompt: r.prompt)
+                    do {
+                        let result = try await slot.generate(r, tokenizer: tokenizer) { _ in true }
+                        await self.scheduler.release(slot)
+                        return (i, result)
+                    } catch {
+                        await self.scheduler.release(slot)
+                        throw error
+                    }
+                }
+            }
+            var out = [GenerationResult?](repeating: nil, count: plan.requests.count)
+            for try await (i, r) in group { out[i] = r }
+            return out.compactMap { $0 }
+        }
+        results.forEach(metrics.record)
+        afterRequest()
+        return results
+    }
+
+    /// A server-sent-events response for one generation: `opening` events, one or more per
+    /// piece of text, the `final` events, then `data: [DONE]` when `done` (the OpenAI endpoints;
+    /// llama-server's native stream ends without it). A failure after the 200 is an error event.
+    func streamResponse(_ gen: GenerationRequest, slot id: Int?, opening: @escaping @Sendable () -> [[String: Any]], done: Bool,
+                        piece: @escaping @Sendable (GeneratedPiece) -> [[String: Any]],
+                        final: @escaping @Sendable (GenerationResult) -> [[String: Any]]) async throws -> Response {
+        let slot = try await scheduler.acquire(slot: id, prompt: gen.prompt)
+        // Generation runs on the slot's thread; pieces cross over through an AsyncStream.
+        let (pieces, continuation) = AsyncStream<GeneratedPiece>.makeStream()
+        let cancelFlag = CancelFlag()
+        let tokenizer = tokenizer
+        let generation = Task {
+            defer { continuation.finish() }
+            return try await slot.generate(gen, tokenizer: tokenizer) { p in
+                continuation.yield(p)
+                return !cancelFlag.isSet
+            }
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: ResponseBody { writer in
+            func send(_ object: [String: Any]) async throws {
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+                try await writer.write(ByteBuffer(string: "data: " + String(decoding: data, as: UTF8.self) + "\n\n"))
+            }
+            var clientGone = false
+            do {
+                for event in opening() { try await send(event) }
+                for await p in pieces { for event in piece(p) { try await send(event) } }
+            } catch {
+                clientGone = true
+                cancelFlag.set()
+            }
+            let outcome = await generation.result
+            await self.scheduler.release(slot)
+            switch outcome {
+            case .failure(let error):
+                self.metrics.recordError()
+                // The stream has already said 200: the failure goes to the client as an error event.
+                if !clientGone { try? await send(["error": ["code": 500, "message": "\(error)", "type": "server_error"]]) }
+            case .success(let result):
+                self.metrics.record(result)
+                if !clientGone {
+                    for event in final(result) { try? await send(event) }
+                    if done { try? await writer.write(ByteBuffer(string: "data: [DONE]\n\n")) }
+                }
+            }
+            self.afterRequest()
+            try? await writer.finish(nil)
+        })
+    }
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""Per-file table of llama.cpp's server suite run against hotmoe (reads pytest's junit XML).
+
+A failure counts as "model text" when the assertion is about what tinyllama (stories260K)
+writes or how its tokenizer counts (regexes over the generated text, prompt token counts);
+everything else is "protocol". The rules are the patterns below, applied to the failure text.
+"""
+import re, sys, collections
+import xml.etree.ElementTree as ET
+
+TEXT_PATTERNS = [r"match_regex\(", r"\bn_prompt\b", r"prompt_n\"\] == ", r"prompt_tokens == ", r"n_tokens == ",
+                 r"content ==", r"tokens_evaluated", r"assert res.body\[\"content\"\] ==", r"== n_prompt", r"predicted_n\"\] == "]
+
+def classify(text):
+    return "model text" if any(re.search(p, text) for p in TEXT_PATTERNS) else "protocol"
+
+root = ET.parse(sys.argv[1]).getroot()
+rows = collections.OrderedDict()
+failures = []
+for case in root.iter("testcase"):
+    f = case.get("classname", "").split(".")[-1] + ".py"
+    r = rows.setdefault(f, collections.Counter())
+    bad = case.find("failure") if case.find("failure") is not None else case.find("error")
+    if case.find("skipped") is not None:
+        r["skipped"] += 1
+    elif bad is not None:
+        text = (bad.get("message") or "") + "\n" + (bad.text or "")
+        kind = classify(text)
+        r[kind] += 1
+        failures.append((f, case.get("name"), kind, (bad.get("message") or "").splitlines()[0][:160] if bad.get("message") else ""))
+    else:
+        r["passed"] += 1
+print("| file | passed | failed: model text | failed: protocol | skipped |")
+print("|---|---|---|---|---|")
+tot = collections.Counter()
+for f, r in rows.items():
+    tot.update(r)
+    print(f"| {f} | {r['passed']} | {r['model text']} | {r['protocol']} | {r['skipped']} |")
+print(f"| total | {tot['passed']} | {tot['model text']} | {tot['protocol']} | {tot['skipped']} |")
+print()
+for f, name, kind, msg in failures:
+    print(f"- {kind}: {f}::{name}: {msg}")
