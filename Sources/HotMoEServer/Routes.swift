@@ -96,8 +96,11 @@ extension HotMoEServer {
         let adjustments = try f.adjustments(defaults: options.defaultAdjustments, vocabSize: model.config.vocabSize)
         let topLogprobs = try f.topLogprobs(chat: chat)
         if stream && topLogprobs != nil { throw APIError(400, "'logprobs' with 'stream': true is not supported yet (ask without streaming)") }
+        let constraint = try f.outputGrammar().map { g in
+            do { return try GrammarConstraint(grammar: g, vocabulary: grammarVocabulary) } catch { throw APIError(400, "\(error)") }
+        }
         let gen = GenerationRequest(prompt: prompt, maxTokens: min(maxTokens, ctxSize - prompt.count), sampling: sampling,
-                                    stop: try f.stop(), ignoreEOS: ignoreEOS, adjustments: adjustments, topLogprobs: topLogprobs,
+                                    stop: try f.stop(), ignoreEOS: ignoreEOS, adjustments: adjustments, topLogprobs: topLogprobs, grammar: constraint,
                                     traceDomain: chat ? "chat" : "completion")
         let slot = try await scheduler.acquire()
         let id = (chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24).lowercased()
