@@ -17,5 +17,7 @@ let package = Package(
         .executableTarget(name: "FuzzTrace", dependencies: ["FuzzDriver", .product(name: "HotMoEKit", package: "hotmoe")]),
         .executableTarget(name: "FuzzTokenizer", dependencies: ["FuzzDriver", .product(name: "HotMoEKit", package: "hotmoe")]),
         .executableTarget(name: "FuzzRequests", dependencies: ["FuzzDriver", .product(name: "HotMoEKit", package: "hotmoe")]),
+        .executableTarget(name: "FuzzGrammar", dependencies: ["FuzzDriver", .product(name: "HotMoEKit", package: "hotmoe")]),
+        .executableTarget(name: "FuzzSchema", dependencies: ["FuzzDriver", .product(name: "HotMoEKit", package: "hotmoe")]),
     ]
 )

@@ -41,11 +41,14 @@ extension HotMoEServer {
         let topLogprobs = try f.topLogprobs(chat: chat)
         let stop = try f.stop()
         let reuse = try f.bool("cache_prompt") ?? true
+        let constraint = try f.outputGrammar().map { g in
+            do { return try GrammarConstraint(grammar: g, vocabulary: grammarVocabulary) } catch { throw APIError(400, "\(error)") }
+        }
         var slot: Int?
         if let s = try f.int("id_slot"), s >= 0 { slot = s }
         let requests = prompts.map { p in
             GenerationRequest(prompt: p, maxTokens: min(maxTokens, ctxSize - p.count), sampling: sampling, stop: stop,
-                              ignoreEOS: ignoreEOS, adjustments: adjustments, topLogprobs: topLogprobs,
+                              ignoreEOS: ignoreEOS, adjustments: adjustments, topLogprobs: topLogprobs, grammar: constraint,
                               traceDomain: traceDomain ?? (chat ? "chat" : "completion"), reusePrefix: reuse)
         }
         return CompletionPlan(requests: requests, stream: stream, includeUsage: includeUsage, slot: slot, topLogprobs: topLogprobs)

@@ -156,7 +156,7 @@ struct JSONFields {
         "model", "prompt", "messages", "temperature", "top_p", "top_k", "min_p", "seed", "max_tokens",
         "max_completion_tokens", "n_predict", "n", "stop", "stream", "stream_options", "ignore_eos",
         "frequency_penalty", "presence_penalty", "repeat_penalty", "repeat_last_n", "logit_bias",
-        "logprobs", "top_logprobs", "n_probs", "cache_prompt", "id_slot",
+        "logprobs", "top_logprobs", "n_probs", "cache_prompt", "id_slot", "grammar", "json_schema", "response_format",
     ]
     /// Fields that never change a result: accepted as they are.
     static let inert: Set<String> = ["user"]
@@ -165,7 +165,6 @@ struct JSONFields {
         "echo": { ($0 as? Bool) == false },
         "tools": { ($0 as? [Any])?.isEmpty == true },
         "tool_choice": { ($0 as? String) == "none" },
-        "response_format": { (($0 as? [String: Any])?["type"] as? String) == "text" },
         "typical_p": { ($0 as? NSNumber)?.doubleValue == 1 },
         "mirostat": { ($0 as? NSNumber)?.intValue == 0 },
         "dry_multiplier": { ($0 as? NSNumber)?.doubleValue == 0 },

@@ -42,6 +42,8 @@ public final class HotMoEServer: Sendable {
     let logger: Logger
     let modelName: String
     let trace: SharedTraceWriter?
+    /// Every token's text, decoded once for grammar-constrained requests.
+    let grammarVocabulary: GrammarVocabulary
 
     public init(model: MoEModel, tokenizer: Tokenizer, runtime: MoERuntime, options: ServerOptions, logger: Logger) throws {
         self.model = model
@@ -53,6 +55,8 @@ public final class HotMoEServer: Sendable {
         let ctx = min(options.contextSize, model.config.contextLength)
         let trace = try options.traceOut.map { try SharedTraceWriter(path: $0, model: model, logger: logger) }
         self.trace = trace
+        grammarVocabulary = GrammarVocabulary(pieces: (0..<model.config.vocabSize).map { tokenizer.tokenPiece(Int32($0), renderSpecial: false) },
+                                              endOfGeneration: tokenizer.eosTokens)
         let slots = (0..<max(1, options.parallel)).map { i -> Slot in
             let s = InferenceSession(model: model, contextSize: ctx, maxBatch: options.batchSize, threads: options.threads)
             s.executor = runtime.makeExecutor(pool: s.pool)

@@ -15,6 +15,8 @@ struct GenerationRequest: Sendable {
     var adjustments = LogitAdjustments()
     /// Report each generated token's logprob and this many alternatives (nil: no logprobs).
     var topLogprobs: Int?
+    /// Output grammar (GBNF or JSON schema), in its initial state.
+    var grammar: GrammarConstraint?
     /// Domain tag of the request's sequence in the --moe-trace-out file.
     var traceDomain = ""
     /// llama-server's `cache_prompt`: reuse the slot's KV rows for a shared prompt prefix.
@@ -73,6 +75,8 @@ final class Slot: @unchecked Sendable {
     private var history: [Int32] = []
     /// Logits after bias and penalties (reused between tokens).
     private var adjusted: [Float] = []
+    /// Logits with the grammar's mask (reused between tokens).
+    private var masked: [Float] = []
     private let trace: SharedTraceWriter?
     private let routes: RouteCollector?
 
@@ -109,7 +113,10 @@ final class Slot: @unchecked Sendable {
         // prefix was computed, and recorded, by an earlier request). Recorded even on failure.
         routes?.reset()
         defer { if let routes { trace?.append(domain: r.traceDomain, from: routes) } }
-        do { return try decode(r, tokenizer: tokenizer, onText: onText) } catch {
+        do { return try decode(r, tokenizer: tokenizer, onText: onText) } catch let e as GrammarError {
+            history = []
+            throw APIError(400, e.description)
+        } catch {
             // The cache may hold rows of the failed request (NaN ones, say): reuse none of them.
             history = []
             throw error
@@ -134,6 +141,11 @@ final class Slot: @unchecked Sendable {
         var text = "", stopType = StopType.limit
         var generatedTokens: [Int32] = [], logprobs: [TokenLogprob] = []
         var unsentTokens = 0, unsentLogprobs = 0
+        var grammar = r.grammar
+        func pick(_ row: UnsafeBufferPointer<Float>) throws -> Int32 {
+            guard let grammar else { return sampler.sample(row) }
+            return try grammar.sample(row, sampler: &sampler, scratch: &masked)
+        }
         func emit(_ s: String) -> Bool {
             guard !s.isEmpty else { return true }
             text += s
@@ -144,21 +156,28 @@ final class Slot: @unchecked Sendable {
             guard Sampler.hasFiniteValue(logits) else { throw NonFiniteLogitsError(position: session.position) }
             let token: Int32
             if r.adjustments.isNeutral {
-                token = sampler.sample(logits)
+                token = try pick(logits)
             } else {
                 adjusted.removeAll(keepingCapacity: true)
                 adjusted.append(contentsOf: logits)
-                token = adjusted.withUnsafeMutableBufferPointer { buffer in
+                token = try adjusted.withUnsafeMutableBufferPointer { buffer in
                     r.adjustments.apply(to: buffer, history: history[...])
-                    return sampler.sample(UnsafeBufferPointer(buffer))
+                    return try pick(UnsafeBufferPointer(buffer))
                 }
             }
             generatedTokens.append(token)
             if let n = r.topLogprobs { logprobs.append(TokenLogprob(id: token, logits: logits, top: n)) }
             if !r.ignoreEOS && tokenizer.eosTokens.contains(token) { stopType = .eos; break }
+            try grammar?.accept(token)
             let (out, stopWord) = stopFilter.push(decoder.push(token))
             if !emit(out) { stopType = .none; break }
             if let stopWord { stopType = .word(stopWord); break loop }
+            // The grammar is complete and takes nothing more: the only token left would be EOS.
+            if grammar?.isFinished == true {
+                stopType = .eos
+                _ = emit(stopFilter.flush(decoder.finish()))
+                break
+            }
             if generatedTokens.count == r.maxTokens { break }
             guard session.position < session.cache.capacity else { break }
             logits = try session.forward(token: token, logits: .last)

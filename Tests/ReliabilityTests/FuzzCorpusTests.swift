@@ -40,6 +40,40 @@ final class FuzzCorpusTests: XCTestCase {
         }
     }
 
+    /// Grammar seeds parse or fail with a message; those that parse match their own text
+    /// without trapping. The llama.cpp grammars among them must keep parsing.
+    func testGrammarSeedsParseOrFailCleanly() throws {
+        var parsed = 0
+        for (name, bytes) in try inputs("grammar") {
+            let text = String(decoding: bytes, as: UTF8.self)
+            do {
+                let matcher = try GrammarMatcher(Grammar(parsing: text))
+                _ = try? matcher.matches(text)
+                parsed += 1
+            } catch {
+                XCTAssertFalse("\(error)".isEmpty, name)
+            }
+        }
+        XCTAssertGreaterThanOrEqual(parsed, 5)
+    }
+
+    /// Schema seeds convert, and the converter's output always parses (left recursion through
+    /// $ref aside, which the parser is there to refuse), or conversion fails with a message.
+    func testSchemaSeedsConvertToGrammarsThatParse() throws {
+        var converted = 0
+        for (name, bytes) in try inputs("schema") {
+            let schema = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
+            guard let gbnf = try? JSONSchemaGrammar.gbnf(for: schema) else { continue }
+            do {
+                _ = try GrammarMatcher(Grammar(parsing: gbnf))
+                converted += 1
+            } catch {
+                XCTAssertTrue("\(error)".contains("left-recursive"), "\(name): converter output does not parse: \(error)\n\(gbnf)")
+            }
+        }
+        XCTAssertGreaterThanOrEqual(converted, 3)
+    }
+
     func testTraceSeedsParse() throws {
         var parsed = 0
         for (_, bytes) in try inputs("trace") where (try? TraceReader.parse(Data(bytes))) != nil { parsed += 1 }
