@@ -57,14 +57,26 @@ enum TopK {
 }
 
 enum Router {
-    /// Softmax over all experts, top-k by probability (`TopK`: ties and NaN, from a NaN or
-    /// infinite router logit, go to the lower ids), optionally renormalised to sum to one —
-    /// ggml's softmax gating. The weights keep the row's values: NaN stays NaN, so the output
+    /// Gating probabilities over all experts (softmax, or a sigmoid per expert), top-k by
+    /// probability plus the optional selection bias (`TopK`: ties and NaN, from a NaN or
+    /// infinite router logit, go to the lower ids; `selection`: `e` floats of scratch for the
+    /// biased values), optionally renormalised to sum to one, then scaled — ggml's
+    /// build_moe_ffn. The weights are the unbiased probabilities: NaN stays NaN, so the output
     /// shows the corruption instead of hiding it.
-    static func route(logits: UnsafeMutablePointer<Float>, expertCount e: Int, k: Int, normalize: Bool,
-                      scale: Float = 0, experts: UnsafeMutablePointer<Int32>, weights: UnsafeMutablePointer<Float>) {
-        hm_ggml_softmax_f32(logits, Int64(e))
-        TopK.select(logits, count: e, k: k, into: experts)
+    static func route(logits: UnsafeMutablePointer<Float>, expertCount e: Int, k: Int, gating: ExpertGating = .softmax,
+                      selectionBias: UnsafePointer<Float>? = nil, selection: UnsafeMutablePointer<Float>? = nil,
+                      normalize: Bool, scale: Float = 0, experts: UnsafeMutablePointer<Int32>,
+                      weights: UnsafeMutablePointer<Float>) {
+        switch gating {
+        case .softmax: hm_ggml_softmax_f32(logits, Int64(e))
+        case .sigmoid: for i in 0..<e { logits[i] = Ops.sigmoid(logits[i]) }
+        }
+        if let bias = selectionBias, let selection {
+            for i in 0..<e { selection[i] = logits[i] + bias[i] }
+            TopK.select(selection, count: e, k: k, into: experts)
+        } else {
+            TopK.select(logits, count: e, k: k, into: experts)
+        }
         for s in 0..<k { weights[s] = logits[Int(experts[s])] }
         if normalize {
             // ggml_sum_rows adds in double and rounds once.

@@ -22,6 +22,11 @@ public enum KeyHeadMapping: Sendable, Equatable { case interleaved, tiled }
 /// looked up in an fp16 table, see `Ops.gelu`).
 public enum FFNActivation: Sendable, Equatable { case silu, gelu }
 
+/// How router logits become expert probabilities (llama.cpp's `expert_gating_func`): softmax
+/// over all experts (Qwen3, Mixtral, OLMoE, Gemma 4) or an independent sigmoid per expert
+/// (GLM-4.5, DeepSeek-V3 style, with an optional selection bias).
+public enum ExpertGating: Sendable, Equatable { case softmax, sigmoid }
+
 /// Attention geometry of one layer. Uniform stacks derive it from the global fields; Gemma 4
 /// alternates sliding-window layers and global layers with their own head size, KV heads,
 /// rotary dims and RoPE base.
@@ -100,6 +105,11 @@ public struct ModelConfig: Sendable, Equatable {
     public var normalizeTopK: Bool
     /// expert_weights_scale: multiplies the routing weights after top-k (0 or 1: unscaled).
     public var expertWeightsScale: Float = 0
+    public var gating: ExpertGating = .softmax
+    /// The first layers have a dense FFN instead of routed experts (leading_dense_block_count).
+    public var leadingDenseLayers = 0
+    /// Hidden size of those dense FFNs (feed_forward_length); 0 without dense layers.
+    public var denseFFLength = 0
     /// Mixer of each layer; all attention for the classic MoE transformers.
     public var mixers: [MixerKind] = []
     public var deltaNet: DeltaNetConfig? = nil
@@ -142,6 +152,10 @@ public struct ModelConfig: Sendable, Equatable {
     /// Attention layers that own KV-cache rows (not recurrent, not reading another layer's).
     public func ownsKVRows(_ layer: Int) -> Bool { mixer(layer) == .attention && attentionShape(layer).kvSource == nil }
 
+    /// Layers with routed experts (every layer after the leading dense ones).
+    public func isMoELayer(_ layer: Int) -> Bool { layer >= leadingDenseLayers }
+    public var moeLayers: [Int] { Array(leadingDenseLayers..<layerCount) }
+
     public func mixer(_ layer: Int) -> MixerKind { mixers.isEmpty ? .attention : mixers[layer] }
     public var hasRecurrentLayers: Bool { mixers.contains(.deltaNet) }
 
@@ -172,6 +186,25 @@ extension GGUFFile {
         }
         let one = try requireInt(key)
         return Array(repeating: one, count: layers ?? 1)
+    }
+
+    /// An optional boolean that, when present, must be a bool (or an integer 0 / 1).
+    func optionalBool(_ key: String) throws -> Bool? {
+        guard let v = metadata[key] else { return nil }
+        if let b = v.bool { return b }
+        if let i = v.int, i == 0 || i == 1 { return i == 1 }
+        throw GGUFError("\(path): metadata '\(key)' is \(v.type), expected a bool")
+    }
+
+    /// block_count and nextn_predict_layers: the trunk's layer count (MTP blocks come after
+    /// the trunk and are skipped) and the MTP block count.
+    func trunkLayers(prefix p: String) throws -> (trunk: Int, nextN: Int) {
+        let blocks = try requireInt(p + "block_count")
+        let nextN = try optionalInt(p + "nextn_predict_layers") ?? 0
+        guard nextN >= 0, nextN < blocks else {
+            throw GGUFError("\(path): \(p)nextn_predict_layers \(nextN) must be below block_count \(blocks)")
+        }
+        return (blocks - nextN, nextN)
     }
 
     func optionalDouble(_ key: String) throws -> Double? {
@@ -283,6 +316,8 @@ extension ModelConfig {
                           "layer \(l): shares the KV rows of layer \(src), whose KV shape differs")
             }
         }
+        try check(leadingDenseLayers >= 0 && leadingDenseLayers < layerCount, "leading_dense_block_count \(leadingDenseLayers) must leave at least one MoE layer of \(layerCount)")
+        try check(leadingDenseLayers == 0 || (denseFFLength > 0 && denseFFLength <= Self.maxFF), "feed_forward_length \(denseFFLength) of the dense layers outside 1...\(Self.maxFF)")
         try check(sharedExpertFFLength >= 0 && sharedExpertFFLength <= Self.maxFF, "expert_shared_feed_forward_length \(sharedExpertFFLength) outside 0...\(Self.maxFF)")
         if hasRecurrentLayers {
             guard let n = deltaNet else { throw GGUFError("\(path): recurrent layers but no ssm.* hyper-parameters") }

@@ -73,15 +73,21 @@ extension ModelWeights {
                 d.qkv = repack(d.qkv); d.z = repack(d.z); d.out = repack(d.out)
                 l.mixer = .deltaNet(d)
             }
-            if experts {
-                l.moe.gateExperts = repack(l.moe.gateExperts)
-                l.moe.upExperts = repack(l.moe.upExperts)
-                l.moe.downExperts = repack(l.moe.downExperts)
-            }
-            if var sh = l.moe.shared {
+            func repackFFN(_ sh: SharedExpertWeights) -> SharedExpertWeights {
+                var sh = sh
                 sh.gate = repack(sh.gate); sh.up = repack(sh.up); sh.down = repack(sh.down)
-                l.moe.shared = sh
+                return sh
             }
+            if var moe = l.moe {
+                if experts {
+                    moe.gateExperts = repack(moe.gateExperts)
+                    moe.upExperts = repack(moe.upExperts)
+                    moe.downExperts = repack(moe.downExperts)
+                }
+                moe.shared = moe.shared.map(repackFFN)
+                l.moe = moe
+            }
+            l.denseFFN = l.denseFFN.map(repackFFN)
             return l
         }
         return ModelWeights(tokenEmbedding: tokenEmbedding, outputNorm: outputNorm, output: output, layers: newLayers,
@@ -111,18 +117,17 @@ public struct FastLayout: Sendable, Equatable {
 extension ModelWeights {
     /// Bytes of the routed experts of `layer`, one expert, in the layout they run in.
     public func fastExpertBytes(layer: Int) -> Int {
-        let l = layers[layer]
-        return [l.gateExperts, l.upExperts, l.downExperts].reduce(0) { $0 + $1.rows * FastLayout($1).rowBytes }
+        layers[layer].expertStacks.reduce(0) { $0 + $1.rows * FastLayout($1).rowBytes }
     }
 
     /// Every routed expert's bytes in its fast layout.
     public var fastExpertBytes: Int {
-        layers.indices.reduce(0) { $0 + fastExpertBytes(layer: $1) * layers[$1].gateExperts.expertCount }
+        layers.indices.reduce(0) { $0 + fastExpertBytes(layer: $1) * (layers[$1].moe?.gateExperts.expertCount ?? 0) }
     }
 
     /// Every routed expert's bytes as the file stores them.
     public var fileExpertBytes: Int {
-        layers.indices.reduce(0) { $0 + expertBytes(layer: $1) * layers[$1].gateExperts.expertCount }
+        layers.indices.reduce(0) { $0 + expertBytes(layer: $1) * (layers[$1].moe?.gateExperts.expertCount ?? 0) }
     }
 
     /// Bytes the non-expert matrices gain when repacked (Q4_K's rows8 rows are 148/144 wide).

@@ -57,6 +57,8 @@ public final class InferenceSession {
 
     let c: ModelConfig
     let x, xn, q, k, v, attnOut, tmp, routerLogits, routeWeights, moeOut, scores, cosSin: UnsafeMutablePointer<Float>
+    /// One token's biased gating probabilities (the top-k choice with a selection bias).
+    let routerSelection: UnsafeMutablePointer<Float>
     let routeExperts: UnsafeMutablePointer<Int32>
     /// Gated attention: the projected query + gate rows, and the gate alone.
     let queryAndGate, outputGate: UnsafeMutablePointer<Float>?
@@ -95,6 +97,7 @@ public final class InferenceSession {
         attnOut = .allocate(capacity: n * c.maxAttentionOutDim)
         tmp = .allocate(capacity: n * max(c.embeddingLength, qDim, kvDim))
         routerLogits = .allocate(capacity: n * c.expertCount)
+        routerSelection = .allocate(capacity: c.expertCount)
         routeWeights = .allocate(capacity: n * c.expertsUsed)
         routeExperts = .allocate(capacity: n * c.expertsUsed)
         moeOut = .allocate(capacity: n * c.embeddingLength)
@@ -106,8 +109,8 @@ public final class InferenceSession {
         cosSin = .allocate(capacity: max(1, n * ropeKinds.map(\.dim).reduce(0, +)))
         queryAndGate = c.attentionOutputGate ? .allocate(capacity: n * 2 * qDim) : nil
         outputGate = c.attentionOutputGate ? .allocate(capacity: n * qDim) : nil
-        shared = c.sharedExpertFFLength > 0 ? SharedExpertScratch(config: c, tokens: n) : nil
-        routedInputs = model.weights.layers.contains { $0.moe.routerInputScale != nil || $0.moe.expertInputNorm != nil }
+        shared = SharedExpertScratch.width(c) > 0 ? SharedExpertScratch(config: c, tokens: n) : nil
+        routedInputs = model.weights.layers.contains { $0.moe?.routerInputScale != nil || $0.moe?.expertInputNorm != nil }
             ? RoutedInputScratch(config: c, tokens: n) : nil
         deltaNet = c.deltaNet.map { DeltaNetScratch(config: $0, tokens: n) }
         logitsCapacity = c.vocabSize
@@ -115,7 +118,7 @@ public final class InferenceSession {
     }
 
     deinit {
-        for p in [x, xn, q, k, v, attnOut, tmp, routerLogits, routeWeights, moeOut, scores, cosSin, logitsBuffer] {
+        for p in [x, xn, q, k, v, attnOut, tmp, routerLogits, routerSelection, routeWeights, moeOut, scores, cosSin, logitsBuffer] {
             p.deallocate()
         }
         queryAndGate?.deallocate()
@@ -220,7 +223,9 @@ public final class InferenceSession {
             if let norm = layer.mixerPostNorm { for i in 0..<n { Ops.rmsNorm(tmp + i * d, norm, tmp + i * d, count: d, eps: c.normEpsilon) } }
             Ops.add(x, tmp, count: n * d)
             for i in 0..<n { Ops.rmsNorm(x + i * d, layer.ffnNorm, xn + i * d, count: d, eps: c.normEpsilon) }
-            moeBlock(layer: li, weights: layer.moe, tokens: n)
+            if let moe = layer.moe { moeBlock(layer: li, weights: moe, tokens: n) } else if let dense = layer.denseFFN {
+                denseFFNBlock(weights: dense, tokens: n)
+            }
             if let norm = layer.moePostNorm { for i in 0..<n { Ops.rmsNorm(moeOut + i * d, norm, moeOut + i * d, count: d, eps: c.normEpsilon) } }
             Ops.add(x, moeOut, count: n * d)
             if let s = layer.outputScale { for j in 0..<(n * d) { x[j] *= s[0] } }

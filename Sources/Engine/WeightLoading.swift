@@ -44,6 +44,11 @@ public struct TensorLoader {
         return file.data(t).assumingMemoryBound(to: Float.self)
     }
 
+    /// `vector` when the tensor exists (an optional bias), else nil.
+    public func optionalVector(_ name: String, _ count: Int) throws -> UnsafePointer<Float>? {
+        has(name) ? try vector(name, count) : nil
+    }
+
     func experts(_ name: String, cols: Int, rows: Int) throws -> ExpertStack {
         let t = try tensor(name)
         // The commonest disagreement gets its own message naming the metadata key.

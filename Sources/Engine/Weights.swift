@@ -67,6 +67,8 @@ public struct AttentionWeights: @unchecked Sendable {
     public var valueNorm = false
     /// RoPE frequency factors, one per rotary pair: theta is divided by them (rope_freqs).
     public var ropeFreqs: UnsafePointer<Float>? = nil
+    /// Biases added to the q / k / v projections (attn_q.bias ...; GLM-4.5), nil: none.
+    public var qBias, kBias, vBias: UnsafePointer<Float>?
 }
 
 /// Gated DeltaNet (linear attention with a per-head recurrent state).
@@ -91,7 +93,7 @@ public struct DeltaNetWeights: @unchecked Sendable {
 }
 
 /// The always-on expert beside the routed ones; `gateInput` (one row) gives the sigmoid gate
-/// that scales its output per token.
+/// that scales its output per token. Also a dense layer's whole FFN (no gate input).
 public struct SharedExpertWeights: @unchecked Sendable {
     public var gate, up, down: WeightMatrix
     public let gateInput: WeightMatrix?
@@ -101,6 +103,9 @@ public struct MoEWeights: @unchecked Sendable {
     public let router: WeightMatrix
     public var gateExperts, upExperts, downExperts: ExpertStack
     public var shared: SharedExpertWeights?
+    /// Added to the gating probabilities for the top-k choice only (exp_probs_b; GLM-4.5): the
+    /// weights stay the unbiased probabilities.
+    public var selectionBias: UnsafePointer<Float>? = nil
     // Gemma 4's routed branch beside its dense MLP (all nil elsewhere: router and experts read
     // the block input, outputs are summed as they are).
     /// The router reads rms_norm(residual) / sqrt(embedding) * this (ffn_gate_inp.scale).
@@ -121,13 +126,15 @@ public enum MixerWeights: @unchecked Sendable {
     case deltaNet(DeltaNetWeights)
 }
 
-/// One layer: norm, token mixer, [post-norm], residual; norm, MoE, [post-norm], residual,
-/// [output scale].
+/// One layer: norm, token mixer, [post-norm], residual; norm, MoE (or a dense FFN in the
+/// leading dense layers), [post-norm], residual, [output scale].
 public struct LayerWeights: @unchecked Sendable {
     public let attnNorm: UnsafePointer<Float>
     public var mixer: MixerWeights
     public let ffnNorm: UnsafePointer<Float>
-    public var moe: MoEWeights
+    /// Routed experts; nil in a dense layer, which has `denseFFN` instead.
+    public var moe: MoEWeights?
+    public var denseFFN: SharedExpertWeights? = nil
     /// RMSNorm of the mixer's output before the residual add (Gemma's post_attention_norm).
     public var mixerPostNorm: UnsafePointer<Float>? = nil
     /// RMSNorm of the MoE block's output before the residual add (Gemma's post_ffw_norm).
@@ -135,10 +142,16 @@ public struct LayerWeights: @unchecked Sendable {
     /// One float multiplying the layer's output (Gemma 4's layer_output_scale).
     public var outputScale: UnsafePointer<Float>? = nil
 
-    public var router: WeightMatrix { moe.router }
-    public var gateExperts: ExpertStack { moe.gateExperts }
-    public var upExperts: ExpertStack { moe.upExperts }
-    public var downExperts: ExpertStack { moe.downExperts }
+    public init(attnNorm: UnsafePointer<Float>, mixer: MixerWeights, ffnNorm: UnsafePointer<Float>, moe: MoEWeights?,
+                denseFFN: SharedExpertWeights? = nil, mixerPostNorm: UnsafePointer<Float>? = nil,
+                moePostNorm: UnsafePointer<Float>? = nil, outputScale: UnsafePointer<Float>? = nil) {
+        precondition(moe != nil || denseFFN != nil, "a layer needs routed experts or a dense FFN")
+        self.attnNorm = attnNorm; self.mixer = mixer; self.ffnNorm = ffnNorm; self.moe = moe; self.denseFFN = denseFFN
+        self.mixerPostNorm = mixerPostNorm; self.moePostNorm = moePostNorm; self.outputScale = outputScale
+    }
+
+    /// The three expert stacks of a MoE layer (empty for a dense layer).
+    public var expertStacks: [ExpertStack] { moe.map { [$0.gateExperts, $0.upExperts, $0.downExperts] } ?? [] }
 }
 
 /// All weights of a model, checked against its config: every shape, every type.
@@ -161,7 +174,7 @@ public struct ModelWeights: @unchecked Sendable {
 
     /// True when some expert stack is not in the file's layout (it cannot be streamed from the file).
     public var hasRepackedExperts: Bool {
-        layers.contains { [$0.gateExperts, $0.upExperts, $0.downExperts].contains { $0.layout != .ggml } }
+        layers.contains { $0.expertStacks.contains { $0.layout != .ggml } }
     }
 
     public init(file: GGUFFile, config c: ModelConfig) throws {
@@ -177,33 +190,38 @@ public struct ModelWeights: @unchecked Sendable {
         layers = try (0..<c.layerCount).map { try arch.layer($0, t, c) }
     }
 
-    /// Where expert `e` of `layer` lives in the model file.
+    /// Where expert `e` of MoE layer `layer` lives in the model file.
     public func expertMatrices(layer: Int, expert e: Int) -> ExpertMatrices {
-        let l = layers[layer]
-        return ExpertMatrices(gate: l.gateExperts.expert(e), up: l.upExperts.expert(e), down: l.downExperts.expert(e))
+        guard let m = layers[layer].moe else { preconditionFailure("layer \(layer) is dense: it has no routed experts") }
+        return ExpertMatrices(gate: m.gateExperts.expert(e), up: m.upExperts.expert(e), down: m.downExperts.expert(e))
     }
 
-    /// Bytes of one expert of a layer (gate + up + down), as the cache planner needs.
+    /// Bytes of one expert of a layer (gate + up + down), as the cache planner needs; 0 for a
+    /// dense layer.
     public func expertBytes(layer: Int) -> Int {
-        let l = layers[layer]
-        return l.gateExperts.expertBytes + l.upExperts.expertBytes + l.downExperts.expertBytes
+        layers[layer].expertStacks.reduce(0) { $0 + $1.expertBytes }
     }
 }
 
 extension LayerWeights {
     /// The dense matrices a decode step reads in this layer besides the routed experts: the
-    /// mixer's projections, the router and the shared expert.
+    /// mixer's projections, the router and the shared expert (or the dense FFN).
     public var denseMatrices: [WeightMatrix] {
-        var m: [WeightMatrix] = [router]
+        var m: [WeightMatrix] = moe.map { [$0.router] } ?? []
         switch mixer {
         case .attention(let a): m += [a.wq, a.wk, a.wv, a.wo].compactMap { $0 }
         case .deltaNet(let d): m += [d.qkv, d.z, d.beta, d.alpha, d.betaAlpha, d.out].compactMap { $0 }
         }
-        return m + sharedExpertMatrices
+        return m + sharedExpertMatrices + denseFFNMatrices
     }
 
-    public var sharedExpertMatrices: [WeightMatrix] {
-        guard let s = moe.shared else { return [] }
-        return [s.gate, s.up, s.down] + (s.gateInput.map { [$0] } ?? [])
+    /// The shared expert's matrices: always resident, never hot or cold.
+    public var sharedExpertMatrices: [WeightMatrix] { moe?.shared.map(Self.matrices) ?? [] }
+
+    /// A leading dense layer's FFN: always resident, never hot or cold.
+    public var denseFFNMatrices: [WeightMatrix] { denseFFN.map(Self.matrices) ?? [] }
+
+    private static func matrices(_ s: SharedExpertWeights) -> [WeightMatrix] {
+        [s.gate, s.up, s.down] + (s.gateInput.map { [$0] } ?? [])
     }
 }

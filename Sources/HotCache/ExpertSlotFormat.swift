@@ -18,10 +18,10 @@ struct ExpertSlotFormat {
     let slotBytes: Int
 
     /// `fastLayout`: slots in the decode kernels' layout (streaming from the file); else slots
-    /// copy the stacks as the model holds them.
+    /// copy the stacks as the model holds them. A dense layer has no parts (and no slots).
     init(layer l: LayerWeights, fastLayout: Bool) {
         var at = 0
-        parts = [l.gateExperts, l.upExperts, l.downExperts].map { s in
+        parts = l.expertStacks.map { s in
             let fast = FastLayout(s)
             let layout = fastLayout && s.layout == .ggml ? fast.layout : s.layout
             let rowBytes = fastLayout && s.layout == .ggml ? fast.rowBytes : s.rowBytes

@@ -32,8 +32,7 @@ public final class HotTier: @unchecked Sendable {
         var total = 0
         for layer in plan.layers where layer < weights.layers.count {
             let experts = plan.slots[layer] ?? []
-            guard !experts.isEmpty else { continue }
-            let l = weights.layers[layer]
+            guard !experts.isEmpty, let l = weights.layers[layer].moe else { continue }
             let slotBytes = l.gateExperts.expertBytes + l.upExperts.expertBytes + l.downExperts.expertBytes
             var base: UnsafeMutableRawPointer?
             precondition(posix_memalign(&base, 64, slotBytes * experts.count) == 0, "out of memory for the hot tier")

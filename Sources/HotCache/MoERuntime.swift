@@ -27,8 +27,9 @@ public final class MoERuntime: @unchecked Sendable {
             throw HotCacheError("--moe-stream reads experts from the file's layout, but this model was loaded with its experts repacked in RAM (load it with `repacked(experts: false)`)")
         }
         let c = model.config
-        layout = try ModelExpertLayout(moeLayers: Array(0..<c.layerCount), expertsPerLayer: c.expertCount, topK: c.expertsUsed,
-                                       bytesPerExpert: (0..<c.layerCount).map { model.weights.expertBytes(layer: $0) })
+        // Leading dense layers (and shared experts) are always resident: not in the layout.
+        layout = try ModelExpertLayout(moeLayers: c.moeLayers, expertsPerLayer: c.expertCount, topK: c.expertsUsed,
+                                       bytesPerExpert: c.moeLayers.map { model.weights.expertBytes(layer: $0) })
         telemetry = TelemetryRecorder(layout: layout, mode: options.perfMode)
         plan = .empty
         if options.cpuMoE {
@@ -69,7 +70,7 @@ public final class MoERuntime: @unchecked Sendable {
     private func startOnlineTier(policy name: String) throws {
         let c = model.config
         let largest = layout.bytesPerExpert.max() ?? 1
-        let capacity = try options.cacheCapacity ?? max(1, budgetBytes() / (largest * c.layerCount))
+        let capacity = try options.cacheCapacity ?? max(1, budgetBytes() / (largest * layout.moeLayerCount))
         var pinned = [ExpertID]()
         if name.lowercased() == "pinned", let path = options.hotCache {
             let ranked = Weighting.rank(try loadProfile(path).observations(),

@@ -49,8 +49,8 @@ final class OnlineTier: @unchecked Sendable {
         let formats = model.weights.layers.map { ExpertSlotFormat(layer: $0, fastLayout: stream) }
         let bufferBytes = formats.map(\.slotBytes).max() ?? 64
         self.bufferBytes = bufferBytes
-        // Every layer's slots plus room for one call's misses (at most every expert of a layer).
-        let count = c.layerCount * capacity + (stream ? c.expertCount : 0)
+        // Every MoE layer's slots plus room for one call's misses (at most every expert of a layer).
+        let count = c.moeLayers.count * capacity + (stream ? c.expertCount : 0)
         let total = count * bufferBytes
         // Checked again now, right before allocating: memory may have gone since the load decided.
         if let available = MemoryLimits.availableBytes(), total > available {

@@ -4,10 +4,10 @@ import Foundation
 import Logging
 
 extension TraceHeader {
-    /// The trace header of a loaded model: every layer is a MoE layer in this engine.
+    /// The trace header of a loaded model: its MoE layers (leading dense layers route nothing).
     public init(model: MoEModel) {
         let c = model.config
-        self.init(modelName: model.file.metadata["general.name"]?.string ?? model.file.path, layerIDs: Array(0..<c.layerCount),
+        self.init(modelName: model.file.metadata["general.name"]?.string ?? model.file.path, layerIDs: c.moeLayers,
                   expertsPerLayer: c.expertCount, topK: c.expertsUsed, hasWeights: true)
     }
 }
@@ -17,6 +17,8 @@ extension TraceHeader {
 /// Not thread-safe: one collector per session, used on that session's thread.
 public final class RouteCollector {
     private let layers: Int
+    /// Model index of the first MoE layer: the MoE layers follow the leading dense ones.
+    private let firstMoELayer: Int
     private let k: Int
     private let header: TraceHeader
     private var experts: [[Int32]]
@@ -24,7 +26,8 @@ public final class RouteCollector {
 
     public init(model: MoEModel) {
         header = TraceHeader(model: model)
-        layers = model.config.layerCount
+        layers = model.config.moeLayers.count
+        firstMoELayer = model.config.leadingDenseLayers
         k = model.config.expertsUsed
         experts = .init(repeating: [], count: layers)
         weights = .init(repeating: [], count: layers)
@@ -36,9 +39,9 @@ public final class RouteCollector {
     }
 
     public func observe(layer: Int, routes: ExpertRoutes) {
-        let n = routes.tokenCount * routes.k
-        experts[layer] += UnsafeBufferPointer(start: routes.experts, count: n)
-        weights[layer] += UnsafeBufferPointer(start: routes.weights, count: n)
+        let n = routes.tokenCount * routes.k, index = layer - firstMoELayer
+        experts[index] += UnsafeBufferPointer(start: routes.experts, count: n)
+        weights[index] += UnsafeBufferPointer(start: routes.weights, count: n)
     }
 
     public func reset() {

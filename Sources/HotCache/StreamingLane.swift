@@ -39,6 +39,8 @@ final class StreamingLane {
     private let readAheadTop: Int
     private let k: Int
     private let layerCount: Int
+    /// Layers with routed experts (the guesses per decode step are one fewer).
+    private let moeLayerCount: Int
     private var freeBuffers: [UnsafeMutableRawPointer] = []
     private var allBuffers: [UnsafeMutableRawPointer] = []
     private var prefetched: [(layer: Int, expert: Int, read: FileRead)] = []
@@ -63,7 +65,8 @@ final class StreamingLane {
         mode = prefetch
         k = model.config.expertsUsed
         layerCount = model.config.layerCount
-        probe = prefetch == .off || layerCount < 2 ? nil : RouterProbe(model: model, pool: pool)
+        moeLayerCount = model.config.moeLayers.count
+        probe = prefetch == .off || moeLayerCount < 2 ? nil : RouterProbe(model: model, pool: pool)
         let bufferBytes = (0..<layerCount).map { tier.format(layer: $0).readBufferBytes }.max() ?? 0
         for _ in 0..<(buffers + k) {
             let b = UnsafeMutableRawPointer.allocate(byteCount: max(1, bufferBytes), alignment: ExpertReader.alignment)
@@ -86,7 +89,7 @@ final class StreamingLane {
     func lookahead(layer: Int, input: UnsafePointer<Float>, tokens: Int) {
         // Once `auto` has turned read-ahead off, the guesses are not worth their router pass.
         guard let probe, tokens == 1, layer + 1 < layerCount, stats.enabled || !stats.decided else { return }
-        probe.topExperts(layer: layer + 1, input: input, count: k, into: guessBuffer)
+        guard probe.topExperts(layer: layer + 1, input: input, count: k, into: guessBuffer) else { return }
         let guess = Array(UnsafeBufferPointer(start: guessBuffer, count: k))
         guessed = (layer + 1, guess)
         guard stats.enabled else { return }
@@ -106,7 +109,7 @@ final class StreamingLane {
         stats.predictions += 1
         stats.selected += k
         for s in 0..<k where g.experts.contains(selected[s]) { stats.predictedSelected += 1 }
-        if mode == .auto, !stats.decided, stats.predictions >= Self.autoSampleSteps * max(1, layerCount - 1) {
+        if mode == .auto, !stats.decided, stats.predictions >= Self.autoSampleSteps * max(1, moeLayerCount - 1) {
             stats.enabled = stats.precision >= Self.autoMinimumPrecision
             stats.decided = true
             logger.info("MoE lookahead prefetch \(stats.enabled ? "on" : "off"): next-layer guesses \(String(format: "%.1f", stats.precision * 100))% right over \(stats.predictions) steps (needs \(Int(Self.autoMinimumPrecision * 100))%)")

@@ -52,17 +52,19 @@ struct ModelSummary {
             }
         }
         let activeExpertParams = expertParams / c.expertCount * c.expertsUsed
-        let perExpert = (0..<c.layerCount).map { model.weights.expertBytes(layer: $0) }
+        let perExpert = c.moeLayers.map { model.weights.expertBytes(layer: $0) }
         let sharedBytes = model.weights.layers.reduce(0) { $0 + $1.sharedExpertMatrices.reduce(0) { $0 + $1.byteCount } }
         var lines = [
             "model:          \(file.path)",
             "name:           \(file.metadata["general.name"]?.string ?? "-")",
             "architecture:   \(c.architecture)",
-            "layers:         \(c.layerCount) (all MoE)" + (c.nextNLayers > 0 ? ", plus \(c.nextNLayers) MTP block(s), skipped" : ""),
+            "layers:         \(c.layerCount) " + (c.leadingDenseLayers > 0
+                ? "(\(c.leadingDenseLayers) leading dense, FF \(c.denseFFLength), always resident; \(c.moeLayers.count) MoE)" : "(all MoE)")
+                + (c.nextNLayers > 0 ? ", plus \(c.nextNLayers) MTP block(s), skipped" : ""),
             "layer pattern:  \(layerPattern(c))",
             "hidden:         \(c.embeddingLength), heads \(c.headCount) (kv \(c.kvHeadCount)), head dim \(c.headDim)",
             "context:        \(c.contextLength), rope base \(c.ropeBase)",
-            "experts:        \(c.expertCount) per layer, top-\(c.expertsUsed), expert FF \(c.expertFFLength)",
+            "experts:        \(c.expertCount) per layer, top-\(c.expertsUsed), expert FF \(c.expertFFLength), \(routingDescription(c, model.weights))",
             "vocabulary:     \(c.vocabSize) tokens",
             "parameters:     total \(fmtCount(expertParams + otherParams)), active per token \(fmtCount(activeExpertParams + otherParams))",
             "expert weights: \(fmtBytes(expertBytes)) (\(fmtCount(expertParams)) params)",
@@ -76,6 +78,15 @@ struct ModelSummary {
         lines.append("file size:      \(fmtBytes(file.fileSize))")
         return lines.joined(separator: "\n")
     }
+}
+
+/// "softmax routing, top-k renormalised" or "sigmoid routing + selection bias, top-k renormalised, x2.5".
+func routingDescription(_ c: ModelConfig, _ w: ModelWeights) -> String {
+    var s = c.gating == .sigmoid ? "sigmoid routing" : "softmax routing"
+    if w.layers.contains(where: { $0.moe?.selectionBias != nil }) { s += " + selection bias" }
+    if c.normalizeTopK { s += ", top-k renormalised" }
+    if c.expertWeightsScale != 0, c.expertWeightsScale != 1 { s += ", weights x\(c.expertWeightsScale)" }
+    return s
 }
 
 /// "attention x48" or, for hybrids, "DeltaNet x3, attention (x10): D D D A ...".
@@ -138,7 +149,7 @@ struct GenerateModelCommand: ParsableCommand {
 
     @Option(name: .shortAndLong, help: "Output GGUF path.") var output: String
     @Option(help: "Preset: tiny, small, bench.") var preset: String = "tiny"
-    @Option(help: "Architecture: qwen3moe, olmoe, llama (Mixtral), qwen3next, qwen35moe, gemma4.") var arch: String?
+    @Option(help: "Architecture: qwen3moe, olmoe, llama (Mixtral), qwen3next, qwen35moe, gemma4, glm4moe.") var arch: String?
     @Option(help: "Weight type: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, mxfp4, q4_k, q5_k, q6_k, q4_k_m.") var type: String?
     @Option(help: "Layers.") var layers: Int?
     @Option(help: "Hidden size.") var embedding: Int?
@@ -158,6 +169,8 @@ struct GenerateModelCommand: ParsableCommand {
     @Option(name: .customLong("global-head-dim"), help: "Head size of the global layers (gemma4; default: 2 x head dim).") var globalHeadDim: Int?
     @Option(name: .customLong("global-kv-heads"), help: "KV heads of the global layers (gemma4; default: kv heads / 4).") var globalKVHeads: Int?
     @Option(name: .customLong("shared-kv-layers"), help: "Last layers reading earlier layers' KV (gemma4).") var sharedKVLayers: Int?
+    @Option(name: .customLong("dense-layers"), help: "Leading dense layers (glm4moe; default 1).") var denseLayers: Int?
+    @Option(name: .customLong("dense-ff"), help: "FFN size of the leading dense layers (glm4moe; default: 2 x expert FF).") var denseFF: Int?
     @Option(help: "Seed.") var seed: UInt64 = 1
     @Option(name: [.short, .customLong("threads")]) var threads: Int?
 
@@ -185,6 +198,8 @@ struct GenerateModelCommand: ParsableCommand {
         if let globalHeadDim { spec.globalHeadDim = globalHeadDim }
         if let globalKVHeads { spec.globalKVHeads = globalKVHeads }
         if let sharedKVLayers { spec.sharedKVLayers = sharedKVLayers }
+        if let denseLayers { spec.denseLayers = denseLayers }
+        if let denseFF { spec.denseFF = denseFF }
         spec.seed = seed
         let clock = ContinuousClock()
         let t0 = clock.now

@@ -78,7 +78,7 @@ struct TraceCommand: ParsableCommand {
                 logger.info("trace: prompt \(i + 1)/\(items.count) (\(item.domain.isEmpty ? "-" : item.domain)): \(seen) tokens")
             }
             try writer.close()
-            logger.info("wrote \(out): \(items.count) sequences, \(totalTokens) tokens, \(c.layerCount) layers, top-\(c.expertsUsed) of \(c.expertCount)")
+            logger.info("wrote \(out): \(items.count) sequences, \(totalTokens) tokens, \(c.moeLayers.count) MoE layers, top-\(c.expertsUsed) of \(c.expertCount)")
         } catch let e as CLIError {
             throw e
         } catch {

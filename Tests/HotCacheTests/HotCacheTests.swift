@@ -68,25 +68,27 @@ private func writeProfile(of model: MoEModel, to path: String) throws {
         #expect(m.hitRate > Double(m.hotExperts) / Double(m.totalExperts))
     }
 
-    /// On a hybrid model: every MoE layer is in the layout and the profile, the shared expert is
-    /// no slot, and the merge stays exact.
-    @Test(arguments: ["qwen35moe", "qwen3next"])
+    /// On the hybrids and GLM-4.5: every MoE layer is in the layout and the profile, the shared
+    /// expert and GLM's leading dense layer are no slots, and the merge stays exact.
+    @Test(arguments: ["qwen35moe", "qwen3next", "glm4moe"])
     func hybridModelsCacheExactlyWithTheSharedExpertOutsideTheCache(architecture: String) throws {
         let model = try makeModel(seed: UInt64.random(in: 1...1_000_000), architecture: architecture)
-        #expect(model.config.sharedExpertFFLength > 0 && model.config.hasRecurrentLayers)
+        #expect(model.config.sharedExpertFFLength > 0)
+        #expect(architecture == "glm4moe" ? model.config.leadingDenseLayers == 1 : model.config.hasRecurrentLayers)
         let plain = try run(model, runtime: nil)
         let profile = FileManager.default.temporaryDirectory.appendingPathComponent("p-\(UUID()).json").path
         try writeProfile(of: model, to: profile)
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: profile))) as? [String: Any]
         let layers = (json?["layers"] as? [[String: Any]])?.compactMap { $0["layer"] as? Int } ?? []
-        #expect(layers == Array(0..<model.config.layerCount), "every MoE layer, DeltaNet or attention, is profiled")
+        #expect(layers == model.config.moeLayers, "every MoE layer, DeltaNet or attention, is profiled; no dense layer")
+        #expect(model.config.moeLayers.count == model.config.layerCount - model.config.leadingDenseLayers)
         var o = HotCacheOptions()
         o.hotCache = profile
         o.maxMiB = 1
         o.parallelism = .force
         o.parallelMinSlots = 0
         let runtime = try MoERuntime(model: model, options: o, logger: logger)
-        #expect(runtime.layout.totalExperts == model.config.layerCount * model.config.expertCount)
+        #expect(runtime.layout.totalExperts == model.config.moeLayers.count * model.config.expertCount)
         let cached = try run(model, runtime: runtime)
         #expect(cached.tokens == plain.tokens)
         #expect(cached.logits == plain.logits, "hot/cold merge must be exact")

@@ -9,12 +9,12 @@ import Testing
 
 private let logger = Logger(label: "test")
 
-private func modelFile(_ type: String, seed: UInt64) throws -> String {
-    var spec = SyntheticModelSpec.preset("small")!
+private func modelFile(_ type: String, seed: UInt64, architecture: String = "qwen3moe") throws -> String {
+    var spec = SyntheticModelSpec.preset("small", architecture: architecture)!
     spec.layers = 3
     spec.weightType = type
     spec.seed = seed
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("stream-\(getpid())-\(type)-\(seed).gguf").path
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("stream-\(getpid())-\(architecture)-\(type)-\(seed).gguf").path
     if !FileManager.default.fileExists(atPath: path) { try SyntheticModel.write(spec, to: path) }
     return path
 }
@@ -44,9 +44,20 @@ private func streamingOptions(capacity: Int, prefetch: PrefetchMode) -> HotCache
     /// Experts streamed from the file and repacked into the cache as they are read compute
     /// exactly what the fully repacked resident model computes (same kernels, same layout),
     /// with lookahead read-ahead on or off, for prompt batches and decode.
+    /// The same on GLM-4.5 (leading dense layer, selection bias): streaming and lookahead skip
+    /// the dense layer.
+    @Test(arguments: [PrefetchMode.on, .off])
+    func streamedGlmExpertsEqualResidentBitwise(prefetch: PrefetchMode) throws {
+        try checkStreamedEqualsResident(type: "q8_0", prefetch: prefetch, architecture: "glm4moe")
+    }
+
     @Test(arguments: ["q8_0", "q4_k_m"], [PrefetchMode.on, .off])
     func streamedRepackedExpertsEqualResidentRepackedBitwise(type: String, prefetch: PrefetchMode) throws {
-        let path = try modelFile(type, seed: UInt64.random(in: 1...1_000_000))
+        try checkStreamedEqualsResident(type: type, prefetch: prefetch, architecture: "qwen3moe")
+    }
+
+    private func checkStreamedEqualsResident(type: String, prefetch: PrefetchMode, architecture: String) throws {
+        let path = try modelFile(type, seed: UInt64.random(in: 1...1_000_000), architecture: architecture)
         let prompt: [Int32] = (0..<24).map { _ in Int32.random(in: 0..<300) }
         let resident = try MoEModel(file: try GGUFFile(path: path), repack: true)
         let expected = try generate(resident, runtime: nil, prompt: prompt, steps: 12)
@@ -64,10 +75,11 @@ private func streamingOptions(capacity: Int, prefetch: PrefetchMode) -> HotCache
         if prefetch == .on { #expect(p.prefetchReads > 0) } else { #expect(p.prefetchReads == 0 && p.missesPrefetched == 0) }
         if CPU.avx2 {
             // Slots hold the eight-row layout the resident model runs.
+            let first = runtime.model.config.leadingDenseLayers
             let m = try #require((0..<runtime.model.config.expertCount).lazy.compactMap {
-                runtime.residentSlot(layer: 0, expert: $0)
+                runtime.residentSlot(layer: first, expert: $0)
             }.first)
-            #expect(m.gate.layout == resident.weights.layers[0].gateExperts.layout)
+            #expect(m.gate.layout == resident.weights.layers[first].moe?.gateExperts.layout)
         }
     }
 

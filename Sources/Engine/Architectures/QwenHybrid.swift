@@ -6,13 +6,10 @@ import GGUF
 enum QwenHybrid {
     static func config(from file: GGUFFile, arch: String, keyHeadMapping: KeyHeadMapping) throws -> ModelConfig {
         let p = arch + "."
-        let blocks = try file.requireInt(p + "block_count")
-        let nextN = try file.optionalInt(p + "nextn_predict_layers") ?? 0
-        guard nextN >= 0, nextN < blocks else {
-            throw GGUFError("\(file.path): \(p)nextn_predict_layers \(nextN) must be below block_count \(blocks)")
-        }
+        let (trunk, nextN) = try file.trunkLayers(prefix: p)
+        let blocks = trunk + nextN
         var c = try readCommonConfig(file, arch: arch, ropeStyle: .neox, qkNorm: .perHead, normalizeTopK: true,
-                                     expertFFKey: "expert_feed_forward_length", layerCount: blocks - nextN)
+                                     expertFFKey: "expert_feed_forward_length", layerCount: trunk)
         c.nextNLayers = nextN
         c.attentionOutputGate = true
         c.sharedExpertFFLength = try file.optionalInt(p + "expert_shared_feed_forward_length") ?? 0

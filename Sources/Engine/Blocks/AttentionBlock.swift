@@ -1,4 +1,4 @@
-/// Softmax attention block in the layer's shape: q/k/v projections, optional q/k RMSNorm,
+/// Softmax attention block in the layer's shape: q/k/v projections (optional biases), optional q/k RMSNorm,
 /// optional unweighted V RMSNorm, RoPE (with the layer's base and frequency factors), attention
 /// over the KV cache (sliding-window or global), optional sigmoid output gate, output
 /// projection. A layer without its own k (shared KV) reads its source layer's cache rows.
@@ -12,6 +12,11 @@ extension InferenceSession {
             splitQueryAndGate(qg, shape: s, tokens: n, query: q, gate: gate)
         } else {
             Linear.apply(l.wq, l.wk, l.wv, acts, tokens: n, outs: q, k, v, pool: pool)
+        }
+        addBias(l.qBias, to: q, width: s.qDim, tokens: n)
+        if ownKV {
+            addBias(l.kBias, to: k, width: s.kvDim, tokens: n)
+            addBias(l.vBias, to: v, width: s.vDim, tokens: n)
         }
         // No v projection: the values are the raw key projection (before k's norm and RoPE).
         if ownKV, l.wv == nil { v.update(from: k, count: n * s.kvDim) }
@@ -46,6 +51,15 @@ extension InferenceSession {
         }
         acts.setInput(attnOut, cols: s.outDim, tokens: n)
         Linear.apply(l.wo, acts, tokens: n, out: tmp, pool: pool)
+    }
+
+    /// rows[t] += bias for each token's row of `width` (ggml_add after the projection).
+    private func addBias(_ bias: UnsafePointer<Float>?, to rows: UnsafeMutablePointer<Float>, width: Int, tokens n: Int) {
+        guard let bias else { return }
+        for t in 0..<n {
+            let r = rows + t * width
+            for j in 0..<width { r[j] += bias[j] }
+        }
     }
 
     /// The gated query projection holds, per head, headDim query values then headDim gate values.

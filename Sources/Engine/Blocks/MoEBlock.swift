@@ -4,9 +4,12 @@ import CKernels
 final class SharedExpertScratch {
     let gate, up, gateLogit, out: UnsafeMutablePointer<Float>
 
+    /// Sized for the widest of the shared expert and the leading dense layers' FFN.
+    static func width(_ c: ModelConfig) -> Int { max(c.sharedExpertFFLength, c.leadingDenseLayers > 0 ? c.denseFFLength : 0) }
+
     init(config c: ModelConfig, tokens n: Int) {
-        gate = .allocate(capacity: n * c.sharedExpertFFLength)
-        up = .allocate(capacity: n * c.sharedExpertFFLength)
+        gate = .allocate(capacity: n * Self.width(c))
+        up = .allocate(capacity: n * Self.width(c))
         gateLogit = .allocate(capacity: n)
         out = .allocate(capacity: n * c.embeddingLength)
     }
@@ -50,7 +53,8 @@ extension InferenceSession {
         }
         Linear.apply(l.router, acts, tokens: n, out: routerLogits, pool: pool)
         for i in 0..<n {
-            Router.route(logits: routerLogits + i * e, expertCount: e, k: kUsed, normalize: c.normalizeTopK,
+            Router.route(logits: routerLogits + i * e, expertCount: e, k: kUsed, gating: c.gating,
+                         selectionBias: l.selectionBias, selection: routerSelection, normalize: c.normalizeTopK,
                          scale: c.expertWeightsScale, experts: routeExperts + i * kUsed, weights: routeWeights + i * kUsed)
         }
         let routes = ExpertRoutes(tokenCount: n, k: kUsed, experts: routeExperts, weights: routeWeights)
@@ -73,12 +77,20 @@ extension InferenceSession {
         }
     }
 
+    /// A leading dense layer's FFN: moeOut = down(act(gate xn) * up xn). Input `xn`.
+    func denseFFNBlock(weights w: SharedExpertWeights, tokens n: Int) {
+        guard let s = shared else { return }
+        acts.setInput(xn, cols: c.embeddingLength, tokens: n)
+        moeOut.update(repeating: 0, count: n * c.embeddingLength)
+        sharedExpert(w, s, tokens: n, outputNorm: nil)
+    }
+
     /// moeOut += sigmoid(gateInput . x) * down(act(gate x) * up x), as llama.cpp's Qwen3-Next;
     /// without a gate input, moeOut += norm(down(act(gate x) * up x)) (Gemma 4's dense MLP,
     /// `outputNorm` its post_ffw_norm_1). Reads the input set on `acts`.
     private func sharedExpert(_ w: SharedExpertWeights, _ s: SharedExpertScratch, tokens n: Int,
                               outputNorm: UnsafePointer<Float>?) {
-        let d = c.embeddingLength, f = c.sharedExpertFFLength
+        let d = c.embeddingLength, f = w.gate.rows
         Linear.apply(w.gate, w.up, w.gateInput, acts, tokens: n, outs: s.gate, s.up, s.gateLogit, pool: pool)
         Ops.gatedActivation(c.ffnActivation, gate: s.gate, up: s.up, rows: n, rowLength: f)
         acts.setInput(s.gate, cols: f, tokens: n)

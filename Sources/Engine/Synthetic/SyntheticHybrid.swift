@@ -8,7 +8,8 @@ extension SyntheticModelSpec {
     var keyHeads: Int { ssmKeyHeads > 0 ? ssmKeyHeads : max(1, heads / 2) }
     var valueHeads: Int { ssmValueHeads > 0 ? ssmValueHeads : heads }
     var sharedFF: Int { sharedExpertFF > 0 ? sharedExpertFF : expertFF }
-    var rotaryDims: Int { ropeDim > 0 ? ropeDim : (isHybrid ? max(2, headDim / 4) : headDim) }
+    /// Rotary dims: the hybrids rotate a quarter of the head, GLM-4.5 half of it.
+    var rotaryDims: Int { ropeDim > 0 ? ropeDim : (isHybrid ? max(2, headDim / 4) : isGlm ? max(2, headDim / 2) : headDim) }
 
     /// Every `fullAttentionInterval`-th layer is full (global) attention: the hybrids' pattern
     /// and Gemma 4's global layers.

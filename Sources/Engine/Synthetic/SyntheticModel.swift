@@ -39,6 +39,10 @@ public struct SyntheticModelSpec: Sendable, Equatable {
     /// The last layers that read earlier layers' KV rows (attention.shared_kv_layers).
     public var sharedKVLayers = 0
     public var logitSoftcap: Float = 8
+    // GLM-4.5 shape (SyntheticGlm4MoE.swift); 0 means "derive": 1 leading dense layer of
+    // 2 x expertFF.
+    public var denseLayers = 0
+    public var denseFF = 0
 
     public var isHybrid: Bool { ["qwen3next", "qwen35moe"].contains(architecture) }
 
@@ -51,6 +55,7 @@ public struct SyntheticModelSpec: Sendable, Equatable {
         guard var s = preset(name) else { return nil }
         s.architecture = architecture
         if s.isGemma { return gemmaPreset(name, s) }
+        if s.isGlm { return glmPreset(name, s) }
         guard s.isHybrid else { return s }
         switch name {
         case "tiny":
@@ -84,6 +89,23 @@ public struct SyntheticModelSpec: Sendable, Equatable {
             s.layers = 12; s.fullAttentionInterval = 6; s.embedding = 1024; s.heads = 8; s.kvHeads = 4; s.headDim = 128
             s.globalKVHeads = 1; s.slidingWindow = 512; s.experts = 64; s.expertsUsed = 8; s.expertFF = 256; s.sharedExpertFF = 768
             s.context = 4096; s.weightType = "q4_k_m"
+        }
+        return s
+    }
+
+    /// GLM-4.5 presets in GLM-4.5-Air's proportions: 128-wide heads with 12x fewer KV heads
+    /// (small: 4x), half the head rotated, many small experts top-8 beside one shared expert,
+    /// one leading dense layer ~8x an expert's width.
+    static func glmPreset(_ name: String, _ base: SyntheticModelSpec) -> SyntheticModelSpec {
+        var s = base
+        switch name {
+        case "tiny": s.layers = 3
+        case "small":
+            s.layers = 4; s.embedding = 256; s.heads = 8; s.kvHeads = 2; s.headDim = 64
+            s.experts = 32; s.expertsUsed = 4; s.expertFF = 256; s.denseFF = 1024; s.context = 1024
+        default:  // bench: ~1 GB at Q4_K_M
+            s.layers = 16; s.embedding = 1024; s.heads = 12; s.kvHeads = 1; s.headDim = 128
+            s.experts = 64; s.expertsUsed = 8; s.expertFF = 512; s.denseFF = 4096; s.context = 4096; s.weightType = "q4_k_m"
         }
         return s
     }
@@ -126,10 +148,11 @@ public enum SyntheticModel {
     public static func write(_ spec: SyntheticModelSpec, to path: String, threads: Int = 2,
                              progress: (Int, Int) -> Void = { _, _ in }) throws {
         let s = spec
-        guard ["qwen3moe", "olmoe", "llama", "qwen3next", "qwen35moe", "gemma4"].contains(s.architecture) else {
-            throw GGUFError("unknown architecture '\(s.architecture)' (qwen3moe, olmoe, llama, qwen3next, qwen35moe, gemma4)")
+        guard ["qwen3moe", "olmoe", "llama", "qwen3next", "qwen35moe", "gemma4", "glm4moe"].contains(s.architecture) else {
+            throw GGUFError("unknown architecture '\(s.architecture)' (qwen3moe, olmoe, llama, qwen3next, qwen35moe, gemma4, glm4moe)")
         }
         if s.isGemma { try s.checkGemma() }
+        if s.isGlm { try s.checkGlm() }
         if s.architecture == "olmoe", s.kvHeads != s.heads {
             throw GGUFError("olmoe has no grouped KV heads (llama.cpp sizes attn_k_norm to the full width): set kv heads = heads (\(s.heads))")
         }
@@ -158,6 +181,7 @@ public enum SyntheticModel {
         }
         if s.isHybrid { s.writeHybridMetadata(&w) }
         if s.isGemma { s.writeGemmaMetadata(&w) }
+        if s.isGlm { s.writeGlmMetadata(&w) }
         w.set("tokenizer.ggml.model", "gpt2")
         w.set("tokenizer.ggml.pre", "qwen2")
         w.set("tokenizer.ggml.tokens", strings: vocab.tokens)
@@ -183,7 +207,10 @@ public enum SyntheticModel {
         for l in 0..<s.layers where s.isGemma {
             try s.planGemmaLayer(l, matrix: matrix, norm: norm, vector: { plan.append(($0, $1, .f32, $2, $3)) })
         }
-        for l in 0..<s.layers where !s.isHybrid && !s.isGemma {
+        for l in 0..<s.layers where s.isGlm {
+            try s.planGlmLayer(l, matrix: matrix, norm: norm, vector: { plan.append(($0, $1, .f32, $2, $3)) })
+        }
+        for l in 0..<s.layers where !s.isHybrid && !s.isGemma && !s.isGlm {
             let p = "blk.\(l)."
             norm(p + "attn_norm.weight", d)
             try matrix(p + "attn_q.weight", [d, s.heads * s.headDim], layer: l)
