@@ -196,7 +196,7 @@ public final class InferenceSession {
         return UnsafeBufferPointer(start: logitsBuffer, count: count)
     }
 
-    private func runBatch(_ tokens: UnsafeBufferPointer<Int32>, logits request: LogitsRequest,
+    func runBatch(_ tokens: UnsafeBufferPointer<Int32>, logits request: LogitsRequest,
                           logitsOut: UnsafeMutablePointer<Float>) {
         let n = tokens.count, d = c.embeddingLength, start = cache.count
         let w = model.weights

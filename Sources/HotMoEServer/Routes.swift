@@ -2,6 +2,7 @@ import Engine
 import ExpertCache
 import Foundation
 import HotCache
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import Synchronization
@@ -23,10 +24,16 @@ extension HotMoEServer {
             }
         }
         addNativeRoutes(router)
+        addEmbeddingRoutes(router)
         router.get("/metrics") { _, _ in
+            guard self.options.metricsEndpoint else {
+                return HotMoEServer.error(APIError(501, "/metrics is off: start the server with --metrics", type: "not_supported_error"))
+            }
             let busy = await self.scheduler.busySlots, queued = await self.scheduler.queueDepth
-            return HotMoEServer.raw(self.metrics.render(busy: busy, queued: queued, slots: self.options.parallel, runtime: self.runtime),
-                                    type: "text/plain; version=0.0.4")
+            var response = HotMoEServer.raw(self.metrics.render(busy: busy, queued: queued, slots: self.options.parallel, runtime: self.runtime),
+                                            type: "text/plain; version=0.0.4")
+            response.headers[HTTPField.Name("Process-Start-Time-Unix")!] = String(HotMoEServer.startTime)
+            return response
         }
         for path in ["/v1/chat/completions", "/chat/completions"] {
             router.post(RouterPath(path)) { req, ctx in await self.guarded { try await self.complete(req, ctx, chat: true) } }

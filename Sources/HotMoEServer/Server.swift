@@ -28,6 +28,15 @@ public struct ServerOptions: Sendable {
     public var defaultAdjustments = LogitAdjustments()
     /// --moe-trace-out: record the routing of every served request (hotmoe trace's format).
     public var traceOut: String?
+    /// --metrics: serve /metrics (off by default, as in llama-server: a 501 names the flag).
+    public var metricsEndpoint = false
+    /// --slots / --no-slots: serve GET /slots (on by default, as in llama-server).
+    public var slotsEndpoint = true
+    /// --slot-save-path: the folder /slots/{id}?action=save|restore reads and writes.
+    public var slotSavePath: String?
+    /// --embedding: serve /v1/embeddings and /embedding, pooled as `pooling` says.
+    public var embeddings = false
+    public var pooling = EmbeddingPooling.mean
     public init() {}
 }
 
@@ -57,10 +66,11 @@ public final class HotMoEServer: Sendable {
         self.trace = trace
         grammarVocabulary = GrammarVocabulary(pieces: (0..<model.config.vocabSize).map { tokenizer.tokenPiece(Int32($0), renderSpecial: false) },
                                               endOfGeneration: tokenizer.eosTokens)
+        let busy = BusyCount()
         let slots = (0..<max(1, options.parallel)).map { i -> Slot in
             let s = InferenceSession(model: model, contextSize: ctx, maxBatch: options.batchSize, threads: options.threads)
             s.executor = runtime.makeExecutor(pool: s.pool)
-            return Slot(id: i, session: s, trace: trace)
+            return Slot(id: i, session: s, trace: trace, busy: busy)
         }
         scheduler = SlotScheduler(slots: slots, maxQueue: options.maxQueue)
     }
@@ -78,6 +88,8 @@ public final class HotMoEServer: Sendable {
 
     /// OpenAI's system_fingerprint; llama-server's is "b<build>-<commit>".
     static let fingerprint = "b1-hotmoe"
+    /// When the process started serving (Unix seconds; /metrics' Process-Start-Time-Unix header).
+    static let startTime = Int(Date().timeIntervalSince1970)
 
     /// Called at shutdown (after SIGINT/SIGTERM stopped the service): the final perf-out write
     /// and the routing trace moved into place.

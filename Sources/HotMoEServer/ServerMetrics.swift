@@ -50,7 +50,10 @@ final class ServerMetrics: Sendable {
 
     // The averages are derived from the counters' inputs, kept here because Prometheus
     // counters cannot be read back.
-    private struct Totals { var prompt = 0, generated = 0, promptSeconds = 0.0, generationSeconds = 0.0 }
+    private struct Totals {
+        var prompt = 0, generated = 0, promptSeconds = 0.0, generationSeconds = 0.0
+        var cached = 0, decodes = 0, busyAtDecodes = 0, longestSequence = 0
+    }
     private let totals = Mutex(Totals())
 
     func record(_ r: GenerationResult) {
@@ -64,12 +67,20 @@ final class ServerMetrics: Sendable {
         totals.withLock { t in
             t.prompt += processed; t.generated += r.completionTokens
             t.promptSeconds += r.promptSeconds; t.generationSeconds += r.generationSeconds
+            t.cached += r.cachedTokens; t.decodes += r.decodeCalls; t.busyAtDecodes += r.busySlotsAtDecodes
+            t.longestSequence = max(t.longestSequence, r.promptTokens + r.completionTokens)
             promptRate.set(t.promptSeconds > 0 ? Double(t.prompt) / t.promptSeconds : 0)
             generationRate.set(t.generationSeconds > 0 ? Double(t.generated) / t.generationSeconds : 0)
         }
     }
 
     func recordError() { errors.increment() }
+
+    /// An embedding request: its prompt costs forward passes but no token is generated.
+    func recordEmbedding(promptTokens n: Int, decodeCalls: Int) {
+        promptTokens.increment(by: Int64(n))
+        totals.withLock { $0.prompt += n; $0.decodes += decodeCalls; $0.busyAtDecodes += decodeCalls }
+    }
 
     func render(busy busyCount: Int, queued queuedCount: Int, slots slotCount: Int, runtime: MoERuntime) -> String {
         busy.set(Double(busyCount)); queued.set(Double(queuedCount)); slots.set(Double(slotCount))
@@ -91,7 +102,41 @@ final class ServerMetrics: Sendable {
             registry.makeGauge(descriptor: Self.descriptor("moe_layer_hit_rate", "Hot-tier hit rate per MoE layer."),
                                labels: [("layer", String(layer))]).set(finite(rate))
         }
-        return registry.emitToString()
+        return registry.emitToString() + llamaCppMetrics(busy: busyCount, queued: queuedCount)
+    }
+
+    /// llama-server's own `llamacpp:*` names, so its dashboards and tests read hotmoe unchanged.
+    /// (The Prometheus library would turn the colon into an underscore, so this block is written
+    /// directly, in the exposition format.)
+    private func llamaCppMetrics(busy: Int, queued: Int) -> String {
+        let t = totals.withLock { $0 }
+        let counters: [(String, String, Double)] = [
+            ("prompt_tokens_total", "Number of prompt tokens processed, excluding cached tokens", Double(t.prompt)),
+            ("prompt_tokens_cached_total", "Number of prompt tokens reused from the cache", Double(t.cached)),
+            ("prompt_seconds_total", "Total time spent processing prompts", t.promptSeconds),
+            ("tokens_predicted_total", "Number of generation tokens processed", Double(t.generated)),
+            ("tokens_predicted_seconds_total", "Total time spent generating tokens", t.generationSeconds),
+            ("n_decode_total", "Total number of forward passes (llama_decode() calls)", Double(t.decodes)),
+            ("n_tokens_max", "Largest observed sequence length (prompt + generation)", Double(t.longestSequence)),
+            ("spec_decode_num_draft_tokens_total", "Speculative: Total draft tokens generated (hotmoe has no speculative decoding)", 0),
+            ("spec_decode_num_accepted_tokens_total", "Speculative: Total draft tokens accepted (hotmoe has no speculative decoding)", 0),
+            ("spec_decode_num_drafts_total", "Speculative: Total verification steps (hotmoe has no speculative decoding)", 0),
+        ]
+        let gauges: [(String, String, Double)] = [
+            ("prompt_tokens_seconds", "Average prompt throughput in tokens/s", t.promptSeconds > 0 ? Double(t.prompt) / t.promptSeconds : 0),
+            ("predicted_tokens_seconds", "Average generation throughput in tokens/s",
+             t.generationSeconds > 0 ? Double(t.generated) / t.generationSeconds : 0),
+            ("requests_processing", "Number of requests processing", Double(busy)),
+            ("requests_deferred", "Number of requests deferred", Double(queued)),
+            ("n_busy_slots_per_decode", "Average number of busy slots per forward pass", Double(t.busyAtDecodes) / Double(max(t.decodes, 1))),
+        ]
+        var out = ""
+        for (kind, items) in [("counter", counters), ("gauge", gauges)] {
+            for (name, help, value) in items {
+                out += "# HELP llamacpp:\(name) \(help)\n# TYPE llamacpp:\(name) \(kind)\nllamacpp:\(name) \(value)\n"
+            }
+        }
+        return out
     }
 
     /// `hotmoe_NAME`; the unit is already part of NAME where there is one.

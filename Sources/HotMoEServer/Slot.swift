@@ -1,6 +1,7 @@
 import Dispatch
 import Engine
 import Foundation
+import Synchronization
 import HotCache
 import Tokenizer
 
@@ -63,6 +64,10 @@ struct GenerationResult: Sendable {
     var generationSeconds: Double
     /// Per generated token, when the request asked for logprobs.
     var logprobs: [TokenLogprob] = []
+    /// Forward passes (llama_decode calls: prompt batches plus one per generated token fed
+    /// back) and the busy slots summed over them (llamacpp:n_busy_slots_per_decode).
+    var decodeCalls = 0
+    var busySlotsAtDecodes = 0
 }
 
 /// One inference slot: a session (KV cache) and the thread it decodes on. Decoding never runs
@@ -79,9 +84,14 @@ final class Slot: @unchecked Sendable {
     private var masked: [Float] = []
     private let trace: SharedTraceWriter?
     private let routes: RouteCollector?
+    /// Slots generating right now, shared by all slots of a server.
+    private let busy: BusyCount
+    /// What the slot is doing, for GET /slots (read from other threads).
+    let status = Mutex(SlotStatus())
 
-    init(id: Int, session: InferenceSession, trace: SharedTraceWriter? = nil) {
+    init(id: Int, session: InferenceSession, trace: SharedTraceWriter? = nil, busy: BusyCount = BusyCount()) {
         self.id = id
+        self.busy = busy
         self.session = session
         session.checkpointsBeforeLastToken = true  // prefix reuse on recurrent models
         self.trace = trace
@@ -108,6 +118,19 @@ final class Slot: @unchecked Sendable {
         }
     }
 
+    /// Pooled final hidden states of each prompt, on the slot's thread. The slot's cache is
+    /// reset by it: nothing of an earlier prompt is reused afterwards.
+    func embed(_ prompts: [[Int32]], pooling: EmbeddingPooling, normalize: Bool) async throws -> [[[Float]]] {
+        try await withCheckedThrowingContinuation { cont in
+            queue.async {
+                self.history = []
+                self.busy.enter()
+                defer { self.busy.leave() }
+                cont.resume(with: Result { try prompts.map { try self.session.embeddings($0, pooling: pooling, normalize: normalize) } })
+            }
+        }
+    }
+
     private func run(_ r: GenerationRequest, tokenizer: Tokenizer, onText: (GeneratedPiece) -> Bool) throws -> GenerationResult {
         // One trace sequence per request: the tokens this request computes (a reused prompt
         // prefix was computed, and recorded, by an earlier request). Recorded even on failure.
@@ -127,10 +150,17 @@ final class Slot: @unchecked Sendable {
         let clock = ContinuousClock()
         // Reuse the longest common prefix, but always evaluate at least one token for logits.
         // A recurrent model keeps less: only up to its latest state checkpoint within the prefix.
+        busy.enter()
+        defer { busy.leave() }
+        var decodeCalls = 0, busySum = 0
+        func countDecode(_ calls: Int) { decodeCalls += calls; busySum += calls * busy.current }
         let common = r.reusePrefix ? sharedPrefix(with: r.prompt) : 0
         let keep = session.rewind(to: min(common, r.prompt.count - 1, session.position))
         history = Array(r.prompt.prefix(keep))
         let t0 = clock.now
+        countDecode((r.prompt.count - keep + session.maxBatch - 1) / session.maxBatch)
+        status.withLock { $0 = SlotStatus(processing: true, request: r, decoded: 0) }
+        defer { status.withLock { $0.processing = false; $0.decoded = 0 } }
         var logits = try session.forward(Array(r.prompt[keep...]), logits: .last)
         history = r.prompt
         let promptSeconds = (clock.now - t0).seconds
@@ -181,7 +211,9 @@ final class Slot: @unchecked Sendable {
             if generatedTokens.count == r.maxTokens { break }
             guard session.position < session.cache.capacity else { break }
             logits = try session.forward(token: token, logits: .last)
+            countDecode(1)
             history.append(token)
+            status.withLock { $0.decoded = generatedTokens.count }
         }
         if stopType == .limit { _ = emit(stopFilter.flush(decoder.finish())) }
         // Tokens that produced no text (EOS, a stop string, an unfinished UTF-8 sequence) still
@@ -191,8 +223,24 @@ final class Slot: @unchecked Sendable {
         }
         return GenerationResult(text: text, promptTokens: r.prompt.count, completionTokens: generatedTokens.count, cachedTokens: keep,
                                 stopType: stopType, tokens: generatedTokens, slotID: id, promptSeconds: promptSeconds,
-                                generationSeconds: (clock.now - t1).seconds, logprobs: logprobs)
+                                generationSeconds: (clock.now - t1).seconds, logprobs: logprobs,
+                                decodeCalls: decodeCalls, busySlotsAtDecodes: busySum)
     }
+}
+
+/// Number of slots generating at once, across a server's slots.
+final class BusyCount: Sendable {
+    private let value = Atomic<Int>(0)
+    var current: Int { value.load(ordering: .relaxed) }
+    func enter() { value.add(1, ordering: .relaxed) }
+    func leave() { value.subtract(1, ordering: .relaxed) }
+}
+
+/// A slot's state as GET /slots reports it.
+struct SlotStatus: Sendable {
+    var processing = false
+    var request: GenerationRequest?
+    var decoded = 0
 }
 
 /// Holds back text that could be the start of a stop string, so a stop split across tokens is

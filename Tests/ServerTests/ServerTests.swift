@@ -44,6 +44,7 @@ func withServer<T>(parallel: Int = 1, maxQueue: Int = 8, hotCache: (profile: Str
     so.threads = 1
     so.maxQueue = maxQueue
     so.traceOut = traceOut
+    so.metricsEndpoint = true
     configure(&so)
     let server = try HotMoEServer(model: model, tokenizer: try Tokenizer(gguf: model.file), runtime: runtime, options: so, logger: logger)
     let port = Mutex<Int>(0)
