@@ -77,7 +77,7 @@ extension HotMoEServer {
         let includeUsage = ((f.object["stream_options"] as? [String: Any])?["include_usage"] as? Bool) ?? false
         let prompt: [Int32]
         if chat {
-            let text = tokenizer.chatTemplate.render(try f.messages().map { ChatMessage(role: $0.0, content: $0.1) }, addGenerationPrompt: true)
+            let text = try renderChat(f, tools: [])
             prompt = tokenizer.encode(text, parseSpecial: true)
         } else {
             if let s = f.object["prompt"] as? String {

@@ -24,8 +24,8 @@ public enum JinjaValue: @unchecked Sendable {
         return .dict(d)
     }
 
-    var isUndefined: Bool { if case .undefined = self { return true } else { return false } }
-    var isNone: Bool { if case .none = self { return true } else { return false } }
+    public var isUndefined: Bool { if case .undefined = self { return true } else { return false } }
+    public var isNone: Bool { if case .none = self { return true } else { return false } }
 
     var typeName: String {
         switch self {
@@ -158,7 +158,7 @@ public struct JinjaKey: Hashable {
 
 /// An insertion-ordered dictionary with reference semantics (Python's dict).
 public final class JinjaDict {
-    private(set) var keys: [JinjaKey] = []
+    public private(set) var keys: [JinjaKey] = []
     private var storage: [JinjaKey: JinjaValue] = [:]
 
     public init() {}
