@@ -24,8 +24,7 @@ extension HotMoEServer {
         let includeUsage = ((f.object["stream_options"] as? [String: Any])?["include_usage"] as? Bool) ?? false
         let prompts: [[Int32]]
         if chat {
-            let text = tokenizer.chatTemplate.render(try f.messages().map { ChatMessage(role: $0.0, content: $0.1) }, addGenerationPrompt: true)
-            prompts = [tokenizer.encode(text, parseSpecial: true)]
+            prompts = [tokenizer.encode(try renderChat(f, tools: []), parseSpecial: true)]
         } else {
             prompts = try CompletionPrompts(tokenizer: tokenizer, vocabSize: model.config.vocabSize).parse(f.object["prompt"])
         }

@@ -43,9 +43,8 @@ extension HotMoEServer {
         router.post("/apply-template") { req, ctx in
             await self.guarded {
                 let f = try JSONFields(try await self.body(req, ctx))
-                try f.refuse(except: ["messages"])
-                let text = self.tokenizer.chatTemplate.render(try f.messages().map { ChatMessage(role: $0.0, content: $0.1) },
-                                                              addGenerationPrompt: true)
+                try f.refuse(except: ["messages", "tools", "chat_template_kwargs"])
+                let text = try self.renderChat(f, tools: try f.tools())
                 return HotMoEServer.json(["prompt": text])
             }
         }

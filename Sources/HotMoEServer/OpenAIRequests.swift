@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Tokenizer
 
 /// A request error answered as OpenAI does: {"error": {"message", "type", "code"}}.
 public struct APIError: Error, Sendable {
@@ -22,6 +23,7 @@ public struct APIError: Error, Sendable {
 /// Field-by-field reading of a JSON body, with errors that name the field and the expected type.
 struct JSONFields {
     let object: [String: Any]
+    let ordered: JinjaDict
 
     init(_ data: Data) throws {
         guard !data.isEmpty else { throw APIError(400, "request body is empty; expected a JSON object") }
@@ -31,6 +33,10 @@ struct JSONFields {
         }
         guard let o = value as? [String: Any] else { throw APIError(400, "request body must be a JSON object") }
         object = o
+        // Key order matters to templates (`tools|tojson`), and Foundation's dictionaries lose it.
+        ordered = (try? JinjaValue.parseJSON(String(decoding: data, as: UTF8.self))).flatMap { v in
+            if case .dict(let d) = v { return d } else { return nil }
+        } ?? JinjaDict()
     }
 
     func has(_ key: String) -> Bool { object[key] != nil && !(object[key] is NSNull) }
@@ -157,6 +163,7 @@ struct JSONFields {
         "max_completion_tokens", "n_predict", "n", "stop", "stream", "stream_options", "ignore_eos",
         "frequency_penalty", "presence_penalty", "repeat_penalty", "repeat_last_n", "logit_bias",
         "logprobs", "top_logprobs", "n_probs", "cache_prompt", "id_slot", "grammar", "json_schema", "response_format",
+        "chat_template_kwargs",
     ]
     /// Fields that never change a result: accepted as they are.
     static let inert: Set<String> = ["user"]
@@ -192,26 +199,86 @@ struct JSONFields {
         }
     }
 
-    /// Chat messages: [{"role": "system|user|assistant", "content": string or [{"type":"text","text":...}]}].
-    func messages() throws -> [(String, String)] {
-        guard let raw = object["messages"] else { throw APIError(400, "'messages' is required") }
-        guard let list = raw as? [Any], !list.isEmpty else { throw APIError(400, "'messages' must be a non-empty array") }
-        return try list.enumerated().map { i, m in
-            guard let o = m as? [String: Any] else { throw APIError(400, "messages[\(i)] must be an object") }
-            guard let role = o["role"] as? String, ["system", "user", "assistant", "developer"].contains(role) else {
-                throw APIError(400, "messages[\(i)].role must be system, user, assistant or developer")
-            }
-            if let c = o["content"] as? String { return (role == "developer" ? "system" : role, c) }
-            if let parts = o["content"] as? [Any] {
-                let texts = try parts.enumerated().map { j, part -> String in
-                    guard let p = part as? [String: Any], p["type"] as? String == "text", let t = p["text"] as? String else {
-                        throw APIError(400, "messages[\(i)].content[\(j)] must be {\"type\": \"text\", \"text\": string}")
-                    }
-                    return t
-                }
-                return (role, texts.joined())
-            }
-            throw APIError(400, "messages[\(i)].content must be a string or an array of text parts")
+    /// Chat messages as template objects, in the client's key order: role system, user,
+    /// assistant, developer (passed as system) or tool; content a string, text parts or (for
+    /// an assistant with tool_calls) null; tool_calls, tool_call_id, name, reasoning_content.
+    func messages() throws -> [JinjaValue] {
+        guard let raw = ordered["messages"] else { throw APIError(400, "'messages' is required") }
+        guard case .list(let list) = raw, !list.items.isEmpty else { throw APIError(400, "'messages' must be a non-empty array") }
+        return try list.items.enumerated().map { i, m in try Self.message(m, at: i) }
+    }
+
+    private static let messageFields: Set<String> = ["role", "content", "tool_calls", "tool_call_id", "name", "reasoning_content"]
+
+    private static func message(_ m: JinjaValue, at i: Int) throws -> JinjaValue {
+        guard case .dict(let o) = m else { throw APIError(400, "messages[\(i)] must be an object") }
+        guard case .string(var role)? = o["role"], ["system", "user", "assistant", "developer", "tool"].contains(role) else {
+            throw APIError(400, "messages[\(i)].role must be system, user, assistant, developer or tool")
         }
+        if role == "developer" { role = "system" }
+        let out = JinjaDict()
+        for p in o.pairs {
+            guard case .string(let key) = p.key.value, messageFields.contains(key) else {
+                throw APIError(400, "messages[\(i)]: unsupported field '\(p.key.value.text)'")
+            }
+            out[key] = p.value
+        }
+        out["role"] = .string(role)
+        switch o["content"] {
+        case .string?: break
+        case .list(let parts)?:
+            let texts = try parts.items.enumerated().map { j, part -> String in
+                guard case .dict(let p) = part, case .string("text")? = p["type"], case .string(let t)? = p["text"] else {
+                    throw APIError(400, "messages[\(i)].content[\(j)] must be {\"type\": \"text\", \"text\": string}")
+                }
+                return t
+            }
+            out["content"] = .string(texts.joined())
+        case nil, .none?:
+            guard role == "assistant", o["tool_calls"] != nil else {
+                throw APIError(400, "messages[\(i)].content must be a string or an array of text parts")
+            }
+            out["content"] = JinjaValue.none
+        default: throw APIError(400, "messages[\(i)].content must be a string or an array of text parts")
+        }
+        for key in ["tool_call_id", "name", "reasoning_content"] {
+            if let v = o[key], !v.isNone { guard case .string = v else { throw APIError(400, "messages[\(i)].\(key) must be a string") } }
+        }
+        if let calls = o["tool_calls"], !calls.isNone {
+            guard role == "assistant", case .list(let list) = calls else {
+                throw APIError(400, "messages[\(i)].tool_calls must be an array (on an assistant message)")
+            }
+            for (j, call) in list.items.enumerated() {
+                guard case .dict(let c) = call, case .dict(let f)? = c["function"], case .string? = f["name"] else {
+                    throw APIError(400, "messages[\(i)].tool_calls[\(j)] must be {\"type\": \"function\", \"function\": {\"name\", \"arguments\"}}")
+                }
+                switch f["arguments"] {
+                case .string?, .dict?, nil: break
+                default: throw APIError(400, "messages[\(i)].tool_calls[\(j)].function.arguments must be a JSON string or an object")
+                }
+            }
+        }
+        return .dict(out)
+    }
+
+    /// `tools`: [{"type": "function", "function": {"name", "description", "parameters"}}].
+    func tools() throws -> [JinjaValue] {
+        guard let raw = ordered["tools"], !raw.isNone else { return [] }
+        guard case .list(let list) = raw else { throw APIError(400, "'tools' must be an array") }
+        for (i, t) in list.items.enumerated() {
+            guard case .dict(let d) = t, case .string("function")? = d["type"], case .dict(let f)? = d["function"], case .string? = f["name"] else {
+                throw APIError(400, "tools[\(i)] must be {\"type\": \"function\", \"function\": {\"name\": string, ...}}")
+            }
+        }
+        return list.items
+    }
+
+    /// `chat_template_kwargs`: extra template variables, e.g. {"enable_thinking": false}.
+    func chatTemplateKwargs() throws -> [String: JinjaValue] {
+        guard let raw = ordered["chat_template_kwargs"], !raw.isNone else { return [:] }
+        guard case .dict(let d) = raw else { throw APIError(400, "'chat_template_kwargs' must be an object") }
+        var out: [String: JinjaValue] = [:]
+        for p in d.pairs { out[p.key.value.text] = p.value }
+        return out
     }
 }

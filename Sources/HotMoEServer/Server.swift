@@ -37,6 +37,10 @@ public struct ServerOptions: Sendable {
     /// --embedding: serve /v1/embeddings and /embedding, pooled as `pooling` says.
     public var embeddings = false
     public var pooling = EmbeddingPooling.mean
+    /// A chat template replacing the model's (`--chat-template-file`); rendered by Jinja
+    /// unless `useJinja` is false (`--no-jinja`: the built-in family formats).
+    public var chatTemplateSource: String?
+    public var useJinja = true
     public init() {}
 }
 
@@ -53,6 +57,7 @@ public final class HotMoEServer: Sendable {
     let trace: SharedTraceWriter?
     /// Every token's text, decoded once for grammar-constrained requests.
     let grammarVocabulary: GrammarVocabulary
+    let chat: ChatFormatter
 
     public init(model: MoEModel, tokenizer: Tokenizer, runtime: MoERuntime, options: ServerOptions, logger: Logger) throws {
         self.model = model
@@ -60,6 +65,8 @@ public final class HotMoEServer: Sendable {
         self.runtime = runtime
         self.options = options
         self.logger = logger
+        chat = ChatFormatter(tokenizer: tokenizer, source: options.chatTemplateSource, useJinja: options.useJinja)
+        if let warning = chat.warning { logger.warning("\(warning)") }
         modelName = options.alias ?? URL(fileURLWithPath: model.file.path).lastPathComponent
         let ctx = min(options.contextSize, model.config.contextLength)
         let trace = try options.traceOut.map { try SharedTraceWriter(path: $0, model: model, logger: logger) }
@@ -197,5 +204,19 @@ struct AuthMiddleware: RouterMiddleware {
             return HotMoEServer.error(APIError(401, "invalid or missing API key", type: "authentication_error"))
         }
         return try await next(request, context)
+    }
+}
+
+extension HotMoEServer {
+    /// The request's messages through the chat template; a template that refuses the
+    /// conversation (raise_exception) or fails is a 400 with its message.
+    func renderChat(_ f: JSONFields, tools: [JinjaValue]) throws -> String {
+        let messages = try f.messages()
+        let extra = try f.chatTemplateKwargs()
+        do {
+            return try chat.render(messages: messages, tools: tools, addGenerationPrompt: true, extra: extra)
+        } catch let e as JinjaError {
+            throw APIError(400, "chat template: \(e.message)")
+        }
     }
 }

@@ -31,6 +31,8 @@ public final class Tokenizer: Sendable {
     /// similar tokens found by their text).
     public let eosTokens: Set<Int32>
     public let chatTemplate: ChatTemplate
+    /// The GGUF's `tokenizer.chat_template` text, for `ChatFormatter`.
+    public let vocabularyChatTemplate: String?
 
     let tokens: [String]
     /// Decoded bytes of each token (special tokens as their literal text).
@@ -109,6 +111,7 @@ public final class Tokenizer: Sendable {
         pieces = Self.makePieces(tokens: v.tokens, types: types, model: model,
                                  spacesEscaped: preTokenizer?.escapesSpaces ?? false)
         chatTemplate = ChatTemplate(source: v.chatTemplate)
+        vocabularyChatTemplate = v.chatTemplate
     }
 
     /// Token id of an exact vocabulary string (e.g. "<|im_end|>").

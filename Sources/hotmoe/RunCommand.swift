@@ -100,7 +100,9 @@ struct RunCommand: ParsableCommand {
                 var messages: [ChatMessage] = []
                 if let system { messages.append(ChatMessage(role: "system", content: system)) }
                 messages.append(ChatMessage(role: "user", content: text))
-                text = tokenizer.chatTemplate.render(messages, addGenerationPrompt: true)
+                let formatter = ChatFormatter(tokenizer: tokenizer)
+                if let warning = formatter.warning { logger.warning("\(warning)") }
+                text = try formatter.render(messages, addGenerationPrompt: true)
             }
             let tokens = tokenizer.encode(text, parseSpecial: chat)
             let ctx = modelOptions.contextSize(for: model)

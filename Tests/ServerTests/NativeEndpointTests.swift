@@ -23,7 +23,11 @@ import Tokenizer
             let (s4, tpl, _) = try await request(base, "/apply-template", method: "POST",
                                                  json: #"{"messages": [{"role": "user", "content": "hi"}]}"#)
             #expect(s4 == 200)
-            #expect(object(tpl)["prompt"] as? String == server.tokenizer.chatTemplate.render([ChatMessage(role: "user", content: "hi")], addGenerationPrompt: true))
+            // The generated model's template renders the same through Jinja and the family renderer.
+            let hi = [ChatMessage(role: "user", content: "hi")]
+            let viaJinja = try ChatFormatter(tokenizer: server.tokenizer).render(hi, addGenerationPrompt: true)
+            #expect(object(tpl)["prompt"] as? String == viaJinja)
+            #expect(viaJinja == server.tokenizer.chatTemplate.render(hi, addGenerationPrompt: true))
             let (s5, props, _) = try await request(base, "/props")
             #expect(s5 == 200 && object(props)["total_slots"] as? Int == 1 && props.contains("default_generation_settings"))
             for path in ["/v1/health", "/models"] {
@@ -64,6 +68,45 @@ import Tokenizer
             let (wrong, _, _) = try await request(base, "/tokenize", method: "POST", json: #"{"content": "x"}"#,
                                                   headers: ["X-Api-Key": "nope"])
             #expect(wrong == 401)
+        }
+    }
+}
+
+@Suite struct ChatTemplateServerTests {
+    static let qwen3Template: String = {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("TokenizerTests/Fixtures/chat_templates/Qwen-Qwen3-0.6B.jinja")
+        return (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+    }()
+
+    /// /apply-template puts the request's tools into the prompt through the Jinja template, and a
+    /// conversation with a content-null assistant tool call and a tool reply is accepted.
+    @Test func toolsAndToolMessagesReachTheTemplate() async throws {
+        #expect(!Self.qwen3Template.isEmpty)
+        try await withServer(configure: { $0.chatTemplateSource = Self.qwen3Template }) { base, _ in
+            let tools = #"[{"type": "function", "function": {"name": "get_weather", "description": "Weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]"#
+            let (s1, body1, _) = try await request(base, "/apply-template", method: "POST",
+                                                   json: #"{"messages": [{"role": "user", "content": "hi"}], "tools": \#(tools)}"#)
+            #expect(s1 == 200)
+            let prompt = object(body1)["prompt"] as? String ?? ""
+            #expect(prompt.contains("<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"get_weather\", \"description\": \"Weather\""))
+            #expect(prompt.hasSuffix("<|im_start|>assistant\n"))
+            let conversation = #"""
+            {"messages": [{"role": "user", "content": "weather?"},
+              {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+              {"role": "tool", "tool_call_id": "c1", "content": "sunny"}], "tools": \#(tools)}
+            """#
+            let (s2, body2, _) = try await request(base, "/apply-template", method: "POST", json: conversation)
+            #expect(s2 == 200)
+            let p2 = object(body2)["prompt"] as? String ?? ""
+            #expect(p2.contains("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>"))
+            #expect(p2.contains("<tool_response>\nsunny\n</tool_response>"))
+            let chat = conversation.replacingOccurrences(of: #", "tools": \#(tools)}"#, with: #", "max_tokens": 2}"#)
+            let (s3, _, _) = try await request(base, "/v1/chat/completions", method: "POST", json: chat)
+            #expect(s3 == 200)
+            let (s4, body4, _) = try await request(base, "/v1/chat/completions", method: "POST",
+                                                   json: #"{"messages": [{"role": "user", "content": "x", "weird": 1}]}"#)
+            #expect(s4 == 400 && body4.contains("weird"))
         }
     }
 }
