@@ -11,6 +11,8 @@ public final class KVCache: @unchecked Sendable {
     /// Per layer: float offset of its position-0 key / value row, and the row widths
     /// (-1 offsets for recurrent layers).
     private let keyBase, valueBase, keyStride, valueStride: [Int]
+    /// Layers whose rows live here (not recurrent, not reading another layer's).
+    private let ownsRows: [Bool]
     private let ownedFloats: Int
     let keys: UnsafeMutablePointer<Float>
     let values: UnsafeMutablePointer<Float>
@@ -20,11 +22,12 @@ public final class KVCache: @unchecked Sendable {
     public init(config: ModelConfig, capacity: Int) {
         self.capacity = capacity
         layerCount = config.layerCount
-        var kb = [Int](), vb = [Int](), ks = [Int](), vs = [Int]()
+        var kb = [Int](), vb = [Int](), ks = [Int](), vs = [Int](), owns = [Bool]()
         var nextK = 0, nextV = 0
         for l in 0..<config.layerCount {
             let s = config.attentionShape(l)
             ks.append(s.kvDim); vs.append(s.vDim)
+            owns.append(config.mixer(l) == .attention && s.kvSource == nil)
             if config.mixer(l) != .attention {
                 kb.append(-1); vb.append(-1)
             } else if let src = s.kvSource {
@@ -35,7 +38,7 @@ public final class KVCache: @unchecked Sendable {
                 nextV += capacity * s.vDim
             }
         }
-        keyBase = kb; valueBase = vb; keyStride = ks; valueStride = vs
+        keyBase = kb; valueBase = vb; keyStride = ks; valueStride = vs; ownsRows = owns
         kvDim = ks.max() ?? 0
         vDim = vs.max() ?? 0
         ownedFloats = nextK + nextV
@@ -56,6 +59,22 @@ public final class KVCache: @unchecked Sendable {
 
     @inline(__always) func value(layer: Int, position: Int) -> UnsafeMutablePointer<Float> {
         values + valueBase[layer] + position * valueStride[layer]
+    }
+
+    /// Floats that positions 0..<n take over the owned layers (a saved state's size).
+    public func floats(positions n: Int) -> Int {
+        (0..<layerCount).filter { ownsRows[$0] }.map { (keyStride[$0] + valueStride[$0]) * n }.reduce(0, +)
+    }
+
+    /// Copies the rows of positions 0..<n out (`toCache` false) or in (true), layer by layer.
+    func copyRows(positions n: Int, _ buffer: UnsafeMutablePointer<Float>, toCache: Bool) {
+        var at = buffer
+        for l in 0..<layerCount where ownsRows[l] {
+            for (base, width) in [(keys + keyBase[l], keyStride[l]), (values + valueBase[l], valueStride[l])] {
+                if toCache { base.update(from: at, count: n * width) } else { at.update(from: base, count: n * width) }
+                at += n * width
+            }
+        }
     }
 
     /// Forgets positions from `position` on (a new prompt that shares a prefix keeps it).

@@ -51,6 +51,21 @@ public final class RecurrentState: @unchecked Sendable {
         storage + slotOfLayer[layer] * floatsPerSlot + config.convStateFloats
     }
 
+    /// Floats of the live state (without checkpoints).
+    var stateFloats: Int { slots * floatsPerSlot }
+
+    /// Copies the live state out or in; restoring drops the checkpoints (they belong to the
+    /// sequence that was there before).
+    func copyState(_ buffer: UnsafeMutablePointer<Float>, toState: Bool) {
+        if toState {
+            storage.update(from: buffer, count: stateFloats)
+            for c in checkpoints { c.data.deallocate() }
+            checkpoints.removeAll()
+        } else {
+            buffer.update(from: storage, count: stateFloats)
+        }
+    }
+
     public func reset() {
         storage.update(repeating: 0, count: slots * floatsPerSlot)
         for c in checkpoints { c.data.deallocate() }

@@ -25,6 +25,7 @@ extension HotMoEServer {
         }
         addNativeRoutes(router)
         addEmbeddingRoutes(router)
+        addSlotRoutes(router)
         router.get("/metrics") { _, _ in
             guard self.options.metricsEndpoint else {
                 return HotMoEServer.error(APIError(501, "/metrics is off: start the server with --metrics", type: "not_supported_error"))

@@ -51,6 +51,8 @@ public final class HotMoEServer: Sendable {
     let runtime: MoERuntime
     let options: ServerOptions
     let scheduler: SlotScheduler
+    /// Every slot, for GET /slots (the scheduler hands them out).
+    let allSlots: [Slot]
     let metrics = ServerMetrics()
     let logger: Logger
     let modelName: String
@@ -80,6 +82,8 @@ public final class HotMoEServer: Sendable {
             return Slot(id: i, session: s, trace: trace, busy: busy)
         }
         scheduler = SlotScheduler(slots: slots, maxQueue: options.maxQueue)
+        allSlots = slots
+        _ = HotMoEServer.startTime
     }
 
     /// Builds the application; `onRunning` receives the bound port (useful with port 0).

@@ -131,6 +131,13 @@ final class Slot: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` on the slot's thread with its token history (the slot must be acquired).
+    func withState<T: Sendable>(_ body: @escaping @Sendable (InferenceSession, inout [Int32]) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { cont in
+            queue.async { cont.resume(with: Result { try body(self.session, &self.history) }) }
+        }
+    }
+
     private func run(_ r: GenerationRequest, tokenizer: Tokenizer, onText: (GeneratedPiece) -> Bool) throws -> GenerationResult {
         // One trace sequence per request: the tokens this request computes (a reused prompt
         // prefix was computed, and recorded, by an earlier request). Recorded even on failure.

@@ -45,8 +45,6 @@ enum LlamaServerFlags {
     --perf | 0 | n/a timings are always reported
     -e --escape --no-escape --warmup --no-warmup | 0 | n/a no command-line prompt on the server
     -cb --cont-batching -nocb --no-cont-batching | 0 | n/a slots (--parallel) decode concurrently; there is no cross-slot batch to switch
-    --metrics | 0 | n/a /metrics is always on
-    --no-slots | 0 | n/a there is no /slots endpoint
     --jinja --no-jinja | 0 | n/a chat templates render with hotmoe's built-in renderer for the template family in the GGUF (no Jinja interpreter yet)
     --cache-prompt | 0 | n/a prompt prefix reuse is always on
     -to --timeout --threads-http --sse-ping-interval | 1 | n/a the HTTP server's own defaults apply
@@ -82,10 +80,10 @@ enum LlamaServerFlags {
     --mirostat | 1 | no[0] mirostat is not implemented
     --mirostat-lr | 1 | no[0.1] mirostat is not implemented
     --mirostat-ent | 1 | no[5,5.0] mirostat is not implemented
-    -l --logit-bias --grammar --grammar-file -j --json-schema -jf --json-schema-file | 1 | no logit bias and constrained output are not implemented yet
+    -l --logit-bias --grammar --grammar-file -j --json-schema -jf --json-schema-file | 1 | no server-wide logit bias and grammars are not supported: send "logit_bias", "grammar" or "json_schema" per request
     -lcs --lookup-cache-static -lcd --lookup-cache-dynamic | 1 | no lookup decoding is not supported
-    --pooling --embd-normalize | 1 | no embeddings are not implemented yet
-    --embedding --embeddings --rerank --reranking | 0 | no embeddings and reranking are not implemented yet
+    --embd-normalize | 1 | no[2] only Euclidean normalisation is supported (per request: "embd_normalize": -1 turns it off)
+    --rerank --reranking | 0 | no reranking is not implemented
     -mm --mmproj -mmu --mmproj-url -mmdev --mmproj-device --image-min-tokens --image-max-tokens --mtmd-batch-max-tokens --video-fps --video-timestamp-interval --video-ffmpeg-dir --media-path | 1 | no multimodal input is not supported
     --mmproj-auto | 0 | no multimodal input is not supported
     --path --api-prefix --tags | 1 | no not supported: routes are served at their standard paths
@@ -95,8 +93,8 @@ enum LlamaServerFlags {
     --ui-mcp-proxy --webui-mcp-proxy --no-ui-mcp-proxy --no-webui-mcp-proxy -ag --agent --no-ui --no-webui | 0 | no the web UI is always served and has no agent or MCP mode
     --ssl-key-file --ssl-cert-file | 1 | no TLS is not supported: put a TLS-terminating proxy in front
     --chat-template --chat-template-file --chat-template-kwargs | 1 | no Jinja chat templates are not implemented yet: the GGUF's template family is used
-    --slot-save-path --models-dir --models-preset --models-max --sleep-idle-seconds --log-prompts-dir | 1 | no not supported by hotmoe serve
-    --props --slots --no-cache-prompt --context-shift -sp --special --spm-infill --models-autoload --reasoning-preserve | 0 | no not supported by hotmoe serve
+    --models-dir --models-preset --models-max --sleep-idle-seconds --log-prompts-dir | 1 | no not supported by hotmoe serve
+    --props --no-cache-prompt --context-shift -sp --special --spm-infill --models-autoload --reasoning-preserve | 0 | no not supported by hotmoe serve
     -r --reverse-prompt | 1 | no the server takes stop strings per request ("stop")
     --reasoning-format | 1 | no[none] reasoning parsing is not implemented
     -rea --reasoning | 1 | no[off] reasoning parsing is not implemented

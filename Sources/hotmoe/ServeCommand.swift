@@ -17,7 +17,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("host"), help: "Listen address (LLAMA_ARG_HOST; default 127.0.0.1).") var host: String?
     @Option(name: .customLong("port"), help: "Port (LLAMA_ARG_PORT; default 8080).") var port: Int?
     @Option(name: [.customLong("np", withSingleDash: true), .customLong("parallel")], help: "Slots decoding at once (LLAMA_ARG_N_PARALLEL; default 1).") var parallel: Int?
-    @Option(name: [.short, .customLong("ctx-size")], help: "Context per slot (LLAMA_ARG_CTX_SIZE; default 4096 or the model's).") var ctxSize: Int?
+    @Option(name: [.short, .customLong("ctx-size")], help: "Total context, split evenly over the slots as in llama-server (LLAMA_ARG_CTX_SIZE; default 4096 per slot, or the model's length if shorter).") var ctxSize: Int?
     @Option(name: [.short, .customLong("threads")], help: "Threads per slot (LLAMA_ARG_THREADS; default: cores / parallel).") var threads: Int?
     @Option(name: [.customShort("b"), .customLong("batch-size")], help: "Prompt batch (LLAMA_ARG_BATCH; default 256).") var batchSize: Int?
     @Option(name: [.short, .customLong("n-predict")], help: "Default max tokens per request (LLAMA_ARG_N_PREDICT; default 256).") var nPredict: Int?
@@ -33,6 +33,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("presence-penalty"), help: "Default for requests: presence penalty (0 = off).") var presencePenalty: Float = 0
     @Option(name: .customLong("frequency-penalty"), help: "Default for requests: frequency penalty (0 = off).") var frequencyPenalty: Float = 0
     @Option(name: .customLong("repeat-last-n"), help: "Default for requests: tokens the penalties look back on (-1 = all, default 64).") var repeatLastN = 64
+    @Flag(name: .customLong("metrics"), help: "Serve Prometheus metrics at /metrics (llamacpp:* and hotmoe_* names; LLAMA_ARG_ENDPOINT_METRICS).") var metrics = false
+    @Flag(inversion: .prefixedNo, help: "Serve GET /slots (default on).") var slots = true
+    @Option(name: .customLong("slot-save-path"), help: "Folder for /slots/{id}?action=save|restore files.") var slotSavePath: String?
+    @Flag(name: [.customLong("embedding"), .customLong("embeddings")], help: "Serve /v1/embeddings and /embedding (LLAMA_ARG_EMBEDDINGS).") var embedding = false
+    @Option(name: .customLong("pooling"), help: "Embedding pooling: mean (default), cls, last or none.") var pooling: String?
     @Flag(name: .customLong("check-tensors"), help: ArgumentHelp(stringLiteral: CheckTensors.help)) var checkTensors = false
     @OptionGroup(title: "MoE hot cache") var cache: HotCacheFlags
 
@@ -74,10 +79,29 @@ struct ServeCommand: AsyncParsableCommand {
                                                     presencePenalty: presencePenalty, repeatLastN: repeatLastN)
             do { try o.defaultAdjustments.validate(vocabSize: Int(Int32.max)) } catch { throw CLIError("\(error)") }
             o.traceOut = traceOut ?? source.value("moe-trace-out", env: ["HOTMOE_MOE_TRACE_OUT"])
+            o.metricsEndpoint = metrics || ["1", "true"].contains(source.value("metrics", env: ["LLAMA_ARG_ENDPOINT_METRICS"])?.lowercased() ?? "")
+            o.slotsEndpoint = slots
+            o.embeddings = embedding || ["1", "true"].contains(source.value("embedding", env: ["LLAMA_ARG_EMBEDDINGS"])?.lowercased() ?? "")
+            if let pooling {
+                guard let p = EmbeddingPooling(rawValue: pooling) else {
+                    throw CLIError("--pooling \(pooling): hotmoe pools by \(EmbeddingPooling.allCases.map(\.rawValue).joined(separator: ", ")) (rank is for rerankers, which hotmoe does not serve)")
+                }
+                o.pooling = p
+            }
+            if let slotSavePath {
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: slotSavePath, isDirectory: &isDirectory), isDirectory.boolValue else {
+                    throw CLIError("--slot-save-path \(slotSavePath): not an existing folder")
+                }
+                o.slotSavePath = slotSavePath
+            }
             logger.info("loading \(modelPath)")
             let file = try GGUFFile(path: modelPath)
             if checkTensors { try CheckTensors.run(file, logger: logger) }
-            let ctxAsked = try int(ctxSize, "ctx-size", "LLAMA_ARG_CTX_SIZE", 4096, 1...1 << 20)
+            // llama-server's -c is the total over the slots; left out, each slot gets 4096.
+            let ctxTotal = try int(ctxSize, "ctx-size", "LLAMA_ARG_CTX_SIZE", 4096 * o.parallel, 1...1 << 22)
+            let ctxAsked = ctxTotal / o.parallel
+            guard ctxAsked >= 8 else { throw CLIError("--ctx-size \(ctxTotal) over --parallel \(o.parallel) leaves \(ctxAsked) positions per slot") }
             // The server always has a runtime, so /moe-layer-perf and /moe-hot-cache work.
             let (m, loadedRuntime) = try cache.load(file: file, ctxSize: { min(ctxAsked, $0.config.contextLength) }, parallel: o.parallel,
                                                     maxBatch: o.batchSize, always: true, logger: logger)
@@ -85,7 +109,7 @@ struct ServeCommand: AsyncParsableCommand {
             o.contextSize = min(ctxAsked, m.config.contextLength)
             guard let runtime = loadedRuntime else { throw CLIError("internal: no MoE runtime") }
             let server = try HotMoEServer(model: m, tokenizer: tokenizer, runtime: runtime, options: o, logger: logger)
-            let banner = "(\(o.parallel) slot(s), ctx \(o.contextSize), web UI at /, perf page at /#/moe-layer-perf)"
+            let banner = "(\(o.parallel) slot(s), ctx \(o.contextSize) per slot, web UI at /, perf page at /#/moe-layer-perf)"
             let host = o.host
             let app = server.application { port in
                 logger.info("hotmoe server listening on http://\(host):\(port) \(banner)")
