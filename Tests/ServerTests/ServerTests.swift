@@ -83,7 +83,9 @@ func partialTraces(of path: String) -> [String] {
 
 func request(_ base: URL, _ path: String, method: String = "GET", json: String? = nil,
              headers: [String: String] = [:]) async throws -> (Int, String, [AnyHashable: Any]) {
-    var r = URLRequest(url: base.appendingPathComponent(path))
+    // A query stays a query (appendingPathComponent would escape the '?').
+    let url = path.contains("?") ? URL(string: base.absoluteString + path)! : base.appendingPathComponent(path)
+    var r = URLRequest(url: url)
     r.httpMethod = method
     for (k, v) in headers { r.setValue(v, forHTTPHeaderField: k) }
     r.timeoutInterval = 120
