@@ -192,7 +192,7 @@ HM_MATMUL_DECL(hm_matmul_f32_ggml_gemm) {
 // bit as long as llama.cpp's padded KV length is a multiple of 64 (it pads to 256).
 HM_INL void attend_ggml_body(const float *q, const float *keys, int64_t k_stride, const float *values,
                              int64_t v_stride, int64_t first, int64_t n, int64_t head_dim, int64_t value_dim,
-                             float scale, int batched, float *scores, float *acc, float *out) {
+                             float scale, int batched, const float *sink, float *scores, float *acc, float *out) {
     // Positions before `first` (outside a sliding window) are masked: -inf scores, weight 0;
     // lanes stay assigned by absolute position.
     float m = -INFINITY;
@@ -202,6 +202,8 @@ HM_INL void attend_ggml_body(const float *q, const float *keys, int64_t k_stride
         scores[p] = s;
         if (s > m) m = s;
     }
+    // A sink joins the max (MAX(max, sink)) and, after the row's chunks, the sum (libm expf).
+    if (sink) m = *sink > m ? *sink : m;
     double sum = 0;
     for (int64_t c = 0; c < n; c += 16) {
         float v[16];
@@ -212,6 +214,7 @@ HM_INL void attend_ggml_body(const float *q, const float *keys, int64_t k_stride
         }
         sum += (double)reduce16(v);
     }
+    if (sink) sum += (double)expf(*sink - m);
     const float inv = (float)(1.0 / sum);
     for (int64_t p = first; p < n; ++p) scores[p] *= inv;
     const int slots = batched ? 16 : 64;
@@ -245,15 +248,15 @@ HM_INL void attend_ggml_body(const float *q, const float *keys, int64_t k_stride
 }
 
 HM_DISPATCH_VOID(attend_ggml, (const float *q, const float *k, int64_t ks, const float *v, int64_t vs, int64_t first,
-                              int64_t n, int64_t hd, int64_t vd, float scale, int batched, float *sc, float *acc,
-                              float *out),
-                 (q, k, ks, v, vs, first, n, hd, vd, scale, batched, sc, acc, out))
+                              int64_t n, int64_t hd, int64_t vd, float scale, int batched, const float *sink, float *sc,
+                              float *acc, float *out),
+                 (q, k, ks, v, vs, first, n, hd, vd, scale, batched, sink, sc, acc, out))
 
 void hm_attend_ggml_f32(const float *q, const float *keys, int64_t k_stride, const float *values, int64_t v_stride,
                         int64_t first, int64_t n, int64_t head_dim, int64_t value_dim, float scale, int32_t batched,
-                        float *scores, float *acc, float *out) {
+                        const float *sink, float *scores, float *acc, float *out) {
     (hm_fast() ? attend_ggml_fast : attend_ggml_generic)(q, keys, k_stride, values, v_stride, first, n, head_dim, value_dim,
-                                                         scale, batched, scores, acc, out);
+                                                         scale, batched, sink, scores, acc, out);
 }
 
 // ggml's soft_max over one row (no scale, no mask): max, then exp in 16-lane chunks (each

@@ -7,10 +7,12 @@ enum Attention {
     /// q: [tokens, heads*headDim] for positions start..<start+tokens (already in the cache);
     /// out: [tokens, heads*valueDim], in the layer's shape. A sliding-window layer's query at
     /// position p sees positions p-window+1...p. `scratch`: `scratchFloats` floats, parts of
-    /// `scratchPerPart` (`scratchFloatsPerPart`, computed once by the caller).
+    /// `scratchPerPart` (`scratchFloatsPerPart`, computed once by the caller). `sinks`: one
+    /// attention-sink logit per head joining each softmax (gpt-oss), or nil.
     static func run(config c: ModelConfig, layer: Int, cache: KVCache, start: Int, tokens: Int,
                     q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
-                    scratch: UnsafeMutablePointer<Float>, scratchPerPart: Int, pool: WorkerPool) {
+                    scratch: UnsafeMutablePointer<Float>, scratchPerPart: Int, pool: WorkerPool,
+                    sinks: UnsafePointer<Float>? = nil) {
         let s = c.attentionShape(layer)
         // Parts are whole GQA groups (the heads sharing one KV head are consecutive pairs), so
         // a group's keys and values come from far memory once and from this core's cache after.
@@ -18,7 +20,7 @@ enum Attention {
         let parts = WorkerPool.partCount(pairs, parts: scratchRows(pool: pool), granularity: group)
         pool.run(parts, Parts(s: s, scale: c.attentionScale(layer), layer: layer, cache: cache, start: start, q: q,
                               out: out, scratch: scratch, scratchPerPart: scratchPerPart,
-                              pairs: pairs, parts: parts, batched: tokens >= 2))
+                              pairs: pairs, parts: parts, batched: tokens >= 2, sinks: sinks))
     }
 
     /// First position a query at `position` sees.
@@ -32,7 +34,7 @@ enum Attention {
     private struct Parts: ParallelBody {
         let s: AttentionShape, scale: Float, layer: Int, cache: KVCache, start: Int
         let q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
-        let scratchPerPart: Int, pairs: Int, parts: Int, batched: Bool
+        let scratchPerPart: Int, pairs: Int, parts: Int, batched: Bool, sinks: UnsafePointer<Float>?
 
         func run(_ part: Int) {
             let group = s.heads / s.kvHeads
@@ -47,7 +49,7 @@ enum Attention {
                 let keys = cache.key(layer: layer, position: 0) + kvHead * s.headDim
                 let values = cache.value(layer: layer, position: 0) + kvHead * s.valueDim
                 hm_attend_ggml_f32(qh, keys, Int64(s.kvDim), values, Int64(s.vDim), Int64(first), Int64(p + 1),
-                                   Int64(s.headDim), Int64(s.valueDim), scale, batched ? 1 : 0, scores, accumulators, o)
+                                   Int64(s.headDim), Int64(s.valueDim), scale, batched ? 1 : 0, sinks.map { $0 + h }, scores, accumulators, o)
             }
         }
     }

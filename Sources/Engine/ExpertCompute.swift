@@ -89,7 +89,7 @@ public final class ExpertComputer {
     public let ff: Int
     public let k: Int
     public let pool: WorkerPool
-    /// act(gate) * up between the gate/up and down projections (SwiGLU or GeGLU).
+    /// act(gate) * up between the gate/up and down projections (SwiGLU, GeGLU, clamped SwiGLU).
     public let activation: FFNActivation
     private var capacity = 0
     private var gathered: UnsafeMutablePointer<Float>
@@ -214,6 +214,12 @@ public final class ExpertComputer {
             case .gatedActivation:
                 let item = items[task]
                 let g = gate + item.arenaOffset * ff, u = up + item.arenaOffset * ff
+                if let b = item.matrices.biases {
+                    for j in 0..<item.count {
+                        Ops.add(g + j * ff, b.gate, count: ff)
+                        Ops.add(u + j * ff, b.up, count: ff)
+                    }
+                }
                 Ops.gatedActivation(activation, gate: g, up: u, rows: item.count, rowLength: ff)
                 hiddenActs[task].setInput(g, cols: ff, tokens: item.count)
             case .down:
@@ -223,6 +229,13 @@ public final class ExpertComputer {
                 // Rows of this item's arena are its token-slots in assignment order.
                 Linear.applyRows(item.matrices.down, downActs[i], rows: rows, tokens: item.count,
                                  out: slotOutputs + item.arenaOffset * d, outStride: d)
+                // The down bias joins each slot's output before its routing weight.
+                if let b = item.matrices.biases {
+                    for j in 0..<item.count {
+                        let o = slotOutputs + (item.arenaOffset + j) * d
+                        for r in rows { o[r] += b.down[r] }
+                    }
+                }
             }
         }
     }

@@ -30,11 +30,13 @@ public struct ExpertMatrices: @unchecked Sendable {
     public let gate: WeightMatrix
     public let up: WeightMatrix
     public let down: WeightMatrix
+    public let biases: ExpertBiases?
 
-    public init(gate: WeightMatrix, up: WeightMatrix, down: WeightMatrix) {
+    public init(gate: WeightMatrix, up: WeightMatrix, down: WeightMatrix, biases: ExpertBiases? = nil) {
         self.gate = gate
         self.up = up
         self.down = down
+        self.biases = biases
     }
 }
 
@@ -70,6 +72,7 @@ enum Router {
         switch gating {
         case .softmax: hm_ggml_softmax_f32(logits, Int64(e))
         case .sigmoid: for i in 0..<e { logits[i] = Ops.sigmoid(logits[i]) }
+        case .softmaxWeight: break
         }
         if let bias = selectionBias, let selection {
             for i in 0..<e { selection[i] = logits[i] + bias[i] }
@@ -78,6 +81,7 @@ enum Router {
             TopK.select(logits, count: e, k: k, into: experts)
         }
         for s in 0..<k { weights[s] = logits[Int(experts[s])] }
+        if gating == .softmaxWeight { hm_ggml_softmax_f32(weights, Int64(k)) }
         if normalize {
             // ggml_sum_rows adds in double and rounds once.
             var total: Double = 0

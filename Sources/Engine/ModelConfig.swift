@@ -1,3 +1,4 @@
+import Foundation
 import GGUF
 
 /// How RoPE pairs dimensions: NORM rotates adjacent pairs (x0,x1),(x2,x3)...; NEOX rotates
@@ -20,12 +21,43 @@ public enum KeyHeadMapping: Sendable, Equatable { case interleaved, tiled }
 /// The activation of a gated feed-forward (routed experts and the dense / shared MLP beside them):
 /// SwiGLU, silu(gate) * up, or GeGLU, gelu(gate) * up with ggml's CPU GELU (tanh approximation
 /// looked up in an fp16 table, see `Ops.gelu`).
-public enum FFNActivation: Sendable, Equatable { case silu, gelu }
+/// `swigluOAI`: gpt-oss's clamped SwiGLU as ggml_swiglu_oai computes it,
+/// min(gate, 7) * sigmoid(1.702 min(gate, 7)) * (clamp(up, -7, 7) + 1).
+public enum FFNActivation: Sendable, Equatable { case silu, gelu, swigluOAI }
 
 /// How router logits become expert probabilities (llama.cpp's `expert_gating_func`): softmax
 /// over all experts (Qwen3, Mixtral, OLMoE, Gemma 4) or an independent sigmoid per expert
-/// (GLM-4.5, DeepSeek-V3 style, with an optional selection bias).
-public enum ExpertGating: Sendable, Equatable { case softmax, sigmoid }
+/// (GLM-4.5, DeepSeek-V3 style, with an optional selection bias), or `softmaxWeight`: top-k on
+/// the raw logits, then a softmax over the k chosen ones (gpt-oss; llama.cpp's
+/// LLAMA_EXPERT_GATING_FUNC_TYPE_SOFTMAX_WEIGHT).
+public enum ExpertGating: Sendable, Equatable { case softmax, sigmoid, softmaxWeight }
+
+/// RoPE scaling as ggml's rope_yarn applies it. YaRN (`extFactor` 1): each rotary pair's angle
+/// mixes the interpolated (`freqScale` x) and the original angle by a ramp between the
+/// correction dims that `betaFast` / `betaSlow` give for `originalContext`; cos and sin are
+/// scaled by `attnFactor` x (1 + 0.1 ln(1 / freqScale)). Linear (`extFactor` 0): every angle
+/// times `freqScale`, cos and sin times `attnFactor`.
+public struct RopeScaling: Sendable, Equatable {
+    /// 1 / rope.scaling.factor.
+    public var freqScale: Float
+    /// rope.scaling.original_context_length (llama.cpp's n_ctx_orig_yarn).
+    public var originalContext: Int
+    /// llama.cpp's cparams.yarn_ext_factor (1 for YaRN) and yarn_attn_factor (after its
+    /// get_mscale correction, times rope.scaling.attn_factor).
+    public var extFactor: Float = 1
+    public var attnFactor: Float = 1
+    /// llama.cpp's defaults; the GGUF keys rope.scaling.yarn_beta_* are not read by it.
+    public var betaFast: Float = 32
+    public var betaSlow: Float = 1
+
+    /// ggml_rope_yarn_corr_dims: the first and last rotary pair index of the ramp.
+    public func correctionDims(ropeDim: Int, base: Float) -> (Float, Float) {
+        func dim(_ rot: Float) -> Float {
+            Float(ropeDim) * logf(Float(originalContext) / (rot * 2 * Float.pi)) / (2 * logf(base))
+        }
+        return (max(0, floorf(dim(betaFast))), min(Float(ropeDim - 1), ceilf(dim(betaSlow))))
+    }
+}
 
 /// Attention geometry of one layer. Uniform stacks derive it from the global fields; Gemma 4
 /// alternates sliding-window layers and global layers with their own head size, KV heads,
@@ -130,6 +162,8 @@ public struct ModelConfig: Sendable, Equatable {
     public var attentionScale: Float = 0
     /// Per-layer attention geometry; empty: every layer has the shape of the global fields.
     public var layerAttention: [AttentionShape] = []
+    /// RoPE scaling of every attention layer (gpt-oss's YaRN); nil: plain RoPE.
+    public var ropeScaling: RopeScaling? = nil
 
     /// Attention geometry of `layer`.
     public func attentionShape(_ layer: Int) -> AttentionShape {

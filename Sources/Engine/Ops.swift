@@ -42,14 +42,37 @@ enum Ops {
     /// (cos, sin) of position * base^(-2i/ropeDim) / freqFactors[i], computed by repeated
     /// multiplication in float as ggml does (freq factors: `rope_freqs`, e.g. Gemma 4's
     /// proportional RoPE, whose 1e30 factors leave the unrotated pairs as they are).
+    /// With `scaling`, ggml's rope_yarn: the angle mixes its interpolated and original value by
+    /// the correction-dim ramp, cos and sin are scaled by the YaRN magnitude.
     static func ropeTable(position: Int, ropeDim: Int, base: Float, freqFactors: UnsafePointer<Float>? = nil,
-                          into out: UnsafeMutablePointer<Float>) {
+                          scaling yarn: RopeScaling? = nil, into out: UnsafeMutablePointer<Float>) {
         let thetaScale = powf(base, -2.0 / Float(ropeDim))
         var theta = Float(position)
+        guard let yarn else {
+            for i in 0..<(ropeDim / 2) {
+                let t = freqFactors.map { theta / $0[i] } ?? theta
+                out[2 * i] = cosf(t)
+                out[2 * i + 1] = sinf(t)
+                theta *= thetaScale
+            }
+            return
+        }
+        let (low, high) = yarn.correctionDims(ropeDim: ropeDim, base: base)
+        var mscale = yarn.attnFactor
+        // a * b + c contracts to one FMA in llama.cpp's GCC build.
+        if yarn.extFactor != 0 { mscale *= Float(1).addingProduct(0.1, logf(1 / yarn.freqScale)) }
         for i in 0..<(ropeDim / 2) {
-            let t = freqFactors.map { theta / $0[i] } ?? theta
-            out[2 * i] = cosf(t)
-            out[2 * i + 1] = sinf(t)
+            let extrapolated = freqFactors.map { theta / $0[i] } ?? theta
+            let interpolated = yarn.freqScale * extrapolated
+            var t = interpolated
+            if yarn.extFactor != 0 {
+                // rope_yarn_ramp at i0 = 2i: 1 - clamp((i - low) / max(0.001, high - low), 0, 1).
+                let y = (Float(i) - low) / max(0.001, high - low)
+                let mix = (1 - min(1, max(0, y))) * yarn.extFactor
+                t = interpolated * (1 - mix) + extrapolated * mix
+            }
+            out[2 * i] = cosf(t) * mscale
+            out[2 * i + 1] = sinf(t) * mscale
             theta *= thetaScale
         }
     }
@@ -91,7 +114,19 @@ enum Ops {
         case .gelu:
             let table = geluTable
             for i in 0..<(rows * f) { gate[i] = gelu(gate[i], table: table) * up[i] }
+        case .swigluOAI:
+            for i in 0..<(rows * f) { gate[i] = swigluOAI(gate[i], up[i]) }
         }
+    }
+
+    /// ggml_swiglu_oai with gpt-oss's constants (alpha 1.702, limit 7): NaN passes through as
+    /// std::min / std::clamp pass it.
+    @inline(__always) static func swigluOAI(_ gate: Float, _ up: Float) -> Float {
+        let alpha: Float = 1.702, limit: Float = 7
+        let x = limit < gate ? limit : gate
+        let y = up < -limit ? -limit : (limit < up ? limit : up)
+        let glu = x / (1 + expf(alpha * -x))
+        return glu * (y + 1)
     }
 
     /// x = cap * tanh(x / cap), as ggml_scale, ggml_tanh, ggml_scale.

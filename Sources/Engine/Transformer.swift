@@ -209,7 +209,7 @@ public final class InferenceSession {
         for kind in ropeKinds {
             for i in 0..<n {
                 Ops.ropeTable(position: start + i, ropeDim: kind.dim, base: kind.base, freqFactors: kind.freqs,
-                              into: cosSin + base + i * kind.dim)
+                              scaling: c.ropeScaling, into: cosSin + base + i * kind.dim)
             }
             base += maxBatch * kind.dim
         }

@@ -67,8 +67,11 @@ public struct AttentionWeights: @unchecked Sendable {
     public var valueNorm = false
     /// RoPE frequency factors, one per rotary pair: theta is divided by them (rope_freqs).
     public var ropeFreqs: UnsafePointer<Float>? = nil
-    /// Biases added to the q / k / v projections (attn_q.bias ...; GLM-4.5), nil: none.
-    public var qBias, kBias, vBias: UnsafePointer<Float>?
+    /// Biases added to the q / k / v projections (attn_q.bias ...; GLM-4.5, gpt-oss) and to the
+    /// output projection (attn_output.bias; gpt-oss), nil: none.
+    public var qBias, kBias, vBias, outputBias: UnsafePointer<Float>?
+    /// One attention-sink logit per head (attn_sinks; gpt-oss), nil: none.
+    public var sinks: UnsafePointer<Float>? = nil
 }
 
 /// Gated DeltaNet (linear attention with a per-head recurrent state).
@@ -99,8 +102,29 @@ public struct SharedExpertWeights: @unchecked Sendable {
     public let gateInput: WeightMatrix?
 }
 
+/// Per-expert biases of the routed experts' projections (ffn_{gate,up,down}_exps.bias; gpt-oss):
+/// `ff` floats per expert for gate and up, `d` for down, expert after expert.
+public struct ExpertBiasStacks: @unchecked Sendable {
+    public let gate, up, down: UnsafePointer<Float>
+    public let ff, d: Int
+
+    public func expert(_ e: Int) -> ExpertBiases {
+        ExpertBiases(gate: gate + e * ff, up: up + e * ff, down: down + e * d)
+    }
+}
+
+/// One expert's projection biases, added before the activation (gate, up) and before the
+/// routing weight (down), as ggml_add_id does. They stay in the model's mapping wherever the
+/// expert's matrices live (hot slot, streamed buffer).
+public struct ExpertBiases: @unchecked Sendable {
+    public let gate, up, down: UnsafePointer<Float>
+}
+
 public struct MoEWeights: @unchecked Sendable {
     public let router: WeightMatrix
+    /// Added to the router logits before gating (ffn_gate_inp.bias; gpt-oss).
+    public var routerBias: UnsafePointer<Float>? = nil
+    public var expertBiases: ExpertBiasStacks? = nil
     public var gateExperts, upExperts, downExperts: ExpertStack
     public var shared: SharedExpertWeights?
     /// Added to the gating probabilities for the top-k choice only (exp_probs_b; GLM-4.5): the
@@ -193,7 +217,8 @@ public struct ModelWeights: @unchecked Sendable {
     /// Where expert `e` of MoE layer `layer` lives in the model file.
     public func expertMatrices(layer: Int, expert e: Int) -> ExpertMatrices {
         guard let m = layers[layer].moe else { preconditionFailure("layer \(layer) is dense: it has no routed experts") }
-        return ExpertMatrices(gate: m.gateExperts.expert(e), up: m.upExperts.expert(e), down: m.downExperts.expert(e))
+        return ExpertMatrices(gate: m.gateExperts.expert(e), up: m.upExperts.expert(e), down: m.downExperts.expert(e),
+                              biases: m.expertBiases?.expert(e))
     }
 
     /// Bytes of one expert of a layer (gate + up + down), as the cache planner needs; 0 for a

@@ -84,7 +84,7 @@ final class CachedExpertExecutor: ExpertExecutor {
                 // Read into a pool buffer that becomes the expert's slot if the policy admits it.
                 let buffer = online.takeBuffer()
                 coldReads.append((e, buffer))
-                return format.matrices(at: buffer)
+                return format.matrices(at: buffer, expert: e)
             }
             // As found before this call's admission, which changes residency.
             let resident = residentNow

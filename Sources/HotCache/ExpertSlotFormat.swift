@@ -16,6 +16,8 @@ struct ExpertSlotFormat {
 
     let parts: [Part]
     let slotBytes: Int
+    /// The experts' projection biases stay in the model (they are not part of a slot).
+    let biases: ExpertBiasStacks?
 
     /// `fastLayout`: slots in the decode kernels' layout (streaming from the file); else slots
     /// copy the stacks as the model holds them. A dense layer has no parts (and no slots).
@@ -30,18 +32,19 @@ struct ExpertSlotFormat {
             return Part(stack: s, layout: layout, rowBytes: rowBytes, slotOffset: at)
         }
         slotBytes = at
+        biases = l.moe?.expertBiases
     }
 
     /// Read-buffer bytes enough for any expert of the layer.
     var readBufferBytes: Int { ExpertReader.bufferBytes(lengths: parts.map(\.stack.expertBytes)) }
 
-    /// The expert's matrices computed from a slot at `p`.
-    func matrices(at p: UnsafeRawPointer) -> ExpertMatrices {
+    /// Expert `e`'s matrices computed from a slot at `p`.
+    func matrices(at p: UnsafeRawPointer, expert e: Int) -> ExpertMatrices {
         let m = parts.map { part in
             WeightMatrix(type: part.stack.type, rows: part.stack.rows, cols: part.stack.cols, rowBytes: part.rowBytes,
                          data: p + part.slotOffset, layout: part.layout)
         }
-        return ExpertMatrices(gate: m[0], up: m[1], down: m[2])
+        return ExpertMatrices(gate: m[0], up: m[1], down: m[2], biases: biases?.expert(e))
     }
 
     /// File byte ranges of expert `e` (its three matrices), for a streaming read.

@@ -70,7 +70,7 @@ public final class HotTier: @unchecked Sendable {
         let m = weights.expertMatrices(layer: layer, expert: expert)
         let p = UnsafeRawPointer(l.base + slot * l.slotBytes)
         return ExpertMatrices(gate: m.gate.relocated(to: p), up: m.up.relocated(to: p + l.gateBytes),
-                              down: m.down.relocated(to: p + l.gateBytes + l.upBytes))
+                              down: m.down.relocated(to: p + l.gateBytes + l.upBytes), biases: m.biases)
     }
 
     @inline(__always)

@@ -92,7 +92,7 @@ final class OnlineTier: @unchecked Sendable {
 
     /// The cached copy of expert `e`, if resident.
     func residentMatrices(layer: Int, expert e: Int) -> ExpertMatrices? {
-        layers[layer].bufferOf[e].map { layers[layer].format.matrices(at: $0) }
+        layers[layer].bufferOf[e].map { layers[layer].format.matrices(at: $0, expert: e) }
     }
 
     /// A free buffer for a miss (give it back with `release` or hand it to `admit`).

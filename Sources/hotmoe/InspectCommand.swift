@@ -61,7 +61,7 @@ struct ModelSummary {
             "layers:         \(c.layerCount) " + (c.leadingDenseLayers > 0
                 ? "(\(c.leadingDenseLayers) leading dense, FF \(c.denseFFLength), always resident; \(c.moeLayers.count) MoE)" : "(all MoE)")
                 + (c.nextNLayers > 0 ? ", plus \(c.nextNLayers) MTP block(s), skipped" : ""),
-            "layer pattern:  \(layerPattern(c))",
+            "layer pattern:  \(layerPattern(c, hasSinks: model.weights.layers.contains { if case .attention(let a) = $0.mixer { a.sinks != nil } else { false } }))",
             "hidden:         \(c.embeddingLength), heads \(c.headCount) (kv \(c.kvHeadCount)), head dim \(c.headDim)",
             "context:        \(c.contextLength), rope base \(c.ropeBase)",
             "experts:        \(c.expertCount) per layer, top-\(c.expertsUsed), expert FF \(c.expertFFLength), \(routingDescription(c, model.weights))",
@@ -82,7 +82,14 @@ struct ModelSummary {
 
 /// "softmax routing, top-k renormalised" or "sigmoid routing + selection bias, top-k renormalised, x2.5".
 func routingDescription(_ c: ModelConfig, _ w: ModelWeights) -> String {
-    var s = c.gating == .sigmoid ? "sigmoid routing" : "softmax routing"
+    var s = switch c.gating {
+    case .sigmoid: "sigmoid routing"
+    case .softmax: "softmax routing"
+    case .softmaxWeight: "top-k then softmax of the chosen logits"
+    }
+    if w.layers.contains(where: { $0.moe?.routerBias != nil }) { s += ", router bias" }
+    if w.layers.contains(where: { $0.moe?.expertBiases != nil }) { s += ", expert biases" }
+    if c.ffnActivation == .swigluOAI { s += ", clamped SwiGLU (swiglu_oai)" }
     if w.layers.contains(where: { $0.moe?.selectionBias != nil }) { s += " + selection bias" }
     if c.normalizeTopK { s += ", top-k renormalised" }
     if c.expertWeightsScale != 0, c.expertWeightsScale != 1 { s += ", weights x\(c.expertWeightsScale)" }
@@ -90,10 +97,10 @@ func routingDescription(_ c: ModelConfig, _ w: ModelWeights) -> String {
 }
 
 /// "attention x48" or, for hybrids, "DeltaNet x3, attention (x10): D D D A ...".
-func layerPattern(_ c: ModelConfig) -> String {
+func layerPattern(_ c: ModelConfig, hasSinks: Bool = false) -> String {
     let kinds = (0..<c.layerCount).map { c.mixer($0) }
     let attention = kinds.filter { $0 == .attention }.count
-    if !c.layerAttention.isEmpty { return attentionPattern(c) }
+    if !c.layerAttention.isEmpty { return attentionPattern(c, attentionHasSinks: hasSinks) }
     guard attention < kinds.count else { return "attention x\(kinds.count)" }
     var s = "DeltaNet x\(kinds.count - attention), gated attention x\(attention)"
     if let n = c.deltaNet {
@@ -105,7 +112,7 @@ func layerPattern(_ c: ModelConfig) -> String {
 
 /// Gemma-style per-layer attention: "sliding-window x25 (window 1024, head 256, kv 8, base 10000),
 /// global x5 (head 512, kv 2, base 1e6, 128 rotary dims); S S S S S G ...".
-func attentionPattern(_ c: ModelConfig) -> String {
+func attentionPattern(_ c: ModelConfig, attentionHasSinks: Bool = false) -> String {
     let shapes = (0..<c.layerCount).map { c.attentionShape($0) }
     func describe(_ s: AttentionShape) -> String {
         (s.slidingWindow > 0 ? "window \(s.slidingWindow), " : "")
@@ -123,6 +130,11 @@ func attentionPattern(_ c: ModelConfig) -> String {
     let letters = shapes.prefix(16).map { $0.kvSource != nil ? "s" : ($0.slidingWindow > 0 ? "S" : "G") }.joined(separator: " ")
     var extra = ""
     if c.finalLogitSoftcap > 0 { extra += "; logit softcap \(c.finalLogitSoftcap)" }
+    if let r = c.ropeScaling {
+        extra += r.extFactor != 0 ? "; YaRN x\(1 / r.freqScale) over \(r.originalContext) positions"
+            : "; linear RoPE scaling x\(1 / r.freqScale)"
+    }
+    if attentionHasSinks { extra += "; attention sinks" }
     return parts.joined(separator: ", ") + "; " + letters + (shapes.count > 16 ? " ..." : "") + extra
 }
 
@@ -149,8 +161,8 @@ struct GenerateModelCommand: ParsableCommand {
 
     @Option(name: .shortAndLong, help: "Output GGUF path.") var output: String
     @Option(help: "Preset: tiny, small, bench.") var preset: String = "tiny"
-    @Option(help: "Architecture: qwen3moe, olmoe, llama (Mixtral), qwen3next, qwen35moe, gemma4, glm4moe.") var arch: String?
-    @Option(help: "Weight type: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, mxfp4, q4_k, q5_k, q6_k, q4_k_m.") var type: String?
+    @Option(help: "Architecture: qwen3moe, olmoe, llama (Mixtral), qwen3next, qwen35moe, gemma4, glm4moe, gpt-oss.") var arch: String?
+    @Option(help: "Weight type: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, mxfp4, q4_k, q5_k, q6_k, q4_k_m, mxfp4_moe (experts MXFP4, rest Q8_0).") var type: String?
     @Option(help: "Layers.") var layers: Int?
     @Option(help: "Hidden size.") var embedding: Int?
     @Option(help: "Attention heads.") var heads: Int?
@@ -165,7 +177,7 @@ struct GenerateModelCommand: ParsableCommand {
     @Option(name: .customLong("ssm-value-heads"), help: "DeltaNet value heads (hybrids).") var ssmValueHeads: Int?
     @Option(name: .customLong("full-attention-interval"), help: "Every n-th layer is full (global) attention (hybrids, gemma4).") var fullAttentionInterval: Int?
     @Option(name: .customLong("rope-dim"), help: "Rotary dimensions (hybrids default: head dim / 4; gemma4: of the sliding-window layers).") var ropeDim: Int?
-    @Option(name: .customLong("sliding-window"), help: "Sliding-window length (gemma4).") var slidingWindow: Int?
+    @Option(name: .customLong("sliding-window"), help: "Sliding-window length (gemma4, gpt-oss).") var slidingWindow: Int?
     @Option(name: .customLong("global-head-dim"), help: "Head size of the global layers (gemma4; default: 2 x head dim).") var globalHeadDim: Int?
     @Option(name: .customLong("global-kv-heads"), help: "KV heads of the global layers (gemma4; default: kv heads / 4).") var globalKVHeads: Int?
     @Option(name: .customLong("shared-kv-layers"), help: "Last layers reading earlier layers' KV (gemma4).") var sharedKVLayers: Int?

@@ -39,7 +39,7 @@ func attentionMatchesFloat64(headDim: Int, valueDim: Int) {
             var fast = [Float](repeating: .nan, count: valueDim)
             var row = [Float](repeating: .nan, count: Attention.roundedPositions(n)), acc = [Float](repeating: .nan, count: 64 * valueDim)
             hm_attend_ggml_f32(q, keys, Int64(kStride), values, Int64(vStride), 0, Int64(n), Int64(headDim),
-                               Int64(valueDim), scale, batched, &row, &acc, &fast)
+                               Int64(valueDim), scale, batched, nil, &row, &acc, &fast)
             outputs.append((batched == 1 ? "ggml batched" : "ggml single", fast))
         }
         for (name, got) in outputs {
@@ -60,7 +60,7 @@ func attentionMatchesFloat64(headDim: Int, valueDim: Int) {
     var scores = [Float](repeating: 0, count: 16), out = [Float](repeating: .nan, count: headDim)
     var acc = [Float](repeating: 0, count: 64 * headDim)
     hm_attend_ggml_f32(q, keys, Int64(headDim), values, Int64(headDim), 0, Int64(n), Int64(headDim), Int64(headDim), 1,
-                       batched, &scores, &acc, &out)
+                       batched, nil, &scores, &acc, &out)
     #expect(out.allSatisfy { $0 == 3 }, "\(out)")
 }
 

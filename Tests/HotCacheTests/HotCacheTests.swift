@@ -95,6 +95,28 @@ private func writeProfile(of model: MoEModel, to path: String) throws {
         #expect(runtime.metrics.hitRate > 0 && runtime.metrics.hitRate < 1)
     }
 
+    /// gpt-oss: hot copies of experts keep their projection biases (which stay in the model),
+    /// so the hot/cold merge is exact there too, with the MXFP4 experts of the family.
+    @Test(arguments: ["q8_0", "mxfp4_moe"])
+    func gptOSSCacheOnEqualsCacheOffBitwise(type: String) throws {
+        let model = try makeModel(type, seed: UInt64.random(in: 1...1_000_000), architecture: "gpt-oss")
+        #expect(model.weights.layers.allSatisfy { $0.moe?.expertBiases != nil })
+        let plain = try run(model, runtime: nil)
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("p-\(UUID()).json").path
+        try writeProfile(of: model, to: profile)
+        var o = HotCacheOptions()
+        o.hotCache = profile
+        o.maxMiB = 1
+        o.parallelism = .force
+        o.parallelMinSlots = 0
+        let runtime = try MoERuntime(model: model, options: o, logger: logger)
+        #expect(runtime.plan.hotCount > 0 && runtime.plan.hotCount < runtime.layout.totalExperts)
+        let cached = try run(model, runtime: runtime)
+        #expect(cached.tokens == plain.tokens)
+        #expect(cached.logits == plain.logits, "hot/cold merge must be exact")
+        #expect(runtime.metrics.hitRate > 0 && runtime.metrics.hitRate < 1)
+    }
+
     @Test func profileRunWritesTheSeedSchema() throws {
         let model = try makeModel(seed: 5)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("p-\(UUID()).json").path

@@ -51,6 +51,12 @@ private func streamingOptions(capacity: Int, prefetch: PrefetchMode) -> HotCache
         try checkStreamedEqualsResident(type: "q8_0", prefetch: prefetch, architecture: "glm4moe")
     }
 
+    /// The same on gpt-oss with MXFP4 experts: a streamed expert's biases come from the model.
+    @Test(arguments: [PrefetchMode.on, .off])
+    func streamedGptOSSExpertsEqualResidentBitwise(prefetch: PrefetchMode) throws {
+        try checkStreamedEqualsResident(type: "mxfp4_moe", prefetch: prefetch, architecture: "gpt-oss")
+    }
+
     @Test(arguments: ["q8_0", "q4_k_m"], [PrefetchMode.on, .off])
     func streamedRepackedExpertsEqualResidentRepackedBitwise(type: String, prefetch: PrefetchMode) throws {
         try checkStreamedEqualsResident(type: type, prefetch: prefetch, architecture: "qwen3moe")

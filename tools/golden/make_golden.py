@@ -31,6 +31,9 @@ GEMMA_FLAGS = {"sliding_window": "--sliding-window", "global_head_dim": "--globa
 # GLM-4.5: one leading dense layer (FF 2 x expert FF) then two MoE layers with sigmoid routing,
 # a selection bias, one shared expert, q/k/v biases, q/k norms, half the head rotated.
 GLM = dict(layers=3)
+# gpt-oss: a sliding-window layer (window 16, shorter than the 64 positions a case runs) and a
+# full-attention layer, sinks, biases everywhere, YaRN x32; MXFP4 experts in the mxfp4_moe case.
+GPTOSS = dict(layers=2, sliding_window=16)
 # Variants: (architecture, name suffix, extra shape); the last two of six layers read the KV
 # rows of layers 2 (sliding-window) and 3 (global).
 VARIANTS = {("gemma4", "sharedkv"): dict(layers=6, shared_kv_layers=2)}
@@ -38,11 +41,13 @@ CASES = [(arch, t) for arch in ("qwen3moe", "olmoe") for t in ("f32", "q8_0", "q
     + [(arch, t) for arch in ("qwen35moe", "qwen3next") for t in ("f32", "q8_0", "q4_k_m")] \
     + [("gemma4", t) for t in ("f32", "q8_0", "q4_k_m")] + [("gemma4", "f32", "sharedkv")] \
     + [("qwen3moe", t) for t in ("q4_1", "q5_0", "q5_1")] \
-    + [("glm4moe", t) for t in ("f32", "q8_0")]
+    + [("glm4moe", t) for t in ("f32", "q8_0")] \
+    + [("gpt-oss", t) for t in ("f32", "q8_0", "mxfp4_moe", "q4_k_m")]
 # Not glm4moe Q4_K_M: the K-quant kernels' 1e-7 residual (block sums in their own order) flips a
 # near-tie of the biased sigmoid selection at prompt position 28 of seed 7 (1e-7 before, 2e-2 after).
-# Not MXFP4: llama.cpp's repacked MXFP4 kernels move its own logits (perplexity 582.69 with
+# Not all-MXFP4 models: llama.cpp's repacked MXFP4 kernels move its own logits (perplexity 582.69 with
 # repacking, 582.65 with --no-repack on a small qwen3moe), so greedy tokens are not a stable reference.
+# gpt-oss's mxfp4_moe case (MXFP4 experts, the rest Q8_0, llama.cpp's MXFP4_MOE) agrees exactly.
 PROMPT = "The cache keeps hot experts in fast memory. Il modello sceglie pochi esperti; def f(x): return x * 2"
 DEFAULT_PROMPT = ("The configuration file lists the options that the server reads at start-up, and each option can be set "
                   "on the command line, in the environment or in the file itself; later sources override earlier ones.")
@@ -120,7 +125,8 @@ def main():
                 continue
             name = f"{arch}-{variant}-{wtype}" if variant else f"{arch}-{wtype}"
             shape = dict(SHAPE, **HYBRID) if arch in ("qwen35moe", "qwen3next") else \
-                dict(SHAPE, **GEMMA) if arch == "gemma4" else dict(SHAPE, **GLM) if arch == "glm4moe" else SHAPE
+                dict(SHAPE, **GEMMA) if arch == "gemma4" else dict(SHAPE, **GLM) if arch == "glm4moe" else \
+                dict(SHAPE, **GPTOSS) if arch == "gpt-oss" else SHAPE
             if variant:
                 shape = dict(shape, **VARIANTS[(arch, variant)])
             path = os.path.join(tmp, name + ".gguf")

@@ -93,10 +93,11 @@ HM_MATMUL_DECL(hm_matmul_f32_ggml_gemm);
 /// One query head's attention over positions first..<n (keys/values from position 0) as
 /// llama.cpp computes it without flash attention (see ggml_float_ops.c); `batched`: the query
 /// is one of a batch of 2+ tokens. `scores`: scratch for n floats rounded up to 16; `acc`:
-/// scratch for 64 * value_dim floats.
+/// scratch for 64 * value_dim floats. `sink`: this head's attention-sink logit, which joins the
+/// softmax's max and sum without a value (gpt-oss; ggml_soft_max_add_sinks), or NULL.
 void hm_attend_ggml_f32(const float *q, const float *keys, int64_t k_stride, const float *values, int64_t v_stride,
                         int64_t first, int64_t n, int64_t head_dim, int64_t value_dim, float scale, int32_t batched,
-                        float *scores, float *acc, float *out);
+                        const float *sink, float *scores, float *acc, float *out);
 /// out[t][c] = sum_j window[t + j][c] * taps[c][j] as ggml's ssm_conv (FMA chain over j).
 void hm_ggml_conv_f32(const float *window, int64_t channels, int64_t tokens, int64_t kernel,
                       const float *taps, float *out);

@@ -1,7 +1,7 @@
 /// Softmax attention block in the layer's shape: q/k/v projections (optional biases), optional q/k RMSNorm,
 /// optional unweighted V RMSNorm, RoPE (with the layer's base and frequency factors), attention
-/// over the KV cache (sliding-window or global), optional sigmoid output gate, output
-/// projection. A layer without its own k (shared KV) reads its source layer's cache rows.
+/// over the KV cache (sliding-window or global, optional per-head sinks), optional sigmoid
+/// output gate, output projection (optional bias). A layer without its own k (shared KV) reads its source layer's cache rows.
 /// Input `xn`, output `tmp`.
 extension InferenceSession {
     func attentionBlock(layer li: Int, weights l: AttentionWeights, tokens n: Int, start: Int) {
@@ -45,12 +45,13 @@ extension InferenceSession {
             cache.value(layer: li, position: start + i).update(from: vi, count: s.vDim)
         }
         Attention.run(config: c, layer: li, cache: cache, start: start, tokens: n, q: q, out: attnOut, scratch: scores,
-                      scratchPerPart: attentionScratchPerPart, pool: pool)
+                      scratchPerPart: attentionScratchPerPart, pool: pool, sinks: l.sinks)
         if l.gated, let gate = outputGate {
             for i in 0..<(n * s.qDim) { attnOut[i] *= Ops.sigmoid(gate[i]) }
         }
         acts.setInput(attnOut, cols: s.outDim, tokens: n)
         Linear.apply(l.wo, acts, tokens: n, out: tmp, pool: pool)
+        addBias(l.outputBias, to: tmp, width: d, tokens: n)
     }
 
     /// rows[t] += bias for each token's row of `width` (ggml_add after the projection).

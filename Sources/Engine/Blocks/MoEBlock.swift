@@ -52,6 +52,7 @@ extension InferenceSession {
             acts.setInput(xn, cols: d, tokens: n)
         }
         Linear.apply(l.router, acts, tokens: n, out: routerLogits, pool: pool)
+        if let bias = l.routerBias { for i in 0..<n { Ops.add(routerLogits + i * e, bias, count: e) } }
         for i in 0..<n {
             Router.route(logits: routerLogits + i * e, expertCount: e, k: kUsed, gating: c.gating,
                          selectionBias: l.selectionBias, selection: routerSelection, normalize: c.normalizeTopK,

@@ -15,7 +15,8 @@ public struct SyntheticModelSpec: Sendable, Equatable {
     public var expertsUsed = 2
     public var expertFF = 32
     public var context = 256
-    /// Type of the large matrices; "q4_k_m" mixes Q4_K and Q6_K like llama.cpp's preset.
+    /// Type of the large matrices; "q4_k_m" mixes Q4_K and Q6_K like llama.cpp's preset,
+    /// "mxfp4_moe" puts the routed experts in MXFP4 and the rest in Q8_0 (llama.cpp's MXFP4_MOE).
     public var weightType = "f32"
     public var seed: UInt64 = 1
     // Hybrid (qwen3next / qwen35moe) shape; 0 means "derive from the attention shape".
@@ -56,6 +57,7 @@ public struct SyntheticModelSpec: Sendable, Equatable {
         s.architecture = architecture
         if s.isGemma { return gemmaPreset(name, s) }
         if s.isGlm { return glmPreset(name, s) }
+        if s.isGptOSS { return gptOSSPreset(name, s) }
         guard s.isHybrid else { return s }
         switch name {
         case "tiny":
@@ -135,9 +137,10 @@ public struct SyntheticModelSpec: Sendable, Equatable {
             if name.hasSuffix("ffn_down_exps.weight"), let l = layer, l % 2 == 0 { return .q6_K }
             return .q4_K
         }
+        if weightType.lowercased() == "mxfp4_moe" { return name.hasSuffix("_exps.weight") ? .mxfp4 : .q8_0 }
         guard let t = GGMLType(name: weightType), t.isComputeSupported, t.isQuantizeSupported else {
             let names = GGMLType.allCases.filter { $0.isComputeSupported && $0.isQuantizeSupported }.map { $0.description.lowercased() }
-            throw GGUFError("unsupported weight type '\(weightType)' (use \(names.joined(separator: ", ")) or q4_k_m)")
+            throw GGUFError("unsupported weight type '\(weightType)' (use \(names.joined(separator: ", ")), q4_k_m or mxfp4_moe)")
         }
         return t
     }
@@ -148,8 +151,8 @@ public enum SyntheticModel {
     public static func write(_ spec: SyntheticModelSpec, to path: String, threads: Int = 2,
                              progress: (Int, Int) -> Void = { _, _ in }) throws {
         let s = spec
-        guard ["qwen3moe", "olmoe", "llama", "qwen3next", "qwen35moe", "gemma4", "glm4moe"].contains(s.architecture) else {
-            throw GGUFError("unknown architecture '\(s.architecture)' (qwen3moe, olmoe, llama, qwen3next, qwen35moe, gemma4, glm4moe)")
+        guard ["qwen3moe", "olmoe", "llama", "qwen3next", "qwen35moe", "gemma4", "glm4moe", "gpt-oss"].contains(s.architecture) else {
+            throw GGUFError("unknown architecture '\(s.architecture)' (qwen3moe, olmoe, llama, qwen3next, qwen35moe, gemma4, glm4moe, gpt-oss)")
         }
         if s.isGemma { try s.checkGemma() }
         if s.isGlm { try s.checkGlm() }
@@ -182,6 +185,7 @@ public enum SyntheticModel {
         if s.isHybrid { s.writeHybridMetadata(&w) }
         if s.isGemma { s.writeGemmaMetadata(&w) }
         if s.isGlm { s.writeGlmMetadata(&w) }
+        if s.isGptOSS { s.writeGptOSSMetadata(&w) }
         w.set("tokenizer.ggml.model", "gpt2")
         w.set("tokenizer.ggml.pre", "qwen2")
         w.set("tokenizer.ggml.tokens", strings: vocab.tokens)
@@ -210,7 +214,10 @@ public enum SyntheticModel {
         for l in 0..<s.layers where s.isGlm {
             try s.planGlmLayer(l, matrix: matrix, norm: norm, vector: { plan.append(($0, $1, .f32, $2, $3)) })
         }
-        for l in 0..<s.layers where !s.isHybrid && !s.isGemma && !s.isGlm {
+        for l in 0..<s.layers where s.isGptOSS {
+            try s.planGptOSSLayer(l, matrix: matrix, norm: norm, vector: { plan.append(($0, $1, .f32, $2, $3)) })
+        }
+        for l in 0..<s.layers where !s.isHybrid && !s.isGemma && !s.isGlm && !s.isGptOSS {
             let p = "blk.\(l)."
             norm(p + "attn_norm.weight", d)
             try matrix(p + "attn_q.weight", [d, s.heads * s.headDim], layer: l)
