@@ -12,6 +12,8 @@ struct CompletionPlan: Sendable {
     /// llama-server's id_slot (nil: any slot, preferring the longest cached prefix).
     var slot: Int?
     var topLogprobs: Int?
+    /// llama-server's timings_per_token: timings in every streamed event.
+    var timingsPerToken = false
 }
 
 extension HotMoEServer {
@@ -24,19 +26,29 @@ extension HotMoEServer {
         let includeUsage = ((f.object["stream_options"] as? [String: Any])?["include_usage"] as? Bool) ?? false
         let prompts: [[Int32]]
         if chat {
+            let roles = (f.object["messages"] as? [Any])?.map { ($0 as? [String: Any])?["role"] as? String } ?? []
+            if roles.count >= 2, roles.suffix(2).allSatisfy({ $0 == "assistant" }) {
+                throw APIError(400, "cannot have 2 or more assistant messages at the end of the list")
+            }
             prompts = [tokenizer.encode(try renderChat(f, tools: []), parseSpecial: true)]
         } else {
             prompts = try CompletionPrompts(tokenizer: tokenizer, vocabSize: model.config.vocabSize).parse(f.object["prompt"])
         }
-        if stream && prompts.count > 1 { throw APIError(400, "'stream': true takes one prompt, got \(prompts.count)") }
+        let choices = try f.int("n") ?? 1
+        guard (1...16).contains(choices) else { throw APIError(400, "'n' must be in 1...16, got \(choices)") }
+        if stream && prompts.count * choices > 1 {
+            throw APIError(400, "'stream': true takes one prompt and one choice ('n': 1), got \(prompts.count) x \(choices)")
+        }
         let ctxSize = slotContext
         for p in prompts {
             guard !p.isEmpty else { throw APIError(400, "the prompt is empty") }
             guard p.count < ctxSize else {
-                throw APIError(400, "the prompt has \(p.count) tokens, a slot's context holds \(ctxSize) (raise --ctx-size)")
+                throw APIError(400, "the request (\(p.count) prompt tokens) exceeds the available context size (\(ctxSize) tokens per slot; raise --ctx-size)",
+                               type: "exceed_context_size_error", details: ["n_prompt_tokens": p.count, "n_ctx": ctxSize])
             }
         }
-        let adjustments = try f.adjustments(defaults: options.defaultAdjustments, vocabSize: model.config.vocabSize)
+        let adjustments = try f.adjustments(defaults: options.defaultAdjustments, vocabSize: model.config.vocabSize,
+                                            tokenize: { [tokenizer] in tokenizer.encode($0, addBOS: false, parseSpecial: false) })
         let topLogprobs = try f.topLogprobs(chat: chat)
         let stop = try f.stop()
         let reuse = try f.bool("cache_prompt") ?? true
@@ -45,12 +57,13 @@ extension HotMoEServer {
         }
         var slot: Int?
         if let s = try f.int("id_slot"), s >= 0 { slot = s }
-        let requests = prompts.map { p in
+        let requests = prompts.flatMap { p in [[Int32]](repeating: p, count: choices) }.map { p in
             GenerationRequest(prompt: p, maxTokens: min(maxTokens, ctxSize - p.count), sampling: sampling, stop: stop,
                               ignoreEOS: ignoreEOS, adjustments: adjustments, topLogprobs: topLogprobs, grammar: constraint,
                               traceDomain: traceDomain ?? (chat ? "chat" : "completion"), reusePrefix: reuse)
         }
-        return CompletionPlan(requests: requests, stream: stream, includeUsage: includeUsage, slot: slot, topLogprobs: topLogprobs)
+        return CompletionPlan(requests: requests, stream: stream, includeUsage: includeUsage, slot: slot, topLogprobs: topLogprobs,
+                              timingsPerToken: try f.bool("timings_per_token") ?? false)
     }
 
     /// Positions one slot holds (llama-server's n_ctx_seq).

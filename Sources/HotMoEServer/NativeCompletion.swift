@@ -12,7 +12,6 @@ extension HotMoEServer {
     /// Native fields for features hotmoe lacks, with the value that means "off".
     static let nativeNeutral: [String: @Sendable (Any) -> Bool] = [
         "post_sampling_probs": { ($0 as? Bool) == false },
-        "timings_per_token": { ($0 as? Bool) == false },
         "return_progress": { ($0 as? Bool) == false },
         "n_keep": { ($0 as? NSNumber)?.intValue == 0 },
         "t_max_predict_ms": { ($0 as? NSNumber)?.intValue == 0 },
@@ -42,6 +41,7 @@ extension HotMoEServer {
                 var event: [String: Any] = ["index": 0, "content": p.text, "tokens": p.tokens.map(Int.init), "stop": false,
                                             "tokens_predicted": predicted, "tokens_evaluated": gen.prompt.count]
                 if gen.topLogprobs != nil { event["completion_probabilities"] = self.nativeProbabilities(p.logprobs) }
+                if plan.timingsPerToken { event["timings"] = self.timings(p.progress) }
                 return [event]
             },
             final: { r in [self.select(fields, from: self.nativeResult(r, index: 0, request: gen, returnTokens: returnTokens, streamed: true))] })

@@ -7,15 +7,20 @@ public struct APIError: Error, Sendable {
     public var status: Int
     public var message: String
     public var type = "invalid_request_error"
+    /// Extra numeric fields of the error object (llama-server's n_prompt_tokens, n_ctx).
+    public var details: [String: Int] = [:]
 
-    public init(_ status: Int, _ message: String, type: String = "invalid_request_error") {
+    public init(_ status: Int, _ message: String, type: String = "invalid_request_error", details: [String: Int] = [:]) {
         self.status = status
         self.message = message
         self.type = type
+        self.details = details
     }
 
     var json: String {
-        let body: [String: Any] = ["error": ["message": message, "type": type, "code": status]]
+        var error: [String: Any] = ["message": message, "type": type, "code": status]
+        for (k, v) in details { error[k] = v }
+        let body: [String: Any] = ["error": error]
         return String(decoding: try! JSONSerialization.data(withJSONObject: body, options: [.sortedKeys]), as: UTF8.self)
     }
 }
@@ -83,7 +88,6 @@ struct JSONFields {
     /// take the server's defaults (`--temp`, `--top-k`, ... on the command line).
     func generationParameters(defaultMaxTokens: Int, defaults: SamplingParams = SamplingParams(),
                               defaultIgnoreEOS: Bool = false) throws -> (SamplingParams, Int, Bool) {
-        if let n = try int("n"), n != 1 { throw APIError(400, "'n' must be 1 (one choice per request)") }
         var p = defaults
         if let t = try number("temperature") { p.temperature = Float(t) }
         if let v = try number("top_p") { p.topP = Float(v) }
@@ -100,8 +104,9 @@ struct JSONFields {
     }
 
     /// Logit bias and penalties; fields left out take the server's defaults. `logit_bias` is
-    /// OpenAI's {"id": bias} or llama.cpp's [[id, bias | false], ...].
-    func adjustments(defaults: LogitAdjustments, vocabSize: Int) throws -> LogitAdjustments {
+    /// OpenAI's {"id": bias} or llama.cpp's [[id, bias | false], ...]; a key that is text (not an
+    /// id) applies to every token of that text, as llama-server does.
+    func adjustments(defaults: LogitAdjustments, vocabSize: Int, tokenize: (String) -> [Int32] = { _ in [] }) throws -> LogitAdjustments {
         var a = defaults
         if let v = try number("frequency_penalty") { a.frequencyPenalty = Float(v) }
         if let v = try number("presence_penalty") { a.presencePenalty = Float(v) }
@@ -110,16 +115,23 @@ struct JSONFields {
         if has("logit_bias") {
             var bias: [Int32: Float] = [:]
             func entry(_ key: Any, _ value: Any) throws {
-                let id: Int32
-                if let s = key as? String, let n = Int32(s) { id = n } else if let n = key as? NSNumber, !"\(type(of: key))".contains("Bool") { id = n.int32Value } else {
-                    throw APIError(400, "'logit_bias' keys must be token ids")
+                let ids: [Int32]
+                if let s = key as? String, let n = Int32(s) {
+                    ids = [n]
+                } else if let n = key as? NSNumber, !"\(type(of: key))".contains("Bool") {
+                    ids = [n.int32Value]
+                } else if let s = key as? String {
+                    ids = tokenize(s)
+                    guard !ids.isEmpty else { throw APIError(400, "'logit_bias' key \"\(s)\" has no tokens") }
+                } else {
+                    throw APIError(400, "'logit_bias' keys must be token ids or text")
                 }
                 // JSON booleans also bridge to NSNumber: tell them apart by the decoded type.
                 if "\(type(of: value))".contains("Bool") {
                     guard value as? Bool == false else { throw APIError(400, "'logit_bias': true is not a bias (false bans the token)") }
-                    bias[id] = -.infinity
+                    for id in ids { bias[id] = -.infinity }
                 } else if let n = value as? NSNumber {
-                    bias[id] = n.floatValue
+                    for id in ids { bias[id] = n.floatValue }
                 } else {
                     throw APIError(400, "'logit_bias' values must be numbers (or false)")
                 }
@@ -163,7 +175,7 @@ struct JSONFields {
         "max_completion_tokens", "n_predict", "n", "stop", "stream", "stream_options", "ignore_eos",
         "frequency_penalty", "presence_penalty", "repeat_penalty", "repeat_last_n", "logit_bias",
         "logprobs", "top_logprobs", "n_probs", "cache_prompt", "id_slot", "grammar", "json_schema", "response_format",
-        "chat_template_kwargs",
+        "chat_template_kwargs", "verbose", "timings_per_token",
     ]
     /// Fields that never change a result: accepted as they are.
     static let inert: Set<String> = ["user"]

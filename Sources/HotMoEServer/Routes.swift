@@ -39,10 +39,11 @@ extension HotMoEServer {
         for path in ["/v1/chat/completions", "/chat/completions"] {
             router.post(RouterPath(path)) { req, ctx in await self.guarded { try await self.complete(req, ctx, chat: true) } }
         }
-        for path in ["/v1/completions", "/completions"] {
-            router.post(RouterPath(path)) { req, ctx in await self.guarded { try await self.complete(req, ctx, chat: false) } }
+        router.post("/v1/completions") { req, ctx in await self.guarded { try await self.complete(req, ctx, chat: false) } }
+        // As in llama-server, /completions without /v1 is the native endpoint.
+        for path in ["/completion", "/completions"] {
+            router.post(RouterPath(path)) { req, ctx in await self.guarded { try await self.completeNative(req, ctx) } }
         }
-        router.post("/completion") { req, ctx in await self.guarded { try await self.completeNative(req, ctx) } }
         router.get("/moe-layer-perf") { _, _ in HotMoEServer.raw(String(decoding: self.runtime.perfJSON(), as: UTF8.self)) }
         router.post("/moe-layer-perf") { req, ctx in
             await self.guarded {
@@ -62,7 +63,18 @@ extension HotMoEServer {
                 return try await self.applyCache(self.runtime.perfJSON())
             }
         }
-        router.get("/") { _, _ in HotMoEServer.raw(WebUI.page, type: "text/html; charset=utf-8") }
+        if options.webUI {
+            router.get("/") { _, _ in HotMoEServer.raw(WebUI.page, type: "text/html; charset=utf-8") }
+        }
+        for path in ["/v1/chat/completions/input_tokens", "/chat/completions/input_tokens"] {
+            router.post(RouterPath(path)) { req, ctx in
+                await self.guarded {
+                    let f = try JSONFields(try await self.body(req, ctx))
+                    try f.refuseUnimplemented()
+                    return HotMoEServer.json(["input_tokens": self.tokenizer.encode(try self.renderChat(f, tools: []), parseSpecial: true).count])
+                }
+            }
+        }
     }
 
     /// Manual apply: queued behind running requests, then delta replacement at rate 1.0.
@@ -98,6 +110,9 @@ extension HotMoEServer {
             }
             var body = header()
             body["choices"] = choices
+            if try f.bool("verbose") == true {
+                body["__verbose"] = nativeResult(results[0], index: 0, request: plan.requests[0], returnTokens: false, streamed: false)
+            }
             body["usage"] = usage(results)
             body["timings"] = timings(results[0])
             if f.has("n_probs") { body["completion_probabilities"] = nativeProbabilities(results[0].logprobs) }
@@ -113,12 +128,14 @@ extension HotMoEServer {
             c["choices"] = [choice]
             return c
         }
-        return try await streamResponse(plan.requests[0], slot: plan.slot, opening: { chat ? [chunk(["role": "assistant", "content": ""], finish: nil)] : [] }, done: true,
+        return try await streamResponse(plan.requests[0], slot: plan.slot, opening: { chat ? [chunk(["role": "assistant"], finish: nil)] : [] }, done: true,
             piece: { piece in
                 // A piece without text (the EOS token) is sent only for its logprobs.
                 if piece.text.isEmpty && (plan.topLogprobs == nil || piece.logprobs.isEmpty) { return [] }
                 let delta: Any = chat ? (piece.text.isEmpty ? [String: Any]() : ["content": piece.text]) : piece.text
-                return [chunk(delta, finish: nil, logprobs: piece.logprobs)]
+                var event = chunk(delta, finish: nil, logprobs: piece.logprobs)
+                if plan.timingsPerToken { event["timings"] = self.timings(piece.progress) }
+                return [event]
             },
             final: { result in
                 var last = chunk(chat ? [String: Any]() : "", finish: result.finishReason)
@@ -140,7 +157,9 @@ extension HotMoEServer {
     }
 
     /// llama-server's `timings` object.
-    func timings(_ r: GenerationResult) -> [String: Any] {
+    func timings(_ r: GenerationResult) -> [String: Any] { timings(r.progress) }
+
+    func timings(_ r: GenerationProgress) -> [String: Any] {
         let promptN = r.promptTokens - r.cachedTokens
         func perToken(_ seconds: Double, _ n: Int) -> Double { n > 0 ? seconds * 1000 / Double(n) : 0 }
         return ["cache_n": r.cachedTokens, "prompt_n": promptN, "prompt_ms": r.promptSeconds * 1000,

@@ -37,6 +37,10 @@ public struct ServerOptions: Sendable {
     /// --embedding: serve /v1/embeddings and /embedding, pooled as `pooling` says.
     public var embeddings = false
     public var pooling = EmbeddingPooling.mean
+    /// --cors-origins (default: any origin).
+    public var cors = CORSPolicy.any
+    /// --no-ui: no web UI at /.
+    public var webUI = true
     /// A chat template replacing the model's (`--chat-template-file`); rendered by Jinja
     /// unless `useJinja` is false (`--no-jinja`: the built-in family formats).
     public var chatTemplateSource: String?
@@ -90,7 +94,7 @@ public final class HotMoEServer: Sendable {
     public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let router = Router(context: ServerContext.self)
         router.middlewares.add(JSONErrorMiddleware())
-        router.middlewares.add(CORSMiddleware())
+        router.middlewares.add(CORSMiddleware(policy: options.cors))
         router.middlewares.add(AuthMiddleware(apiKey: options.apiKey))
         addRoutes(router)
         return Application(router: router, configuration: .init(address: .hostname(options.host, port: options.port), serverName: "hotmoe"),
@@ -177,19 +181,41 @@ struct JSONErrorMiddleware: RouterMiddleware {
 
 /// Browsers may call the server from any origin (llama-server's default): every answer allows
 /// it, and a preflight OPTIONS is answered here, before the API key check.
+/// Which browser origins may call the server (llama-server's --cors-origins): a list of
+/// origins, `*` for any, `localhost` for http(s) on localhost, 127.0.0.1 or [::1] at any port.
+public struct CORSPolicy: Sendable, Equatable {
+    public let origins: [String]
+    public static let any = CORSPolicy(origins: ["*"])
+    public init(origins: [String]) { self.origins = origins }
+
+    public func allows(_ origin: String) -> Bool {
+        origins.contains { allowed in
+            if allowed == "*" || allowed == origin { return true }
+            guard allowed == "localhost", let url = URL(string: origin), ["http", "https"].contains(url.scheme ?? ""),
+                  url.path.isEmpty || url.path == "/" else { return false }
+            return ["localhost", "127.0.0.1", "::1", "[::1]"].contains(url.host ?? "")
+        }
+    }
+}
+
 struct CORSMiddleware: RouterMiddleware {
     typealias Context = ServerContext
+    var policy = CORSPolicy.any
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response: Response
         if request.method == .options {
-            response = Response(status: .noContent)
+            response = Response(status: .ok)
             response.headers[.accessControlAllowMethods] = "GET, POST, OPTIONS"
             response.headers[.accessControlAllowHeaders] = request.headers[.accessControlRequestHeaders] ?? "Authorization, Content-Type, X-Api-Key"
             response.headers[.accessControlMaxAge] = "86400"
         } else {
             response = try await next(request, context)
         }
-        response.headers[.accessControlAllowOrigin] = request.headers[.origin] ?? "*"
+        if let origin = request.headers[.origin] {
+            if policy.allows(origin) { response.headers[.accessControlAllowOrigin] = origin }
+        } else if policy.origins.contains("*") {
+            response.headers[.accessControlAllowOrigin] = "*"
+        }
         return response
     }
 }

@@ -47,6 +47,14 @@ struct GeneratedPiece: Sendable {
     var text: String
     var tokens: [Int32]
     var logprobs: [TokenLogprob]
+    /// The request's counts and times so far (llama-server's timings_per_token).
+    var progress = GenerationProgress()
+}
+
+/// Token counts and seconds of a generation, so far or in the end.
+struct GenerationProgress: Sendable {
+    var promptTokens = 0, cachedTokens = 0, completionTokens = 0
+    var promptSeconds = 0.0, generationSeconds = 0.0
 }
 
 struct GenerationResult: Sendable {
@@ -56,6 +64,10 @@ struct GenerationResult: Sendable {
     var cachedTokens: Int
     var stopType: StopType
     var finishReason: String { stopType.finishReason }
+    var progress: GenerationProgress {
+        GenerationProgress(promptTokens: promptTokens, cachedTokens: cachedTokens, completionTokens: completionTokens,
+                           promptSeconds: promptSeconds, generationSeconds: generationSeconds)
+    }
     /// The generated token ids.
     var tokens: [Int32] = []
     /// The slot that ran it (llama-server's id_slot).
@@ -178,6 +190,10 @@ final class Slot: @unchecked Sendable {
         var text = "", stopType = StopType.limit
         var generatedTokens: [Int32] = [], logprobs: [TokenLogprob] = []
         var unsentTokens = 0, unsentLogprobs = 0
+        func progress() -> GenerationProgress {
+            GenerationProgress(promptTokens: r.prompt.count, cachedTokens: keep, completionTokens: generatedTokens.count,
+                               promptSeconds: promptSeconds, generationSeconds: (clock.now - t1).seconds)
+        }
         var grammar = r.grammar
         func pick(_ row: UnsafeBufferPointer<Float>) throws -> Int32 {
             guard let grammar else { return sampler.sample(row) }
@@ -187,7 +203,8 @@ final class Slot: @unchecked Sendable {
             guard !s.isEmpty else { return true }
             text += s
             defer { unsentTokens = generatedTokens.count; unsentLogprobs = logprobs.count }
-            return onText(GeneratedPiece(text: s, tokens: Array(generatedTokens[unsentTokens...]), logprobs: Array(logprobs[unsentLogprobs...])))
+            return onText(GeneratedPiece(text: s, tokens: Array(generatedTokens[unsentTokens...]), logprobs: Array(logprobs[unsentLogprobs...]),
+                                         progress: progress()))
         }
         loop: while generatedTokens.count < r.maxTokens {
             guard Sampler.hasFiniteValue(logits) else { throw NonFiniteLogitsError(position: session.position) }
@@ -226,7 +243,8 @@ final class Slot: @unchecked Sendable {
         // Tokens that produced no text (EOS, a stop string, an unfinished UTF-8 sequence) still
         // reach a streaming client, with their logprobs.
         if generatedTokens.count > unsentTokens && stopType != .none {
-            _ = onText(GeneratedPiece(text: "", tokens: Array(generatedTokens[unsentTokens...]), logprobs: Array(logprobs[unsentLogprobs...])))
+            _ = onText(GeneratedPiece(text: "", tokens: Array(generatedTokens[unsentTokens...]), logprobs: Array(logprobs[unsentLogprobs...]),
+                                      progress: progress()))
         }
         return GenerationResult(text: text, promptTokens: r.prompt.count, completionTokens: generatedTokens.count, cachedTokens: keep,
                                 stopType: stopType, tokens: generatedTokens, slotID: id, promptSeconds: promptSeconds,

@@ -28,6 +28,7 @@ enum LlamaServerFlags {
     -cmoe | 0 | =--cpu-moe
     --temperature | 1 | =--temp
     -nr | 0 | =--no-repack
+    --no-webui | 0 | =--no-ui
     --usage | 0 | =--help
     -ngl --gpu-layers --n-gpu-layers | 1 | n/a no GPU backend in this build: every layer runs on the CPU, the hot tier is RAM
     -dev --device | 1 | n/a no GPU backend in this build: the only device is the CPU
@@ -56,7 +57,7 @@ enum LlamaServerFlags {
     --ui --webui | 0 | n/a the web UI is always served at /
     -kvu --kv-unified -no-kvu --no-kv-unified --cache-idle-slots --no-cache-idle-slots --no-context-shift | 0 | n/a each slot has its own KV cache and never shifts it
     --cache-ram -ctxcp --ctx-checkpoints --swa-checkpoints -cms --checkpoint-min-step --kv-unified-per-slot -sps --slot-prompt-similarity --keep --cache-reuse | 1 | n/a each slot reuses its own longest prompt prefix
-    -bs --backend-sampling --skip-chat-parsing --no-skip-chat-parsing --prefill-assistant --no-prefill-assistant | 0 | n/a hotmoe samples on the CPU and returns the text as generated
+    -bs --backend-sampling --backend_sampling --skip-chat-parsing --no-skip-chat-parsing --prefill-assistant --no-prefill-assistant | 0 | n/a hotmoe samples on the CPU and returns the text as generated
     --no-mmproj --no-mmproj-auto --mmproj-offload --no-mmproj-offload --no-models-autoload -no-ag --no-agent --no-reasoning-preserve | 0 | n/a the feature it switches off does not exist in hotmoe
     --repack | 0 | n/a repacking is on by default (--no-repack turns it off)
     --rope-scaling --rope-scale --rope-freq-base --rope-freq-scale --yarn-orig-ctx --yarn-ext-factor --yarn-attn-factor --yarn-beta-slow --yarn-beta-fast | 1 | no RoPE overrides are not supported: the file's RoPE settings are used
@@ -87,10 +88,10 @@ enum LlamaServerFlags {
     -mm --mmproj -mmu --mmproj-url -mmdev --mmproj-device --image-min-tokens --image-max-tokens --mtmd-batch-max-tokens --video-fps --video-timestamp-interval --video-ffmpeg-dir --media-path | 1 | no multimodal input is not supported
     --mmproj-auto | 0 | no multimodal input is not supported
     --path --api-prefix --tags | 1 | no not supported: routes are served at their standard paths
-    --cors-origins --cors-methods --cors-headers | 1 | no custom CORS policies are not supported: every origin is allowed
-    --cors-credentials --no-cors-credentials | 0 | no custom CORS policies are not supported: every origin is allowed
+    --cors-methods --cors-headers | 1 | no only the allowed origins can be set (--cors-origins)
+    --cors-credentials --no-cors-credentials | 0 | no only the allowed origins can be set (--cors-origins)
     --ui-config --webui-config --ui-config-file --webui-config-file --tools --tools-runtime --mcp-servers-config --mcp-servers-json | 1 | no the web UI has no tools, MCP or custom configuration
-    --ui-mcp-proxy --webui-mcp-proxy --no-ui-mcp-proxy --no-webui-mcp-proxy -ag --agent --no-ui --no-webui | 0 | no the web UI is always served and has no agent or MCP mode
+    --ui-mcp-proxy --webui-mcp-proxy --no-ui-mcp-proxy --no-webui-mcp-proxy -ag --agent | 0 | no the web UI has no agent or MCP mode
     --ssl-key-file --ssl-cert-file | 1 | no TLS is not supported: put a TLS-terminating proxy in front
     --chat-template --chat-template-file --chat-template-kwargs | 1 | no Jinja chat templates are not implemented yet: the GGUF's template family is used
     --models-dir --models-preset --models-max --sleep-idle-seconds --log-prompts-dir | 1 | no not supported by hotmoe serve

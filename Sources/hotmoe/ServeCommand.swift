@@ -20,7 +20,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: [.short, .customLong("ctx-size")], help: "Total context, split evenly over the slots as in llama-server (LLAMA_ARG_CTX_SIZE; default 4096 per slot, or the model's length if shorter).") var ctxSize: Int?
     @Option(name: [.short, .customLong("threads")], help: "Threads per slot (LLAMA_ARG_THREADS; default: cores / parallel).") var threads: Int?
     @Option(name: [.customShort("b"), .customLong("batch-size")], help: "Prompt batch (LLAMA_ARG_BATCH; default 256).") var batchSize: Int?
-    @Option(name: [.short, .customLong("n-predict")], help: "Default max tokens per request (LLAMA_ARG_N_PREDICT; default 256).") var nPredict: Int?
+    @Option(name: [.short, .customLong("n-predict")], parsing: .unconditional, help: "Default max tokens per request, -1 = until the context is full (LLAMA_ARG_N_PREDICT; default 256).") var nPredict: Int?
     @Option(name: .customLong("alias"), help: "Model name reported by /v1/models (LLAMA_ARG_ALIAS).") var alias: String?
     @Option(name: .customLong("api-key"), help: "Require 'Authorization: Bearer KEY' (LLAMA_API_KEY).") var apiKey: String?
     @Option(name: .customLong("queue-size"), help: "Requests that may wait for a slot before 503 (default 64).") var queueSize: Int?
@@ -33,6 +33,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("presence-penalty"), help: "Default for requests: presence penalty (0 = off).") var presencePenalty: Float = 0
     @Option(name: .customLong("frequency-penalty"), help: "Default for requests: frequency penalty (0 = off).") var frequencyPenalty: Float = 0
     @Option(name: .customLong("repeat-last-n"), help: "Default for requests: tokens the penalties look back on (-1 = all, default 64).") var repeatLastN = 64
+    @Option(name: .customLong("cors-origins"), help: "Browser origins allowed to call the server: a comma list, * (default) or localhost.") var corsOrigins: String?
+    @Flag(name: .customLong("no-ui"), help: "Do not serve the web UI at /.") var noUI = false
     @Flag(name: .customLong("metrics"), help: "Serve Prometheus metrics at /metrics (llamacpp:* and hotmoe_* names; LLAMA_ARG_ENDPOINT_METRICS).") var metrics = false
     @Flag(inversion: .prefixedNo, help: "Serve GET /slots (default on).") var slots = true
     @Option(name: .customLong("slot-save-path"), help: "Folder for /slots/{id}?action=save|restore files.") var slotSavePath: String?
@@ -59,7 +61,9 @@ struct ServeCommand: AsyncParsableCommand {
             let cores = ProcessInfo.processInfo.activeProcessorCount
             o.threads = try int(threads, "threads", "LLAMA_ARG_THREADS", max(1, cores / o.parallel), 1...1024)
             o.batchSize = try int(batchSize, "batch-size", "LLAMA_ARG_BATCH", 256, 1...8192)
-            o.defaultMaxTokens = try int(nPredict, "n-predict", "LLAMA_ARG_N_PREDICT", 256, 1...1_000_000)
+            let nPredictAsked = try int(nPredict, "n-predict", "LLAMA_ARG_N_PREDICT", 256, -1...1_000_000)
+            guard nPredictAsked != 0 else { throw CLIError("--n-predict must be -1 (until the context is full) or at least 1") }
+            o.defaultMaxTokens = nPredictAsked == -1 ? 1 << 30 : nPredictAsked
             o.maxQueue = try int(queueSize, "queue-size", "HOTMOE_QUEUE_SIZE", 64, 0...100_000)
             o.alias = alias ?? source.value("alias", env: ["LLAMA_ARG_ALIAS"])
             o.apiKey = apiKey ?? source.value("api-key", env: ["LLAMA_API_KEY"])
@@ -81,6 +85,12 @@ struct ServeCommand: AsyncParsableCommand {
             o.traceOut = traceOut ?? source.value("moe-trace-out", env: ["HOTMOE_MOE_TRACE_OUT"])
             o.metricsEndpoint = metrics || ["1", "true"].contains(source.value("metrics", env: ["LLAMA_ARG_ENDPOINT_METRICS"])?.lowercased() ?? "")
             o.slotsEndpoint = slots
+            o.webUI = !noUI
+            if let corsOrigins {
+                let list = corsOrigins.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                guard !list.isEmpty else { throw CLIError("--cors-origins needs at least one origin, * or localhost") }
+                o.cors = CORSPolicy(origins: list)
+            }
             o.embeddings = embedding || ["1", "true"].contains(source.value("embedding", env: ["LLAMA_ARG_EMBEDDINGS"])?.lowercased() ?? "")
             if let pooling {
                 guard let p = EmbeddingPooling(rawValue: pooling) else {

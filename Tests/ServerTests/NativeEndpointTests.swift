@@ -37,7 +37,8 @@ import Tokenizer
             let body = #"{"prompt": "Hi", "max_tokens": 3, "temperature": 0}"#
             let (_, viaV1, _) = try await request(base, "/v1/completions", method: "POST", json: body)
             let (_, alias, _) = try await request(base, "/completions", method: "POST", json: body)
-            #expect(completionText(viaV1) == completionText(alias))
+            // /completions without /v1 is llama-server's native endpoint, with the same text.
+            #expect(completionText(viaV1) == object(alias)["content"] as? String)
             let chat = #"{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}"#
             let (chatStatus, _, _) = try await request(base, "/chat/completions", method: "POST", json: chat)
             #expect(chatStatus == 200)
