@@ -158,3 +158,68 @@ import Tokenizer
         }
     }
 }
+
+@Suite struct LlamaServerProtocolTests {
+    /// --cors-origins: localhost means the loopback hosts at any port; lookalikes are refused.
+    @Test func corsPolicyMatchesLocalhostOriginsOnly() {
+        let local = CORSPolicy(origins: ["localhost"])
+        for o in ["http://localhost", "http://localhost:8080", "http://127.0.0.1:3000", "http://[::1]", "https://[::1]:3000"] {
+            #expect(local.allows(o), "\(o)")
+        }
+        for o in ["http://evil.com", "http://notlocalhost", "http://localhost.evil.com", "ftp://localhost", "http://localhost/x"] {
+            #expect(!local.allows(o), "\(o)")
+        }
+        #expect(CORSPolicy.any.allows("http://anything.example") && CORSPolicy(origins: ["http://a.b"]).allows("http://a.b"))
+        #expect(!CORSPolicy(origins: ["http://a.b"]).allows("http://a.c"))
+    }
+
+    /// n choices, logit_bias by text, the context error llama-server's clients read, input
+    /// token counts, the two-assistant rule, and an origin outside --cors-origins.
+    @Test func choicesBiasContextErrorsAndCounts() async throws {
+        try await withServer(parallel: 2, configure: { $0.cors = CORSPolicy(origins: ["localhost"]) }) { base, server in
+            let chat = #"{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3, "n": 3, "id_slot": 0}"#
+            let (s1, many, _) = try await request(base, "/v1/chat/completions", method: "POST", json: chat)
+            let choices = object(many)["choices"] as? [[String: Any]] ?? []
+            #expect(s1 == 200 && choices.map { $0["index"] as? Int } == [0, 1, 2])
+            #expect((object(many)["usage"] as? [String: Any])?["completion_tokens"] as? Int == 9)
+
+            // Banning the text of the greedy answer's first token changes that token.
+            let body = #"{"prompt": "The cache keeps", "n_predict": 1, "temperature": 0, "return_tokens": true}"#
+            let (_, plain, _) = try await request(base, "/completion", method: "POST", json: body)
+            let first = (object(plain)["tokens"] as? [Int])?.first ?? -1
+            let text = server.tokenizer.decode([Int32(first)])
+            let textJSON = String(decoding: try JSONSerialization.data(withJSONObject: [[text, false]]), as: UTF8.self)
+            if server.tokenizer.encode(text, addBOS: false) == [Int32(first)] {
+                let (s2, banned, _) = try await request(base, "/completion", method: "POST",
+                                                        json: body.replacingOccurrences(of: "}", with: #", "logit_bias": \#(textJSON)}"#))
+                #expect(s2 == 200 && (object(banned)["tokens"] as? [Int])?.first != first)
+            }
+
+            let long = String(repeating: "word ", count: 600)
+            let (s3, tooLong, _) = try await request(base, "/v1/completions", method: "POST", json: #"{"prompt": "\#(long)"}"#)
+            let error = object(tooLong)["error"] as? [String: Any] ?? [:]
+            #expect(s3 == 400 && error["type"] as? String == "exceed_context_size_error" && error["n_ctx"] as? Int == 512)
+            #expect((error["message"] as? String)?.contains("exceeds the available context size") == true)
+
+            let (s4, counted, _) = try await request(base, "/chat/completions/input_tokens", method: "POST",
+                                                     json: #"{"messages": [{"role": "user", "content": "hi there"}]}"#)
+            let (_, applied, _) = try await request(base, "/apply-template", method: "POST",
+                                                    json: #"{"messages": [{"role": "user", "content": "hi there"}]}"#)
+            let expected = server.tokenizer.encode(object(applied)["prompt"] as? String ?? "", parseSpecial: true).count
+            #expect(s4 == 200 && object(counted)["input_tokens"] as? Int == expected)
+
+            let twice = #"{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "assistant", "content": "c"}]}"#
+            let (s5, _, _) = try await request(base, "/v1/chat/completions", method: "POST", json: twice)
+            #expect(s5 == 400)
+
+            let (s6, _, evil) = try await request(base, "/completions", method: "OPTIONS",
+                                                  headers: ["Origin": "http://evil.com", "Access-Control-Request-Method": "POST"])
+            let (_, _, good) = try await request(base, "/completions", method: "OPTIONS",
+                                                 headers: ["Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"])
+            func allowOrigin(_ h: [AnyHashable: Any]) -> String? {
+                h.first { ($0.key as? String)?.lowercased() == "access-control-allow-origin" }?.value as? String
+            }
+            #expect(s6 == 200 && allowOrigin(evil) == nil && allowOrigin(good) == "http://localhost:3000")
+        }
+    }
+}
