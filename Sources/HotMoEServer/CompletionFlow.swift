@@ -12,6 +12,8 @@ struct CompletionPlan: Sendable {
     /// llama-server's id_slot (nil: any slot, preferring the longest cached prefix).
     var slot: Int?
     var topLogprobs: Int?
+    /// Chat requests with tools: how to read calls out of the output.
+    var tools = ToolSetup()
 }
 
 extension HotMoEServer {
@@ -23,9 +25,17 @@ extension HotMoEServer {
         let stream = try f.bool("stream") ?? false
         let includeUsage = ((f.object["stream_options"] as? [String: Any])?["include_usage"] as? Bool) ?? false
         let prompts: [[Int32]]
+        var tools = ToolSetup()
         if chat {
-            prompts = [tokenizer.encode(try renderChat(f, tools: []), parseSpecial: true)]
+            tools = try toolSetup(f)
+            prompts = [tokenizer.encode(try renderChat(f, tools: tools.templateTools), parseSpecial: true)]
         } else {
+            // Tool calls are a chat feature: on a text completion they would be ignored.
+            let toolsOff = (f.object["tools"] as? [Any])?.isEmpty ?? !f.has("tools")
+            let choiceOff = !f.has("tool_choice") || f.object["tool_choice"] as? String == "none"
+            if !toolsOff || !choiceOff {
+                throw APIError(400, "'\(toolsOff ? "tool_choice" : "tools")' is a chat field (POST /v1/chat/completions)")
+            }
             prompts = try CompletionPrompts(tokenizer: tokenizer, vocabSize: model.config.vocabSize).parse(f.object["prompt"])
         }
         if stream && prompts.count > 1 { throw APIError(400, "'stream': true takes one prompt, got \(prompts.count)") }
@@ -40,7 +50,12 @@ extension HotMoEServer {
         let topLogprobs = try f.topLogprobs(chat: chat)
         let stop = try f.stop()
         let reuse = try f.bool("cache_prompt") ?? true
-        let constraint = try f.outputGrammar().map { g in
+        var grammar = try f.outputGrammar()
+        if let forced = tools.grammar {
+            guard grammar == nil else { throw APIError(400, "'tool_choice' forcing a call cannot be combined with 'grammar', 'json_schema' or 'response_format'") }
+            grammar = forced
+        }
+        let constraint = try grammar.map { g in
             do { return try GrammarConstraint(grammar: g, vocabulary: grammarVocabulary) } catch { throw APIError(400, "\(error)") }
         }
         var slot: Int?
@@ -50,7 +65,7 @@ extension HotMoEServer {
                               ignoreEOS: ignoreEOS, adjustments: adjustments, topLogprobs: topLogprobs, grammar: constraint,
                               traceDomain: traceDomain ?? (chat ? "chat" : "completion"), reusePrefix: reuse)
         }
-        return CompletionPlan(requests: requests, stream: stream, includeUsage: includeUsage, slot: slot, topLogprobs: topLogprobs)
+        return CompletionPlan(requests: requests, stream: stream, includeUsage: includeUsage, slot: slot, topLogprobs: topLogprobs, tools: tools)
     }
 
     /// Positions one slot holds (llama-server's n_ctx_seq).

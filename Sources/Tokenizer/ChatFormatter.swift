@@ -56,6 +56,12 @@ public struct ChatFormatter: Sendable {
         wantsObjectArguments = false
     }
 
+    /// The Jinja source in use (nil with the family renderer).
+    public var templateSource: String? {
+        if case .jinja(let t) = engine { return t.source }
+        return nil
+    }
+
     /// Renders messages (objects with role, content, and optionally tool_calls, tool_call_id,
     /// name, reasoning_content). `extra` holds chat_template_kwargs such as enable_thinking.
     public func render(messages: [JinjaValue], tools: [JinjaValue]? = nil, addGenerationPrompt: Bool,
