@@ -34,6 +34,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("frequency-penalty"), help: "Default for requests: frequency penalty (0 = off).") var frequencyPenalty: Float = 0
     @Option(name: .customLong("repeat-last-n"), help: "Default for requests: tokens the penalties look back on (-1 = all, default 64).") var repeatLastN = 64
     @Flag(name: .customLong("check-tensors"), help: ArgumentHelp(stringLiteral: CheckTensors.help)) var checkTensors = false
+    @OptionGroup(title: "Chat template") var chatTemplate: ChatTemplateFlags
     @OptionGroup(title: "MoE hot cache") var cache: HotCacheFlags
 
     func run() async throws {
@@ -73,6 +74,7 @@ struct ServeCommand: AsyncParsableCommand {
             o.defaultAdjustments = LogitAdjustments(repeatPenalty: repeatPenalty, frequencyPenalty: frequencyPenalty,
                                                     presencePenalty: presencePenalty, repeatLastN: repeatLastN)
             do { try o.defaultAdjustments.validate(vocabSize: Int(Int32.max)) } catch { throw CLIError("\(error)") }
+            try chatTemplate.apply(to: &o)
             o.traceOut = traceOut ?? source.value("moe-trace-out", env: ["HOTMOE_MOE_TRACE_OUT"])
             logger.info("loading \(modelPath)")
             let file = try GGUFFile(path: modelPath)
