@@ -19,5 +19,6 @@ let package = Package(
         .executableTarget(name: "FuzzRequests", dependencies: ["FuzzDriver", .product(name: "HotMoEKit", package: "hotmoe")]),
         .executableTarget(name: "FuzzGrammar", dependencies: ["FuzzDriver", .product(name: "HotMoEKit", package: "hotmoe")]),
         .executableTarget(name: "FuzzSchema", dependencies: ["FuzzDriver", .product(name: "HotMoEKit", package: "hotmoe")]),
+        .executableTarget(name: "FuzzTemplate", dependencies: ["FuzzDriver", .product(name: "HotMoEKit", package: "hotmoe")]),
     ]
 )

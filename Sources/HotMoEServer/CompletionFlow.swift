@@ -14,6 +14,8 @@ struct CompletionPlan: Sendable {
     var topLogprobs: Int?
     /// llama-server's timings_per_token: timings in every streamed event.
     var timingsPerToken = false
+    /// Chat requests with tools: how to read calls out of the output.
+    var tools = ToolSetup()
 }
 
 extension HotMoEServer {
@@ -25,13 +27,21 @@ extension HotMoEServer {
         let stream = try f.bool("stream") ?? false
         let includeUsage = ((f.object["stream_options"] as? [String: Any])?["include_usage"] as? Bool) ?? false
         let prompts: [[Int32]]
+        var tools = ToolSetup()
         if chat {
             let roles = (f.object["messages"] as? [Any])?.map { ($0 as? [String: Any])?["role"] as? String } ?? []
             if roles.count >= 2, roles.suffix(2).allSatisfy({ $0 == "assistant" }) {
                 throw APIError(400, "cannot have 2 or more assistant messages at the end of the list")
             }
-            prompts = [tokenizer.encode(try renderChat(f, tools: []), parseSpecial: true)]
+            tools = try toolSetup(f)
+            prompts = [tokenizer.encode(try renderChat(f, tools: tools.templateTools), parseSpecial: true)]
         } else {
+            // Tool calls are a chat feature: on a text completion they would be ignored.
+            let toolsOff = (f.object["tools"] as? [Any])?.isEmpty ?? !f.has("tools")
+            let choiceOff = !f.has("tool_choice") || f.object["tool_choice"] as? String == "none"
+            if !toolsOff || !choiceOff {
+                throw APIError(400, "'\(toolsOff ? "tool_choice" : "tools")' is a chat field (POST /v1/chat/completions)")
+            }
             prompts = try CompletionPrompts(tokenizer: tokenizer, vocabSize: model.config.vocabSize).parse(f.object["prompt"])
         }
         let choices = try f.int("n") ?? 1
@@ -52,7 +62,12 @@ extension HotMoEServer {
         let topLogprobs = try f.topLogprobs(chat: chat)
         let stop = try f.stop()
         let reuse = try f.bool("cache_prompt") ?? true
-        let constraint = try f.outputGrammar().map { g in
+        var grammar = try f.outputGrammar()
+        if let forced = tools.grammar {
+            guard grammar == nil else { throw APIError(400, "'tool_choice' forcing a call cannot be combined with 'grammar', 'json_schema' or 'response_format'") }
+            grammar = forced
+        }
+        let constraint = try grammar.map { g in
             do { return try GrammarConstraint(grammar: g, vocabulary: grammarVocabulary) } catch { throw APIError(400, "\(error)") }
         }
         var slot: Int?
@@ -63,7 +78,7 @@ extension HotMoEServer {
                               traceDomain: traceDomain ?? (chat ? "chat" : "completion"), reusePrefix: reuse)
         }
         return CompletionPlan(requests: requests, stream: stream, includeUsage: includeUsage, slot: slot, topLogprobs: topLogprobs,
-                              timingsPerToken: try f.bool("timings_per_token") ?? false)
+                              timingsPerToken: try f.bool("timings_per_token") ?? false, tools: tools)
     }
 
     /// Positions one slot holds (llama-server's n_ctx_seq).

@@ -175,20 +175,17 @@ struct JSONFields {
         "max_completion_tokens", "n_predict", "n", "stop", "stream", "stream_options", "ignore_eos",
         "frequency_penalty", "presence_penalty", "repeat_penalty", "repeat_last_n", "logit_bias",
         "logprobs", "top_logprobs", "n_probs", "cache_prompt", "id_slot", "grammar", "json_schema", "response_format",
-        "chat_template_kwargs", "verbose", "timings_per_token",
+        "chat_template_kwargs", "verbose", "timings_per_token", "tools", "tool_choice", "parallel_tool_calls",
     ]
     /// Fields that never change a result: accepted as they are.
     static let inert: Set<String> = ["user"]
     /// Fields hotmoe does not implement, with the value that means "off" (accepted), if any.
     static let neutral: [String: @Sendable (Any) -> Bool] = [
         "echo": { ($0 as? Bool) == false },
-        "tools": { ($0 as? [Any])?.isEmpty == true },
-        "tool_choice": { ($0 as? String) == "none" },
         "typical_p": { ($0 as? NSNumber)?.doubleValue == 1 },
         "mirostat": { ($0 as? NSNumber)?.intValue == 0 },
         "dry_multiplier": { ($0 as? NSNumber)?.doubleValue == 0 },
         "xtc_probability": { ($0 as? NSNumber)?.doubleValue == 0 },
-        "parallel_tool_calls": { _ in true },
     ]
 
     /// Refuses, with a 400 naming it, any field that would change the result but is not

@@ -102,9 +102,13 @@ extension HotMoEServer {
         if !plan.stream {
             let results = try await generateAll(plan)
             let choices = results.enumerated().map { i, result -> [String: Any] in
-                var choice: [String: Any] = chat
-                    ? ["index": i, "message": ["role": "assistant", "content": result.text], "finish_reason": result.finishReason]
-                    : ["index": i, "text": result.text, "logprobs": NSNull(), "finish_reason": result.finishReason]
+                var choice: [String: Any]
+                if chat {
+                    let (message, finish) = chatMessage(result, tools: plan.tools)
+                    choice = ["index": i, "message": message, "finish_reason": finish]
+                } else {
+                    choice = ["index": i, "text": result.text, "logprobs": NSNull(), "finish_reason": result.finishReason]
+                }
                 if plan.topLogprobs != nil { choice["logprobs"] = chat ? chatLogprobs(result.logprobs) : completionLogprobs(result.logprobs) }
                 return choice
             }
@@ -128,8 +132,17 @@ extension HotMoEServer {
             c["choices"] = [choice]
             return c
         }
+        let toolDeltas = plan.tools.parser.map(ToolCallDeltas.init)
         return try await streamResponse(plan.requests[0], slot: plan.slot, opening: { chat ? [chunk(["role": "assistant"], finish: nil)] : [] }, done: true,
             piece: { piece in
+                if let toolDeltas {
+                    // Content and calls as the splitter releases them; logprobs ride on the first.
+                    let deltas = toolDeltas.push(piece.text)
+                    if deltas.isEmpty {
+                        return plan.topLogprobs == nil || piece.logprobs.isEmpty ? [] : [chunk([String: Any](), finish: nil, logprobs: piece.logprobs)]
+                    }
+                    return deltas.enumerated().map { i, d in chunk(d, finish: nil, logprobs: i == 0 ? piece.logprobs : []) }
+                }
                 // A piece without text (the EOS token) is sent only for its logprobs.
                 if piece.text.isEmpty && (plan.topLogprobs == nil || piece.logprobs.isEmpty) { return [] }
                 let delta: Any = chat ? (piece.text.isEmpty ? [String: Any]() : ["content": piece.text]) : piece.text
@@ -138,14 +151,16 @@ extension HotMoEServer {
                 return [event]
             },
             final: { result in
-                var last = chunk(chat ? [String: Any]() : "", finish: result.finishReason)
+                let held = toolDeltas?.finish().map { chunk($0, finish: nil) } ?? []
+                let finish = toolDeltas.map { chatFinishReason(result, calls: $0.callCount) } ?? result.finishReason
+                var last = chunk(chat ? [String: Any]() : "", finish: finish)
                 last["timings"] = self.timings(result)
-                guard plan.includeUsage else { return [last] }
+                guard plan.includeUsage else { return held + [last] }
                 var usage = header()
                 usage["choices"] = [Any]()
                 usage["usage"] = self.usage([result])
                 usage["timings"] = self.timings(result)
-                return [last, usage]
+                return held + [last, usage]
             })
     }
 

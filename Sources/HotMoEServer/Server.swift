@@ -45,6 +45,10 @@ public struct ServerOptions: Sendable {
     /// unless `useJinja` is false (`--no-jinja`: the built-in family formats).
     public var chatTemplateSource: String?
     public var useJinja = true
+    /// `--chat-template NAME`: a built-in format instead of any template.
+    public var chatTemplateBuiltin: String?
+    /// `--chat-template-kwargs`: template variables for every request (a request's own win).
+    public var defaultChatTemplateKwargs: [String: JinjaValue] = [:]
     public init() {}
 }
 
@@ -71,7 +75,11 @@ public final class HotMoEServer: Sendable {
         self.runtime = runtime
         self.options = options
         self.logger = logger
-        chat = ChatFormatter(tokenizer: tokenizer, source: options.chatTemplateSource, useJinja: options.useJinja)
+        if let builtin = options.chatTemplateBuiltin {
+            chat = try ChatFormatter(tokenizer: tokenizer, builtin: builtin)
+        } else {
+            chat = ChatFormatter(tokenizer: tokenizer, source: options.chatTemplateSource, useJinja: options.useJinja)
+        }
         if let warning = chat.warning { logger.warning("\(warning)") }
         modelName = options.alias ?? URL(fileURLWithPath: model.file.path).lastPathComponent
         let ctx = min(options.contextSize, model.config.contextLength)
@@ -242,7 +250,7 @@ extension HotMoEServer {
     /// conversation (raise_exception) or fails is a 400 with its message.
     func renderChat(_ f: JSONFields, tools: [JinjaValue]) throws -> String {
         let messages = try f.messages()
-        let extra = try f.chatTemplateKwargs()
+        let extra = options.defaultChatTemplateKwargs.merging(try f.chatTemplateKwargs()) { _, request in request }
         do {
             return try chat.render(messages: messages, tools: tools, addGenerationPrompt: true, extra: extra)
         } catch let e as JinjaError {

@@ -41,12 +41,8 @@ public struct ChatFormatter: Sendable {
     /// A built-in format by llama.cpp's name (`--chat-template NAME`): chatml, llama3,
     /// llama2, mistral-v1, mistral-v3, mistral-v7.
     public init(tokenizer: Tokenizer, builtin name: String) throws {
-        let families: [String: ChatTemplate.Family] = [
-            "chatml": .chatml, "llama3": .llama3, "llama2": .llama2, "mistral-v1": .mistralV1,
-            "mistral-v3": .mistralV3, "mistral-v7": .mistralV7,
-        ]
-        guard let family = families[name] else {
-            throw JinjaError("unknown built-in chat template '\(name)' (known: \(families.keys.sorted().joined(separator: ", ")))")
+        guard let family = Self.builtinFamilies[name] else {
+            throw JinjaError("unknown built-in chat template '\(name)' (known: \(Self.builtinNames.joined(separator: ", ")))")
         }
         engine = .family(ChatTemplate(family: family))
         warning = nil
@@ -55,6 +51,19 @@ public struct ChatFormatter: Sendable {
         stripsLeadingBOS = false
         wantsObjectArguments = false
     }
+
+    /// The Jinja source in use (nil with the family renderer).
+    public var templateSource: String? {
+        if case .jinja(let t) = engine { return t.source }
+        return nil
+    }
+
+    static let builtinFamilies: [String: ChatTemplate.Family] = [
+        "chatml": .chatml, "llama3": .llama3, "llama2": .llama2, "mistral-v1": .mistralV1,
+        "mistral-v3": .mistralV3, "mistral-v7": .mistralV7,
+    ]
+    /// The names `init(tokenizer:builtin:)` takes.
+    public static var builtinNames: [String] { builtinFamilies.keys.sorted() }
 
     /// Renders messages (objects with role, content, and optionally tool_calls, tool_call_id,
     /// name, reasoning_content). `extra` holds chat_template_kwargs such as enable_thinking.

@@ -46,7 +46,6 @@ enum LlamaServerFlags {
     --perf | 0 | n/a timings are always reported
     -e --escape --no-escape --warmup --no-warmup | 0 | n/a no command-line prompt on the server
     -cb --cont-batching -nocb --no-cont-batching | 0 | n/a slots (--parallel) decode concurrently; there is no cross-slot batch to switch
-    --jinja --no-jinja | 0 | n/a chat templates render with hotmoe's built-in renderer for the template family in the GGUF (no Jinja interpreter yet)
     --cache-prompt | 0 | n/a prompt prefix reuse is always on
     -to --timeout --threads-http --sse-ping-interval | 1 | n/a the HTTP server's own defaults apply
     --reuse-port | 0 | n/a the HTTP server's own defaults apply
@@ -93,7 +92,6 @@ enum LlamaServerFlags {
     --ui-config --webui-config --ui-config-file --webui-config-file --tools --tools-runtime --mcp-servers-config --mcp-servers-json | 1 | no the web UI has no tools, MCP or custom configuration
     --ui-mcp-proxy --webui-mcp-proxy --no-ui-mcp-proxy --no-webui-mcp-proxy -ag --agent | 0 | no the web UI has no agent or MCP mode
     --ssl-key-file --ssl-cert-file | 1 | no TLS is not supported: put a TLS-terminating proxy in front
-    --chat-template --chat-template-file --chat-template-kwargs | 1 | no Jinja chat templates are not implemented yet: the GGUF's template family is used
     --models-dir --models-preset --models-max --sleep-idle-seconds --log-prompts-dir | 1 | no not supported by hotmoe serve
     --props --no-cache-prompt --context-shift -sp --special --spm-infill --models-autoload --reasoning-preserve | 0 | no not supported by hotmoe serve
     -r --reverse-prompt | 1 | no the server takes stop strings per request ("stop")

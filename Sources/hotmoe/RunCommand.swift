@@ -82,6 +82,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: [.short, .customLong("n-predict")], help: "Tokens to generate.") var nPredict: Int = 64
     @Flag(name: .customLong("chat"), help: "Wrap the prompt in the model's chat template as a user message.") var chat = false
     @Option(name: .customLong("system"), help: "System message (with --chat).") var system: String?
+    @OptionGroup(title: "Chat template (with --chat)") var chatTemplate: ChatTemplateFlags
     @Flag(name: .customLong("ignore-eos"), help: "Keep generating past end-of-sequence tokens.") var ignoreEOS = false
 
     func validate() throws {
@@ -100,9 +101,7 @@ struct RunCommand: ParsableCommand {
                 var messages: [ChatMessage] = []
                 if let system { messages.append(ChatMessage(role: "system", content: system)) }
                 messages.append(ChatMessage(role: "user", content: text))
-                let formatter = ChatFormatter(tokenizer: tokenizer)
-                if let warning = formatter.warning { logger.warning("\(warning)") }
-                text = try formatter.render(messages, addGenerationPrompt: true)
+                text = try chatTemplate.renderer(tokenizer: tokenizer, logger: logger)(messages)
             }
             let tokens = tokenizer.encode(text, parseSpecial: chat)
             let ctx = modelOptions.contextSize(for: model)

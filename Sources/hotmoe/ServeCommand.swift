@@ -41,6 +41,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(name: [.customLong("embedding"), .customLong("embeddings")], help: "Serve /v1/embeddings and /embedding (LLAMA_ARG_EMBEDDINGS).") var embedding = false
     @Option(name: .customLong("pooling"), help: "Embedding pooling: mean (default), cls, last or none.") var pooling: String?
     @Flag(name: .customLong("check-tensors"), help: ArgumentHelp(stringLiteral: CheckTensors.help)) var checkTensors = false
+    @OptionGroup(title: "Chat template") var chatTemplate: ChatTemplateFlags
     @OptionGroup(title: "MoE hot cache") var cache: HotCacheFlags
 
     func run() async throws {
@@ -82,6 +83,7 @@ struct ServeCommand: AsyncParsableCommand {
             o.defaultAdjustments = LogitAdjustments(repeatPenalty: repeatPenalty, frequencyPenalty: frequencyPenalty,
                                                     presencePenalty: presencePenalty, repeatLastN: repeatLastN)
             do { try o.defaultAdjustments.validate(vocabSize: Int(Int32.max)) } catch { throw CLIError("\(error)") }
+            try chatTemplate.apply(to: &o)
             o.traceOut = traceOut ?? source.value("moe-trace-out", env: ["HOTMOE_MOE_TRACE_OUT"])
             o.metricsEndpoint = metrics || ["1", "true"].contains(source.value("metrics", env: ["LLAMA_ARG_ENDPOINT_METRICS"])?.lowercased() ?? "")
             o.slotsEndpoint = slots

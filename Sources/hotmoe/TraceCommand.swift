@@ -18,6 +18,7 @@ struct TraceCommand: ParsableCommand {
     @Option(name: [.short, .customLong("out")], help: "Trace file to write.") var out: String
     @Option(name: [.short, .customLong("n-predict")], help: "Tokens to generate after each prompt.") var nPredict = 64
     @Flag(name: .customLong("chat"), help: "Wrap each prompt in the chat template.") var chat = false
+    @OptionGroup(title: "Chat template (with --chat)") var chatTemplate: ChatTemplateFlags
 
     static func parsePrompts(_ text: String) throws -> [(prompt: String, domain: String)] {
         var out = [(String, String)]()
@@ -49,6 +50,7 @@ struct TraceCommand: ParsableCommand {
             let items = try TraceCommand.parsePrompts(try String(contentsOfFile: prompts, encoding: .utf8))
             let (model, tokenizer, _, runtime) = try modelOptions.load(logger: logger)
             let c = model.config
+            let render = chat ? try chatTemplate.renderer(tokenizer: tokenizer, logger: logger) : nil
             let session = InferenceSession(model: model, contextSize: modelOptions.contextSize(for: model),
                                            maxBatch: modelOptions.batchSize, threads: modelOptions.threadCount)
             if let runtime { session.executor = runtime.makeExecutor(pool: session.pool) }
@@ -59,7 +61,7 @@ struct TraceCommand: ParsableCommand {
             for (i, item) in items.enumerated() {
                 collector.reset()
                 session.reset()
-                let text = chat ? tokenizer.chatTemplate.render([ChatMessage(role: "user", content: item.prompt)], addGenerationPrompt: true) : item.prompt
+                let text = try render?([ChatMessage(role: "user", content: item.prompt)]) ?? item.prompt
                 var tokens = tokenizer.encode(text, parseSpecial: chat)
                 let room = session.cache.capacity - nPredict
                 guard room > 0 else { throw CLIError("--n-predict \(nPredict) leaves no room in the context of \(session.cache.capacity)") }

@@ -74,6 +74,35 @@ final class FuzzCorpusTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(converted, 3)
     }
 
+    /// Template seeds parse or fail with a message; those that parse render a tool
+    /// conversation within small bounds or fail with one (runaway recursion and loops end on
+    /// the step bound). The real chat templates among them must keep rendering.
+    func testTemplateSeedsParseAndRenderOrFailCleanly() throws {
+        var limits = JinjaTemplate.Limits()
+        limits.maxSteps = 200_000
+        limits.maxOutputBytes = 1 << 20
+        let call = JinjaValue.object([("id", .string("a1b2c3d4e")), ("type", .string("function")),
+                                      ("function", .object([("name", .string("f")), ("arguments", .object([("x", .int(1))]))]))])
+        let context: [String: JinjaValue] = [
+            "messages": .array([.object([("role", .string("user")), ("content", .string("hi"))]),
+                                .object([("role", .string("assistant")), ("content", .string("")), ("tool_calls", .array([call]))]),
+                                .object([("role", .string("tool")), ("tool_call_id", .string("a1b2c3d4e")), ("content", .string("ok"))])]),
+            "tools": .array([.object([("type", .string("function")), ("function", .object([("name", .string("f"))]))])]),
+            "bos_token": .string("<s>"), "eos_token": .string("</s>"), "add_generation_prompt": .bool(true),
+        ]
+        var rendered = 0
+        for (name, bytes) in try inputs("template") {
+            do {
+                let template = try JinjaTemplate(String(decoding: bytes, as: UTF8.self))
+                let text = try template.render(context, now: Date(timeIntervalSince1970: 0), limits: limits)
+                if text.contains("hi") { rendered += 1 }
+            } catch {
+                XCTAssertFalse("\(error)".isEmpty, name)
+            }
+        }
+        XCTAssertGreaterThanOrEqual(rendered, 4, "the real chat templates among the seeds no longer render")
+    }
+
     func testTraceSeedsParse() throws {
         var parsed = 0
         for (_, bytes) in try inputs("trace") where (try? TraceReader.parse(Data(bytes))) != nil { parsed += 1 }

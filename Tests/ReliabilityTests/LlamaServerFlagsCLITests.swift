@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Testing
 
@@ -14,7 +15,7 @@ import Testing
                                             "--predict", "12", "-a", "name", "-cmoe", "--repeat-penalty", "1.1", "--mirostat", "0", "-ctk=f32",
                                             "-cb", "--no-mmap", "--help"], timeout: 60)
         #expect(ok.exitCode == 0, "\(ok.stderr)")
-        for note in ["-ngl 99: accepted, does not apply: no GPU backend", "--jinja: accepted", "-fa on: accepted",
+        for note in ["-ngl 99: accepted, does not apply: no GPU backend", "-fa on: accepted",
                      "--metrics: accepted", "--mirostat 0: accepted (the neutral value)", "-ctk f32: accepted"] {
             #expect(ok.stderr.contains(note), "missing note '\(note)' in \(ok.stderr)")
         }
@@ -25,6 +26,45 @@ import Testing
             let r = try ChildProcess.run(exe, ["serve"] + args, timeout: 60)
             #expect(r.exitCode == 1 || r.exitCode == 64, "\(args) exit \(String(describing: r.exitCode))")
             #expect(r.stderr.contains(why), "\(args): \(r.stderr)")
+        }
+    }
+
+    /// --chat-template NAME / --chat-template-file / --chat-template-kwargs / --no-jinja are
+    /// checked when parsed (before any model loads) and reach the prompt on `run --chat`.
+    @Test func chatTemplateFlagsAreCheckedAndReachThePrompt() throws {
+        guard let exe = ChildProcess.hotmoe else {
+            Issue.record("hotmoe binary not found next to the tests")
+            return
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hotmoe-chatflags-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let template = dir.appendingPathComponent("t.jinja").path, broken = dir.appendingPathComponent("broken.jinja").path
+        try "<<{{ messages[0].content }}|{{ greeting }}>>".write(toFile: template, atomically: true, encoding: .utf8)
+        try "{% if %}".write(toFile: broken, atomically: true, encoding: .utf8)
+        for (args, why) in [(["--chat-template", "nope"], "unknown built-in template (known: chatml, llama2, llama3, mistral-v1, mistral-v3, mistral-v7)"),
+                            (["--chat-template", "chatml", "--chat-template-file", template], "not both"),
+                            (["--chat-template-kwargs", "[1]"], "--chat-template-kwargs must be a JSON object"),
+                            (["--chat-template-file", dir.appendingPathComponent("missing").path], "cannot read"),
+                            (["--chat-template-file", broken], "broken.jinja")] {
+            for command in ["serve", "run"] {
+                let r = try ChildProcess.run(exe, [command] + args, timeout: 60)
+                #expect(r.exitCode == 64, "\(command) \(args) exit \(String(describing: r.exitCode))")
+                #expect(r.stderr.contains(why), "\(command) \(args): \(r.stderr)")
+            }
+        }
+        var spec = SyntheticModelSpec.preset("tiny", architecture: "qwen3moe")!
+        spec.seed = 5
+        let model = dir.appendingPathComponent("m.gguf").path
+        try SyntheticModel.write(spec, to: model)
+        let base = ["run", "-m", model, "-p", "hi", "-n", "1", "-t", "1", "--chat"]
+        for (args, prompt) in [(["--chat-template-file", template, "--chat-template-kwargs", #"{"greeting": "hey"}"#], "<<hi|hey>>"),
+                               (["--chat-template", "llama2"], "[INST] hi [/INST]"),
+                               // run prints the prompt without its special tokens (<|im_start|>, <|im_end|>).
+                               (["--no-jinja"], "user\nhi\nassistant\n"), ([], "user\nhi\nassistant\n")] {
+            let r = try ChildProcess.run(exe, base + args, timeout: 120)
+            #expect(r.exitCode == 0, "\(args): \(r.stderr)")
+            #expect(r.stdout.hasPrefix(prompt), "\(args): \(r.stdout)")
         }
     }
 }

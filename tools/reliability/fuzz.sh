@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds one libFuzzer target and runs it for SECONDS (Linux; needs the toolchain's libFuzzer).
-#   tools/reliability/fuzz.sh gguf|profile|trace|tokenizer|requests|grammar|schema [SECONDS=60] [extra libFuzzer flags]
+#   tools/reliability/fuzz.sh gguf|profile|trace|tokenizer|requests|grammar|schema|template [SECONDS=60] [extra libFuzzer flags]
 # The build lives in .build-fuzz (git-ignored); new corpus entries and crash artifacts go to
 # .build-fuzz/work/TARGET/, the committed seeds in Fuzz/corpus/TARGET/ are only read.
 set -euo pipefail
-target=${1:?usage: fuzz.sh gguf|profile|trace|tokenizer|requests|grammar|schema [SECONDS] [libFuzzer flags]}
+target=${1:?usage: fuzz.sh gguf|profile|trace|tokenizer|requests|grammar|schema|template [SECONDS] [libFuzzer flags]}
 seconds=${2:-60}
 shift $(( $# >= 2 ? 2 : 1 ))
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,6 +17,7 @@ case $target in
   requests) product=FuzzRequests; extra=(-max_len=8192) ;;
   grammar) product=FuzzGrammar; extra=(-max_len=8192) ;;
   schema) product=FuzzSchema; extra=(-max_len=8192) ;;
+  template) product=FuzzTemplate; extra=(-max_len=16384) ;;
   *) echo "unknown target '$target'" >&2; exit 2 ;;
 esac
 scratch=$root/.build-fuzz

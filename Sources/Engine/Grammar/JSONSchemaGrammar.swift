@@ -18,6 +18,23 @@ public enum JSONSchemaGrammar {
     public static func grammar(for schema: Any) throws -> Grammar {
         try Grammar(parsing: gbnf(for: schema))
     }
+
+    /// Several schemas in one grammar (a tool call's arguments, one schema per tool): each
+    /// schema gets rules under its own name prefix (`$ref`s resolve within that schema), and
+    /// `root` builds the root rule's body from the rule names the schemas produced.
+    public static func gbnf(schemas: [(name: String, schema: Any)], root: ([String]) throws -> String) throws -> String {
+        var converter = JSONSchemaConverter(root: [String: Any]())
+        var names: [String] = []
+        for (name, schema) in schemas {
+            converter.beginDocument(schema)
+            names.append(try converter.visit(schema, name: name, path: "#", depth: 0))
+        }
+        converter.setRule("root", try root(names))
+        return converter.formatted()
+    }
+
+    /// `text` as a GBNF string literal, matched exactly.
+    public static func literal(_ text: String) -> String { JSONSchemaRules.literal(text) }
 }
 
 /// JSON true/false (JSONSerialization also bridges numbers to Bool; the decoded type tells them apart).
@@ -38,12 +55,20 @@ struct JSONSchemaConverter {
                   "additionalItems", "unevaluatedItems"],
     ]
 
-    let root: Any
+    private(set) var root: Any
     private var rules: [String: String] = ["space": JSONSchemaRules.space]
     /// $ref -> the rule that matches its target.
     private var refRules: [String: String] = [:]
 
     init(root: Any) { self.root = root }
+
+    /// Starts another schema in the same grammar: its `$ref`s point into it.
+    mutating func beginDocument(_ schema: Any) {
+        root = schema
+        refRules = [:]
+    }
+
+    mutating func setRule(_ name: String, _ body: String) { rules[name] = body }
 
     func formatted() -> String { rules.keys.sorted().map { "\($0) ::= \(rules[$0]!)\n" }.joined() }
 

@@ -31,6 +31,11 @@ extension JinjaValue {
         var p = OrderedJSONParser(Array(text.utf8), maxDepth: maxDepth)
         return try p.parseDocument()
     }
+
+    /// Compact JSON text (`json.dumps(x, separators=(",", ":"), ensure_ascii=False)`), keys in order.
+    public func compactJSON() throws -> String {
+        try PythonJSON(indent: nil, separators: (",", ":")).dump(self)
+    }
 }
 
 /// Python's `json.dumps(x, ensure_ascii=False, indent=..., separators=..., sort_keys=...)`,

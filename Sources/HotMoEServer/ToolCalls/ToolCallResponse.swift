@@ -1,0 +1,67 @@
+import Foundation
+import Synchronization
+
+extension ToolCall {
+    /// OpenAI's `message.tool_calls[i]`.
+    func json(id: String) -> [String: Any] {
+        ["id": id, "type": "function", "function": ["name": name, "arguments": arguments]]
+    }
+
+    static func newID() -> String {
+        "call_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24).lowercased()
+    }
+}
+
+/// OpenAI's finish_reason for output that held `calls` calls: "tool_calls" unless the token
+/// limit cut it (as llama-server does).
+func chatFinishReason(_ result: GenerationResult, calls: Int) -> String {
+    calls > 0 && result.stopType != .limit ? "tool_calls" : result.finishReason
+}
+
+/// The assistant message of a finished chat generation: content outside the calls (null if
+/// there is none) and the calls.
+func chatMessage(_ result: GenerationResult, tools: ToolSetup) -> (message: [String: Any], finishReason: String) {
+    guard let parser = tools.parser else {
+        return (["role": "assistant", "content": result.text], result.finishReason)
+    }
+    let (content, calls) = ToolCallSplitter.split(result.text, parser: parser)
+    var message: [String: Any] = ["role": "assistant", "content": content ?? NSNull()]
+    if !calls.isEmpty { message["tool_calls"] = calls.map { $0.json(id: ToolCall.newID()) } }
+    return (message, chatFinishReason(result, calls: calls.count))
+}
+
+/// Streaming chat deltas of a tools request: content as it becomes safe to show, each call as
+/// an opening delta (index, id, type, name) and its arguments.
+final class ToolCallDeltas: Sendable {
+    private struct State {
+        var splitter: ToolCallSplitter
+        var calls = 0
+    }
+    private let state: Mutex<State>
+
+    init(parser: ToolCallBodyParser) { state = Mutex(State(splitter: ToolCallSplitter(parser: parser))) }
+
+    var callCount: Int { state.withLock { $0.calls } }
+
+    func push(_ text: String) -> [[String: Any]] {
+        state.withLock { s in Self.deltas(s.splitter.push(text), calls: &s.calls) }
+    }
+
+    func finish() -> [[String: Any]] {
+        state.withLock { s in Self.deltas(s.splitter.finish(), calls: &s.calls) }
+    }
+
+    private static func deltas(_ events: [ToolCallEvent], calls: inout Int) -> [[String: Any]] {
+        events.flatMap { e -> [[String: Any]] in
+            switch e {
+            case .content(let text): return [["content": text]]
+            case .call(let call):
+                defer { calls += 1 }
+                let opening: [String: Any] = ["index": calls, "id": ToolCall.newID(), "type": "function",
+                                              "function": ["name": call.name, "arguments": ""]]
+                let arguments: [String: Any] = ["index": calls, "function": ["arguments": call.arguments]]
+                return [["tool_calls": [opening]], ["tool_calls": [arguments]]]
+            }
+        }
+    }
+}
