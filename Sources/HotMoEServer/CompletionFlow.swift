@@ -16,6 +16,8 @@ struct CompletionPlan: Sendable {
     var timingsPerToken = false
     /// Chat requests with tools: how to read calls out of the output.
     var tools = ToolSetup()
+    /// Chat requests of a reasoning model: how thoughts are split from the answer.
+    var reasoning: ReasoningSetup?
 }
 
 extension HotMoEServer {
@@ -28,13 +30,16 @@ extension HotMoEServer {
         let includeUsage = ((f.object["stream_options"] as? [String: Any])?["include_usage"] as? Bool) ?? false
         let prompts: [[Int32]]
         var tools = ToolSetup()
+        var reasoning: ReasoningSetup?
         if chat {
             let roles = (f.object["messages"] as? [Any])?.map { ($0 as? [String: Any])?["role"] as? String } ?? []
             if roles.count >= 2, roles.suffix(2).allSatisfy({ $0 == "assistant" }) {
                 throw APIError(400, "cannot have 2 or more assistant messages at the end of the list")
             }
             tools = try toolSetup(f)
-            prompts = [tokenizer.encode(try renderChat(f, tools: tools.templateTools), parseSpecial: true)]
+            let text = try renderChat(f, tools: tools.templateTools)
+            reasoning = try reasoningSetup(f, prompt: text)
+            prompts = [tokenizer.encode(text, parseSpecial: true)]
         } else {
             // Tool calls are a chat feature: on a text completion they would be ignored.
             let toolsOff = (f.object["tools"] as? [Any])?.isEmpty ?? !f.has("tools")
@@ -78,7 +83,7 @@ extension HotMoEServer {
                               traceDomain: traceDomain ?? (chat ? "chat" : "completion"), reusePrefix: reuse)
         }
         return CompletionPlan(requests: requests, stream: stream, includeUsage: includeUsage, slot: slot, topLogprobs: topLogprobs,
-                              timingsPerToken: try f.bool("timings_per_token") ?? false, tools: tools)
+                              timingsPerToken: try f.bool("timings_per_token") ?? false, tools: tools, reasoning: reasoning)
     }
 
     /// Positions one slot holds (llama-server's n_ctx_seq).

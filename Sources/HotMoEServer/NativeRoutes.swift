@@ -12,7 +12,8 @@ extension HotMoEServer {
                 let f = try JSONFields(try await self.body(req, ctx))
                 guard let content = try f.string("content") else { throw APIError(400, "'content' (string) is required") }
                 try f.refuse(except: ["content", "add_special", "parse_special", "with_pieces"])
-                let ids = self.tokenizer.encode(content, addBOS: try f.bool("add_special") ?? false,
+                // add_special adds what the vocabulary adds (BOS only where the model uses one), as llama.cpp does.
+                let ids = self.tokenizer.encode(content, addBOS: try f.bool("add_special") == true ? nil : false,
                                                 parseSpecial: try f.bool("parse_special") ?? true)
                 guard try f.bool("with_pieces") ?? false else { return HotMoEServer.json(["tokens": ids.map(Int.init)]) }
                 let pieces: [[String: Any]] = ids.map { id in

@@ -63,6 +63,22 @@ extension HotMoEServer {
                 return try await self.applyCache(self.runtime.perfJSON())
             }
         }
+        // llama-server endpoints hotmoe does not serve: a 501 that says so, not a bare 404.
+        let unsupported: [(String, String)] = [
+            ("/infill", "code infill (FIM) is not supported"), ("/rerank", "reranking is not supported"),
+            ("/reranking", "reranking is not supported"), ("/v1/rerank", "reranking is not supported"),
+            ("/v1/responses", "the Responses API is not supported: use /v1/chat/completions"),
+            ("/v1/messages", "the Anthropic Messages API is not supported: use /v1/chat/completions"),
+            ("/v1/messages/count_tokens", "the Anthropic Messages API is not supported"),
+            ("/lora-adapters", "LoRA adapters are not supported"),
+        ]
+        for (path, why) in unsupported {
+            let answer: @Sendable (Request, ServerContext) async throws -> Response = { _, _ in
+                HotMoEServer.error(APIError(501, "\(path): \(why)", type: "not_supported_error"))
+            }
+            router.post(RouterPath(path), use: answer)
+            router.get(RouterPath(path), use: answer)
+        }
         if options.webUI {
             router.get("/") { _, _ in HotMoEServer.raw(WebUI.page, type: "text/html; charset=utf-8") }
         }
@@ -104,7 +120,7 @@ extension HotMoEServer {
             let choices = results.enumerated().map { i, result -> [String: Any] in
                 var choice: [String: Any]
                 if chat {
-                    let (message, finish) = chatMessage(result, tools: plan.tools)
+                    let (message, finish) = chatMessage(result, tools: plan.tools, reasoning: plan.reasoning)
                     choice = ["index": i, "message": message, "finish_reason": finish]
                 } else {
                     choice = ["index": i, "text": result.text, "logprobs": NSNull(), "finish_reason": result.finishReason]
@@ -133,8 +149,29 @@ extension HotMoEServer {
             return c
         }
         let toolDeltas = plan.tools.parser.map(ToolCallDeltas.init)
+        let thoughts = plan.reasoning.map(ReasoningStream.init)
+        /// Answer text as deltas: through the tool-call splitter when the request has tools.
+        @Sendable func contentDeltas(_ text: String) -> [[String: Any]] {
+            if let toolDeltas { return toolDeltas.push(text) }
+            return text.isEmpty ? [] : [["content": text]]
+        }
+        @Sendable func deltas(_ pieces: [ReasoningPiece]) -> [[String: Any]] {
+            pieces.flatMap { p -> [[String: Any]] in
+                switch p {
+                case .reasoning(let t): return t.isEmpty ? [] : [["reasoning_content": t]]
+                case .content(let t): return contentDeltas(t)
+                }
+            }
+        }
         return try await streamResponse(plan.requests[0], slot: plan.slot, opening: { chat ? [chunk(["role": "assistant"], finish: nil)] : [] }, done: true,
             piece: { piece in
+                if let thoughts {
+                    let out = deltas(thoughts.push(piece.text))
+                    if out.isEmpty {
+                        return plan.topLogprobs == nil || piece.logprobs.isEmpty ? [] : [chunk([String: Any](), finish: nil, logprobs: piece.logprobs)]
+                    }
+                    return out.enumerated().map { i, d in chunk(d, finish: nil, logprobs: i == 0 ? piece.logprobs : []) }
+                }
                 if let toolDeltas {
                     // Content and calls as the splitter releases them; logprobs ride on the first.
                     let deltas = toolDeltas.push(piece.text)
@@ -151,7 +188,7 @@ extension HotMoEServer {
                 return [event]
             },
             final: { result in
-                let held = toolDeltas?.finish().map { chunk($0, finish: nil) } ?? []
+                let held = (deltas(thoughts?.finish() ?? []) + (toolDeltas?.finish() ?? [])).map { chunk($0, finish: nil) }
                 let finish = toolDeltas.map { chatFinishReason(result, calls: $0.callCount) } ?? result.finishReason
                 var last = chunk(chat ? [String: Any]() : "", finish: finish)
                 last["timings"] = self.timings(result)

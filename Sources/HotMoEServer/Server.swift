@@ -37,6 +37,8 @@ public struct ServerOptions: Sendable {
     /// --embedding: serve /v1/embeddings and /embedding, pooled as `pooling` says.
     public var embeddings = false
     public var pooling = EmbeddingPooling.mean
+    /// --reasoning-format: how thoughts come back in chat answers.
+    public var reasoningFormat = ReasoningFormat.auto
     /// --cors-origins (default: any origin).
     public var cors = CORSPolicy.any
     /// --no-ui: no web UI at /.
@@ -213,14 +215,18 @@ struct CORSMiddleware: RouterMiddleware {
         var response: Response
         if request.method == .options {
             response = Response(status: .ok)
-            response.headers[.accessControlAllowMethods] = "GET, POST, OPTIONS"
-            response.headers[.accessControlAllowHeaders] = request.headers[.accessControlRequestHeaders] ?? "Authorization, Content-Type, X-Api-Key"
+            // As llama-server answers a preflight.
+            response.headers[.accessControlAllowMethods] = "GET, POST, DELETE, OPTIONS"
+            response.headers[.accessControlAllowHeaders] = "*"
             response.headers[.accessControlMaxAge] = "86400"
         } else {
             response = try await next(request, context)
         }
         if let origin = request.headers[.origin] {
-            if policy.allows(origin) { response.headers[.accessControlAllowOrigin] = origin }
+            if policy.allows(origin) {
+                response.headers[.accessControlAllowOrigin] = origin
+                response.headers[.accessControlAllowCredentials] = "true"
+            }
         } else if policy.origins.contains("*") {
             response.headers[.accessControlAllowOrigin] = "*"
         }
@@ -248,11 +254,33 @@ struct AuthMiddleware: RouterMiddleware {
 extension HotMoEServer {
     /// The request's messages through the chat template; a template that refuses the
     /// conversation (raise_exception) or fails is a 400 with its message.
+    /// The thought tags of the chat template, if it has any.
+    var reasoningTags: ReasoningTags? { ReasoningTags.detect(template: chat.templateSource) }
+
+    /// How this chat request's thoughts are split from its answer (nil: left in the content).
+    func reasoningSetup(_ f: JSONFields, prompt: String) throws -> ReasoningSetup? {
+        var format = options.reasoningFormat
+        if let name = try f.string("reasoning_format") {
+            guard let requested = ReasoningFormat(rawValue: name) else {
+                throw APIError(400, "'reasoning_format' must be one of \(ReasoningFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            format = requested
+        }
+        guard format != .none, let tags = reasoningTags else { return nil }
+        return ReasoningSetup(tags: tags, startsInside: tags.opens(prompt), keepInContent: format == .deepseekLegacy)
+    }
+
     func renderChat(_ f: JSONFields, tools: [JinjaValue]) throws -> String {
         let messages = try f.messages()
         let extra = options.defaultChatTemplateKwargs.merging(try f.chatTemplateKwargs()) { _, request in request }
         do {
-            return try chat.render(messages: messages, tools: tools, addGenerationPrompt: true, extra: extra)
+            let text = try chat.render(messages: messages, tools: tools, addGenerationPrompt: true, extra: extra)
+            // Thinking off on a template that opens a thought itself (DeepSeek-R1, QwQ): close it,
+            // so the model answers directly, as llama-server does.
+            if case .bool(false)? = extra["enable_thinking"], let tags = reasoningTags, tags.opens(text) {
+                return text + tags.end
+            }
+            return text
         } catch let e as JinjaError {
             throw APIError(400, "chat template: \(e.message)")
         }

@@ -95,10 +95,9 @@ enum LlamaServerFlags {
     --models-dir --models-preset --models-max --sleep-idle-seconds --log-prompts-dir | 1 | no not supported by hotmoe serve
     --props --no-cache-prompt --context-shift -sp --special --spm-infill --models-autoload --reasoning-preserve | 0 | no not supported by hotmoe serve
     -r --reverse-prompt | 1 | no the server takes stop strings per request ("stop")
-    --reasoning-format | 1 | no[none] reasoning parsing is not implemented
-    -rea --reasoning | 1 | no[off] reasoning parsing is not implemented
-    --reasoning-effort --reasoning-budget-message | 1 | no reasoning parsing is not implemented
-    --reasoning-budget | 1 | no[-1] reasoning parsing is not implemented
+    -rea | 1 | =--reasoning
+    --reasoning-effort --reasoning-budget-message | 1 | no reasoning effort levels and budgets are not implemented
+    --reasoning-budget | 1 | no[-1] reasoning budgets are not implemented
     -cl --cache-list --completion-bash --list-devices --version | 0 | no not a server option in hotmoe (see `hotmoe --help`)
     --embd-gemma-default --fim-qwen-1.5b-default --fim-qwen-3b-default --fim-qwen-7b-default --fim-qwen-7b-spec --fim-qwen-14b-spec --fim-qwen-30b-default --gpt-oss-20b-default --gpt-oss-120b-default --vision-gemma-4b-default --vision-gemma-12b-default --spec-default | 0 | no presets download models: pass -m FILE
     -ctkd --cache-type-k-draft -ctvd --cache-type-v-draft --spec-draft-type-k --spec-draft-type-v -md --model-draft --spec-draft-model -td --threads-draft -tbd --threads-batch-draft -Cd --cpu-mask-draft -Crd --cpu-range-draft --cpu-strict-draft --prio-draft --poll-draft -Cbd --cpu-mask-batch-draft --cpu-strict-batch-draft --prio-batch-draft --poll-batch-draft -otd --override-tensor-draft -ncmoed --n-cpu-moe-draft -devd --device-draft -ngld --gpu-layers-draft --n-gpu-layers-draft --draft --draft-n --draft-max --draft-min --draft-n-min --draft-p-split --draft-p-min --spec-type -hfd -hfrd --hf-repo-draft | 1 | no speculative decoding is not supported

@@ -35,6 +35,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("repeat-last-n"), help: "Default for requests: tokens the penalties look back on (-1 = all, default 64).") var repeatLastN = 64
     @Option(name: .customLong("cors-origins"), help: "Browser origins allowed to call the server: a comma list, * (default) or localhost.") var corsOrigins: String?
     @Flag(name: .customLong("no-ui"), help: "Do not serve the web UI at /.") var noUI = false
+    @Option(name: .customLong("reasoning-format"), help: "Thoughts in chat answers: auto (default: reasoning_content where the template has thought tags), deepseek, deepseek-legacy or none (LLAMA_ARG_THINK).") var reasoningFormat: String?
+    @Option(name: [.customLong("reasoning")], help: "Thinking in chat: on, off or auto (default: the template's own default; LLAMA_ARG_REASONING).") var reasoning: String?
     @Flag(name: .customLong("metrics"), help: "Serve Prometheus metrics at /metrics (llamacpp:* and hotmoe_* names; LLAMA_ARG_ENDPOINT_METRICS).") var metrics = false
     @Flag(inversion: .prefixedNo, help: "Serve GET /slots (default on).") var slots = true
     @Option(name: .customLong("slot-save-path"), help: "Folder for /slots/{id}?action=save|restore files.") var slotSavePath: String?
@@ -84,6 +86,20 @@ struct ServeCommand: AsyncParsableCommand {
                                                     presencePenalty: presencePenalty, repeatLastN: repeatLastN)
             do { try o.defaultAdjustments.validate(vocabSize: Int(Int32.max)) } catch { throw CLIError("\(error)") }
             try chatTemplate.apply(to: &o)
+            if let name = reasoningFormat ?? source.value("reasoning-format", env: ["LLAMA_ARG_THINK"]) {
+                guard let format = ReasoningFormat(rawValue: name) else {
+                    throw CLIError("--reasoning-format \(name): one of \(ReasoningFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                o.reasoningFormat = format
+            }
+            if let mode = reasoning ?? source.value("reasoning", env: ["LLAMA_ARG_REASONING"]) {
+                switch mode.lowercased() {
+                case "on", "true", "1", "enabled": o.defaultChatTemplateKwargs["enable_thinking"] = .bool(true)
+                case "off", "false", "0", "disabled": o.defaultChatTemplateKwargs["enable_thinking"] = .bool(false)
+                case "auto": break
+                default: throw CLIError("--reasoning \(mode): one of on, off, auto")
+                }
+            }
             o.traceOut = traceOut ?? source.value("moe-trace-out", env: ["HOTMOE_MOE_TRACE_OUT"])
             o.metricsEndpoint = metrics || ["1", "true"].contains(source.value("metrics", env: ["LLAMA_ARG_ENDPOINT_METRICS"])?.lowercased() ?? "")
             o.slotsEndpoint = slots

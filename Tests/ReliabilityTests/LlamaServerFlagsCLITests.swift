@@ -16,11 +16,11 @@ import Testing
                                             "-cb", "--no-mmap", "--help"], timeout: 60)
         #expect(ok.exitCode == 0, "\(ok.stderr)")
         for note in ["-ngl 99: accepted, does not apply: no GPU backend", "-fa on: accepted",
-                     "--metrics: accepted", "--mirostat 0: accepted (the neutral value)", "-ctk f32: accepted"] {
+                     "--mirostat 0: accepted (the neutral value)", "-ctk f32: accepted"] {
             #expect(ok.stderr.contains(note), "missing note '\(note)' in \(ok.stderr)")
         }
         for (args, why) in [(["--lora", "a.gguf"], "--lora a.gguf: adapters"), (["--mirostat", "2"], "mirostat is not implemented"),
-                            (["-ctk", "q8_0"], "F32 only"), (["--grammar-file", "g.gbnf"], "constrained output"),
+                            (["-ctk", "q8_0"], "F32 only"), (["--grammar-file", "g.gbnf"], "per request"),
                             (["-hf", "user/model"], "does not download"), (["--host", "127.0.0.1,::1"], "one TCP address"),
                             (["--not-a-flag"], "Unknown option '--not-a-flag'")] {
             let r = try ChildProcess.run(exe, ["serve"] + args, timeout: 60)

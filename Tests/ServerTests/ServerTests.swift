@@ -167,7 +167,7 @@ func completionText(_ s: String) -> String {
                 ("/v1/completions", #"{"prompt": "x", "max_tokens": -1}"#, 400),
                 ("/v1/completions", #"{"prompt": 42}"#, 400),
                 ("/v1/completions", #"{"prompt": "x", "temperature": "warm"}"#, 400),
-                ("/v1/completions", #"{"prompt": "x", "n": 3}"#, 400),
+                ("/v1/completions", #"{"prompt": "x", "n": 17}"#, 400),
                 ("/v1/chat/completions", #"{"messages": []}"#, 400),
                 ("/v1/chat/completions", #"{"messages": [{"role": "wizard", "content": "x"}]}"#, 400),
                 ("/v1/completions", "{\"prompt\": \"" + String(repeating: "word ", count: 2000) + "\"}", 400),

@@ -18,14 +18,18 @@ func chatFinishReason(_ result: GenerationResult, calls: Int) -> String {
     calls > 0 && result.stopType != .limit ? "tool_calls" : result.finishReason
 }
 
-/// The assistant message of a finished chat generation: content outside the calls (null if
-/// there is none) and the calls.
-func chatMessage(_ result: GenerationResult, tools: ToolSetup) -> (message: [String: Any], finishReason: String) {
+/// The assistant message of a finished chat generation: the thoughts (`reasoning_content`, when
+/// the request separates them), content outside the calls (null if there is none) and the calls.
+func chatMessage(_ result: GenerationResult, tools: ToolSetup, reasoning: ReasoningSetup?) -> (message: [String: Any], finishReason: String) {
+    let (thoughts, text) = reasoning?.split(result.text) ?? (nil, result.text)
     guard let parser = tools.parser else {
-        return (["role": "assistant", "content": result.text], result.finishReason)
+        var message: [String: Any] = ["role": "assistant", "content": text]
+        if let thoughts { message["reasoning_content"] = thoughts }
+        return (message, result.finishReason)
     }
-    let (content, calls) = ToolCallSplitter.split(result.text, parser: parser)
+    let (content, calls) = ToolCallSplitter.split(text, parser: parser)
     var message: [String: Any] = ["role": "assistant", "content": content ?? NSNull()]
+    if let thoughts { message["reasoning_content"] = thoughts }
     if !calls.isEmpty { message["tool_calls"] = calls.map { $0.json(id: ToolCall.newID()) } }
     return (message, chatFinishReason(result, calls: calls.count))
 }

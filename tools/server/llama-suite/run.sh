@@ -20,10 +20,16 @@ if [ ! -x "$VENV/bin/pytest" ]; then
   "$VENV/bin/pip" install -q "pytest~=8.3.3" "filelock~=3.16" "openai~=2.14.0" "prometheus-client~=0.20.0" \
     "requests~=2.32.3" "wget~=3.2" aiohttp numpy
 fi
-rm -rf "$OUT/tests" && cp -r "$SUITE_SRC" "$OUT/tests"
+# The suite names templates and media by paths relative to tools/server/tests
+# (../../../models/templates/...): keep that layout, with the sdist's models/ and tools/ beside it.
+LLAMA_SRC="$REF/llama_cpp_python-0.3.36/vendor/llama.cpp"
+rm -rf "$OUT/llama.cpp" && mkdir -p "$OUT/llama.cpp/tools/server"
+cp -r "$SUITE_SRC" "$OUT/llama.cpp/tools/server/tests"
+ln -s "$LLAMA_SRC/models" "$OUT/llama.cpp/models"
+for d in "$LLAMA_SRC"/tools/*; do [ "$(basename "$d")" = server ] || ln -s "$d" "$OUT/llama.cpp/tools/$(basename "$d")"; done
 # The session fixture only pre-downloads the presets' models from Hugging Face; the wrapper
 # supplies the model instead, so that step is skipped (nothing else in the suite is changed).
-python3 - "$OUT/tests/conftest.py" <<'PY'
+python3 - "$OUT/llama.cpp/tools/server/tests/conftest.py" <<'PY'
 import sys; p = sys.argv[1]; s = open(p).read()
 s = s.replace("        ServerPreset.load_all()", "        pass  # models come from hotmoe-as-llama-server")
 open(p, "w").write(s)
@@ -31,7 +37,7 @@ PY
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=(test_basic.py test_chat_completion.py test_completion.py test_tokenize.py test_security.py
                                  test_ctx_shift.py test_metrics.py test_template.py test_tool_call.py)
-cd "$OUT/tests"
+cd "$OUT/llama.cpp/tools/server/tests"
 export LLAMA_SERVER_BIN_PATH="$HERE/hotmoe-as-llama-server"
 set +e
 "$VENV/bin/pytest" -q -m "not slow" -o faulthandler_timeout=300 --junitxml="$OUT/junit.xml" \

@@ -9,7 +9,8 @@ import re, sys, collections
 import xml.etree.ElementTree as ET
 
 TEXT_PATTERNS = [r"match_regex\(", r"\bn_prompt\b", r"prompt_n\"\] == ", r"prompt_tokens == ", r"n_tokens == ",
-                 r"content ==", r"tokens_evaluated", r"assert res.body\[\"content\"\] ==", r"== n_prompt", r"predicted_n\"\] == "]
+                 r"content ==", r"tokens_evaluated", r"assert res.body\[\"content\"\] ==", r"== n_prompt", r"predicted_n\"\] == ",
+                 r"bosId", r"\"<s> \" \+ prompt"]
 
 def classify(text):
     return "model text" if any(re.search(p, text) for p in TEXT_PATTERNS) else "protocol"
