@@ -80,7 +80,8 @@ extension HotMoEServer {
         let requests = prompts.flatMap { p in [[Int32]](repeating: p, count: choices) }.map { p in
             GenerationRequest(prompt: p, maxTokens: min(maxTokens, ctxSize - p.count), sampling: sampling, stop: stop,
                               ignoreEOS: ignoreEOS, adjustments: adjustments, topLogprobs: topLogprobs, grammar: constraint,
-                              traceDomain: traceDomain ?? (chat ? "chat" : "completion"), reusePrefix: reuse)
+                              traceDomain: traceDomain ?? (chat ? "chat" : "completion"), reusePrefix: reuse,
+                              limitedByContext: maxTokens > ctxSize - p.count)
         }
         return CompletionPlan(requests: requests, stream: stream, includeUsage: includeUsage, slot: slot, topLogprobs: topLogprobs,
                               timingsPerToken: try f.bool("timings_per_token") ?? false, tools: tools, reasoning: reasoning)

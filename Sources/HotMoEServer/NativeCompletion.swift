@@ -57,7 +57,7 @@ extension HotMoEServer {
             "id_slot": r.slotID, "stop": true, "model": modelName, "tokens_predicted": r.completionTokens,
             "tokens_evaluated": r.promptTokens, "generation_settings": generationSettings(request, stream: streamed),
             "prompt": tokenizer.decode(request.prompt, renderSpecial: true), "has_new_line": r.text.contains("\n"),
-            "truncated": false, "stop_type": r.stopType.name, "stopping_word": stoppingWord, "tokens_cached": r.cachedTokens + r.completionTokens,
+            "truncated": r.truncated, "stop_type": r.stopType.name, "stopping_word": stoppingWord, "tokens_cached": r.cachedTokens + r.completionTokens,
             "timings": timings(r),
         ]
         if !streamed && request.topLogprobs != nil { body["completion_probabilities"] = nativeProbabilities(r.logprobs) }

@@ -99,8 +99,9 @@ struct JSONFields {
         }
         do { try p.validate() } catch { throw APIError(400, "\(error)") }
         let maxTokens = try int("max_completion_tokens") ?? int("max_tokens") ?? int("n_predict") ?? defaultMaxTokens
-        guard maxTokens >= 0 else { throw APIError(400, "'max_tokens' must be >= 0, got \(maxTokens)") }
-        return (p, maxTokens, try bool("ignore_eos") ?? defaultIgnoreEOS)
+        // -1 is llama-server's "until the context is full".
+        guard maxTokens >= -1 else { throw APIError(400, "'max_tokens' must be >= 0 (or -1: until the context is full), got \(maxTokens)") }
+        return (p, maxTokens == -1 ? Int.max / 2 : maxTokens, try bool("ignore_eos") ?? defaultIgnoreEOS)
     }
 
     /// Logit bias and penalties; fields left out take the server's defaults. `logit_bias` is
@@ -175,13 +176,14 @@ struct JSONFields {
         "max_completion_tokens", "n_predict", "n", "stop", "stream", "stream_options", "ignore_eos",
         "frequency_penalty", "presence_penalty", "repeat_penalty", "repeat_last_n", "logit_bias",
         "logprobs", "top_logprobs", "n_probs", "cache_prompt", "id_slot", "grammar", "json_schema", "response_format",
-        "chat_template_kwargs", "verbose", "timings_per_token", "reasoning_format", "tools", "tool_choice", "parallel_tool_calls",
+        "chat_template_kwargs", "verbose", "timings_per_token", "reasoning_format", "add_generation_prompt", "tools", "tool_choice", "parallel_tool_calls",
     ]
     /// Fields that never change a result: accepted as they are.
     static let inert: Set<String> = ["user"]
     /// Fields hotmoe does not implement, with the value that means "off" (accepted), if any.
     static let neutral: [String: @Sendable (Any) -> Bool] = [
         "echo": { ($0 as? Bool) == false },
+        "backend_sampling": { ($0 as? Bool) == false },
         "typical_p": { ($0 as? NSNumber)?.doubleValue == 1 },
         "mirostat": { ($0 as? NSNumber)?.intValue == 0 },
         "dry_multiplier": { ($0 as? NSNumber)?.doubleValue == 0 },

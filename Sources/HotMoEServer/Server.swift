@@ -272,9 +272,15 @@ extension HotMoEServer {
 
     func renderChat(_ f: JSONFields, tools: [JinjaValue]) throws -> String {
         let messages = try f.messages()
-        let extra = options.defaultChatTemplateKwargs.merging(try f.chatTemplateKwargs()) { _, request in request }
+        // Today's date as llama-server gives it to templates (Llama 3.x, FireFunction read it).
+        let now = Date()
+        let dates: [String: JinjaValue] = ["date_string": .string(JinjaBuiltins.strftime("%d %b %Y", now)),
+                                           "datetime": .string(JinjaBuiltins.strftime("%b %d %Y", now))]
+        let extra = dates.merging(options.defaultChatTemplateKwargs) { _, server in server }
+            .merging(try f.chatTemplateKwargs()) { _, request in request }
+        let addGenerationPrompt = try f.bool("add_generation_prompt") ?? true
         do {
-            let text = try chat.render(messages: messages, tools: tools, addGenerationPrompt: true, extra: extra)
+            let text = try chat.render(messages: messages, tools: tools, addGenerationPrompt: addGenerationPrompt, extra: extra)
             // Thinking off on a template that opens a thought itself (DeepSeek-R1, QwQ): close it,
             // so the model answers directly, as llama-server does.
             if case .bool(false)? = extra["enable_thinking"], let tags = reasoningTags, tags.opens(text) {

@@ -22,6 +22,8 @@ struct GenerationRequest: Sendable {
     var traceDomain = ""
     /// llama-server's `cache_prompt`: reuse the slot's KV rows for a shared prompt prefix.
     var reusePrefix = true
+    /// `maxTokens` is what the context had left, not what was asked: reaching it truncates.
+    var limitedByContext = false
 }
 
 /// Why generation ended, in llama-server's terms (`stop_type`).
@@ -76,6 +78,8 @@ struct GenerationResult: Sendable {
     var generationSeconds: Double
     /// Per generated token, when the request asked for logprobs.
     var logprobs: [TokenLogprob] = []
+    /// Generation stopped because the slot's context was full (llama-server's `truncated`).
+    var truncated = false
     /// Forward passes (llama_decode calls: prompt batches plus one per generated token fed
     /// back) and the busy slots summed over them (llamacpp:n_busy_slots_per_decode).
     var decodeCalls = 0
@@ -190,6 +194,7 @@ final class Slot: @unchecked Sendable {
         var text = "", stopType = StopType.limit
         var generatedTokens: [Int32] = [], logprobs: [TokenLogprob] = []
         var unsentTokens = 0, unsentLogprobs = 0
+        var contextFull = false
         func progress() -> GenerationProgress {
             GenerationProgress(promptTokens: r.prompt.count, cachedTokens: keep, completionTokens: generatedTokens.count,
                                promptSeconds: promptSeconds, generationSeconds: (clock.now - t1).seconds)
@@ -233,7 +238,7 @@ final class Slot: @unchecked Sendable {
                 break
             }
             if generatedTokens.count == r.maxTokens { break }
-            guard session.position < session.cache.capacity else { break }
+            guard session.position < session.cache.capacity else { contextFull = true; break }
             logits = try session.forward(token: token, logits: .last)
             countDecode(1)
             history.append(token)
@@ -249,6 +254,7 @@ final class Slot: @unchecked Sendable {
         return GenerationResult(text: text, promptTokens: r.prompt.count, completionTokens: generatedTokens.count, cachedTokens: keep,
                                 stopType: stopType, tokens: generatedTokens, slotID: id, promptSeconds: promptSeconds,
                                 generationSeconds: (clock.now - t1).seconds, logprobs: logprobs,
+                                truncated: stopType == .limit && (contextFull || (r.limitedByContext && generatedTokens.count == r.maxTokens)),
                                 decodeCalls: decodeCalls, busySlotsAtDecodes: busySum)
     }
 }

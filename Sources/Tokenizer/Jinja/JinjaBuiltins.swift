@@ -1,7 +1,7 @@
 import Foundation
 
 /// The global functions, filters and tests that chat templates use, with jinja2's results.
-enum JinjaBuiltins {
+public enum JinjaBuiltins {
     static func globals(_ interp: JinjaInterpreter) -> [String: JinjaValue] {
         var g: [String: JinjaValue] = [:]
         g["range"] = .callable(JinjaCallable("range") { args in
@@ -45,7 +45,7 @@ enum JinjaBuiltins {
     }
 
     /// Python's `datetime.strftime` for the codes templates use, in UTC with the C locale.
-    static func strftime(_ format: String, _ date: Date) -> String {
+    public static func strftime(_ format: String, _ date: Date) -> String {
         var cal = Calendar(identifier: .gregorian)
         cal.timeZone = TimeZone(identifier: "UTC")!
         let c = cal.dateComponents([.year, .month, .day, .hour, .minute, .second, .weekday], from: date)
