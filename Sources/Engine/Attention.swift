@@ -19,7 +19,7 @@ enum Attention {
         let pairs = tokens * s.heads, group = s.heads / s.kvHeads
         let parts = WorkerPool.partCount(pairs, parts: scratchRows(pool: pool), granularity: group)
         pool.run(parts, Parts(s: s, scale: c.attentionScale(layer), layer: layer, cache: cache, start: start, q: q,
-                              out: out, scratch: scratch, scratchPerPart: scratchPerPart,
+                              out: out, scratch: scratch, scratchPerPart: scratchPerPart, maxValueDim: c.maxValueDim,
                               pairs: pairs, parts: parts, batched: tokens >= 2, sinks: sinks))
     }
 
@@ -30,36 +30,40 @@ enum Attention {
 
     /// One part of `run`: a range of (token, head) pairs. Later tokens attend to more
     /// positions, so part i takes range parts-1-i: the dynamic scheduler starts the heaviest
-    /// first and ends balanced. Each head runs llama.cpp's arithmetic (hm_attend_ggml_f32).
+    /// first and ends balanced. Each head runs llama.cpp's arithmetic (hm_attend_ggml_kv).
     private struct Parts: ParallelBody {
         let s: AttentionShape, scale: Float, layer: Int, cache: KVCache, start: Int
         let q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
-        let scratchPerPart: Int, pairs: Int, parts: Int, batched: Bool, sinks: UnsafePointer<Float>?
+        let scratchPerPart: Int, maxValueDim: Int, pairs: Int, parts: Int, batched: Bool, sinks: UnsafePointer<Float>?
 
         func run(_ part: Int) {
             let group = s.heads / s.kvHeads
             let scores = scratch + part * scratchPerPart
             let accumulators = scores + roundedPositions(cache.capacity)
+            let queryScratch = UnsafeMutableRawPointer(accumulators + 64 * maxValueDim)
             for pair in WorkerPool.range(parts - 1 - part, of: parts, total: pairs, granularity: group) {
                 let t = pair / s.heads, h = pair % s.heads
                 let kvHead = h / group
                 let qh = q + t * s.qDim + h * s.headDim
                 let o = out + t * s.outDim + h * s.valueDim
                 let p = start + t, first = Attention.firstVisible(position: p, window: s.slidingWindow)
-                let keys = cache.key(layer: layer, position: 0) + kvHead * s.headDim
-                let values = cache.value(layer: layer, position: 0) + kvHead * s.valueDim
-                hm_attend_ggml_f32(qh, keys, Int64(s.kvDim), values, Int64(s.vDim), Int64(first), Int64(p + 1),
-                                   Int64(s.headDim), Int64(s.valueDim), scale, batched ? 1 : 0, sinks.map { $0 + h }, scores, accumulators, o)
+                let (keyRows, keyStride) = cache.keyRows(layer: layer), (valueRows, valueStride) = cache.valueRows(layer: layer)
+                let keys = keyRows + kvHead * cache.types.keys.rowBytes(s.headDim)
+                let values = valueRows + kvHead * cache.types.values.rowBytes(s.valueDim)
+                hm_attend_ggml_kv(qh, keys, cache.types.keys.kernelCode, Int64(keyStride), values, cache.types.values.kernelCode,
+                                  Int64(valueStride), Int64(first), Int64(p + 1), Int64(s.headDim), Int64(s.valueDim), scale,
+                                  batched ? 1 : 0, sinks.map { $0 + h }, scores, accumulators, queryScratch, o)
             }
         }
     }
 
     static func roundedPositions(_ n: Int) -> Int { (n + 15) / 16 * 16 }
 
-    /// Scratch one part needs: a score row and the kernel's 64 value accumulators (for the
-    /// widest attention layer).
+    /// Scratch one part needs: a score row, the kernel's 64 value accumulators and the query
+    /// converted to the keys' type (2 bytes per element at most), for the widest attention layer.
     static func scratchFloatsPerPart(config c: ModelConfig, capacity: Int) -> Int {
-        roundedPositions(capacity) + 64 * c.maxValueDim
+        let widestHead = (0..<c.layerCount).map { c.attentionShape($0).headDim }.max() ?? 0
+        return roundedPositions(capacity) + 64 * c.maxValueDim + roundedPositions(widestHead)
     }
 
     static func scratchFloats(config c: ModelConfig, capacity: Int, pool: WorkerPool) -> Int {

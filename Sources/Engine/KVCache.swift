@@ -1,49 +1,58 @@
-/// Keys and values of every attention layer for positions 0..<capacity, in F32 (so attention
-/// matches a float reference; llama.cpp is compared with its F32 cache too). Layers whose
-/// mixer is recurrent own no rows; layers that share another layer's KV (Gemma) read its rows.
-/// Each layer's rows have that layer's width (Gemma's global and sliding-window layers differ).
+import CKernels
+
+/// Keys and values of every attention layer for positions 0..<capacity, rows in the chosen
+/// types (F32 by default, so attention matches a float reference and llama.cpp's F32 cache;
+/// F16 / Q8_0 as llama.cpp's --cache-type-k/v). Layers whose mixer is recurrent own no rows;
+/// layers that share another layer's KV (Gemma) read its rows. Each layer's rows have that
+/// layer's width (Gemma's global and sliding-window layers differ).
 public final class KVCache: @unchecked Sendable {
     public let capacity: Int
     public let layerCount: Int
-    /// Widest key / value row over the layers.
+    public let types: KVCacheTypes
+    /// Widest key / value row over the layers, in elements.
     public let kvDim: Int
     public let vDim: Int
-    /// Per layer: float offset of its position-0 key / value row, and the row widths
-    /// (-1 offsets for recurrent layers).
-    private let keyBase, valueBase, keyStride, valueStride: [Int]
+    /// Per layer: byte offset of its position-0 key / value row (-1 for recurrent layers), the
+    /// row widths in elements and in bytes.
+    private let keyBase, valueBase, keyWidth, valueWidth, keyRowBytes, valueRowBytes: [Int]
     /// Layers whose rows live here (not recurrent, not reading another layer's).
     private let ownsRows: [Bool]
-    private let ownedFloats: Int
-    let keys: UnsafeMutablePointer<Float>
-    let values: UnsafeMutablePointer<Float>
+    private let ownedBytes: Int
+    let keys: UnsafeMutableRawPointer
+    let values: UnsafeMutableRawPointer
     /// Number of positions filled.
     public internal(set) var count = 0
 
-    public init(config: ModelConfig, capacity: Int) {
+    /// `types` must pass `types.check(config:)` (callers check user input first).
+    public init(config: ModelConfig, capacity: Int, types: KVCacheTypes = .f32) {
+        precondition((try? types.check(config: config)) != nil, "KV cache types \(types) do not fit the model's head widths")
         self.capacity = capacity
+        self.types = types
         layerCount = config.layerCount
-        var kb = [Int](), vb = [Int](), ks = [Int](), vs = [Int](), owns = [Bool]()
+        var kb = [Int](), vb = [Int](), kw = [Int](), vw = [Int](), owns = [Bool]()
         var nextK = 0, nextV = 0
         for l in 0..<config.layerCount {
             let s = config.attentionShape(l)
-            ks.append(s.kvDim); vs.append(s.vDim)
-            owns.append(config.mixer(l) == .attention && s.kvSource == nil)
+            kw.append(s.kvDim); vw.append(s.vDim)
+            owns.append(config.ownsKVRows(l))
             if config.mixer(l) != .attention {
                 kb.append(-1); vb.append(-1)
             } else if let src = s.kvSource {
                 kb.append(kb[src]); vb.append(vb[src])
             } else {
                 kb.append(nextK); vb.append(nextV)
-                nextK += capacity * s.kvDim
-                nextV += capacity * s.vDim
+                nextK += capacity * types.keys.rowBytes(s.kvDim)
+                nextV += capacity * types.values.rowBytes(s.vDim)
             }
         }
-        keyBase = kb; valueBase = vb; keyStride = ks; valueStride = vs; ownsRows = owns
-        kvDim = ks.max() ?? 0
-        vDim = vs.max() ?? 0
-        ownedFloats = nextK + nextV
-        keys = .allocate(capacity: max(1, nextK))
-        values = .allocate(capacity: max(1, nextV))
+        keyBase = kb; valueBase = vb; keyWidth = kw; valueWidth = vw; ownsRows = owns
+        keyRowBytes = kw.map(types.keys.rowBytes)
+        valueRowBytes = vw.map(types.values.rowBytes)
+        kvDim = kw.max() ?? 0
+        vDim = vw.max() ?? 0
+        ownedBytes = nextK + nextV
+        keys = .allocate(byteCount: max(1, nextK), alignment: 64)
+        values = .allocate(byteCount: max(1, nextV), alignment: 64)
     }
 
     deinit {
@@ -51,28 +60,52 @@ public final class KVCache: @unchecked Sendable {
         values.deallocate()
     }
 
-    public var bytes: Int { ownedFloats * MemoryLayout<Float>.size }
+    public var bytes: Int { ownedBytes }
 
-    @inline(__always) func key(layer: Int, position: Int) -> UnsafeMutablePointer<Float> {
-        keys + keyBase[layer] + position * keyStride[layer]
+    /// Position 0's key / value row of a layer and the bytes between positions.
+    @inline(__always) func keyRows(layer: Int) -> (UnsafeMutableRawPointer, Int) { (keys + keyBase[layer], keyRowBytes[layer]) }
+    @inline(__always) func valueRows(layer: Int) -> (UnsafeMutableRawPointer, Int) { (values + valueBase[layer], valueRowBytes[layer]) }
+
+    /// Writes a position's key and value rows, converted to the cache's types.
+    func store(layer: Int, position: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
+        hm_kv_store_row(types.keys.kernelCode, key, keys + keyBase[layer] + position * keyRowBytes[layer], Int64(keyWidth[layer]))
+        hm_kv_store_row(types.values.kernelCode, value, values + valueBase[layer] + position * valueRowBytes[layer], Int64(valueWidth[layer]))
     }
 
-    @inline(__always) func value(layer: Int, position: Int) -> UnsafeMutablePointer<Float> {
-        values + valueBase[layer] + position * valueStride[layer]
+    /// A stored key / value row read back as floats (what attention sees).
+    func storedRow(layer: Int, position: Int, key: Bool) -> [Float] {
+        let width = key ? keyWidth[layer] : valueWidth[layer]
+        let (base, stride) = key ? keyRows(layer: layer) : valueRows(layer: layer)
+        return [Float](unsafeUninitializedCapacity: width) { buf, n in
+            hm_kv_load_row((key ? types.keys : types.values).kernelCode, base + position * stride, buf.baseAddress!, Int64(width))
+            n = width
+        }
     }
 
-    /// Floats that positions 0..<n take over the owned layers (a saved state's size).
-    public func floats(positions n: Int) -> Int {
-        (0..<layerCount).filter { ownsRows[$0] }.map { (keyStride[$0] + valueStride[$0]) * n }.reduce(0, +)
+    /// F32 rows only: a position's key / value row in place (tests fill the cache directly).
+    func key(layer: Int, position: Int) -> UnsafeMutablePointer<Float> {
+        precondition(types.keys == .f32, "key(layer:position:) reads F32 rows")
+        return (keys + keyBase[layer] + position * keyRowBytes[layer]).assumingMemoryBound(to: Float.self)
     }
 
-    /// Copies the rows of positions 0..<n out (`toCache` false) or in (true), layer by layer.
-    func copyRows(positions n: Int, _ buffer: UnsafeMutablePointer<Float>, toCache: Bool) {
+    func value(layer: Int, position: Int) -> UnsafeMutablePointer<Float> {
+        precondition(types.values == .f32, "value(layer:position:) reads F32 rows")
+        return (values + valueBase[layer] + position * valueRowBytes[layer]).assumingMemoryBound(to: Float.self)
+    }
+
+    /// Bytes that positions 0..<n take over the owned layers (a saved state's size).
+    public func rowBytes(positions n: Int) -> Int {
+        (0..<layerCount).filter { ownsRows[$0] }.map { (keyRowBytes[$0] + valueRowBytes[$0]) * n }.reduce(0, +)
+    }
+
+    /// Copies the stored rows of positions 0..<n out (`toCache` false) or in (true), layer by
+    /// layer, keys then values, in the cache's types.
+    func copyRows(positions n: Int, _ buffer: UnsafeMutableRawPointer, toCache: Bool) {
         var at = buffer
         for l in 0..<layerCount where ownsRows[l] {
-            for (base, width) in [(keys + keyBase[l], keyStride[l]), (values + valueBase[l], valueStride[l])] {
-                if toCache { base.update(from: at, count: n * width) } else { at.update(from: base, count: n * width) }
-                at += n * width
+            for (base, stride) in [keyRows(layer: l), valueRows(layer: l)] {
+                if toCache { base.copyMemory(from: at, byteCount: n * stride) } else { at.copyMemory(from: base, byteCount: n * stride) }
+                at += n * stride
             }
         }
     }
@@ -83,11 +116,15 @@ public final class KVCache: @unchecked Sendable {
     }
 }
 
-/// Bytes a cache of `capacity` positions takes for a config; the hot-cache auto budget uses it.
-public func kvCacheBytes(config: ModelConfig, capacity: Int, sequences: Int = 1) -> Int {
-    let rowFloats = (0..<config.layerCount).filter(config.ownsKVRows).map {
-        config.attentionShape($0).kvDim + config.attentionShape($0).vDim
+/// KV bytes one position takes over a config's owned layers with the given row types.
+public func kvBytesPerPosition(config: ModelConfig, types: KVCacheTypes = .f32) -> Int {
+    (0..<config.layerCount).filter(config.ownsKVRows).map {
+        types.keys.rowBytes(config.attentionShape($0).kvDim) + types.values.rowBytes(config.attentionShape($0).vDim)
     }.reduce(0, +)
-    return rowFloats * capacity * sequences * MemoryLayout<Float>.size
+}
+
+/// Bytes a cache of `capacity` positions takes for a config; the hot-cache auto budget uses it.
+public func kvCacheBytes(config: ModelConfig, capacity: Int, sequences: Int = 1, types: KVCacheTypes = .f32) -> Int {
+    kvBytesPerPosition(config: config, types: types) * capacity * sequences
         + sequences * RecurrentState.bytes(config: config, checkpoints: RecurrentState.defaultCheckpoints)
 }

@@ -1,32 +1,42 @@
 import Foundation
 
 /// A sequence's state in a file (llama-server's /slots save and restore): its tokens, the KV
-/// rows of those positions and the recurrent state. Restoring into a session of another model
-/// or a shorter context is refused. Layout, little-endian: "HMSS", version, floats per position,
-/// recurrent floats, token count (u32 each), the tokens (i32), then the floats.
+/// rows of those positions in the cache's stored types and the recurrent state. Restoring into
+/// a session of another model, other cache types or a shorter context is refused. Layout,
+/// little-endian: "HMSS", version, KV bytes per position, recurrent floats, token count, key
+/// type, value type (u32 each; types as in KVCacheType.allCases), the tokens (i32), the KV rows,
+/// then the recurrent floats.
 public enum SessionState {
     static let magic: UInt32 = 0x5353_4D48  // "HMSS"
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
+    static let headerBytes = 28
 
     public struct Mismatch: Error, CustomStringConvertible {
         public let description: String
     }
 
+    static func typeCode(_ t: KVCacheType) -> UInt32 { UInt32(KVCacheType.allCases.firstIndex(of: t)!) }
+
     /// The state of `session` for `tokens` (its first `tokens.count` positions).
     public static func encode(_ session: InferenceSession, tokens: [Int32]) -> Data {
-        let n = min(tokens.count, session.cache.count)
-        let kvFloats = session.cache.floats(positions: n)
+        let cache = session.cache
+        let n = min(tokens.count, cache.count)
+        let kvBytes = cache.rowBytes(positions: n)
         let recurrentFloats = session.recurrent?.stateFloats ?? 0
         var data = Data()
-        for v in [magic, version, UInt32(session.cache.floats(positions: 1)), UInt32(recurrentFloats), UInt32(n)] {
+        for v in [magic, version, UInt32(cache.rowBytes(positions: 1)), UInt32(recurrentFloats), UInt32(n),
+                  typeCode(cache.types.keys), typeCode(cache.types.values)] {
             withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) }
         }
         tokens.prefix(n).withUnsafeBytes { data.append(contentsOf: $0) }
-        let floats = UnsafeMutablePointer<Float>.allocate(capacity: max(1, kvFloats + recurrentFloats))
+        let rows = UnsafeMutableRawPointer.allocate(byteCount: max(1, kvBytes), alignment: 16)
+        defer { rows.deallocate() }
+        cache.copyRows(positions: n, rows, toCache: false)
+        data.append(rows.assumingMemoryBound(to: UInt8.self), count: kvBytes)
+        let floats = UnsafeMutablePointer<Float>.allocate(capacity: max(1, recurrentFloats))
         defer { floats.deallocate() }
-        session.cache.copyRows(positions: n, floats, toCache: false)
-        session.recurrent?.copyState(floats + kvFloats, toState: false)
-        data.append(UnsafeBufferPointer(start: floats, count: kvFloats + recurrentFloats))
+        session.recurrent?.copyState(floats, toState: false)
+        data.append(UnsafeBufferPointer(start: floats, count: recurrentFloats))
         return data
     }
 
@@ -34,28 +44,41 @@ public enum SessionState {
     /// was when the file does not fit it.
     public static func decode(_ data: Data, into session: InferenceSession) throws -> [Int32] {
         func fail(_ why: String) -> Mismatch { Mismatch(description: "saved slot state: \(why)") }
-        guard data.count >= 20 else { throw fail("truncated (\(data.count) bytes)") }
-        let header = data.prefix(20).withUnsafeBytes { raw in (0..<5).map { UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)) } }
-        guard header[0] == magic else { throw fail("not a hotmoe slot file") }
-        guard header[1] == version else { throw fail("version \(header[1]), this build reads \(version)") }
-        let perPosition = session.cache.floats(positions: 1), recurrentFloats = session.recurrent?.stateFloats ?? 0
+        let cache = session.cache
+        guard data.count >= 8 else { throw fail("truncated (\(data.count) bytes)") }
+        let word = { (i: Int) in data.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)) } }
+        guard word(0) == magic else { throw fail("not a hotmoe slot file") }
+        guard word(1) == version else { throw fail("version \(word(1)), this build reads \(version)") }
+        guard data.count >= headerBytes else { throw fail("truncated (\(data.count) bytes)") }
+        let header = (0..<7).map(word)
+        let typeName = { (code: UInt32) in Int(code) < KVCacheType.allCases.count ? KVCacheType.allCases[Int(code)].rawValue : "unknown type \(code)" }
+        guard header[5] == typeCode(cache.types.keys), header[6] == typeCode(cache.types.values) else {
+            throw fail("saved with cache types K \(typeName(header[5])), V \(typeName(header[6])); this slot uses \(cache.types) (set -ctk / -ctv to match)")
+        }
+        let perPosition = cache.rowBytes(positions: 1), recurrentFloats = session.recurrent?.stateFloats ?? 0
         guard Int(header[2]) == perPosition, Int(header[3]) == recurrentFloats else {
-            throw fail("saved by a different model (\(header[2]) KV floats per position, \(header[3]) recurrent; this model \(perPosition), \(recurrentFloats))")
+            throw fail("saved by a different model (\(header[2]) KV bytes per position, \(header[3]) recurrent floats; this model \(perPosition), \(recurrentFloats))")
         }
         let n = Int(header[4])
-        guard n <= session.cache.capacity else { throw fail("\(n) tokens, the slot holds \(session.cache.capacity)") }
-        let floats = n * perPosition + recurrentFloats
-        guard data.count == 20 + n * 4 + floats * 4 else { throw fail("\(data.count) bytes, expected \(20 + n * 4 + floats * 4)") }
+        guard n <= cache.capacity else { throw fail("\(n) tokens, the slot holds \(cache.capacity)") }
+        let kvBytes = n * perPosition, expected = headerBytes + n * 4 + kvBytes + recurrentFloats * 4
+        guard data.count == expected else { throw fail("\(data.count) bytes, expected \(expected)") }
         let vocab = session.model.config.vocabSize
-        let tokens: [Int32] = data.withUnsafeBytes { raw in (0..<n).map { raw.loadUnaligned(fromByteOffset: 20 + $0 * 4, as: Int32.self) } }
+        let tokens: [Int32] = data.withUnsafeBytes { raw in (0..<n).map { raw.loadUnaligned(fromByteOffset: headerBytes + $0 * 4, as: Int32.self) } }
         guard tokens.allSatisfy({ $0 >= 0 && Int($0) < vocab }) else { throw fail("a token id outside 0..<\(vocab)") }
-        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(1, floats))
-        defer { buffer.deallocate() }
-        _ = data.withUnsafeBytes { raw in memcpy(buffer, raw.baseAddress! + 20 + n * 4, floats * 4) }
+        let rows = UnsafeMutableRawPointer.allocate(byteCount: max(1, kvBytes), alignment: 16)
+        defer { rows.deallocate() }
+        let floats = UnsafeMutablePointer<Float>.allocate(capacity: max(1, recurrentFloats))
+        defer { floats.deallocate() }
+        data.withUnsafeBytes { raw in
+            let at = headerBytes + n * 4
+            rows.copyMemory(from: raw.baseAddress! + at, byteCount: kvBytes)
+            UnsafeMutableRawPointer(floats).copyMemory(from: raw.baseAddress! + at + kvBytes, byteCount: recurrentFloats * 4)
+        }
         _ = session.rewind(to: 0)
-        session.cache.copyRows(positions: n, buffer, toCache: true)
-        session.recurrent?.copyState(buffer + n * perPosition, toState: true)
-        session.cache.count = n
+        cache.copyRows(positions: n, rows, toCache: true)
+        session.recurrent?.copyState(floats, toState: true)
+        cache.count = n
         return tokens
     }
 }

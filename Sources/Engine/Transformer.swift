@@ -78,12 +78,13 @@ public final class InferenceSession {
 
     public var position: Int { cache.count }
 
+    /// `cacheTypes` must pass `cacheTypes.check(config:)`; F32 by default (the goldens' cache).
     public init(model: MoEModel, contextSize: Int? = nil, maxBatch: Int = 256, threads: Int,
-                executor: ExpertExecutor? = nil) {
+                executor: ExpertExecutor? = nil, cacheTypes: KVCacheTypes = .f32) {
         self.model = model
         c = model.config
         pool = WorkerPool(threads: threads)
-        cache = KVCache(config: c, capacity: min(contextSize ?? c.contextLength, c.contextLength))
+        cache = KVCache(config: c, capacity: min(contextSize ?? c.contextLength, c.contextLength), types: cacheTypes)
         recurrent = RecurrentState(config: c)
         self.maxBatch = max(1, maxBatch)
         self.executor = executor ?? PlainExpertExecutor(weights: model.weights, config: c, pool: pool)

@@ -1,3 +1,4 @@
+import Engine
 import ExpertCache
 import Foundation
 
@@ -34,6 +35,8 @@ public struct HotCacheOptions: Sendable, Equatable {
     /// For the auto budget's KV estimate.
     public var ctxSize = 4096
     public var parallelSequences = 1
+    /// KV row types: the KV bytes in the auto budget and the larger-than-RAM decision.
+    public var kvCacheTypes = KVCacheTypes.f32
 
     public init() {}
 

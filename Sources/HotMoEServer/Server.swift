@@ -15,6 +15,8 @@ public struct ServerOptions: Sendable {
     public var contextSize = 4096
     public var threads = 2
     public var batchSize = 256
+    /// KV row types of every slot's cache (checked against the model by the caller).
+    public var kvCacheTypes = KVCacheTypes.f32
     public var alias: String?
     public var apiKey: String?
     /// Requests allowed to wait for a slot before the server answers 503.
@@ -91,7 +93,8 @@ public final class HotMoEServer: Sendable {
                                               endOfGeneration: tokenizer.eosTokens)
         let busy = BusyCount()
         let slots = (0..<max(1, options.parallel)).map { i -> Slot in
-            let s = InferenceSession(model: model, contextSize: ctx, maxBatch: options.batchSize, threads: options.threads)
+            let s = InferenceSession(model: model, contextSize: ctx, maxBatch: options.batchSize, threads: options.threads,
+                                     cacheTypes: options.kvCacheTypes)
             s.executor = runtime.makeExecutor(pool: s.pool)
             return Slot(id: i, session: s, trace: trace, busy: busy)
         }

@@ -6,7 +6,8 @@ import ExpertCache
 import HotCache
 
 /// Prompt-processing and generation speed the way llama-bench measures them: pp = one prompt of
-/// random tokens from an empty context, tg = tokens decoded one at a time from an empty context.
+/// random tokens, tg = tokens decoded one at a time, each after -d tokens of context (llama-bench's
+/// n_depth; 0: from an empty context).
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Measure prompt processing (pp) and generation (tg) tokens/s, like llama-bench.")
@@ -15,11 +16,13 @@ struct BenchCommand: ParsableCommand {
     var model: String?
     @Option(name: [.customShort("p"), .customLong("n-prompt")], help: "Prompt tokens for the pp test (0 skips it).") var nPrompt = 512
     @Option(name: [.customShort("n"), .customLong("n-gen")], help: "Generated tokens for the tg test (0 skips it).") var nGen = 128
+    @Option(name: [.customShort("d"), .customLong("n-depth")], help: "Tokens already in the context before each pp / tg test (llama-bench's -d).") var depth = 0
     @Option(name: [.customShort("r"), .customLong("repetitions")], help: "Repetitions of each test.") var repetitions = 3
     @Option(name: [.customShort("t"), .customLong("threads")], help: "Threads (default: all cores).") var threads: Int?
     @Option(name: [.customShort("b"), .customLong("batch-size")], help: "Prompt batch size.") var batchSize = 512
     @Option(name: [.customShort("o"), .customLong("output")], help: "md or json.") var output = "md"
     @OptionGroup(title: "MoE hot cache") var cache: HotCacheFlags
+    @OptionGroup(title: "KV cache") var kvCache: KVCacheFlags
     @Flag(name: .customLong("sweep-cache"), help: "Decode (tg) at several hot-cache budgets against the no-cache baseline; prints the hit-rate table and the break-even hit rate.")
     var sweepCache = false
     @Option(name: .customLong("sweep-mib"), help: "With --sweep-cache: budgets in MiB, comma separated (default: 1x, 2x, 4x, 8x top-k per layer and all experts).")
@@ -31,6 +34,7 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         if nPrompt < 0 || nGen < 0 { throw ValidationError("-p and -n must be >= 0") }
+        if depth < 0 { throw ValidationError("-d must be >= 0") }
         if repetitions < 1 { throw ValidationError("-r must be >= 1") }
         if !["md", "json"].contains(output) { throw ValidationError("-o must be md or json") }
         if sweepMiB != nil && !sweepCache { throw ValidationError("--sweep-mib needs --sweep-cache") }
@@ -64,13 +68,24 @@ struct BenchCommand: ParsableCommand {
         return "\(c.architecture) \(c.layerCount)x\(c.embeddingLength) e\(c.expertCount)k\(c.expertsUsed)"
     }
 
-    /// tg: `tokens` decoded one at a time from an empty context, in tokens per second.
-    static func decodeRate(_ session: InferenceSession, _ tokens: [Int32]) throws -> Double {
-        session.reset()
+    /// tg: `tokens` decoded one at a time after `context` (not timed), in tokens per second.
+    static func decodeRate(_ session: InferenceSession, _ tokens: [Int32], after context: [Int32] = []) throws -> Double {
+        try fill(session, context)
         let clock = ContinuousClock()
         let t0 = clock.now
         for t in tokens { try session.forward(token: t, logits: .last) }
         return Double(tokens.count) / (clock.now - t0).seconds
+    }
+
+    /// Empties the session, then runs `context` through it as prompt batches (the -d depth).
+    static func fill(_ session: InferenceSession, _ context: [Int32]) throws {
+        session.reset()
+        if !context.isEmpty { try session.forward(context, logits: .last) }
+    }
+
+    /// A test's name as llama-bench prints it: "tg128", "tg128 @ d4096".
+    static func testName(_ kind: String, _ tokens: Int, depth: Int) -> String {
+        depth > 0 ? "\(kind)\(tokens) @ d\(depth)" : "\(kind)\(tokens)"
     }
 
     /// Heap allocations per decoded token once warm: decodes half the tokens, then counts over
@@ -94,11 +109,15 @@ struct BenchCommand: ParsableCommand {
         do {
             let path = try ModelLocator.resolve(model, logger: logger)
             let maxBatch = max(1, min(batchSize, max(nPrompt, 1)))
-            let (m, runtime) = try cache.load(file: try GGUFFile(path: path), ctxSize: { min($0.config.contextLength, max(nPrompt, nGen) + 8) },
-                                              parallel: 1, maxBatch: maxBatch, logger: logger)
+            let kvTypes = try kvCache.types()
+            let positions = depth + max(nPrompt, nGen) + 8
+            let (m, runtime) = try cache.load(file: try GGUFFile(path: path), ctxSize: { min($0.config.contextLength, positions) },
+                                              parallel: 1, maxBatch: maxBatch, kvTypes: kvTypes, logger: logger)
+            guard positions <= m.config.contextLength else {
+                throw CLIError("-d \(depth) + max(-p, -n) needs \(positions) positions; the model's context is \(m.config.contextLength)")
+            }
             let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
-            let ctx = min(m.config.contextLength, max(nPrompt, nGen) + 8)
-            let session = InferenceSession(model: m, contextSize: ctx, maxBatch: maxBatch, threads: threadCount)
+            let session = InferenceSession(model: m, contextSize: positions, maxBatch: maxBatch, threads: threadCount, cacheTypes: kvTypes)
             var rng = SeededGenerator(seed: 1234)
             if sweepCache { return try runSweep(model: m, session: session, threads: threadCount, rng: &rng, logger: logger) }
             if let runtime { session.executor = runtime.makeExecutor(pool: session.pool) }
@@ -117,23 +136,24 @@ struct BenchCommand: ParsableCommand {
             if nPrompt > 0 {
                 var samples = [Double]()
                 for r in 0..<repetitions {
-                    session.reset()
+                    try BenchCommand.fill(session, randomTokens(depth))
                     let tokens = randomTokens(nPrompt)
                     let t0 = clock.now
                     try session.forward(tokens, logits: .last)
                     samples.append(Double(nPrompt) / (clock.now - t0).seconds)
-                    logger.info("pp\(nPrompt) run \(r + 1)/\(repetitions): \(String(format: "%.2f", samples.last!)) t/s")
+                    logger.info("\(BenchCommand.testName("pp", nPrompt, depth: depth)) run \(r + 1)/\(repetitions): \(String(format: "%.2f", samples.last!)) t/s")
                 }
-                results.append(Result(test: "pp\(nPrompt)", tokens: nPrompt, samples: samples))
+                results.append(Result(test: BenchCommand.testName("pp", nPrompt, depth: depth), tokens: nPrompt, samples: samples))
             }
             if nGen > 0 {
                 var samples = [Double]()
                 let readBefore = runtime?.readStats
                 for r in 0..<repetitions {
-                    samples.append(try BenchCommand.decodeRate(session, randomTokens(nGen)))
-                    logger.info("tg\(nGen) run \(r + 1)/\(repetitions): \(String(format: "%.2f", samples.last!)) t/s")
+                    let context = randomTokens(depth)
+                    samples.append(try BenchCommand.decodeRate(session, randomTokens(nGen), after: context))
+                    logger.info("\(BenchCommand.testName("tg", nGen, depth: depth)) run \(r + 1)/\(repetitions): \(String(format: "%.2f", samples.last!)) t/s")
                 }
-                results.append(Result(test: "tg\(nGen)", tokens: nGen, samples: samples))
+                results.append(Result(test: BenchCommand.testName("tg", nGen, depth: depth), tokens: nGen, samples: samples))
                 if let before = readBefore, let after = runtime?.readStats, let runtime {
                     // Disk traffic of the decode runs alone, for bench/low-ram.sh's I/O bound.
                     let mib = Double(after.bytes - before.bytes) / 1048576

@@ -44,7 +44,7 @@ extension BenchCommand {
     }
 
     func runSweep(model m: MoEModel, session: InferenceSession, threads: Int, rng: inout SeededGenerator, logger: Logger) throws {
-        let base = try cache.options(ctxSize: session.cache.capacity, parallel: 1)
+        let base = try cache.options(ctxSize: session.cache.capacity, parallel: 1, kvTypes: session.cache.types)
         guard base.cachePolicy == nil else { throw CLIError("--sweep-cache measures the static hot tier; drop --moe-cache-policy") }
         guard base.maxMiB == 0 else { throw CLIError("--sweep-cache chooses the budgets; give them with --sweep-mib a,b,c, not --moe-hot-cache-max-mib") }
         let userMiB = try sweepMiB.map { list in

@@ -41,7 +41,7 @@ struct HotCacheFlags: ParsableArguments {
     @Flag(name: .customLong("no-repack"), help: "Keep Q4_K/Q8_0 weights in the file's layout instead of repacking them for the AVX2 eight-row kernels (slower; also HOTMOE_NO_REPACK=1).")
     var noRepack = false
 
-    func options(ctxSize: Int, parallel: Int) throws -> HotCacheOptions {
+    func options(ctxSize: Int, parallel: Int, kvTypes: KVCacheTypes) throws -> HotCacheOptions {
         var cli = HotCacheOptions.CommandLine()
         cli.cpuMoE = cpuMoE ? true : nil
         cli.perfOut = perfOut
@@ -60,6 +60,7 @@ struct HotCacheFlags: ParsableArguments {
         var o = try HotCacheOptions.resolve(cli, source: source)
         o.ctxSize = ctxSize
         o.parallelSequences = parallel
+        o.kvCacheTypes = kvTypes
         return o
     }
 
@@ -77,10 +78,12 @@ struct HotCacheFlags: ParsableArguments {
     /// Loads `file` with its experts resident if they fit in the memory this process may
     /// use, else streamed from the file into a RAM expert cache (explicit flags win), and the
     /// runtime when any cache feature is asked for or streaming needs one (`always`: the server).
-    func load(file: GGUFFile, ctxSize: (MoEModel) -> Int, parallel: Int, maxBatch: Int, always: Bool = false,
-              logger: Logger) throws -> (MoEModel, MoERuntime?) {
+    /// `kvTypes` are checked against the model's head widths here.
+    func load(file: GGUFFile, ctxSize: (MoEModel) -> Int, parallel: Int, maxBatch: Int, kvTypes: KVCacheTypes,
+              always: Bool = false, logger: Logger) throws -> (MoEModel, MoERuntime?) {
         let base = try MoEModel(file: file)
-        let o = try options(ctxSize: ctxSize(base), parallel: parallel)
+        try kvTypes.check(config: base.config)
+        let o = try options(ctxSize: ctxSize(base), parallel: parallel, kvTypes: kvTypes)
         let (model, resolved) = try AutoResidency.prepare(model: base, options: o, repack: repack, maxBatch: maxBatch, logger: logger)
         guard always || resolved.wantsRuntime || resolved.cpuMoE else { return (model, nil) }
         return (model, try MoERuntime(model: model, options: resolved, logger: logger))

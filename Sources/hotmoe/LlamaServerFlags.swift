@@ -60,7 +60,6 @@ enum LlamaServerFlags {
     --no-mmproj --no-mmproj-auto --mmproj-offload --no-mmproj-offload --no-models-autoload -no-ag --no-agent --no-reasoning-preserve | 0 | n/a the feature it switches off does not exist in hotmoe
     --repack | 0 | n/a repacking is on by default (--no-repack turns it off)
     --rope-scaling --rope-scale --rope-freq-base --rope-freq-scale --yarn-orig-ctx --yarn-ext-factor --yarn-attn-factor --yarn-beta-slow --yarn-beta-fast | 1 | no RoPE overrides are not supported: the file's RoPE settings are used
-    -ctk --cache-type-k -ctv --cache-type-v | 1 | no[f32] the KV cache is F32 only for now
     --override-kv --lora --lora-scaled --control-vector --control-vector-scaled | 1 | no adapters and metadata overrides are not supported
     --control-vector-layer-range | 2 | no adapters and metadata overrides are not supported
     --lora-init-without-apply | 0 | no adapters and metadata overrides are not supported

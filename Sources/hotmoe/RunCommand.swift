@@ -20,6 +20,7 @@ struct ModelOptions: ParsableArguments {
     var verbose = false
     @Flag(name: .customLong("check-tensors"), help: ArgumentHelp(stringLiteral: CheckTensors.help))
     var checkTensors = false
+    @OptionGroup var kvCache: KVCacheFlags
 
     var threadCount: Int { threads ?? ProcessInfo.processInfo.activeProcessorCount }
 
@@ -42,7 +43,8 @@ struct ModelOptions: ParsableArguments {
         logger.info("loading \(path)")
         let file = try GGUFFile(path: path)
         if checkTensors { try CheckTensors.run(file, logger: logger) }
-        let (model, runtime) = try cache.load(file: file, ctxSize: contextSize(for:), parallel: parallel, maxBatch: batchSize, logger: logger)
+        let (model, runtime) = try cache.load(file: file, ctxSize: contextSize(for:), parallel: parallel, maxBatch: batchSize,
+                                             kvTypes: try kvCache.types(), logger: logger)
         let tokenizer = try Tokenizer(gguf: file)
         let c = model.config
         logger.info("loaded \(c.architecture): \(c.layerCount) layers, \(c.expertCount) experts (top-\(c.expertsUsed)), vocab \(c.vocabSize) in \(String(format: "%.2f", (clock.now - t0).seconds)) s")
@@ -105,8 +107,8 @@ struct RunCommand: ParsableCommand {
             }
             let tokens = tokenizer.encode(text, parseSpecial: chat)
             let ctx = modelOptions.contextSize(for: model)
-            let session = InferenceSession(model: model, contextSize: ctx,
-                                           maxBatch: modelOptions.batchSize, threads: modelOptions.threadCount)
+            let session = InferenceSession(model: model, contextSize: ctx, maxBatch: modelOptions.batchSize,
+                                           threads: modelOptions.threadCount, cacheTypes: try modelOptions.kvCache.types())
             if let runtime { session.executor = runtime.makeExecutor(pool: session.pool) }
             guard tokens.count + nPredict <= session.cache.capacity else {
                 throw CLIError("prompt (\(tokens.count) tokens) + --n-predict \(nPredict) exceed the context of \(session.cache.capacity) tokens; raise --ctx-size")

@@ -45,6 +45,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(name: .customLong("check-tensors"), help: ArgumentHelp(stringLiteral: CheckTensors.help)) var checkTensors = false
     @OptionGroup(title: "Chat template") var chatTemplate: ChatTemplateFlags
     @OptionGroup(title: "MoE hot cache") var cache: HotCacheFlags
+    @OptionGroup(title: "KV cache") var kvCache: KVCacheFlags
 
     func run() async throws {
         Log.setup(verbose: false)
@@ -123,6 +124,7 @@ struct ServeCommand: AsyncParsableCommand {
                 }
                 o.slotSavePath = slotSavePath
             }
+            o.kvCacheTypes = try kvCache.types()
             logger.info("loading \(modelPath)")
             let file = try GGUFFile(path: modelPath)
             if checkTensors { try CheckTensors.run(file, logger: logger) }
@@ -132,7 +134,7 @@ struct ServeCommand: AsyncParsableCommand {
             guard ctxAsked >= 8 else { throw CLIError("--ctx-size \(ctxTotal) over --parallel \(o.parallel) leaves \(ctxAsked) positions per slot") }
             // The server always has a runtime, so /moe-layer-perf and /moe-hot-cache work.
             let (m, loadedRuntime) = try cache.load(file: file, ctxSize: { min(ctxAsked, $0.config.contextLength) }, parallel: o.parallel,
-                                                    maxBatch: o.batchSize, always: true, logger: logger)
+                                                    maxBatch: o.batchSize, kvTypes: o.kvCacheTypes, always: true, logger: logger)
             let tokenizer = try Tokenizer(gguf: file)
             o.contextSize = min(ctxAsked, m.config.contextLength)
             guard let runtime = loadedRuntime else { throw CLIError("internal: no MoE runtime") }

@@ -16,16 +16,34 @@ import Testing
                                             "-cb", "--no-mmap", "--help"], timeout: 60)
         #expect(ok.exitCode == 0, "\(ok.stderr)")
         for note in ["-ngl 99: accepted, does not apply: no GPU backend", "-fa on: accepted",
-                     "--mirostat 0: accepted (the neutral value)", "-ctk f32: accepted"] {
+                     "--mirostat 0: accepted (the neutral value)"] {
             #expect(ok.stderr.contains(note), "missing note '\(note)' in \(ok.stderr)")
         }
         for (args, why) in [(["--lora", "a.gguf"], "--lora a.gguf: adapters"), (["--mirostat", "2"], "mirostat is not implemented"),
-                            (["-ctk", "q8_0"], "F32 only"), (["--grammar-file", "g.gbnf"], "per request"),
+                            (["--grammar-file", "g.gbnf"], "per request"),
                             (["-hf", "user/model"], "does not download"), (["--host", "127.0.0.1,::1"], "one TCP address"),
                             (["--not-a-flag"], "Unknown option '--not-a-flag'")] {
             let r = try ChildProcess.run(exe, ["serve"] + args, timeout: 60)
             #expect(r.exitCode == 1 || r.exitCode == 64, "\(args) exit \(String(describing: r.exitCode))")
             #expect(r.stderr.contains(why), "\(args): \(r.stderr)")
+        }
+    }
+
+    /// -ctk / -ctv take f32, f16 or q8_0 on every command that holds a KV cache; anything else
+    /// is refused at parse time, naming the flag and the accepted types.
+    @Test func cacheTypeFlagsRefuseUnknownTypes() throws {
+        guard let exe = ChildProcess.hotmoe else {
+            Issue.record("hotmoe binary not found next to the tests")
+            return
+        }
+        for command in [["serve"], ["run"], ["bench"], ["perplexity", "-f", "x.txt"]] {
+            for (args, flag) in [(["-ctk", "q4_0"], "--cache-type-k"), (["--cache-type-v", "bf16"], "--cache-type-v"), (["-ctv=f64"], "--cache-type-v")] {
+                let r = try ChildProcess.run(exe, command + args, timeout: 60)
+                #expect(r.exitCode == 1 || r.exitCode == 64, "\(command) \(args) exit \(String(describing: r.exitCode))")
+                #expect(r.stderr.contains("\(flag): unsupported cache type") && r.stderr.contains("(accepted: f32, f16, q8_0)"), "\(command) \(args): \(r.stderr)")
+            }
+            let ok = try ChildProcess.run(exe, command + ["-ctk", "q8_0", "-ctv=f32", "--help"], timeout: 60)
+            #expect(ok.exitCode == 0, "\(command): \(ok.stderr)")
         }
     }
 

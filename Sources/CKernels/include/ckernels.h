@@ -90,11 +90,25 @@ void hm_ggml_mad_f32(float *y, const float *x, float v, int64_t n);
 /// tokens when cols % 16 == 0, else ggml_vec_dot_f32).
 HM_MATMUL_DECL(hm_matmul_f32_ggml_vec);
 HM_MATMUL_DECL(hm_matmul_f32_ggml_gemm);
-/// One query head's attention over positions first..<n (keys/values from position 0) as
-/// llama.cpp computes it without flash attention (see ggml_float_ops.c); `batched`: the query
-/// is one of a batch of 2+ tokens. `scores`: scratch for n floats rounded up to 16; `acc`:
-/// scratch for 64 * value_dim floats. `sink`: this head's attention-sink logit, which joins the
-/// softmax's max and sum without a value (gpt-oss; ggml_soft_max_add_sinks), or NULL.
+/// KV-cache row types (KVCacheType in Engine).
+enum { HM_KV_F32 = 0, HM_KV_F16 = 1, HM_KV_Q8_0 = 2 };
+/// Writes n floats as a cache row of `type` (F16: round to nearest even; Q8_0, n % 32 == 0:
+/// ggml's x86 quantize_row_q8_0).
+void hm_kv_store_row(int32_t type, const float *x, void *dst, int64_t n);
+/// Reads a cache row of `type` back as n floats (exact: F16 widened, Q8_0 q * d).
+void hm_kv_load_row(int32_t type, const void *src, float *y, int64_t n);
+/// One query head's attention over positions first..<n (key / value rows of their types,
+/// k_row_bytes / v_row_bytes apart, from position 0) as llama.cpp computes it without flash
+/// attention (see kv_attention.c); `batched`: the query is one of a batch of 2+ tokens.
+/// `scores`: scratch for n floats rounded up to 16; `acc`: scratch for 64 * value_dim floats;
+/// `q_scratch`: 2 * head_dim bytes (the query in the keys' type). `sink`: this head's
+/// attention-sink logit, which joins the softmax's max and sum without a value (gpt-oss;
+/// ggml_soft_max_add_sinks), or NULL. Q8_0 needs head_dim / value_dim % 32 == 0.
+void hm_attend_ggml_kv(const float *q, const void *keys, int32_t k_type, int64_t k_row_bytes, const void *values,
+                       int32_t v_type, int64_t v_row_bytes, int64_t first, int64_t n, int64_t head_dim,
+                       int64_t value_dim, float scale, int32_t batched, const float *sink, float *scores, float *acc,
+                       void *q_scratch, float *out);
+/// hm_attend_ggml_kv with F32 rows k_stride / v_stride floats apart.
 void hm_attend_ggml_f32(const float *q, const float *keys, int64_t k_stride, const float *values, int64_t v_stride,
                         int64_t first, int64_t n, int64_t head_dim, int64_t value_dim, float scale, int32_t batched,
                         const float *sink, float *scores, float *acc, float *out);

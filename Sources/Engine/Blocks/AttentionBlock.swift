@@ -41,8 +41,7 @@ extension InferenceSession {
                 for h in 0..<s.kvHeads { Ops.rmsNormUnweighted(vi + h * s.valueDim, vi + h * s.valueDim, count: s.valueDim, eps: c.normEpsilon) }
             }
             Ops.rope(ki, heads: s.kvHeads, headDim: s.headDim, ropeDim: s.ropeDim, style: c.ropeStyle, cosSin: cs)
-            cache.key(layer: li, position: start + i).update(from: ki, count: s.kvDim)
-            cache.value(layer: li, position: start + i).update(from: vi, count: s.vDim)
+            cache.store(layer: li, position: start + i, key: ki, value: vi)
         }
         Attention.run(config: c, layer: li, cache: cache, start: start, tokens: n, q: q, out: attnOut, scratch: scores,
                       scratchPerPart: attentionScratchPerPart, pool: pool, sinks: l.sinks)
