@@ -3,6 +3,7 @@
 // nearest even (GGML_FP32_TO_FP16), Q8_0 is ggml's x86 quantize_row_q8_0 (id = 127/amax, round
 // to nearest even), which is what ggml's set_rows into the cache uses.
 #include "ggml_float_common.h"
+#include "portable_common.h"
 
 enum { HM_Q8_0_BYTES = 34 };
 
@@ -25,22 +26,8 @@ HM_INL uint16_t fp32_to_fp16(float f) {
     return sign | (uint16_t)h;
 }
 
-HM_INL float fp16_to_fp32(uint16_t h) {
-    const uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-    uint32_t bits;
-    if (exp == 0) {
-        const float v = (float)mant * 5.9604644775390625e-08f;  // mant * 2^-24, exact
-        memcpy(&bits, &v, 4);
-        bits |= sign;
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (mant << 13);
-    } else {
-        bits = sign | ((exp + 112) << 23) | (mant << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
+// The one F16 -> F32 conversion of the portable kernels (exact for every half).
+HM_INL float fp16_to_fp32(uint16_t h) { return p_h2f((const uint8_t *)&h); }
 
 HM_INL float load_half(const uint8_t *p) {
     uint16_t h;

@@ -64,6 +64,20 @@ public struct TensorLoader {
     /// q/k/v/o projections with the optional q/k norms the config names, in the layer's
     /// attention shape. `gated`: the query projection has twice the rows (query and output
     /// gate per head).
+    /// Separate q/k/v projections (a fused attn_qkv is refused) with the q/k/v biases the file
+    /// has, as GLM-4.x and gpt-oss carry them.
+    public func attentionWithOptionalBiases(layer i: Int) throws -> AttentionWeights {
+        let p = "blk.\(i).", s = c.attentionShape(i)
+        if has(p + "attn_qkv.weight") {
+            throw GGUFError("\(file.path): tensor '\(p)attn_qkv.weight': fused qkv projections are not supported")
+        }
+        var attention = try self.attention(layer: i, gated: false)
+        attention.qBias = try optionalVector(p + "attn_q.bias", s.qDim)
+        attention.kBias = try optionalVector(p + "attn_k.bias", s.kvDim)
+        attention.vBias = try optionalVector(p + "attn_v.bias", s.vDim)
+        return attention
+    }
+
     public func attention(layer i: Int, gated: Bool) throws -> AttentionWeights {
         let p = "blk.\(i).", d = c.embeddingLength, s = c.attentionShape(i)
         let qNormSize = c.qkNorm == .perHead ? s.headDim : s.qDim

@@ -163,7 +163,7 @@ extension HotMoEServer {
                 }
             }
         }
-        return try await streamResponse(plan.requests[0], slot: plan.slot, opening: { chat ? [chunk(["role": "assistant"], finish: nil)] : [] }, done: true,
+        return try await streamResponse(plan.requests[0], slot: plan.slot, opening: { chat ? [chunk(["role": "assistant", "content": NSNull()], finish: nil)] : [] }, done: true,
             piece: { piece in
                 if let thoughts {
                     let out = deltas(thoughts.push(piece.text))

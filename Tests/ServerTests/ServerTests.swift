@@ -164,7 +164,7 @@ func completionText(_ s: String) -> String {
         try await withServer { base, _ in
             let cases: [(String, String, Int)] = [
                 ("/v1/completions", "{not json", 400),
-                ("/v1/completions", #"{"prompt": "x", "max_tokens": -1}"#, 400),
+                ("/v1/completions", #"{"prompt": "x", "max_tokens": -2}"#, 400),
                 ("/v1/completions", #"{"prompt": 42}"#, 400),
                 ("/v1/completions", #"{"prompt": "x", "temperature": "warm"}"#, 400),
                 ("/v1/completions", #"{"prompt": "x", "n": 17}"#, 400),

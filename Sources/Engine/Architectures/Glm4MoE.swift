@@ -45,13 +45,7 @@ public enum Glm4MoE: ArchitectureDefinition {
 
     public static func layer(_ i: Int, _ t: TensorLoader, _ c: ModelConfig) throws -> LayerWeights {
         let p = "blk.\(i).", d = c.embeddingLength, s = c.attentionShape(i)
-        if t.has(p + "attn_qkv.weight") {
-            throw GGUFError("\(t.file.path): tensor '\(p)attn_qkv.weight': fused qkv projections are not supported")
-        }
-        var attention = try t.attention(layer: i, gated: false)
-        attention.qBias = try t.optionalVector(p + "attn_q.bias", s.qDim)
-        attention.kBias = try t.optionalVector(p + "attn_k.bias", s.kvDim)
-        attention.vBias = try t.optionalVector(p + "attn_v.bias", s.vDim)
+        let attention = try t.attentionWithOptionalBiases(layer: i)
         let attnNorm = try t.vector(p + "attn_norm.weight", d)
         let ffnNorm = try t.vector(p + "post_attention_norm.weight", d)
         guard c.isMoELayer(i) else {

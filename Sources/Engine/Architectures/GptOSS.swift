@@ -43,14 +43,8 @@ public enum GptOSS: ArchitectureDefinition {
 
     public static func layer(_ i: Int, _ t: TensorLoader, _ c: ModelConfig) throws -> LayerWeights {
         let p = "blk.\(i).", d = c.embeddingLength, s = c.attentionShape(i)
-        if t.has(p + "attn_qkv.weight") {
-            throw GGUFError("\(t.file.path): tensor '\(p)attn_qkv.weight': fused qkv projections are not supported")
-        }
-        var attention = try t.attention(layer: i, gated: false)
         // q/k/v biases are optional in llama.cpp's loader; the output bias and sinks are not.
-        attention.qBias = try t.optionalVector(p + "attn_q.bias", s.qDim)
-        attention.kBias = try t.optionalVector(p + "attn_k.bias", s.kvDim)
-        attention.vBias = try t.optionalVector(p + "attn_v.bias", s.vDim)
+        var attention = try t.attentionWithOptionalBiases(layer: i)
         attention.outputBias = try t.vector(p + "attn_output.bias", d)
         attention.sinks = try t.vector(p + "attn_sinks.weight", s.heads)
         var moe = try t.moe(layer: i, shared: false)
