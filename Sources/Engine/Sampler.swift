@@ -81,6 +81,10 @@ public struct Sampler {
     public let params: SamplingParams
     private var rng: SeededGenerator
     private var candidates: [(id: Int32, logit: Float)] = []
+    /// When set, each `sample` keeps the distribution it drew from (after top-k, top-p, min-p
+    /// and temperature; llama-server's post_sampling_probs), most likely first.
+    public var recordsDistribution = false
+    public private(set) var lastDistribution: [(id: Int32, prob: Float)] = []
 
     public init(_ params: SamplingParams) {
         self.params = params
@@ -88,7 +92,11 @@ public struct Sampler {
     }
 
     public mutating func sample(_ logits: UnsafeBufferPointer<Float>) -> Int32 {
-        if params.temperature <= 0 { return Sampler.argmax(logits) }
+        if params.temperature <= 0 {
+            let best = Sampler.argmax(logits)
+            if recordsDistribution { lastDistribution = [(best, 1)] }  // greedy: all mass on one token
+            return best
+        }
         candidates.removeAll(keepingCapacity: true)
         // NaN as -inf keeps the sort's ordering strict and the softmax below defined.
         for (i, l) in logits.enumerated() { candidates.append((Int32(i), l.isNaN ? -.infinity : l)) }
@@ -111,6 +119,7 @@ public struct Sampler {
             candidates.removeLast(candidates.count - keep)
         }
         let scaled = Sampler.softmax(candidates.map { $0.logit / params.temperature })
+        if recordsDistribution { lastDistribution = zip(candidates, scaled).map { ($0.id, $1) } }
         let r = Float(Double(rng.next() >> 11) / Double(1 << 53))
         var cumulative: Float = 0
         for (i, p) in scaled.enumerated() {

@@ -11,6 +11,14 @@ public struct TokenLogprob: Sendable, Equatable {
         a.id == b.id && a.logprob == b.logprob && a.top.map(\.id) == b.top.map(\.id) && a.top.map(\.logprob) == b.top.map(\.logprob)
     }
 
+    /// From the distribution the sampler drew from (post_sampling_probs): the token's and the
+    /// `top` first entries' probabilities, as logs; tokens outside it have probability 0.
+    public init(id: Int32, distribution: [(id: Int32, prob: Float)], top n: Int) {
+        self.id = id
+        logprob = distribution.first { $0.id == id }.map { Foundation.log($0.prob) } ?? -.infinity
+        top = distribution.prefix(n).filter { $0.prob > 0 }.map { ($0.id, Foundation.log($0.prob)) }
+    }
+
     /// Log-softmax in double over `logits` (NaN as -inf); `top` by logit, ties to the lower id.
     public init(id: Int32, logits: UnsafeBufferPointer<Float>, top n: Int) {
         self.id = id

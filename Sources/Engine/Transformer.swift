@@ -50,6 +50,9 @@ public final class InferenceSession {
     public var executor: ExpertExecutor
     /// Called with (layer, routes) after routing, before experts run (telemetry, tracing).
     public var routeObserver: ((Int, ExpertRoutes) -> Void)?
+    /// Called after each batch of a multi-token forward with the tokens of that call done so
+    /// far (prompt progress reports).
+    public var batchObserver: ((Int) -> Void)?
     /// With a recurrent state, run a prompt's last token on its own so that checkpoints at both
     /// its start and end exist: a repeated prompt then rewinds by one token, not to 0 (the
     /// server's slots turn this on; it costs one more pass over the weights per prompt).
@@ -190,6 +193,7 @@ public final class InferenceSession {
                 throw failure
             }
             start += n
+            batchObserver?(start)
         }
         // A prompt's end is where the next request most likely resumes (prefix reuse).
         if tokens.count > 1 { recurrent?.checkpoint(position: cache.count) }

@@ -67,6 +67,8 @@ extension HotMoEServer {
         let topLogprobs = try f.topLogprobs(chat: chat)
         let stop = try f.stop()
         let reuse = try f.bool("cache_prompt") ?? true
+        let returnProgress = try f.bool("return_progress") ?? false
+        if returnProgress && !stream { throw APIError(400, "'return_progress' reports while streaming: it needs 'stream': true") }
         var grammar = try f.outputGrammar()
         if let forced = tools.grammar {
             guard grammar == nil else { throw APIError(400, "'tool_choice' forcing a call cannot be combined with 'grammar', 'json_schema' or 'response_format'") }
@@ -81,7 +83,7 @@ extension HotMoEServer {
             GenerationRequest(prompt: p, maxTokens: min(maxTokens, ctxSize - p.count), sampling: sampling, stop: stop,
                               ignoreEOS: ignoreEOS, adjustments: adjustments, topLogprobs: topLogprobs, grammar: constraint,
                               traceDomain: traceDomain ?? (chat ? "chat" : "completion"), reusePrefix: reuse,
-                              limitedByContext: maxTokens > ctxSize - p.count)
+                              limitedByContext: maxTokens > ctxSize - p.count, returnProgress: returnProgress)
         }
         return CompletionPlan(requests: requests, stream: stream, includeUsage: includeUsage, slot: slot, topLogprobs: topLogprobs,
                               timingsPerToken: try f.bool("timings_per_token") ?? false, tools: tools, reasoning: reasoning)

@@ -8,11 +8,9 @@ import Synchronization
 /// generation_settings, completion_probabilities, id_slot), streamed as one event per piece.
 extension HotMoEServer {
     /// Fields only the native endpoint reads, on top of the shared ones.
-    static let nativeFields: Set<String> = ["return_tokens", "response_fields"]
+    static let nativeFields: Set<String> = ["return_tokens", "response_fields", "post_sampling_probs"]
     /// Native fields for features hotmoe lacks, with the value that means "off".
     static let nativeNeutral: [String: @Sendable (Any) -> Bool] = [
-        "post_sampling_probs": { ($0 as? Bool) == false },
-        "return_progress": { ($0 as? Bool) == false },
         "n_keep": { ($0 as? NSNumber)?.intValue == 0 },
         "t_max_predict_ms": { ($0 as? NSNumber)?.intValue == 0 },
         "lora": { ($0 as? [Any])?.isEmpty == true },
@@ -23,7 +21,10 @@ extension HotMoEServer {
         let f = try JSONFields(try await body(req, ctx))
         try f.refuse(except: JSONFields.implemented.union(JSONFields.inert).union(Self.nativeFields),
                      neutral: JSONFields.neutral.merging(Self.nativeNeutral) { a, _ in a })
-        let plan = try completionPlan(f, chat: false)
+        var planned = try completionPlan(f, chat: false)
+        let postSampling = try f.bool("post_sampling_probs") ?? false
+        for i in planned.requests.indices { planned.requests[i].postSamplingProbs = postSampling }
+        let plan = planned
         let returnTokens = try f.bool("return_tokens") ?? false
         let fields = try responseFields(f)
         if !plan.stream {
@@ -37,10 +38,14 @@ extension HotMoEServer {
         let counter = TokenCounter()
         return try await streamResponse(gen, slot: plan.slot, opening: { [] }, done: false,
             piece: { p in
+                if let progress = p.promptProgress {
+                    return [["index": 0, "content": "", "tokens": [Int](), "stop": false, "prompt_progress": progress.json,
+                             "timings": self.timings(p.progress), "tokens_predicted": 0, "tokens_evaluated": gen.prompt.count]]
+                }
                 let predicted = counter.add(p.tokens.count)
                 var event: [String: Any] = ["index": 0, "content": p.text, "tokens": p.tokens.map(Int.init), "stop": false,
                                             "tokens_predicted": predicted, "tokens_evaluated": gen.prompt.count]
-                if gen.topLogprobs != nil { event["completion_probabilities"] = self.nativeProbabilities(p.logprobs) }
+                if gen.topLogprobs != nil { event["completion_probabilities"] = self.nativeProbabilities(p.logprobs, postSampling: postSampling) }
                 if plan.timingsPerToken { event["timings"] = self.timings(p.progress) }
                 return [event]
             },
@@ -60,7 +65,9 @@ extension HotMoEServer {
             "truncated": r.truncated, "stop_type": r.stopType.name, "stopping_word": stoppingWord, "tokens_cached": r.cachedTokens + r.completionTokens,
             "timings": timings(r),
         ]
-        if !streamed && request.topLogprobs != nil { body["completion_probabilities"] = nativeProbabilities(r.logprobs) }
+        if !streamed && request.topLogprobs != nil {
+            body["completion_probabilities"] = nativeProbabilities(r.logprobs, postSampling: request.postSamplingProbs)
+        }
         return body
     }
 
@@ -77,7 +84,7 @@ extension HotMoEServer {
             "adaptive_target": -1, "adaptive_decay": 0.9, "max_tokens": r.maxTokens, "n_predict": r.maxTokens, "n_keep": 0,
             "n_discard": 0, "ignore_eos": r.ignoreEOS, "stream": stream, "n_probs": r.topLogprobs ?? 0, "min_keep": 0,
             "stop": r.stop, "logit_bias": a.bias.keys.sorted().map { [Int($0), a.bias[$0]!.isFinite ? Double(a.bias[$0]!) as Any : false as Any] },
-            "samplers": ["penalties", "top_k", "top_p", "min_p", "temperature"], "post_sampling_probs": false,
+            "samplers": ["penalties", "top_k", "top_p", "min_p", "temperature"], "post_sampling_probs": r.postSamplingProbs,
             "timings_per_token": false, "lora": [Any](), "cache_prompt": r.reusePrefix,
         ]
     }

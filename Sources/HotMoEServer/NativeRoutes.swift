@@ -100,13 +100,17 @@ extension HotMoEServer {
                 "text_offset": offsets]
     }
 
-    func nativeProbabilities(_ entries: [TokenLogprob]) -> [[String: Any]] {
-        entries.map { e in
+    /// llama-server's completion_probabilities: logprobs of the model, or with `postSampling`
+    /// the probabilities the sampler drew from ("prob" / "top_probs").
+    func nativeProbabilities(_ entries: [TokenLogprob], postSampling: Bool = false) -> [[String: Any]] {
+        let value = postSampling ? "prob" : "logprob", top = postSampling ? "top_probs" : "top_logprobs"
+        func v(_ lp: Float) -> Double { postSampling ? Foundation.exp(Double(lp)) : number(lp) }
+        return entries.map { e in
             let p = piece(e.id)
-            return ["id": Int(e.id), "token": p.text, "logprob": number(e.logprob), "bytes": p.bytes,
-                    "top_logprobs": e.top.map { t -> [String: Any] in
+            return ["id": Int(e.id), "token": p.text, value: v(e.logprob), "bytes": p.bytes,
+                    top: e.top.map { t -> [String: Any] in
                         let q = piece(t.id)
-                        return ["id": Int(t.id), "token": q.text, "logprob": number(t.logprob), "bytes": q.bytes]
+                        return ["id": Int(t.id), "token": q.text, value: v(t.logprob), "bytes": q.bytes]
                     }]
         }
     }

@@ -165,6 +165,13 @@ extension HotMoEServer {
         }
         return try await streamResponse(plan.requests[0], slot: plan.slot, opening: { chat ? [chunk(["role": "assistant", "content": NSNull()], finish: nil)] : [] }, done: true,
             piece: { piece in
+                if let progress = piece.promptProgress {
+                    var event = header()
+                    event["choices"] = [Any]()
+                    event["prompt_progress"] = progress.json
+                    event["timings"] = self.timings(piece.progress)
+                    return [event]
+                }
                 if let thoughts {
                     let out = deltas(thoughts.push(piece.text))
                     if out.isEmpty {

@@ -16,6 +16,8 @@ struct GenerationRequest: Sendable {
     var adjustments = LogitAdjustments()
     /// Report each generated token's logprob and this many alternatives (nil: no logprobs).
     var topLogprobs: Int?
+    /// Report probabilities after the sampler chain instead of the model's (post_sampling_probs).
+    var postSamplingProbs = false
     /// Output grammar (GBNF or JSON schema), in its initial state.
     var grammar: GrammarConstraint?
     /// Domain tag of the request's sequence in the --moe-trace-out file.
@@ -24,6 +26,8 @@ struct GenerationRequest: Sendable {
     var reusePrefix = true
     /// `maxTokens` is what the context had left, not what was asked: reaching it truncates.
     var limitedByContext = false
+    /// llama-server's return_progress: report the prompt's progress, batch by batch, while streaming.
+    var returnProgress = false
 }
 
 /// Why generation ended, in llama-server's terms (`stop_type`).
@@ -51,6 +55,15 @@ struct GeneratedPiece: Sendable {
     var logprobs: [TokenLogprob]
     /// The request's counts and times so far (llama-server's timings_per_token).
     var progress = GenerationProgress()
+    /// Set on the prompt-progress reports of a request with return_progress (no text then).
+    var promptProgress: PromptProgress?
+}
+
+/// llama-server's prompt_progress: prompt tokens in all, reused from the cache, processed so
+/// far (cache included), and milliseconds spent.
+struct PromptProgress: Sendable {
+    var total: Int, cache: Int, processed: Int, milliseconds: Double
+    var json: [String: Any] { ["total": total, "cache": cache, "processed": processed, "time_ms": milliseconds] }
 }
 
 /// Token counts and seconds of a generation, so far or in the end.
@@ -184,11 +197,27 @@ final class Slot: @unchecked Sendable {
         countDecode((r.prompt.count - keep + session.maxBatch - 1) / session.maxBatch)
         status.withLock { $0 = SlotStatus(processing: true, request: r, decoded: 0) }
         defer { status.withLock { $0.processing = false; $0.decoded = 0 } }
-        var logits = try session.forward(Array(r.prompt[keep...]), logits: .last)
+        var logits = try withoutActuallyEscaping(onText) { onText -> UnsafeBufferPointer<Float> in
+            guard r.returnProgress else { return try session.forward(Array(r.prompt[keep...]), logits: .last) }
+            func report(_ done: Int) {
+                let elapsed = (clock.now - t0).seconds
+                let p = PromptProgress(total: r.prompt.count, cache: keep, processed: keep + done, milliseconds: elapsed * 1000)
+                _ = onText(GeneratedPiece(text: "", tokens: [], logprobs: [],
+                                          // prompt_n so far: the tokens this request has computed.
+                                          progress: GenerationProgress(promptTokens: keep + done, cachedTokens: keep,
+                                                                       promptSeconds: elapsed),
+                                          promptProgress: p))
+            }
+            report(0)
+            session.batchObserver = report
+            defer { session.batchObserver = nil }
+            return try session.forward(Array(r.prompt[keep...]), logits: .last)
+        }
         history = r.prompt
         let promptSeconds = (clock.now - t0).seconds
         let t1 = clock.now
         var sampler = Sampler(r.sampling)
+        sampler.recordsDistribution = r.postSamplingProbs
         var decoder = tokenizer.makeStreamingDecoder()
         var stopFilter = StopFilter(stops: r.stop)
         var text = "", stopType = StopType.limit
@@ -225,7 +254,10 @@ final class Slot: @unchecked Sendable {
                 }
             }
             generatedTokens.append(token)
-            if let n = r.topLogprobs { logprobs.append(TokenLogprob(id: token, logits: logits, top: n)) }
+            if let n = r.topLogprobs {
+                logprobs.append(r.postSamplingProbs ? TokenLogprob(id: token, distribution: sampler.lastDistribution, top: n)
+                                                    : TokenLogprob(id: token, logits: logits, top: n))
+            }
             if !r.ignoreEOS && tokenizer.eosTokens.contains(token) { stopType = .eos; break }
             try grammar?.accept(token)
             let (out, stopWord) = stopFilter.push(decoder.push(token))

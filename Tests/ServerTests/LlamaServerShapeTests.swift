@@ -106,6 +106,28 @@ import Tokenizer
         }
     }
 
+    /// post_sampling_probs: the probabilities the sampler drew from. With top_k 3 at most three
+    /// tokens have mass, they sum to 1, and the sampled token is one of them.
+    @Test func postSamplingProbabilitiesAreTheSamplersDistribution() async throws {
+        try await withServer { base, _ in
+            let body = #"{"prompt": "The cache keeps", "n_predict": 4, "temperature": 1, "top_k": 3, "top_p": 1, "min_p": 0, "seed": 5, "n_probs": 5, "post_sampling_probs": true}"#
+            let (status, text, _) = try await request(base, "/completion", method: "POST", json: body)
+            let entries = object(text)["completion_probabilities"] as? [[String: Any]] ?? []
+            #expect(status == 200 && entries.count == 4, "\(text)")
+            for e in entries {
+                let top = e["top_probs"] as? [[String: Any]] ?? []
+                let probs = top.compactMap { $0["prob"] as? Double }
+                #expect((1...3).contains(probs.count) && abs(probs.reduce(0, +) - 1) < 1e-5, "\(e)")
+                #expect(probs == probs.sorted(by: >) && e["logprob"] == nil)
+                #expect(top.contains { $0["id"] as? Int == e["id"] as? Int } && ((e["prob"] as? Double) ?? 0) > 0)
+            }
+            let (_, greedy, _) = try await request(base, "/completion", method: "POST",
+                                                   json: #"{"prompt": "x", "n_predict": 1, "temperature": 0, "n_probs": 3, "post_sampling_probs": true}"#)
+            let first = (object(greedy)["completion_probabilities"] as? [[String: Any]])?.first
+            #expect(first?["prob"] as? Double == 1)
+        }
+    }
+
     /// llama-server's metric names with TYPE and HELP lines; the counters add up over requests;
     /// without --metrics the endpoint is a 501 that names the flag.
     @Test func llamaCppMetricNamesAndCounts() async throws {

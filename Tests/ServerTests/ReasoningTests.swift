@@ -62,3 +62,26 @@ import Tokenizer
         }
     }
 }
+
+@Suite struct PromptProgressTests {
+    /// return_progress: one report before the first batch (processed == cache), one after each
+    /// batch with processed growing to the total, then the answer; refused without streaming.
+    @Test func promptProgressReportsEachBatch() async throws {
+        try await withServer(configure: { $0.batchSize = 8 }) { base, server in
+            let prompt = String(repeating: "experts are cached ", count: 6)
+            let tokens = server.tokenizer.encode(prompt, parseSpecial: true).count
+            let body = #"{"prompt": "\#(prompt)", "n_predict": 2, "stream": true, "return_progress": true, "cache_prompt": false}"#
+            let (status, sse, _) = try await request(base, "/completion", method: "POST", json: body)
+            let events = sse.split(separator: "\n").filter { $0.hasPrefix("data: ") }.map { object(String($0.dropFirst(6))) }
+            let progress = events.compactMap { $0["prompt_progress"] as? [String: Any] }
+            let processed = progress.compactMap { $0["processed"] as? Int }
+            #expect(status == 200 && progress.count == 1 + (tokens + 7) / 8, "\(tokens) tokens: \(progress)")
+            #expect(processed.first == 0 && processed.last == tokens && processed == processed.sorted())
+            #expect(progress.allSatisfy { $0["total"] as? Int == tokens && $0["cache"] as? Int == 0 })
+            #expect((events.first?["timings"] as? [String: Any])?["prompt_n"] as? Int == 0)
+            #expect(events.last?["stop"] as? Bool == true)
+            let (refused, _, _) = try await request(base, "/completion", method: "POST", json: #"{"prompt": "x", "return_progress": true}"#)
+            #expect(refused == 400)
+        }
+    }
+}
