@@ -24,6 +24,8 @@ struct GenerationRequest: Sendable {
     var reusePrefix = true
     /// `maxTokens` is what the context had left, not what was asked: reaching it truncates.
     var limitedByContext = false
+    /// Control tokens the output keeps as text (the markup a tool-call/channel parser reads).
+    var preservedTokens: Set<Int32> = []
 }
 
 /// Why generation ended, in llama-server's terms (`stop_type`).
@@ -189,7 +191,7 @@ final class Slot: @unchecked Sendable {
         let promptSeconds = (clock.now - t0).seconds
         let t1 = clock.now
         var sampler = Sampler(r.sampling)
-        var decoder = tokenizer.makeStreamingDecoder()
+        var decoder = tokenizer.makeStreamingDecoder(preserving: r.preservedTokens)
         var stopFilter = StopFilter(stops: r.stop)
         var text = "", stopType = StopType.limit
         var generatedTokens: [Int32] = [], logprobs: [TokenLogprob] = []
