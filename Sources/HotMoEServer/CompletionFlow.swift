@@ -77,13 +77,14 @@ extension HotMoEServer {
         let constraint = try grammar.map { g in
             do { return try GrammarConstraint(grammar: g, vocabulary: grammarVocabulary) } catch { throw APIError(400, "\(error)") }
         }
+        let preserved = Set(tools.preservedTokens.compactMap(tokenizer.tokenId))
         var slot: Int?
         if let s = try f.int("id_slot"), s >= 0 { slot = s }
         let requests = prompts.flatMap { p in [[Int32]](repeating: p, count: choices) }.map { p in
             GenerationRequest(prompt: p, maxTokens: min(maxTokens, ctxSize - p.count), sampling: sampling, stop: stop,
                               ignoreEOS: ignoreEOS, adjustments: adjustments, topLogprobs: topLogprobs, grammar: constraint,
                               traceDomain: traceDomain ?? (chat ? "chat" : "completion"), reusePrefix: reuse,
-                              limitedByContext: maxTokens > ctxSize - p.count, returnProgress: returnProgress)
+                              limitedByContext: maxTokens > ctxSize - p.count, returnProgress: returnProgress, preservedTokens: preserved)
         }
         return CompletionPlan(requests: requests, stream: stream, includeUsage: includeUsage, slot: slot, topLogprobs: topLogprobs,
                               timingsPerToken: try f.bool("timings_per_token") ?? false, tools: tools, reasoning: reasoning)

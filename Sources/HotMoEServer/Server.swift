@@ -260,15 +260,18 @@ extension HotMoEServer {
     /// The thought tags of the chat template, if it has any.
     var reasoningTags: ReasoningTags? { ReasoningTags.detect(template: chat.templateSource) }
 
+    /// The request's `reasoning_format`, or the server's.
+    func requestedReasoningFormat(_ f: JSONFields) throws -> ReasoningFormat {
+        guard let name = try f.string("reasoning_format") else { return options.reasoningFormat }
+        guard let requested = ReasoningFormat(rawValue: name) else {
+            throw APIError(400, "'reasoning_format' must be one of \(ReasoningFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return requested
+    }
+
     /// How this chat request's thoughts are split from its answer (nil: left in the content).
     func reasoningSetup(_ f: JSONFields, prompt: String) throws -> ReasoningSetup? {
-        var format = options.reasoningFormat
-        if let name = try f.string("reasoning_format") {
-            guard let requested = ReasoningFormat(rawValue: name) else {
-                throw APIError(400, "'reasoning_format' must be one of \(ReasoningFormat.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            format = requested
-        }
+        let format = try requestedReasoningFormat(f)
         guard format != .none, let tags = reasoningTags else { return nil }
         return ReasoningSetup(tags: tags, startsInside: tags.opens(prompt), keepInContent: format == .deepseekLegacy)
     }

@@ -28,6 +28,8 @@ struct GenerationRequest: Sendable {
     var limitedByContext = false
     /// llama-server's return_progress: report the prompt's progress, batch by batch, while streaming.
     var returnProgress = false
+    /// Control tokens the output keeps as text (the markup a tool-call/channel parser reads).
+    var preservedTokens: Set<Int32> = []
 }
 
 /// Why generation ended, in llama-server's terms (`stop_type`).
@@ -218,7 +220,7 @@ final class Slot: @unchecked Sendable {
         let t1 = clock.now
         var sampler = Sampler(r.sampling)
         sampler.recordsDistribution = r.postSamplingProbs
-        var decoder = tokenizer.makeStreamingDecoder()
+        var decoder = tokenizer.makeStreamingDecoder(preserving: r.preservedTokens)
         var stopFilter = StopFilter(stops: r.stop)
         var text = "", stopType = StopType.limit
         var generatedTokens: [Int32] = [], logprobs: [TokenLogprob] = []

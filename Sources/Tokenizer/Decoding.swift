@@ -69,19 +69,23 @@ extension Tokenizer {
 public struct StreamingDecoder: Sendable {
     let tokenizer: Tokenizer
     let renderSpecial: Bool
+    /// Control tokens rendered as text even without `renderSpecial` (llama.cpp's preserved
+    /// tokens: the markup a chat format's parser reads, such as harmony's `<|channel|>`).
+    let preserved: Set<Int32>
     private var stripSpace: Bool
     private var seenAny = false
     private var pending: [UInt8] = []
 
-    init(tokenizer: Tokenizer, renderSpecial: Bool, startOfText: Bool) {
+    init(tokenizer: Tokenizer, renderSpecial: Bool, startOfText: Bool, preserved: Set<Int32> = []) {
         self.tokenizer = tokenizer
         self.renderSpecial = renderSpecial
+        self.preserved = preserved
         self.stripSpace = startOfText && tokenizer.addSpacePrefix
     }
 
     /// Adds one token; returns the text that became complete (possibly empty).
     public mutating func push(_ id: Int32) -> String {
-        var piece = tokenizer.tokenPiece(id, renderSpecial: renderSpecial)
+        var piece = tokenizer.tokenPiece(id, renderSpecial: renderSpecial || preserved.contains(id))
         let leadingBOS = !seenAny && id == tokenizer.bosToken
         seenAny = true
         if stripSpace && !leadingBOS {

@@ -204,8 +204,9 @@ public final class Tokenizer: Sendable {
 
     /// A decoder for generated tokens that only ever yields complete UTF-8 characters.
     /// `startOfText`: the tokens begin the text (strip SentencePiece's prefix space like
-    /// `decode`); leave false when continuing after a prompt.
-    public func makeStreamingDecoder(renderSpecial: Bool = false, startOfText: Bool = false) -> StreamingDecoder {
-        StreamingDecoder(tokenizer: self, renderSpecial: renderSpecial, startOfText: startOfText)
+    /// `decode`); leave false when continuing after a prompt. `preserving`: control tokens to
+    /// render as text anyway.
+    public func makeStreamingDecoder(renderSpecial: Bool = false, startOfText: Bool = false, preserving: Set<Int32> = []) -> StreamingDecoder {
+        StreamingDecoder(tokenizer: self, renderSpecial: renderSpecial, startOfText: startOfText, preserved: preserving)
     }
 }

@@ -16,13 +16,14 @@ import Tokenizer
 /// stopped and shut down the way `hotmoe serve` does after a signal. `derive` may turn the
 /// generated file into another one (a corrupt copy, say) and return that one's path.
 func withServer<T>(parallel: Int = 1, maxQueue: Int = 8, hotCache: (profile: String, mib: Int)? = nil, traceOut: String? = nil,
-                   architecture: String = "qwen3moe", streaming: Bool = false, configure: (inout ServerOptions) -> Void = { _ in },
+                   architecture: String = "qwen3moe", streaming: Bool = false, modelContext: Int? = nil, configure: (inout ServerOptions) -> Void = { _ in },
                    derive: (String) throws -> String = { $0 },
                    _ body: (URL, HotMoEServer) async throws -> T) async throws -> T {
     var spec = SyntheticModelSpec.preset("small", architecture: architecture)!
     spec.layers = 2
     spec.weightType = "q8_0"
     spec.seed = 77
+    if let modelContext { spec.context = modelContext }
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("server-\(getpid())-\(UUID().uuidString.prefix(6)).gguf").path
     try SyntheticModel.write(spec, to: path)
     var model = try MoEModel(path: try derive(path))

@@ -12,7 +12,14 @@ import Testing
      {"type": "function", "function": {"name": "ping", "parameters": {"type": "object", "properties": {}, "additionalProperties": false}}}]
     """#
 
-    static func body(_ extra: String) -> String {
+    /// set_color alone, for templates whose prompt around the tools is long (Llama 3.x): the
+    /// random test model has a 1024-token context.
+    static let colorTool = #"""
+    [{"type": "function", "function": {"name": "set_color", "parameters": {"type": "object", "properties": {"color": {"enum": ["red", "green", "blue"]},
+      "level": {"type": "integer", "minimum": 0, "maximum": 9}}, "required": ["color", "level"], "additionalProperties": false}}}]
+    """#
+
+    static func body(_ extra: String, tools: String = tools) -> String {
         #"{"messages": [{"role": "user", "content": "Pick a color."}], "max_tokens": 120, "temperature": 1.0, "tools": \#(tools), \#(extra)}"#
     }
 
@@ -62,28 +69,8 @@ import Testing
             #expect(auto == 200, "auto: \(autoText)")
 
             for (seed, choice) in [(1, #""required""#), (2, #""required""#), (3, #"{"type": "function", "function": {"name": "ping"}}"#)] {
-                let plain = Self.body(#""seed": \#(seed), "tool_choice": \#(choice)"#)
-                let (status, text, _) = try await request(base, "/v1/chat/completions", method: "POST", json: plain)
-                #expect(status == 200, "\(text)")
-                let c = try #require((object(text)["choices"] as? [[String: Any]])?.first)
-                #expect(c["finish_reason"] as? String == "tool_calls", "seed \(seed): \(text)")
-                let message = c["message"] as? [String: Any] ?? [:]
-                #expect(message["content"] is NSNull, "the forced output is only the call: \(text)")
-                let calls = message["tool_calls"] as? [[String: Any]] ?? []
-                #expect(calls.count == 1, "\(text)")
-                let fn = calls.first?["function"] as? [String: Any] ?? [:]
-                let name = fn["name"] as? String ?? "", arguments = fn["arguments"] as? String ?? ""
-                #expect(calls.first?["type"] as? String == "function" && (calls.first?["id"] as? String)?.hasPrefix("call_") == true)
-                #expect(Self.validCall(name: name, arguments: arguments), "seed \(seed): \(name) \(arguments)")
+                let name = try await Self.expectForcedCall(base, seed: seed, choice: choice)
                 if seed == 3 { #expect(name == "ping") }
-
-                let (ss, sse, _) = try await request(base, "/v1/chat/completions", method: "POST",
-                                                     json: Self.body(#""seed": \#(seed), "stream": true, "tool_choice": \#(choice)"#))
-                #expect(ss == 200)
-                let streamed = Self.streamedCalls(sse)
-                #expect(streamed.calls.count == 1 && streamed.calls.first?.0 == name && streamed.calls.first?.1 == arguments, "seed \(seed): \(sse)")
-                #expect(streamed.content.isEmpty, "no markup in content deltas: \(streamed.content)")
-                #expect(streamed.finish == "tool_calls")
             }
             let refused: [(String, String)] = [
                 (#""tool_choice": {"type": "function", "function": {"name": "nope"}}"#, "nope"),
@@ -100,6 +87,52 @@ import Testing
             let (sp, tp, _) = try await request(base, "/v1/completions", method: "POST",
                                                 json: #"{"prompt": "x", "max_tokens": 1, "tools": \#(Self.tools)}"#)
             #expect(sp == 400 && tp.contains("chat field"), "\(tp)")
+        }
+    }
+
+    /// A forced call (tool_choice `choice`) is one schema-valid call, the same streamed and not,
+    /// with no content; returns its name.
+    static func expectForcedCall(_ base: URL, seed: Int, choice: String, tools: String = tools, sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
+        let (status, text, _) = try await request(base, "/v1/chat/completions", method: "POST", json: body(#""seed": \#(seed), "tool_choice": \#(choice)"#, tools: tools))
+        #expect(status == 200, "\(text)", sourceLocation: sourceLocation)
+        let c = try #require((object(text)["choices"] as? [[String: Any]])?.first, sourceLocation: sourceLocation)
+        #expect(c["finish_reason"] as? String == "tool_calls", "seed \(seed): \(text)", sourceLocation: sourceLocation)
+        let message = c["message"] as? [String: Any] ?? [:]
+        #expect(message["content"] is NSNull, "the forced output is only the call: \(text)", sourceLocation: sourceLocation)
+        let calls = message["tool_calls"] as? [[String: Any]] ?? []
+        #expect(calls.count == 1, "\(text)", sourceLocation: sourceLocation)
+        let fn = calls.first?["function"] as? [String: Any] ?? [:]
+        let name = fn["name"] as? String ?? "", arguments = fn["arguments"] as? String ?? ""
+        #expect(calls.first?["type"] as? String == "function" && (calls.first?["id"] as? String)?.hasPrefix("call_") == true, sourceLocation: sourceLocation)
+        #expect(validCall(name: name, arguments: arguments), "seed \(seed): \(name) \(arguments)", sourceLocation: sourceLocation)
+
+        let (ss, sse, _) = try await request(base, "/v1/chat/completions", method: "POST",
+                                             json: body(#""seed": \#(seed), "stream": true, "tool_choice": \#(choice)"#, tools: tools))
+        #expect(ss == 200, sourceLocation: sourceLocation)
+        let streamed = streamedCalls(sse)
+        #expect(streamed.calls.count == 1 && streamed.calls.first?.0 == name && streamed.calls.first?.1 == arguments, "seed \(seed): \(sse)", sourceLocation: sourceLocation)
+        #expect(streamed.content.isEmpty, "no markup in content deltas: \(streamed.content)", sourceLocation: sourceLocation)
+        #expect(streamed.finish == "tool_calls", sourceLocation: sourceLocation)
+        return name
+    }
+
+    /// Llama 3.3's template: a tools request is served (not refused as an unknown format), the
+    /// tools reach the prompt, and tool_choice "required" forces a parseable bare-JSON call.
+    @Test func llama3TemplateServesToolsAndForcesACall() async throws {
+        let template = ToolCallParserTests.template("meta-llama-Llama-3.3-70B-Instruct")
+        #expect(!template.isEmpty)
+        // Its prompt around the tools is long: a model context of 2048 holds it.
+        try await withServer(modelContext: 2048, configure: { $0.chatTemplateSource = template; $0.contextSize = 2048 }) { base, _ in
+            let (s0, t0, _) = try await request(base, "/apply-template", method: "POST",
+                                                json: #"{"messages": [{"role": "user", "content": "x"}], "tools": \#(Self.colorTool)}"#)
+            #expect(s0 == 200)
+            #expect((object(t0)["prompt"] as? String ?? "").contains(#""parameters": dictionary of argument name"#))
+            let (auto, autoText, _) = try await request(base, "/v1/chat/completions", method: "POST", json: Self.body(#""max_tokens": 4, "seed": 1"#, tools: Self.colorTool))
+            #expect(auto == 200, "auto: \(autoText)")
+            for seed in [1, 2] {
+                let name = try await Self.expectForcedCall(base, seed: seed, choice: #""required""#, tools: Self.colorTool)
+                #expect(name == "set_color")
+            }
         }
     }
 }

@@ -115,6 +115,20 @@ import Testing
         #expect(tok.tokenPiece(imEnd) == Array("<|im_end|>".utf8))
     }
 
+    /// A chat format's preserved tokens (as Llama 3.x's <|python_tag|>, which this older
+    /// vocabulary lacks: <|end_header_id|> stands in) reach the streamed text; other control
+    /// tokens stay hidden.
+    @Test func streamingDecoderRendersPreservedTokens() throws {
+        let tok = try Fixtures.tokenizer("llama-bpe")
+        let kept = try #require(tok.tokenId("<|end_header_id|>")), hidden = try #require(tok.tokenId("<|start_header_id|>"))
+        #expect(tok.tokenTypes[Int(kept)] == .control)
+        let ids = tok.encode("<|start_header_id|>x<|end_header_id|>{}", addBOS: false, parseSpecial: true)
+        #expect(ids.contains(kept) && ids.contains(hidden))
+        var plain = tok.makeStreamingDecoder(), preserving = tok.makeStreamingDecoder(preserving: [kept])
+        #expect(ids.map { plain.push($0) }.joined() + plain.finish() == "x{}")
+        #expect(ids.map { preserving.push($0) }.joined() + preserving.finish() == "x<|end_header_id|>{}")
+    }
+
     @Test func userDefinedTokensAlwaysMatched() throws {
         // As in llama.cpp and Hugging Face, user-defined added tokens are split out of plain text.
         let tok = try Fixtures.tokenizer("qwen2")

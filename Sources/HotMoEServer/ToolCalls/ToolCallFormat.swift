@@ -19,22 +19,32 @@ enum ToolCallFormat: String, Sendable, CaseIterable {
     /// Mistral: `[TOOL_CALLS][{"name": .., "arguments": {..}}, ..]` (Nemo) or
     /// `[TOOL_CALLS]NAME[ARGS]{..}` (Small 3.2), to the end of the output.
     case mistral
+    /// Llama 3.x: bare `{"name": .., "parameters": {..}}` objects (separated by `;` or newlines) as
+    /// the whole output, or after `<|python_tag|>`, where builtin tools also write `NAME.call(K=V)`.
+    case llama3
+    /// gpt-oss (harmony): `<|channel|>analysis|final|commentary` messages; calls are commentary
+    /// messages addressed `to=functions.NAME`. Split by HarmonySplitter, not by opener/closer.
+    case harmony
 
     static func detect(template source: String) -> ToolCallFormat? {
         if source.contains("<arg_key>") && source.contains("<tool_call>") { return .glm }
         if source.contains("<tool_call>") && source.contains("<function=") && source.contains("<parameter=") { return .qwenXML }
         if source.contains("<tool_call>") { return .hermes }
         if source.contains("[TOOL_CALLS]") { return .mistral }
+        if source.contains("<|channel|>") && source.contains("<|call|>") { return .harmony }
+        if source.contains("<|start_header_id|>") && source.contains("ipython") { return .llama3 }
         return nil
     }
 
     /// Families the detection knows, for error messages.
-    static let supportedDescription = "Hermes/Qwen <tool_call> JSON, Qwen3.5/Qwen3-Coder <function=..> XML, GLM-4.5 <arg_key>, Mistral [TOOL_CALLS]"
+    static let supportedDescription = "Hermes/Qwen <tool_call> JSON, Qwen3.5/Qwen3-Coder <function=..> XML, GLM-4.5 <arg_key>, Mistral [TOOL_CALLS], Llama 3.x JSON/<|python_tag|>, gpt-oss harmony"
 
     var opener: String {
         switch self {
         case .hermes, .qwenXML, .glm: "<tool_call>"
         case .mistral: "[TOOL_CALLS]"
+        case .llama3: "<|python_tag|>"
+        case .harmony: "<|channel|>"
         }
     }
 
@@ -42,7 +52,20 @@ enum ToolCallFormat: String, Sendable, CaseIterable {
     var closer: String? {
         switch self {
         case .hermes, .qwenXML, .glm: "</tool_call>"
-        case .mistral: nil
+        case .mistral, .llama3, .harmony: nil
+        }
+    }
+
+    /// A call may also start the output without any opener (Llama 3.x writes bare JSON).
+    var bareCallStart: Character? { self == .llama3 ? "{" : nil }
+
+    /// Control tokens the output of this family must keep as text for the parser (hidden by
+    /// the decoder otherwise), as llama.cpp's `preserved_tokens`.
+    var preservedTokens: [String] {
+        switch self {
+        case .llama3: ["<|python_tag|>"]
+        case .harmony: ["<|channel|>", "<|constrain|>", "<|message|>", "<|start|>", "<|end|>"]
+        case .hermes, .qwenXML, .glm, .mistral: []
         }
     }
 }
@@ -54,6 +77,8 @@ struct ToolCallBodyParser: Sendable {
     /// Per tool, the parameters whose schema type is "string": XML-style values of those stay
     /// text; other values are read as JSON when they parse (numbers, booleans, objects).
     var stringParameters: [String: Set<String>] = [:]
+    /// Harmony with reasoning_format none: analysis messages stay in the content as written.
+    var reasoningAsContent = false
 
     /// JSON nesting allowed in arguments (hostile output must not recurse without bound).
     static let maxDepth = 64
@@ -64,10 +89,12 @@ struct ToolCallBodyParser: Sendable {
         case .qwenXML: return qwenXML(body).map { [$0] }
         case .glm: return glm(body).map { [$0] }
         case .mistral: return mistral(body)
+        case .llama3: return llama3(body)
+        case .harmony: return nil  // HarmonySplitter reads harmony messages itself
         }
     }
 
-    private func json(_ text: String) -> JinjaValue? {
+    func json(_ text: String) -> JinjaValue? {
         try? JinjaValue.parseJSON(text.trimmingCharacters(in: .whitespacesAndNewlines), maxDepth: Self.maxDepth)
     }
 
@@ -77,7 +104,13 @@ struct ToolCallBodyParser: Sendable {
         return call(from: v)
     }
 
-    private func call(from v: JinjaValue) -> ToolCall? {
+    /// A JSON object of arguments, compacted; nil when the text is not one.
+    func jsonArguments(_ text: String) -> String? {
+        guard let v = json(text), case .dict = v else { return nil }
+        return try? v.compactJSON()
+    }
+
+    func call(from v: JinjaValue) -> ToolCall? {
         guard case .dict(let d) = v, case .string(let name)? = d["name"], !name.isEmpty else { return nil }
         switch d["arguments"] ?? d["parameters"] {
         case nil: return ToolCall(name: name, arguments: "{}")

@@ -27,23 +27,24 @@ func chatMessage(_ result: GenerationResult, tools: ToolSetup, reasoning: Reason
         if let thoughts { message["reasoning_content"] = thoughts }
         return (message, result.finishReason)
     }
-    let (content, calls) = ToolCallSplitter.split(text, parser: parser)
-    var message: [String: Any] = ["role": "assistant", "content": content ?? NSNull()]
-    if let thoughts { message["reasoning_content"] = thoughts }
-    if !calls.isEmpty { message["tool_calls"] = calls.map { $0.json(id: ToolCall.newID()) } }
-    return (message, chatFinishReason(result, calls: calls.count))
+    let output = OutputSplitter.split(text, parser: parser)
+    var message: [String: Any] = ["role": "assistant", "content": output.content ?? NSNull()]
+    if let reasoning = thoughts ?? output.reasoning { message["reasoning_content"] = reasoning }
+    if !output.calls.isEmpty { message["tool_calls"] = output.calls.map { $0.json(id: ToolCall.newID()) } }
+    return (message, chatFinishReason(result, calls: output.calls.count))
 }
 
-/// Streaming chat deltas of a tools request: content as it becomes safe to show, each call as
-/// an opening delta (index, id, type, name) and its arguments.
+/// Streaming chat deltas of a tools request (or any harmony output): content and thoughts as
+/// they become safe to show, each call as an opening delta (index, id, type, name) and its
+/// arguments.
 final class ToolCallDeltas: Sendable {
     private struct State {
-        var splitter: ToolCallSplitter
+        var splitter: OutputSplitter
         var calls = 0
     }
     private let state: Mutex<State>
 
-    init(parser: ToolCallBodyParser) { state = Mutex(State(splitter: ToolCallSplitter(parser: parser))) }
+    init(parser: ToolCallBodyParser) { state = Mutex(State(splitter: OutputSplitter(parser: parser))) }
 
     var callCount: Int { state.withLock { $0.calls } }
 
@@ -59,6 +60,7 @@ final class ToolCallDeltas: Sendable {
         events.flatMap { e -> [[String: Any]] in
             switch e {
             case .content(let text): return [["content": text]]
+            case .reasoning(let text): return [["reasoning_content": text]]
             case .call(let call):
                 defer { calls += 1 }
                 let opening: [String: Any] = ["index": calls, "id": ToolCall.newID(), "type": "function",

@@ -1,9 +1,62 @@
 import Foundation
 
-/// What the output of a tools request turns into: text for `content`, or a parsed call.
+/// What the output of a tools request turns into: text for `content`, thoughts (harmony's
+/// analysis channel), or a parsed call.
 enum ToolCallEvent: Equatable, Sendable {
     case content(String)
+    case reasoning(String)
     case call(ToolCall)
+}
+
+/// A whole output, sorted: thoughts and content (nil where empty) and the calls in order.
+struct SplitOutput: Equatable {
+    var reasoning: String?
+    var content: String?
+    var calls: [ToolCall]
+
+    init(_ events: [ToolCallEvent]) {
+        var reasoning = "", content = "", calls: [ToolCall] = []
+        for e in events {
+            switch e {
+            case .content(let s): content += s
+            case .reasoning(let s): reasoning += s
+            case .call(let c): calls.append(c)
+            }
+        }
+        self.reasoning = reasoning.isEmpty ? nil : reasoning
+        self.content = content.isEmpty ? nil : content
+        self.calls = calls
+    }
+}
+
+/// The streaming splitter of a format: opener/closer markup, or harmony's channels.
+enum OutputSplitter: Sendable {
+    case markup(ToolCallSplitter)
+    case harmony(HarmonySplitter)
+
+    init(parser: ToolCallBodyParser) {
+        self = parser.format == .harmony ? .harmony(HarmonySplitter(parser: parser)) : .markup(ToolCallSplitter(parser: parser))
+    }
+
+    mutating func push(_ text: String) -> [ToolCallEvent] {
+        switch self {
+        case .markup(var s): defer { self = .markup(s) }; return s.push(text)
+        case .harmony(var s): defer { self = .harmony(s) }; return s.push(text)
+        }
+    }
+
+    mutating func finish() -> [ToolCallEvent] {
+        switch self {
+        case .markup(var s): defer { self = .markup(s) }; return s.finish()
+        case .harmony(var s): defer { self = .harmony(s) }; return s.finish()
+        }
+    }
+
+    /// The whole output at once: the unstreamed response is the splitter run on the full text.
+    static func split(_ text: String, parser: ToolCallBodyParser) -> SplitOutput {
+        var splitter = OutputSplitter(parser: parser)
+        return SplitOutput(splitter.push(text) + splitter.finish())
+    }
 }
 
 /// Splits generated text into content and tool calls as it streams in. Text that could be the
@@ -20,29 +73,16 @@ struct ToolCallSplitter: Sendable {
     private var body: String?
     /// The whitespace before the current call's opener: content again if the call is malformed.
     private var leadIn = ""
+    /// The opener of the current call ("" for a bare call at the start of the output).
+    private var bodyOpener = ""
     /// Whitespace right after a call is not content.
     private var afterCall = false
+    /// Nothing but whitespace seen yet: a bare call (`format.bareCallStart`) may still begin.
+    private var atStart = true
     /// A call body longer than this is not a call (kept as content): bounds the held-back text.
     static let maxBodyCharacters = 1 << 20
 
     init(parser: ToolCallBodyParser) { self.parser = parser }
-
-    /// The whole output at once: content (nil if empty) and the calls, in order.
-    static func split(_ text: String, parser: ToolCallBodyParser) -> (content: String?, calls: [ToolCall]) {
-        var splitter = ToolCallSplitter(parser: parser)
-        return collect(splitter.push(text) + splitter.finish())
-    }
-
-    static func collect(_ events: [ToolCallEvent]) -> (content: String?, calls: [ToolCall]) {
-        var content = "", calls: [ToolCall] = []
-        for e in events {
-            switch e {
-            case .content(let s): content += s
-            case .call(let c): calls.append(c)
-            }
-        }
-        return (content.isEmpty ? nil : content, calls)
-    }
 
     mutating func push(_ text: String) -> [ToolCallEvent] {
         var events: [ToolCallEvent] = []
@@ -60,7 +100,7 @@ struct ToolCallSplitter: Sendable {
                 if inner.count > Self.maxBodyCharacters {
                     body = nil
                     pending = ""
-                    events.append(.content(leadIn + format.opener + inner))
+                    events.append(.content(leadIn + bodyOpener + inner))
                     return events
                 }
                 body = inner
@@ -73,6 +113,20 @@ struct ToolCallSplitter: Sendable {
                 if pending.isEmpty { return events }
                 afterCall = false
             }
+            if atStart, let bare = format.bareCallStart {
+                let trimmed = pending.drop(while: \.isWhitespace)
+                guard let first = trimmed.first else { return events }
+                atStart = false
+                if first == bare {
+                    leadIn = String(pending[..<trimmed.startIndex])
+                    input = String(trimmed)
+                    pending = ""
+                    bodyOpener = ""
+                    body = ""
+                    continue
+                }
+            }
+            atStart = false
             if let r = pending.range(of: format.opener, options: .literal) {
                 let before = String(pending[..<r.lowerBound])
                 let text = Self.trimmingTrailingWhitespace(before)
@@ -80,6 +134,7 @@ struct ToolCallSplitter: Sendable {
                 leadIn = String(before.dropFirst(text.count))
                 input = String(pending[r.upperBound...])
                 pending = ""
+                bodyOpener = format.opener
                 body = ""
                 continue
             }
@@ -109,7 +164,7 @@ struct ToolCallSplitter: Sendable {
             afterCall = true
             return calls.map { .call($0) }
         }
-        return [.content(leadIn + format.opener + inner + (closed ? format.closer ?? "" : ""))]
+        return [.content(leadIn + bodyOpener + inner + (closed ? format.closer ?? "" : ""))]
     }
 
     private func emit(_ text: String, into events: inout [ToolCallEvent]) {

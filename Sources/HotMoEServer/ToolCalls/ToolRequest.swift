@@ -16,6 +16,8 @@ struct ToolSetup: Sendable {
     var parser: ToolCallBodyParser?
     /// Forces a call ("required" or a named function).
     var grammar: Grammar?
+    /// Control tokens the decoder must render as text for the parser (see ToolCallFormat).
+    var preservedTokens: [String] { parser?.format.preservedTokens ?? [] }
 }
 
 extension JSONFields {
@@ -55,18 +57,22 @@ extension HotMoEServer {
         let parameters = f.toolParameters()
         let choice = try f.toolChoice(toolNames: parameters.map(\.name))
         let parallel = try f.bool("parallel_tool_calls") ?? false
+        // Harmony output is channels whether or not there are tools: always split it.
+        let harmony = chat.templateSource.map { ToolCallFormat.detect(template: $0) == .harmony } ?? false
+        let reasoningAsContent = try requestedReasoningFormat(f) == .none
+        let channelsOnly = harmony ? ToolSetup(parser: ToolCallBodyParser(format: .harmony, reasoningAsContent: reasoningAsContent)) : ToolSetup()
         if tools.isEmpty {
             guard choice == .auto || choice == .none else { throw APIError(400, "'tool_choice' needs 'tools'") }
-            return ToolSetup()
+            return channelsOnly
         }
-        if choice == .none { return ToolSetup() }
+        if choice == .none { return channelsOnly }
         guard let source = chat.templateSource else {
             throw APIError(400, "'tools' need a Jinja chat template (the server runs with --no-jinja or the model has none)")
         }
         guard let format = ToolCallFormat.detect(template: source) else {
             throw APIError(400, "'tools': this chat template's tool-call format is not one hotmoe parses (\(ToolCallFormat.supportedDescription))")
         }
-        let parser = ToolCallBodyParser(format: format, stringParameters: Self.stringParameters(parameters))
+        let parser = ToolCallBodyParser(format: format, stringParameters: Self.stringParameters(parameters), reasoningAsContent: reasoningAsContent)
         var setup = ToolSetup(templateTools: tools, parser: parser)
         let forced: [(name: String, schema: Any)]
         switch choice {
@@ -118,8 +124,13 @@ enum ToolCallGrammar {
                     lit("{\"name\": \(jsonString(t.name)), \"arguments\": ") + " " + rule + " " + lit("}")
                 }
                 (prefix, separator, suffix) = (lit("[TOOL_CALLS]["), lit(", "), lit("]"))
-            case .qwenXML, .glm:
-                throw GrammarError("forcing a call (\"required\" or a named function) is implemented for the Hermes/Qwen JSON and Mistral formats, not \(format.rawValue)")
+            case .llama3:
+                calls = zip(tools, argumentRules).map { t, rule in
+                    lit("{\"name\": \(jsonString(t.name)), \"parameters\": ") + " " + rule + " " + lit("}")
+                }
+                (prefix, separator, suffix) = ("", lit(";"), "")
+            case .qwenXML, .glm, .harmony:
+                throw GrammarError("forcing a call (\"required\" or a named function) is implemented for the Hermes/Qwen JSON, Mistral and Llama 3.x formats, not \(format.rawValue)")
             }
             let call = "(" + calls.joined(separator: " | ") + ")"
             let body = parallel ? call + " (" + (separator.isEmpty ? "" : separator + " ") + call + ")*" : call
