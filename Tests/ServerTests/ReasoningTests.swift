@@ -51,6 +51,10 @@ import Tokenizer
             let (_, off, _) = try await request(base, "/apply-template", method: "POST",
                                                 json: body.replacingOccurrences(of: "KWARGS", with: #", "chat_template_kwargs": {"enable_thinking": false}"#))
             #expect((object(off)["prompt"] as? String)?.hasSuffix("<think>\n</think>") == true, "\(off)")
+            // add_generation_prompt false leaves the assistant turn unopened.
+            let (_, noPrompt, _) = try await request(base, "/apply-template", method: "POST",
+                                                     json: body.replacingOccurrences(of: "KWARGS", with: #", "add_generation_prompt": false"#))
+            #expect((object(noPrompt)["prompt"] as? String)?.hasSuffix("<|im_start|>assistant\n<think>\n") == false, "\(noPrompt)")
             let (bad, badBody, _) = try await request(base, "/v1/chat/completions", method: "POST",
                                                       json: body.replacingOccurrences(of: "KWARGS", with: #", "reasoning_format": "bogus", "max_tokens": 1"#))
             #expect(bad == 400 && badBody.contains("reasoning_format"))
