@@ -14,7 +14,7 @@ struct CompletionPrompts {
     func parse(_ value: Any?) throws -> [[Int32]] {
         guard let value, !(value is NSNull) else { throw APIError(400, "'prompt' is required") }
         let prompts: [[Int32]]
-        if let list = value as? [Any], !list.contains(where: Self.isNumber) {
+        if let list = value as? [Any], !list.contains(where: JSONFields.isNumber) {
             guard !list.isEmpty else { throw APIError(400, "'prompt' must not be empty") }
             prompts = try list.enumerated().map { try subprompt($1, path: "prompt[\($0)]") }
         } else {
@@ -47,7 +47,7 @@ struct CompletionPrompts {
         for (i, item) in list.enumerated() {
             if let s = item as? String {
                 ids += tokenizer.encode(s, addBOS: i == 0 ? nil : false, parseSpecial: true)
-            } else if Self.isNumber(item), let n = item as? NSNumber, n.doubleValue == n.doubleValue.rounded(),
+            } else if JSONFields.isNumber(item), let n = item as? NSNumber, n.doubleValue == n.doubleValue.rounded(),
                       n.intValue >= 0, n.intValue < vocabSize {
                 ids.append(Int32(n.intValue))
             } else {
@@ -56,7 +56,4 @@ struct CompletionPrompts {
         }
         return ids
     }
-
-    /// A JSON number (JSON booleans also bridge to NSNumber: tell them apart by the decoded type).
-    static func isNumber(_ v: Any) -> Bool { v is NSNumber && !"\(type(of: v))".contains("Bool") }
 }

@@ -32,7 +32,7 @@ extension HotMoEServer {
                 guard let list = f.object["tokens"] as? [Any] else { throw APIError(400, "'tokens' (array of token ids) is required") }
                 let vocab = self.model.config.vocabSize
                 let ids = try list.enumerated().map { i, v -> Int32 in
-                    guard let n = v as? NSNumber, !"\(type(of: v))".contains("Bool"), n.doubleValue == n.doubleValue.rounded(),
+                    guard JSONFields.isNumber(v), let n = v as? NSNumber, n.doubleValue == n.doubleValue.rounded(),
                           n.intValue >= 0, n.intValue < vocab else {
                         throw APIError(400, "tokens[\(i)] must be a token id in 0..<\(vocab)")
                     }

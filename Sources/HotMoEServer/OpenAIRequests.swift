@@ -44,6 +44,9 @@ struct JSONFields {
         } ?? JinjaDict()
     }
 
+    /// A JSON number (JSON booleans also bridge to NSNumber: tell them apart by the decoded type).
+    static func isNumber(_ v: Any) -> Bool { v is NSNumber && !"\(type(of: v))".contains("Bool") }
+
     func has(_ key: String) -> Bool { object[key] != nil && !(object[key] is NSNull) }
 
     func string(_ key: String) throws -> String? {
@@ -55,8 +58,7 @@ struct JSONFields {
     func number(_ key: String) throws -> Double? {
         guard has(key) else { return nil }
         let value = object[key]!
-        // JSON true/false also bridge to NSNumber: tell them apart by the decoded Swift type.
-        guard let n = value as? NSNumber, !"\(type(of: value))".contains("Bool") else {
+        guard Self.isNumber(value), let n = value as? NSNumber else {
             throw APIError(400, "'\(key)' must be a number")
         }
         return n.doubleValue
@@ -119,7 +121,7 @@ struct JSONFields {
                 let ids: [Int32]
                 if let s = key as? String, let n = Int32(s) {
                     ids = [n]
-                } else if let n = key as? NSNumber, !"\(type(of: key))".contains("Bool") {
+                } else if Self.isNumber(key), let n = key as? NSNumber {
                     ids = [n.int32Value]
                 } else if let s = key as? String {
                     ids = tokenize(s)

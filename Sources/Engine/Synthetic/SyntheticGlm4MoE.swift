@@ -33,17 +33,24 @@ extension SyntheticModelSpec {
     }
 
     /// Adds one GLM-4.5 layer's tensors to the plan. `vector(name, dims, scale, offset)` adds an
-    /// F32 tensor of uniform values.
-    func planGlmLayer(_ l: Int, matrix: (String, [Int], Int?, Float?) throws -> Void, norm: (String, Int) -> Void,
-                      vector: (String, [Int], Float, Float) -> Void) throws {
+    /// q/k/v projections with their biases, in the order GLM-4.x and gpt-oss files hold them.
+    func planBiasedQKV(_ l: Int, matrix: (String, [Int], Int?, Float?) throws -> Void,
+                       vector: (String, [Int], Float, Float) -> Void) throws {
         let p = "blk.\(l).", d = embedding, q = heads * headDim, kv = kvHeads * headDim
-        norm(p + "attn_norm.weight", d)
         try matrix(p + "attn_q.weight", [d, q], l, nil)
         try matrix(p + "attn_k.weight", [d, kv], l, nil)
         try matrix(p + "attn_v.weight", [d, kv], l, nil)
         vector(p + "attn_q.bias", [q], 0.2, 0)
         vector(p + "attn_k.bias", [kv], 0.2, 0)
         vector(p + "attn_v.bias", [kv], 0.2, 0)
+    }
+
+    /// F32 tensor of uniform values.
+    func planGlmLayer(_ l: Int, matrix: (String, [Int], Int?, Float?) throws -> Void, norm: (String, Int) -> Void,
+                      vector: (String, [Int], Float, Float) -> Void) throws {
+        let p = "blk.\(l).", d = embedding, q = heads * headDim
+        norm(p + "attn_norm.weight", d)
+        try planBiasedQKV(l, matrix: matrix, vector: vector)
         norm(p + "attn_q_norm.weight", headDim)
         norm(p + "attn_k_norm.weight", headDim)
         try matrix(p + "attn_output.weight", [q, d], l, nil)

@@ -43,14 +43,9 @@ extension SyntheticModelSpec {
     /// F32 tensor of uniform values.
     func planGptOSSLayer(_ l: Int, matrix: (String, [Int], Int?, Float?) throws -> Void, norm: (String, Int) -> Void,
                          vector: (String, [Int], Float, Float) -> Void) throws {
-        let p = "blk.\(l).", d = embedding, q = heads * headDim, kv = kvHeads * headDim, f = expertFF
+        let p = "blk.\(l).", d = embedding, q = heads * headDim, f = expertFF
         norm(p + "attn_norm.weight", d)
-        try matrix(p + "attn_q.weight", [d, q], l, nil)
-        try matrix(p + "attn_k.weight", [d, kv], l, nil)
-        try matrix(p + "attn_v.weight", [d, kv], l, nil)
-        vector(p + "attn_q.bias", [q], 0.2, 0)
-        vector(p + "attn_k.bias", [kv], 0.2, 0)
-        vector(p + "attn_v.bias", [kv], 0.2, 0)
+        try planBiasedQKV(l, matrix: matrix, vector: vector)
         try matrix(p + "attn_output.weight", [q, d], l, nil)
         vector(p + "attn_output.bias", [d], 0.2, 0)
         // Sinks of the scores' size: a real share of each softmax goes to the sink.
