@@ -48,8 +48,9 @@ public final class InferenceSession {
     public let recurrent: RecurrentState?
     public let maxBatch: Int
     public var executor: ExpertExecutor
-    /// Called with (layer, routes) after routing, before experts run (telemetry, tracing).
-    public var routeObserver: ((Int, ExpertRoutes) -> Void)?
+    /// Called with (layer, routes, the MoE block's input: embedding-length floats per token)
+    /// after routing, before experts run (telemetry, tracing, lookahead guesses).
+    public var routeObserver: ((Int, ExpertRoutes, UnsafePointer<Float>) -> Void)?
     /// Called after each batch of a multi-token forward with the tokens of that call done so
     /// far (prompt progress reports).
     public var batchObserver: ((Int) -> Void)?

@@ -43,6 +43,36 @@ public struct RoutingTrace: Sendable, Equatable {
         let start = (token * layerIDs.count + layerIndex) * topK
         return selections[start..<start + topK]
     }
+
+    /// Lookahead guesses, laid out like `selections`: for each token and MoE layer, the `topK`
+    /// experts that layer's router picks from the previous MoE layer's input (what the streaming
+    /// lane reads ahead), or `topK` x -1 where no guess was made (the first MoE layer). nil when
+    /// the trace did not record them.
+    public private(set) var lookahead: [Int32]?
+
+    /// Attaches guesses for every recorded step; each step is k distinct valid experts or all -1.
+    public mutating func attachLookahead(_ guesses: [Int32]) throws(TraceError) {
+        guard guesses.count == selections.count else {
+            throw TraceError(message: "\(guesses.count) lookahead guesses for \(selections.count) selections")
+        }
+        for step in 0..<(guesses.count / topK) {
+            let g = guesses[(step * topK)..<((step + 1) * topK)]
+            if g.allSatisfy({ $0 == -1 }) { continue }
+            guard Set(g).count == topK, g.allSatisfy({ $0 >= 0 && Int($0) < expertsPerLayer }) else {
+                let token = step / layerIDs.count, layer = layerIDs[step % layerIDs.count]
+                throw TraceError(message: "token \(token), layer \(layer): lookahead guess must be \(topK) distinct experts in 0..<\(expertsPerLayer) or none, got \(Array(g))")
+            }
+        }
+        lookahead = guesses
+    }
+
+    /// The guess for one step, nil where none was made or recorded.
+    public func guessed(token: Int, layerIndex: Int) -> ArraySlice<Int32>? {
+        guard let lookahead else { return nil }
+        let start = (token * layerIDs.count + layerIndex) * topK
+        let g = lookahead[start..<start + topK]
+        return g.first == -1 ? nil : g
+    }
 }
 
 /// Which replacement policy to simulate. Names: lru, lfu, lfu-decay, window-lfu, lfru, pinned, belady.
@@ -119,6 +149,10 @@ public struct SimulationResult: Sendable, Equatable {
     public let layerIDs: [Int]
     public var hits: [Int]
     public var accesses: [Int]
+    /// With lookahead: selected misses whose read a guess had already started (counted in `hits`).
+    public var readAheadHits = 0
+    /// With lookahead: guessed experts that were neither resident nor selected (wasted reads).
+    public var readAheadWasted = 0
 
     public func hitRate(layerIndex: Int) -> Double {
         accesses[layerIndex] == 0 ? 0 : Double(hits[layerIndex]) / Double(accesses[layerIndex])
@@ -134,25 +168,38 @@ public enum Simulator {
     /// Replays `traces` (sequences, one after another, cache state carried over) in token order,
     /// then layer order. Hit = the expert was resident when its token's layer step began (the
     /// rule the runtime's load-on-miss cache follows); within a step hits update the policy first.
+    ///
+    /// `lookahead`: the streaming lane's read-ahead on top of the policy. A selected expert also
+    /// counts as a hit when its step's guess (recorded in the trace) named it and it was not
+    /// resident: its read started one layer early. The policy sees the same accesses either way
+    /// (the runtime admits a read-ahead expert only when it is used), so only the hit count moves.
+    /// Belady stays the demand-caching bound: `lookahead` does not apply to it.
     public static func run(_ traces: [RoutingTrace], policy: PolicySpec, capacity: CacheCapacity,
-                           coldStart: ColdStart = .countMisses) -> SimulationResult {
+                           coldStart: ColdStart = .countMisses, lookahead: Bool = false) -> SimulationResult {
         guard let first = traces.first else { return SimulationResult(layerIDs: [], hits: [], accesses: []) }
         let layers = first.layerCount, e = first.expertsPerLayer
         var result = SimulationResult(layerIDs: first.layerIDs, hits: .init(repeating: 0, count: layers),
                                       accesses: .init(repeating: 0, count: layers))
         // Partition p, key, layer index of every access, in replay order.
         var stream: [(partition: Int, key: Int, layer: Int, tick: Int)] = []
+        // One step = one token's selections in one layer: its range in `stream` and the keys its
+        // lookahead guess named (empty without one).
+        var steps: [(range: Range<Int>, guesses: [Int])] = []
         var tickBase = 0
         for t in traces {
             precondition(t.layerIDs == first.layerIDs && t.expertsPerLayer == e, "traces must share one layout")
             for tok in 0..<t.tokenCount {
                 for li in 0..<layers {
-                    for x in t.selected(token: tok, layerIndex: li) {
-                        switch capacity {
-                        case .perLayer: stream.append((li, Int(x), li, tickBase + tok))
-                        case .global: stream.append((0, li * e + Int(x), li, tickBase + tok))
-                        }
+                    let start = stream.count
+                    let keyOf: (Int32) -> Int
+                    switch capacity {
+                    case .perLayer: keyOf = { Int($0) }
+                    case .global: keyOf = { li * e + Int($0) }
                     }
+                    let partition = if case .perLayer = capacity { li } else { 0 }
+                    for x in t.selected(token: tok, layerIndex: li) { stream.append((partition, keyOf(x), li, tickBase + tok)) }
+                    let guesses = lookahead ? (t.guessed(token: tok, layerIndex: li)?.map(keyOf) ?? []) : []
+                    steps.append((start..<stream.count, guesses))
                 }
             }
             tickBase += t.tokenCount
@@ -180,18 +227,26 @@ public enum Simulator {
             }
         } else {
             var caches = (0..<partitions).map { p in policy.make(capacity: cap) { key($0, partition: p) }! }
-            // One step = one token's selections in one layer, which are needed together: a hit is
-            // an expert resident when the step starts. Hits are touched first, then misses load
-            // (and may evict anything, the step's own experts included: they were already used).
-            var i = 0
-            while i < stream.count {
-                var j = i
-                while j < stream.count, stream[j].layer == stream[i].layer, stream[j].tick == stream[i].tick { j += 1 }
-                for k in i..<j { hitFlags[k] = caches[stream[k].partition].isResident(stream[k].key) }
-                for pass in [true, false] {
-                    for k in i..<j where hitFlags[k] == pass { _ = caches[stream[k].partition].access(stream[k].key, tick: stream[k].tick) }
+            // A step's selections are needed together: a hit is an expert resident when the step
+            // starts (or, with lookahead, read ahead by its guess). Hits are touched first, then
+            // misses load (and may evict anything, the step's own experts included: they were used).
+            for (range, guesses) in steps where !range.isEmpty {
+                let p = stream[range.lowerBound].partition
+                var readAhead = Set<Int>()
+                for g in guesses where !caches[p].isResident(g) { readAhead.insert(g) }
+                var resident = [Bool](repeating: false, count: range.count)
+                for k in range {
+                    resident[k - range.lowerBound] = caches[p].isResident(stream[k].key)
+                    hitFlags[k] = resident[k - range.lowerBound]
+                    if !hitFlags[k], readAhead.remove(stream[k].key) != nil {
+                        hitFlags[k] = true
+                        result.readAheadHits += 1
+                    }
                 }
-                i = j
+                result.readAheadWasted += readAhead.count
+                for pass in [true, false] {
+                    for k in range where resident[k - range.lowerBound] == pass { _ = caches[p].access(stream[k].key, tick: stream[k].tick) }
+                }
             }
         }
 

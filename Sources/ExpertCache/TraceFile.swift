@@ -1,10 +1,12 @@
 // Binary routing traces: what `hotmoe trace` records and `hotmoe analyze` reads.
 //
 // Layout (little endian):
-//   header:   "HMTRACE1" | u32 version (1) | u32 flags (bit 0: weights) | u32 layers | u32 experts
-//             | u32 top-k | u32 name length | name bytes | u32 layer id x layers
+//   header:   "HMTRACE1" | u32 version (1, or 2 with lookahead) | u32 flags (bit 0: weights,
+//             bit 1: lookahead, version 2 only) | u32 layers | u32 experts | u32 top-k
+//             | u32 name length | name bytes | u32 layer id x layers
 //   sequence: u32 tag "SEQ1" | u16 domain length | domain bytes | u32 tokens
 //             | u16 expert id x (tokens * layers * k) | [f32 weight x (tokens * layers * k)]
+//             | [u16 lookahead guess x (tokens * layers * k), 0xFFFF where no guess was made]
 // Sequences are appended and flushed one at a time; the file is complete after `close()`.
 
 import Foundation
@@ -20,13 +22,16 @@ public struct TraceHeader: Sendable, Equatable {
     public var expertsPerLayer: Int
     public var topK: Int
     public var hasWeights: Bool
+    /// Each step also holds the lookahead guess (RoutingTrace.lookahead).
+    public var hasLookahead: Bool
 
-    public init(modelName: String, layerIDs: [Int], expertsPerLayer: Int, topK: Int, hasWeights: Bool) {
+    public init(modelName: String, layerIDs: [Int], expertsPerLayer: Int, topK: Int, hasWeights: Bool, hasLookahead: Bool = false) {
         self.modelName = modelName
         self.layerIDs = layerIDs
         self.expertsPerLayer = expertsPerLayer
         self.topK = topK
         self.hasWeights = hasWeights
+        self.hasLookahead = hasLookahead
     }
 }
 
@@ -45,6 +50,7 @@ public struct TraceFileError: Error, CustomStringConvertible, Equatable {
 enum TraceFormat {
     static let magic = Array("HMTRACE1".utf8)
     static let sequenceTag: UInt32 = 0x3151_4553  // "SEQ1"
+    static let noGuess: UInt16 = 0xFFFF
     static let maxLayers = 4096, maxExperts = 65536, maxTopK = 256, maxName = 4096, maxTokens = 1 << 24
 
     static let weightsRule = "router weights must be finite and in [0, 1]"
@@ -62,7 +68,8 @@ public final class TraceWriter {
     public private(set) var sequences = 0
 
     public init(path: String, header: TraceHeader) throws {
-        guard header.expertsPerLayer <= 65536, !header.layerIDs.isEmpty, header.topK >= 1 else {
+        // 0xFFFF marks "no guess", so a lookahead trace holds at most 65535 experts per layer.
+        guard header.expertsPerLayer <= (header.hasLookahead ? 65535 : 65536), !header.layerIDs.isEmpty, header.topK >= 1 else {
             throw TraceFileError("trace header: \(header.layerIDs.count) layers, \(header.expertsPerLayer) experts, top-\(header.topK) cannot be recorded")
         }
         self.header = header
@@ -74,7 +81,8 @@ public final class TraceWriter {
         handle = h
         var b = [UInt8]()
         b += TraceFormat.magic
-        put(&b, UInt32(1)); put(&b, UInt32(header.hasWeights ? 1 : 0)); put(&b, UInt32(header.layerIDs.count))
+        put(&b, UInt32(header.hasLookahead ? 2 : 1))
+        put(&b, UInt32((header.hasWeights ? 1 : 0) | (header.hasLookahead ? 2 : 0))); put(&b, UInt32(header.layerIDs.count))
         put(&b, UInt32(header.expertsPerLayer)); put(&b, UInt32(header.topK))
         let name = Array(header.modelName.utf8.prefix(TraceFormat.maxName))
         put(&b, UInt32(name.count)); b += name
@@ -94,6 +102,9 @@ public final class TraceWriter {
             // What the reader refuses is never written (NaN weights of a corrupt model, say).
             guard TraceFormat.areValidWeights(weights!) else { throw TraceFileError("sequence \(sequences): \(TraceFormat.weightsRule)") }
         }
+        if header.hasLookahead, routing.lookahead == nil {
+            throw TraceFileError("sequence \(sequences): the trace records lookahead guesses, the sequence has none")
+        }
         var b = [UInt8]()
         put(&b, TraceFormat.sequenceTag)
         let d = Array(domain.utf8.prefix(65535))
@@ -102,6 +113,9 @@ public final class TraceWriter {
         b.reserveCapacity(b.count + routing.selections.count * 6)
         for e in routing.selections { b += withUnsafeBytes(of: UInt16(e).littleEndian, Array.init) }
         if header.hasWeights, let weights { for w in weights { put(&b, w.bitPattern) } }
+        if header.hasLookahead, let guesses = routing.lookahead {
+            for g in guesses { b += withUnsafeBytes(of: (g < 0 ? TraceFormat.noGuess : UInt16(g)).littleEndian, Array.init) }
+        }
         try handle.write(contentsOf: b)
         sequences += 1
     }
@@ -132,9 +146,9 @@ public enum TraceReader {
         var r = Cursor(bytes: [UInt8](data))
         guard try r.bytes(8, "magic") == TraceFormat.magic else { throw TraceFileError("not a hotmoe trace (bad magic)") }
         let version = try r.u32("version")
-        guard version == 1 else { throw TraceFileError("unsupported trace version \(version)") }
+        guard version == 1 || version == 2 else { throw TraceFileError("unsupported trace version \(version)") }
         let flags = try r.u32("flags")
-        guard flags & ~1 == 0 else { throw TraceFileError("unknown flags 0x\(String(flags, radix: 16))") }
+        guard flags & ~(version == 2 ? 3 : 1) == 0 else { throw TraceFileError("unknown flags 0x\(String(flags, radix: 16)) for version \(version)") }
         let layers = Int(try r.u32("layers")), experts = Int(try r.u32("experts")), k = Int(try r.u32("top_k"))
         guard (1...TraceFormat.maxLayers).contains(layers) else { throw TraceFileError("layers \(layers) outside 1...\(TraceFormat.maxLayers)") }
         guard (1...TraceFormat.maxExperts).contains(experts) else { throw TraceFileError("experts \(experts) outside 1...\(TraceFormat.maxExperts)") }
@@ -149,7 +163,11 @@ public enum TraceReader {
         if let bad = layerIDs.first(where: { $0 >= TraceFormat.maxLayers }) {
             throw TraceFileError("layer id \(bad) outside 0..<\(TraceFormat.maxLayers)")
         }
-        let header = TraceHeader(modelName: name, layerIDs: layerIDs, expertsPerLayer: experts, topK: k, hasWeights: flags & 1 == 1)
+        if flags & 2 == 2, experts > Int(TraceFormat.noGuess) {
+            throw TraceFileError("experts \(experts) with lookahead guesses: at most \(TraceFormat.noGuess)")
+        }
+        let header = TraceHeader(modelName: name, layerIDs: layerIDs, expertsPerLayer: experts, topK: k, hasWeights: flags & 1 == 1,
+                                 hasLookahead: flags & 2 == 2)
         var sequences = [TracedSequence]()
         while !r.atEnd {
             let i = sequences.count
@@ -158,7 +176,7 @@ public enum TraceReader {
             let domain = String(decoding: try r.bytes(domainLength, "sequence \(i) domain"), as: UTF8.self)
             let tokens = Int(try r.u32("sequence \(i) tokens"))
             let selections = tokens * layers * k
-            let needed = selections * (header.hasWeights ? 6 : 2)
+            let needed = selections * (2 + (header.hasWeights ? 4 : 0) + (header.hasLookahead ? 2 : 0))
             guard tokens <= TraceFormat.maxTokens, needed <= r.remaining else {
                 throw TraceFileError("sequence \(i): \(tokens) tokens need \(needed) bytes, \(r.remaining) left (truncated?)")
             }
@@ -176,6 +194,14 @@ public enum TraceReader {
                     Float(bitPattern: UInt32(w[4 * j]) | UInt32(w[4 * j + 1]) << 8 | UInt32(w[4 * j + 2]) << 16 | UInt32(w[4 * j + 3]) << 24)
                 }
                 guard TraceFormat.areValidWeights(weights!) else { throw TraceFileError("sequence \(i): \(TraceFormat.weightsRule)") }
+            }
+            if header.hasLookahead {
+                let g = try r.bytes(selections * 2, "sequence \(i) lookahead guesses")
+                let guesses = (0..<selections).map { j -> Int32 in
+                    let v = UInt16(g[2 * j]) | UInt16(g[2 * j + 1]) << 8
+                    return v == TraceFormat.noGuess ? -1 : Int32(v)
+                }
+                do { try routing.attachLookahead(guesses) } catch { throw TraceFileError("sequence \(i): \(error)") }
             }
             sequences.append(TracedSequence(domain: domain, routing: routing, weights: weights))
         }

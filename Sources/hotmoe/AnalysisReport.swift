@@ -20,23 +20,30 @@ enum AnalysisReport {
         s.append("")
         s.append("hit rate vs cache size per layer (experts): " + a.capacities.map(String.init).joined(separator: " / "))
         for c in a.curves + [a.staticProfile] {
-            s.append("  " + c.policy.padding(toLength: 15, withPad: " ", startingAt: 0) + c.hitRates.map { pct($0).padding(toLength: 8, withPad: " ", startingAt: 0) }.joined())
+            s.append("  " + c.policy.padding(toLength: 20, withPad: " ", startingAt: 0) + c.hitRates.map { pct($0).padding(toLength: 8, withPad: " ", startingAt: 0) }.joined())
         }
-        s.append("  " + "uniform".padding(toLength: 15, withPad: " ", startingAt: 0) + a.uniformExpectation.map { pct($0).padding(toLength: 8, withPad: " ", startingAt: 0) }.joined())
+        s.append("  " + "uniform".padding(toLength: 20, withPad: " ", startingAt: 0) + a.uniformExpectation.map { pct($0).padding(toLength: 8, withPad: " ", startingAt: 0) }.joined())
+        for c in a.lookaheadCurves {
+            s.append("  " + c.policy.padding(toLength: 20, withPad: " ", startingAt: 0) + c.hitRates.map { pct($0).padding(toLength: 8, withPad: " ", startingAt: 0) }.joined())
+        }
         s.append("  (static profile learned on \(a.trainSequences) of \(a.sequences) sequences, measured on the rest)")
+        if let p = a.lookaheadPrecision, let name = a.lookaheadCurves.first?.policy {
+            s.append(String(format: "  (+lookahead: the selections also served by read-ahead of layer L+1's router on layer L's input; guesses name %@ of the selections; %@ wastes ", pct(p), name)
+                     + a.lookaheadWastedPerToken.map { String(format: "%.1f", $0) }.joined(separator: " / ") + " reads per token over all layers)")
+        }
         s.append("")
         s.append("verdict: " + a.verdict)
         return s.joined(separator: "\n")
     }
 
-    static let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#111111", "#8c564b", "#7f7f7f"]
+    static let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#111111", "#8c564b", "#7f7f7f", "#17becf", "#bcbd22"]
 
     static func svgs(_ a: TraceAnalysis) -> [(String, String)] {
         [("hit-rate-curves", curves(a)), ("expert-heatmap", heatmap(a)), ("consistency-per-layer", consistencyBars(a))]
     }
 
     static func curves(_ a: TraceAnalysis) -> String {
-        let w = 640.0, h = 400.0, left = 60.0, bottom = 50.0, top = 30.0, right = 150.0
+        let w = 680.0, h = 400.0, left = 60.0, bottom = 50.0, top = 30.0, right = 190.0
         let maxC = Double(a.capacities.last ?? 1)
         func x(_ c: Int) -> Double { left + Double(c) / maxC * (w - left - right) }
         func y(_ r: Double) -> Double { h - bottom - r * (h - bottom - top) }
@@ -49,7 +56,7 @@ enum AnalysisReport {
         for c in a.capacities { s += "<text x='\(x(c) - 6)' y='\(h - bottom + 18)'>\(c)</text>" }
         s += "<text x='\(left + 100)' y='\(h - 12)'>experts cached per layer (top-k = \(a.topK))</text>"
         s += "<text x='14' y='\(top + (h - bottom - top) / 2)' transform='rotate(-90 14 \(top + (h - bottom - top) / 2))' text-anchor='middle'>hit rate</text>"
-        let series = a.curves + [a.staticProfile, TraceAnalysis.Curve(policy: "uniform", hitRates: a.uniformExpectation)]
+        let series = a.curves + a.lookaheadCurves + [a.staticProfile, TraceAnalysis.Curve(policy: "uniform", hitRates: a.uniformExpectation)]
         for (i, c) in series.enumerated() {
             let color = colors[i % colors.count]
             let pts = zip(a.capacities, c.hitRates).map { "\(x($0)),\(y($1))" }.joined(separator: " ")

@@ -54,8 +54,9 @@ struct TraceCommand: ParsableCommand {
             let session = InferenceSession(model: model, contextSize: modelOptions.contextSize(for: model),
                                            maxBatch: modelOptions.batchSize, threads: modelOptions.threadCount)
             if let runtime { session.executor = runtime.makeExecutor(pool: session.pool) }
-            let writer = try TraceWriter(path: out, header: TraceHeader(model: model))
-            let collector = RouteCollector(model: model)
+            // The trace also records the lookahead guesses, so `analyze` can model read-ahead.
+            let writer = try TraceWriter(path: out, header: TraceHeader(model: model, lookahead: true))
+            let collector = RouteCollector(model: model, lookaheadPool: session.pool)
             collector.attach(to: session)
             var totalTokens = 0
             for (i, item) in items.enumerated() {

@@ -72,7 +72,7 @@ private func tinyGlm(seed: UInt64 = 3, type: String = "f32") throws -> MoEModel 
         let model = try tinyGlm()
         let session = InferenceSession(model: model, contextSize: 32, maxBatch: 8, threads: 2)
         var routed = Set<Int>()
-        session.routeObserver = { layer, _ in routed.insert(layer) }
+        session.routeObserver = { layer, _, _ in routed.insert(layer) }
         _ = try session.forward([1, 2, 3], logits: .last)
         #expect(routed == Set(model.config.moeLayers))
     }

@@ -104,7 +104,7 @@ import GGUF
         // Through the Generator: it stops at the first all-non-finite logits instead of sampling noise.
         let session = InferenceSession(model: model, contextSize: 64, maxBatch: 8, threads: 2)
         var badRoutes = 0
-        session.routeObserver = { _, routes in
+        session.routeObserver = { _, routes, _ in
             for t in 0..<routes.tokenCount {
                 let chosen = (0..<routes.k).map { Int(routes.experts[t * routes.k + $0]) }
                 if Set(chosen).count != routes.k || !chosen.allSatisfy({ (0..<c.expertCount).contains($0) }) { badRoutes += 1 }

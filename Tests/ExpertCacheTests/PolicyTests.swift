@@ -25,6 +25,29 @@ import Testing
         #expect(r.totalHitRate == 4.0 / 9.0)
     }
 
+    /// LRU, capacity 1, k = 1, one layer, accesses A B A B with guesses -, B, C, B.
+    /// Without lookahead every access misses (capacity 1 alternates). With it: step 1 B was guessed
+    /// and not resident -> read-ahead hit; step 2 guessed C (wrong: wasted), A misses; step 3 B
+    /// guessed again -> hit. The policy sees the same accesses, so residency is unchanged.
+    @Test func lookaheadServesGuessedMissesAndCountsWrongGuesses() throws {
+        var t = trace([[[0]], [[1]], [[0]], [[1]]], experts: 3, topK: 1)
+        try t.attachLookahead([-1, 1, 2, 1])
+        let plain = Simulator.run([t], policy: .lru, capacity: .perLayer(1))
+        let ahead = Simulator.run([t], policy: .lru, capacity: .perLayer(1), lookahead: true)
+        #expect(plain.hits == [0])
+        #expect(ahead.hits == [2])
+        #expect(ahead.readAheadHits == 2)
+        #expect(ahead.readAheadWasted == 1)
+        // A guess of an expert already resident costs no read and adds no hit.
+        var r = trace([[[0]], [[0]]], experts: 3, topK: 1)
+        try r.attachLookahead([-1, 0])
+        let resident = Simulator.run([r], policy: .lru, capacity: .perLayer(1), lookahead: true)
+        #expect(resident.hits == [1] && resident.readAheadHits == 0 && resident.readAheadWasted == 0)
+        // Belady stays the demand bound.
+        #expect(Simulator.run([t], policy: .belady(initial: []), capacity: .perLayer(1), lookahead: true).hits
+                == Simulator.run([t], policy: .belady(initial: []), capacity: .perLayer(1)).hits)
+    }
+
     @Test func policyNamesParse() throws {
         #expect(try PolicySpec(name: "lru") == .lru)
         #expect(try PolicySpec(name: "lfu-decay", halfLifeTokens: 32) == .lfuDecay(halfLifeTokens: 32))

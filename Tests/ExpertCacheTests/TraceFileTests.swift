@@ -83,8 +83,9 @@ struct SplitMix {
                 #expect("\(error)".contains(fragment), "\(error)")
             }
         }
-        corrupt(8, 2, "version 2")
+        corrupt(8, 3, "version 3")
         corrupt(12, 0x10, "flags")
+        corrupt(12, 2, "for version 1")   // lookahead guesses need version 2
         corrupt(16, 0, "layers 0")
         corrupt(20, 1 << 20, "experts")
         corrupt(24, 9, "top_k 9")
@@ -93,6 +94,34 @@ struct SplitMix {
         var b = [UInt8](bytes)
         b[52] = 200
         #expect(throws: TraceFileError.self) { try TraceReader.parse(Data(b)) }
+    }
+
+    @Test func lookaheadGuessesRoundTripAndBadGuessesAreRefused() throws {
+        let path = tempPath("la.trace")
+        let header = TraceHeader(modelName: "m", layerIDs: [0, 1, 2], expertsPerLayer: 16, topK: 2, hasWeights: false, hasLookahead: true)
+        let w = try TraceWriter(path: path, header: header)
+        var seq = randomTrace(tokens: 9, seed: 11)
+        let guesses = randomTrace(tokens: 9, seed: 12).selections.enumerated().map { i, g in (i / 2) % 3 == 0 ? -1 : g }
+        try seq.attachLookahead(guesses)
+        try w.append(domain: "d", routing: seq)
+        #expect(throws: TraceFileError.self) { try w.append(domain: "no guesses", routing: randomTrace(tokens: 2, seed: 13)) }
+        try w.close()
+        let (h, back) = try TraceReader.read(path: path)
+        #expect(h == header)
+        #expect(back.map(\.routing) == [seq])
+        #expect(back[0].routing.guessed(token: 0, layerIndex: 0) == nil)
+        let step = (4 * 3 + 1) * 2   // token 4, layer index 1, k = 2
+        #expect(back[0].routing.guessed(token: 4, layerIndex: 1).map(Array.init) == Array(guesses[step..<step + 2]))
+
+        var bad = randomTrace(tokens: 1, seed: 14)
+        #expect(throws: RoutingTrace.TraceError.self) { try bad.attachLookahead([3, 3, 0, 1, -1, -1]) }   // repeated expert
+        #expect(throws: RoutingTrace.TraceError.self) { try bad.attachLookahead([16, 0, 0, 1, -1, -1]) }  // out of range
+        #expect(throws: RoutingTrace.TraceError.self) { try bad.attachLookahead([-1, 2, 0, 1, -1, -1]) }  // half a guess
+        #expect(throws: RoutingTrace.TraceError.self) { try bad.attachLookahead([0, 1]) }                 // wrong count
+        // A guess id out of range in the file is corruption, named by the reader.
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[bytes.count - 2] = 0x20; bytes[bytes.count - 1] = 0
+        #expect(throws: TraceFileError.self) { try TraceReader.parse(Data(bytes)) }
     }
 
     @Test func staticProfileIsLearnedOnTheTrainSplitOnly() {

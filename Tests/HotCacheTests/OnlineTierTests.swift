@@ -24,7 +24,7 @@ import Testing
             if let runtime { session.executor = runtime.makeExecutor(pool: session.pool) }
             var trace = RoutingTrace(layerIDs: [0, 1], expertsPerLayer: model.config.expertCount, topK: model.config.expertsUsed)
             var perLayer = [[Int]](repeating: [], count: 2)
-            session.routeObserver = { layer, routes in
+            session.routeObserver = { layer, routes, _ in
                 perLayer[layer] = (0..<routes.k).map { Int(routes.experts[$0]) }
                 if layer == 1 { try? trace.append(perLayer) }
             }
@@ -52,6 +52,40 @@ import Testing
         }
         #expect(runtime.metrics.streamedBytes > 0)
         #expect(runtime.metrics.hitRate > 0)
+    }
+
+    /// The trace's recorded lookahead guesses replayed by the simulator predict the streaming
+    /// lane's read-ahead exactly: the misses it had already started reading, and all misses.
+    @Test func recordedGuessesPredictTheRuntimeReadAhead() throws {
+        var spec = SyntheticModelSpec.preset("small")!
+        spec.layers = 3
+        spec.weightType = "q8_0"
+        spec.seed = 23
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("lookahead-\(getpid()).gguf").path
+        try SyntheticModel.write(spec, to: path)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let model = try MoEModel(path: path)
+        var o = HotCacheOptions()
+        o.cachePolicy = "lru"
+        o.cacheCapacity = 6
+        o.stream = true
+        o.prefetch = .on
+        let runtime = try MoERuntime(model: model, options: o, logger: Logger(label: "test"))
+        let session = InferenceSession(model: model, contextSize: 64, maxBatch: 1, threads: 2)
+        session.executor = runtime.makeExecutor(pool: session.pool)
+        let collector = RouteCollector(model: model, lookaheadPool: session.pool)
+        collector.attach(to: session)
+        for t in (0..<40).map({ Int32(($0 * 37 + 5) % 300) }) { _ = try session.forward([t], logits: .last) }
+        let (trace, _) = try collector.sequence()
+        #expect(trace.lookahead != nil && trace.guessed(token: 3, layerIndex: 0) == nil && trace.guessed(token: 3, layerIndex: 1) != nil)
+
+        let simulated = Simulator.run([trace], policy: .lru, capacity: .perLayer(6), lookahead: true)
+        let demand = Simulator.run([trace], policy: .lru, capacity: .perLayer(6))
+        let stats = try #require(runtime.prefetchStats)
+        #expect(stats.misses == demand.accesses.reduce(0, +) - demand.hits.reduce(0, +))
+        #expect(stats.missesPrefetched == simulated.readAheadHits)
+        #expect(stats.prefetchReads == simulated.readAheadHits + simulated.readAheadWasted)
+        #expect(simulated.readAheadHits > 0, "the guesses must serve some misses on this model")
     }
 
     @Test func onlineSettingsAreChecked() throws {

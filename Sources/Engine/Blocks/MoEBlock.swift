@@ -59,7 +59,7 @@ extension InferenceSession {
                          scale: c.expertWeightsScale, experts: routeExperts + i * kUsed, weights: routeWeights + i * kUsed)
         }
         let routes = ExpertRoutes(tokenCount: n, k: kUsed, experts: routeExperts, weights: routeWeights)
-        routeObserver?(li, routes)
+        routeObserver?(li, routes, xn)
         if let scales = l.expertScales {
             for j in 0..<(n * kUsed) { routeWeights[j] *= scales[Int(routeExperts[j])] }
         }
