@@ -1,5 +1,5 @@
 // Portable kernels of the 32-element block formats (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4)
-// and of IQ4_XS, Q2_K, Q3_K: the same integer sums and scalar float steps as DotReference.swift
+// and of IQ4_XS (Q2_K, Q3_K: kquant_portable.c): the same integer sums and scalar float steps as DotReference.swift
 // and DotReferenceMore.swift, so results are bit-identical to them.
 #include "block_kinds.h"
 #include "portable_common.h"
@@ -64,49 +64,23 @@ P_KIND(mxfp4_q8_0, p_dot_b32, HM_B32_MXFP4, 32)
 
 // ---- 256-element blocks with Q8_K activations ----------------------------------------------
 
-// Element i of a Q2_K/Q3_K block: bits 2j of byte 32h + l of qs, for i = 128h + 32j + l.
-static inline int p_q2_bits(const uint8_t *qs, int i) { return (qs[32 * (i / 128) + i % 32] >> (2 * ((i % 128) / 32))) & 3; }
-
+// IQ4_XS (kind HM_K256_IQ4_XS).
 static inline float p_dot_k256(const uint8_t *x, const uint8_t *y, int64_t nb, int kind) {
     float sum = 0.0f;
     for (int64_t b = 0; b < nb; ++b, x += hm_k256_bytes[kind], y += 292) {
         const int8_t *q8 = (const int8_t *)(y + 4);
-        int32_t isum = 0, summs = 0;
+        int32_t isum = 0;
         for (int g = 0; g < 16; ++g) {
             int32_t s = 0;
             for (int i = 16 * g; i < 16 * g + 16; ++i) {
-                int q;
-                if (kind == HM_K256_Q2_K) {
-                    q = p_q2_bits(x + 16, i);
-                } else if (kind == HM_K256_Q3_K) {
-                    const int high = (x[i % 32] >> (4 * (i / 128) + (i % 128) / 32)) & 1;
-                    q = p_q2_bits(x + 32, i) - (high ? 0 : 4);
-                } else {
-                    const uint8_t n = x[8 + 16 * (i / 32) + i % 16];
-                    q = hm_iq4nl_values[i % 32 < 16 ? n & 0xF : n >> 4];
-                }
-                s += q * q8[i];
+                const uint8_t n = x[8 + 16 * (i / 32) + i % 16];
+                s += hm_iq4nl_values[i % 32 < 16 ? n & 0xF : n >> 4] * q8[i];
             }
-            if (kind == HM_K256_Q2_K) {
-                isum += s * (x[g] & 0xF);
-                summs += p_bsum(y, g) * (x[g] >> 4);
-            } else if (kind == HM_K256_Q3_K) {
-                isum += s * hm_q3_K_scale(x + 96, g);
-            } else {
-                isum += s * hm_iq4_xs_scale(x, g / 2);
-            }
+            isum += s * hm_iq4_xs_scale(x, g / 2);
         }
-        const float yd = p_f32(y);
-        if (kind == HM_K256_Q2_K) {
-            const float dall = yd * p_h2f(x + 80), dmin = yd * p_h2f(x + 82);
-            sum += dall * (float)isum - dmin * (float)summs;
-        } else {
-            sum += p_h2f(x + (kind == HM_K256_Q3_K ? 108 : 0)) * yd * (float)isum;
-        }
+        sum += p_h2f(x) * p_f32(y) * (float)isum;
     }
     return sum;
 }
 
-P_KIND(q2_K_q8_K, p_dot_k256, HM_K256_Q2_K, 256)
-P_KIND(q3_K_q8_K, p_dot_k256, HM_K256_Q3_K, 256)
 P_KIND(iq4_xs_q8_K, p_dot_k256, HM_K256_IQ4_XS, 256)

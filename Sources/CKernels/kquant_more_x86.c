@@ -1,7 +1,8 @@
 // AVX2 kernels of Q2_K, Q3_K and IQ4_XS with Q8_K activations. One generic loop: each block is
 // 8 chunks of 32 elements with one integer scale per 16 (Q2_K, Q3_K) or 32 (IQ4_XS) of them;
-// integer chunk sums times the scales are exact, so only the float summation order differs
-// from dot_portable_more.c and the Swift reference.
+// integer chunk sums times the scales are exact. Q2_K and Q3_K follow ggml's float order
+// exactly (kquant_portable.c is their bit-exact reference); IQ4_XS differs from
+// dot_portable_more.c and the Swift reference in float summation order only.
 #include "ckernels.h"
 #include "x86_common.h"
 #include "block_kinds.h"
@@ -40,9 +41,11 @@ HM_AVX2 HM_INLINE __m256i hm_k256_scales(const uint8_t *x, int c, int kind) {
     return _mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1);
 }
 
+// ggml_vec_dot_q2_K_q8_K / q3_K (eight lanes, hsum_float_8; Q2_K adds its mins into the same
+// lanes first, lane l: groups 2l, 2l+1), bit for bit as kquant_portable.c. IQ4_XS keeps its
+// own order (a scalar chain of mins-free blocks, not matched to ggml).
 HM_AVX2 HM_INLINE float hm_dot_k256(const uint8_t *x, const uint8_t *y, int64_t nb, int kind) {
     __m256 acc = _mm256_setzero_ps();
-    float mins = 0.0f;
     for (int64_t b = 0; b < nb; ++b, x += hm_k256_bytes[kind], y += HM_Q8_K) {
         __m256i sumi = _mm256_setzero_si256();
         for (int c = 0; c < 8; ++c) {
@@ -51,19 +54,17 @@ HM_AVX2 HM_INLINE float hm_dot_k256(const uint8_t *x, const uint8_t *y, int64_t 
         }
         const float yd = hm_load_f32(y);
         if (kind == HM_K256_Q2_K) {
-            // The mins meet the activations' 16-element sums (bsums), as in ggml.
-            int16_t bs[16];
-            memcpy(bs, y + 260, 32);
-            int32_t summs = 0;
-            for (int g = 0; g < 16; ++g) summs += bs[g] * (x[g] >> 4);
+            const __m128i sm = _mm_loadu_si128((const __m128i *)x);
+            const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sm, 4), _mm_set1_epi8(0xF)));
+            const __m256i m = _mm256_madd_epi16(mins, hm_loadu(y + 260));
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(-(yd * hm_h2f(x + 82))), _mm256_cvtepi32_ps(m), acc);
             acc = _mm256_fmadd_ps(_mm256_set1_ps(yd * hm_h2f(x + 80)), _mm256_cvtepi32_ps(sumi), acc);
-            mins += yd * hm_h2f(x + 82) * (float)summs;
         } else {
             const float d = hm_h2f(x + (kind == HM_K256_Q3_K ? 108 : 0)) * yd;
             acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
         }
     }
-    return hm_hsum_f32x8(acc) - mins;
+    return hm_hsum_f32x8(acc);
 }
 
 #define HM_K256_MATMUL(name, kind)                                                                 \

@@ -1,8 +1,8 @@
-// AVX2 matmuls for the K-quants (Q4_K, Q5_K, Q6_K weights against Q8_K activations), laid out
-// like ggml's x86 vec_dot: each 256-element block is reduced to int32 lanes, scaled and added
-// into a float vector accumulator per (row, token); one horizontal sum per output. Against the
-// Swift reference (one exact int32 sum and scalar float steps per block) only the float
-// summation order differs.
+// AVX2 matmuls for the K-quants (Q4_K, Q5_K, Q6_K weights against Q8_K activations) in the
+// exact float order of llama.cpp's AVX2 build; kquant_portable.c states that order and is the
+// bit-exact reference these kernels are tested against. Each 256-element block is reduced to
+// int32 lanes as ggml's x86 code does. Against the Swift reference (one exact int32 sum and
+// scalar float steps per block) only the float summation order differs.
 //
 // Tiles: one weight row against up to HM_KTOKENS tokens. The row's blocks stay in L1 while the
 // token chunks pass over them; the quant unpacking is repeated per chunk, which costs far less
@@ -10,6 +10,8 @@
 // count so the accumulators live in registers.
 #include "ckernels.h"
 #include "x86_common.h"
+
+#pragma clang fp contract(off)
 
 #if defined(__x86_64__)
 
@@ -46,14 +48,18 @@ HM_AVX2 HM_INLINE __m128i hm_mins_dot(__m128i mins16, const uint8_t *y) {
     return _mm_madd_epi16(mins16, pairs);
 }
 
-// One Q4_K (five = 0) or Q5_K (five = 1) row against nt tokens; adds into out[t * out_stride].
+// One Q4_K (five = 0) or Q5_K (five = 1) row against nt tokens, in ggml's order (see
+// kquant_portable.c): Q4_K as its repacked gemv (one scalar chain for the scaled sums, one for
+// the mins, subtracted at the end), Q5_K as ggml_vec_dot_q5_K_q8_K (eight lanes, mins in a
+// scalar chain added after the horizontal sum). Stores out[t * out_stride].
 HM_AVX2 HM_INLINE void hm_q45_chunk(const uint8_t *wr, int64_t nb, int five, const uint8_t *a0,
                                     size_t act_bytes, int nt, float *out, int64_t out_stride) {
     const size_t xbytes = five ? HM_Q5_K : HM_Q4_K;
     const __m256i m4 = _mm256_set1_epi8(0xF);
     const __m256i bit5 = _mm256_set1_epi8(0x10);
     __m256 acc[HM_KTOKENS];
-    for (int t = 0; t < nt; ++t) acc[t] = _mm256_setzero_ps();
+    float scalar_acc[HM_KTOKENS], mins_acc[HM_KTOKENS];
+    for (int t = 0; t < nt; ++t) acc[t] = _mm256_setzero_ps(), scalar_acc[t] = mins_acc[t] = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
         const uint8_t *x = wr + i * xbytes;
         const uint8_t *qs = x + (five ? 48 : 16);
@@ -85,12 +91,19 @@ HM_AVX2 HM_INLINE void hm_q45_chunk(const uint8_t *wr, int64_t nb, int five, con
         for (int t = 0; t < nt; ++t) {
             const uint8_t *y = a0 + t * act_bytes + i * HM_Q8_K;
             const float yd = hm_load_f32(y);
-            const __m256i m = _mm256_zextsi128_si256(hm_mins_dot(mins, y));
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(yd * d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
-            acc[t] = _mm256_fnmadd_ps(_mm256_set1_ps(yd * dmin), _mm256_cvtepi32_ps(m), acc[t]);
+            const int32_t msum = hm_hsum_i32x4(hm_mins_dot(mins, y));
+            if (five) {
+                acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(yd * d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+                mins_acc[t] = __builtin_fmaf(-(yd * dmin), (float)msum, mins_acc[t]);
+            } else {
+                scalar_acc[t] = __builtin_fmaf((float)hm_hsum_i32x8(sumi[t]), d * yd, scalar_acc[t]);
+                mins_acc[t] = __builtin_fmaf((float)msum, dmin * yd, mins_acc[t]);
+            }
         }
     }
-    for (int t = 0; t < nt; ++t) out[t * out_stride] = hm_hsum_f32x8(acc[t]);
+    for (int t = 0; t < nt; ++t) {
+        out[t * out_stride] = five ? hm_hsum_f32x8(acc[t]) + mins_acc[t] : scalar_acc[t] - mins_acc[t];
+    }
 }
 
 // One Q6_K row against nt tokens. Quants keep their +32 bias as unsigned 6-bit bytes for
@@ -217,7 +230,7 @@ HM_AVX2 HM_INLINE __m256 hm_q4_kx8_token(const uint8_t *w, int64_t nb, const uin
                                           0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13);
     const __m256i odd = _mm256_setr_epi8(2, 3, 2, 3, 6, 7, 6, 7, 10, 11, 10, 11, 14, 15, 14, 15,
                                          2, 3, 2, 3, 6, 7, 6, 7, 10, 11, 10, 11, 14, 15, 14, 15);
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; ++i, w += HM_Q4_KX8) {
         const uint8_t *y = a + i * HM_Q8_K;
         const uint8_t *q8 = y + 4;
@@ -247,10 +260,11 @@ HM_AVX2 HM_INLINE __m256 hm_q4_kx8_token(const uint8_t *w, int64_t nb, const uin
         const __m256 yd = _mm256_set1_ps(hm_load_f32(y));
         const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w)), yd);
         const __m256 dmin = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 16))), yd);
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(isum), acc);
-        acc = _mm256_fnmadd_ps(dmin, _mm256_cvtepi32_ps(msum), acc);
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc);
+        acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), dmin, acc_min);
     }
-    return acc;
+    // ggml_gemv/gemm_q4_K_8x8_q8_K: one chain per row for the sums and one for the mins.
+    return _mm256_sub_ps(acc, acc_min);
 }
 
 // `w` points at the first group of the range, `rows` is a multiple of 8, and row_bytes is the

@@ -48,7 +48,7 @@ func kernelShapes(_ type: GGMLType) -> [Int] {
 /// range not starting at 0, with padding between token rows that must stay untouched.
 /// `exact`: results must be bit-identical (integer block sums plus the same float steps);
 /// otherwise within 1e-5 of sum |w a| (float summation order only).
-func checkAgainstReference(_ type: GGMLType, path: Kernels.Path, exact: Bool) {
+func checkAgainstReference(_ type: GGMLType, path: Kernels.Path, exact: Bool, reference: Kernels.Path = .reference) {
     var (rng, seed) = freshRNG()
     for cols in kernelShapes(type) {
         for tokens in [1, Int.random(in: 2...4, using: &rng), 9] {
@@ -56,7 +56,7 @@ func checkAgainstReference(_ type: GGMLType, path: Kernels.Path, exact: Bool) {
             let w = randomBlocks(type, count: cols * rows, &rng)
             let act = activations(for: type, gaussian(cols * tokens, &rng, outliers: true), count: cols)
             let got = runMatmul(type, w, rows: sub, cols: cols, act, tokens: tokens, outStride: stride, path: path)
-            let ref = runMatmul(type, w, rows: sub, cols: cols, act, tokens: tokens, outStride: stride, path: .reference)
+            let ref = runMatmul(type, w, rows: sub, cols: cols, act, tokens: tokens, outStride: stride, path: reference)
             let rowBytes = type.byteCount(elements: cols)!
             for t in 0..<tokens {
                 for r in sub {
@@ -78,7 +78,7 @@ func checkAgainstReference(_ type: GGMLType, path: Kernels.Path, exact: Bool) {
     let w = [0] + randomBlocks(type, count: cols * 3, &rng)
     let act = activations(for: type, gaussian(cols, &rng), count: cols)
     let got = runMatmul(type, w, rows: 0..<3, cols: cols, act, tokens: 1, outStride: 3, path: path, weightOffset: 1)
-    let ref = runMatmul(type, w, rows: 0..<3, cols: cols, act, tokens: 1, outStride: 3, path: .reference, weightOffset: 1)
+    let ref = runMatmul(type, w, rows: 0..<3, cols: cols, act, tokens: 1, outStride: 3, path: reference, weightOffset: 1)
     let rowBytes = type.byteCount(elements: cols)!
     for r in 0..<3 {
         let mag = dotMagnitude(type, Array(w[1 + r * rowBytes..<1 + (r + 1) * rowBytes]), act, token: 0)
@@ -95,13 +95,26 @@ extension FastKernelTests {
     }
 }
 
+/// K-quants whose C kernels follow llama.cpp's float order (kquant_portable.c), bit for bit on
+/// every path; tools/reference/kquant-vs-ggml.sh checks them against libggml itself.
+let ggmlOrderKQuants: [GGMLType] = [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
+
 /// The portable C kernels (used without AVX2) run on every machine.
 @Suite struct PortableKernelTests {
-    /// Every quantised portable kernel is bit-identical to the reference; float types differ
-    /// only in summation order.
+    /// Every other quantised portable kernel is bit-identical to the reference; float types and
+    /// the ggml-order K-quants differ only in summation order.
     @Test(arguments: computeTypes)
     func portableMatmulMatchesReference(type: GGMLType) {
-        checkAgainstReference(type, path: .portable, exact: type.blockSize > 1)
+        checkAgainstReference(type, path: .portable, exact: type.blockSize > 1 && !ggmlOrderKQuants.contains(type))
+    }
+}
+
+extension FastKernelTests {
+    /// The AVX2 K-quant kernels give exactly the bits of their plain-C twins (ggml's order),
+    /// for 1, 2-4 and 9 tokens.
+    @Test(arguments: ggmlOrderKQuants)
+    func simdKQuantIsBitExactWithPortable(type: GGMLType) {
+        checkAgainstReference(type, path: .simd, exact: true, reference: .portable)
     }
 }
 
@@ -136,12 +149,18 @@ extension FastKernelTests {
                                        outStride: stride)
                     }
                 }
+                // Q4_K: ggml's repacked gemv order, as the plain-C twin computes it.
+                let portable = type == .q4_K
+                    ? runMatmul(type, w, rows: sub, cols: cols, act, tokens: tokens, outStride: stride, path: .portable) : []
                 for t in 0..<tokens {
                     for r in sub {
                         let i = (r - sub.lowerBound) + t * stride
                         let mag = dotMagnitude(type, Array(w[r * rowBytes..<(r + 1) * rowBytes]), act, token: t)
                         #expect(abs(Double(got[i]) - Double(ref[i])) <= 1e-5 * mag,
                                 "\(type) cols \(cols) r \(r) t \(t): \(got[i]) vs \(ref[i]) seed=\(seed)")
+                        if portable.count > i {
+                            #expect(got[i].bitPattern == portable[i].bitPattern, "\(type) rows8 vs portable r \(r) t \(t) seed=\(seed)")
+                        }
                     }
                     #expect(got[t * stride + sub.count].isNaN && got[t * stride + sub.count + 1].isNaN)
                 }
