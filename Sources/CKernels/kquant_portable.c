@@ -5,8 +5,9 @@
 //
 // What ggml does, per kind (ggml-cpu/arch/x86/quants.c and repack.cpp):
 // - Q4_K: on AVX2 llama.cpp repacks every Q4_K matrix with rows % 8 == 0 (q4_K_8x8) and its
-//   gemv / gemm keep one float chain per output: s = fma(float(isum_b), d_b * yd_b, s) and
-//   m = fma(float(msum_b), dmin_b * yd_b, m) over the blocks b, result s - m.
+//   gemv keeps one float chain per output: s = fma(float(isum_b), d_b * yd_b, s) and
+//   m = fma(float(msum_b), dmin_b * yd_b, m) over the blocks b, result s - m; its gemm (dense
+//   batches of 4+ tokens) steps the same chains once per 64-element quarter of each block.
 // - Q2_K, Q3_K, Q5_K, Q6_K (ggml_vec_dot_*_q8_K): eight float lanes. Lane l holds, per block,
 //   the int32 sum over the elements i with (i % 32) / 4 == l of scale * q * a (maddubs + madd
 //   keep those four bytes per chunk together); each block adds fma(d * yd, float(lane), acc)
@@ -86,6 +87,44 @@ static float p_dot_q4_K(const uint8_t *x, const uint8_t *y, int64_t nb) {
     return s - m;
 }
 
+// The same dot in llama.cpp's q4_K_8x8 gemm order: one fma per 64-element quarter of a block
+// (sub-blocks 2j and 2j + 1) into each chain, where the gemv takes one per block.
+static float p_dot_q4_K_gemm(const uint8_t *x, const uint8_t *y, int64_t nb) {
+    float s = 0.0f, m = 0.0f;
+    for (int64_t b = 0; b < nb; ++b, x += 144, y += 292) {
+        int32_t sc[8], mn[8];
+        p_scales_k4(x + 4, sc, mn);
+        const int8_t *q8 = (const int8_t *)(y + 4);
+        const float yd = p_f32(y), d = p_h2f(x) * yd, dmin = p_h2f(x + 2) * yd;
+        for (int j = 0; j < 4; ++j) {
+            int32_t isum = 0, msum = 0;
+            for (int i = 64 * j; i < 64 * j + 64; ++i) isum += p_kq_scale(P_Q4_K, x, sc, i) * p_kq_value(P_Q4_K, x, i) * q8[i];
+            for (int g = 4 * j; g < 4 * j + 4; ++g) msum += mn[g / 2] * p_bsum(y, g);
+            s = fmaf((float)isum, d, s);
+            m = fmaf((float)msum, dmin, m);
+        }
+    }
+    return s - m;
+}
+
+// ggml_vec_dot_q4_K_q8_K (matrices llama.cpp does not repack): lane l of the sums holds the
+// elements with (i % 32) / 4 == l, lane l of the mins sub-blocks 2l and 2l + 1.
+static float p_dot_q4_K_vec_dot(const uint8_t *x, const uint8_t *y, int64_t nb) {
+    float acc[8] = {0}, macc[4] = {0};
+    for (int64_t b = 0; b < nb; ++b, x += 144, y += 292) {
+        int32_t sc[8], mn[8], lane[8];
+        p_scales_k4(x + 4, sc, mn);
+        p_kq_lanes(P_Q4_K, x, sc, (const int8_t *)(y + 4), lane);
+        const float yd = p_f32(y), d = yd * p_h2f(x), dmin = -yd * p_h2f(x + 2);
+        for (int l = 0; l < 8; ++l) acc[l] = fmaf(d, (float)lane[l], acc[l]);
+        for (int l = 0; l < 4; ++l) {
+            const int32_t m = mn[2 * l] * (p_bsum(y, 4 * l) + p_bsum(y, 4 * l + 1)) + mn[2 * l + 1] * (p_bsum(y, 4 * l + 2) + p_bsum(y, 4 * l + 3));
+            macc[l] = fmaf(dmin, (float)m, macc[l]);
+        }
+    }
+    return p_hsum8(acc) + ((macc[0] + macc[2]) + (macc[1] + macc[3]));
+}
+
 static float p_dot_q5_K(const uint8_t *x, const uint8_t *y, int64_t nb) {
     float acc[8] = {0}, summs = 0.0f;
     for (int64_t b = 0; b < nb; ++b, x += 176, y += 292) {
@@ -138,5 +177,7 @@ static float p_dot_q6_K(const uint8_t *x, const uint8_t *y, int64_t nb) { return
 P_MATMUL_DEF(hm_matmul_q2_K_q8_K_portable, p_dot_q2_K, 256)
 P_MATMUL_DEF(hm_matmul_q3_K_q8_K_portable, p_dot_q3_K, 256)
 P_MATMUL_DEF(hm_matmul_q4_K_q8_K_portable, p_dot_q4_K, 256)
+P_MATMUL_DEF(hm_matmul_q4_K_q8_K_gemm_portable, p_dot_q4_K_gemm, 256)
+P_MATMUL_DEF(hm_matmul_q4_K_q8_K_vec_dot_portable, p_dot_q4_K_vec_dot, 256)
 P_MATMUL_DEF(hm_matmul_q5_K_q8_K_portable, p_dot_q5_K, 256)
 P_MATMUL_DEF(hm_matmul_q6_K_q8_K_portable, p_dot_q6_K, 256)

@@ -51,15 +51,21 @@ HM_AVX2 HM_INLINE __m128i hm_mins_dot(__m128i mins16, const uint8_t *y) {
 // One Q4_K (five = 0) or Q5_K (five = 1) row against nt tokens, in ggml's order (see
 // kquant_portable.c): Q4_K as its repacked gemv (one scalar chain for the scaled sums, one for
 // the mins, subtracted at the end), Q5_K as ggml_vec_dot_q5_K_q8_K (eight lanes, mins in a
-// scalar chain added after the horizontal sum). Stores out[t * out_stride].
+// scalar chain added after the horizontal sum). `q4_order` picks Q4_K's other orders:
+// HM_Q4_GEMM its repacked gemm (both chains stepped per 64-element quarter of a block),
+// HM_Q4_VEC_DOT ggml_vec_dot_q4_K_q8_K, which runs for matrices llama.cpp does not repack
+// (rows % 8 != 0): eight lanes for the sums, four for the mins. Stores out[t * out_stride].
+enum { HM_Q4_GEMV = 0, HM_Q4_GEMM = 1, HM_Q4_VEC_DOT = 2 };
 HM_AVX2 HM_INLINE void hm_q45_chunk(const uint8_t *wr, int64_t nb, int five, const uint8_t *a0,
-                                    size_t act_bytes, int nt, float *out, int64_t out_stride) {
+                                    size_t act_bytes, int nt, float *out, int64_t out_stride, const int q4_order) {
+    const int per_64 = !five && q4_order == HM_Q4_GEMM, lanes = five || q4_order == HM_Q4_VEC_DOT;
     const size_t xbytes = five ? HM_Q5_K : HM_Q4_K;
     const __m256i m4 = _mm256_set1_epi8(0xF);
     const __m256i bit5 = _mm256_set1_epi8(0x10);
     __m256 acc[HM_KTOKENS];
     float scalar_acc[HM_KTOKENS], mins_acc[HM_KTOKENS];
-    for (int t = 0; t < nt; ++t) acc[t] = _mm256_setzero_ps(), scalar_acc[t] = mins_acc[t] = 0.0f;
+    __m128 mins_lanes[HM_KTOKENS];
+    for (int t = 0; t < nt; ++t) acc[t] = _mm256_setzero_ps(), mins_lanes[t] = _mm_setzero_ps(), scalar_acc[t] = mins_acc[t] = 0.0f;
     for (int64_t i = 0; i < nb; ++i) {
         const uint8_t *x = wr + i * xbytes;
         const uint8_t *qs = x + (five ? 48 : 16);
@@ -67,6 +73,10 @@ HM_AVX2 HM_INLINE void hm_q45_chunk(const uint8_t *wr, int64_t nb, int five, con
         const __m256i scales = _mm256_permute2x128_si256(sm, sm, 0x00);
         const __m128i mins = _mm256_extracti128_si256(sm, 1);
         const __m256i hbits = five ? hm_loadu(x + 16) : _mm256_setzero_si256();
+        float d, dmin;
+        hm_h2f_pair(x, &d, &dmin);
+        int16_t mn[8];
+        if (per_64) _mm_storeu_si128((__m128i *)mn, mins);
         __m256i sumi[HM_KTOKENS];
         for (int t = 0; t < nt; ++t) sumi[t] = _mm256_setzero_si256();
         for (int j = 0; j < 4; ++j) {
@@ -84,17 +94,29 @@ HM_AVX2 HM_INLINE void hm_q45_chunk(const uint8_t *wr, int64_t nb, int five, con
                 const __m256i pl = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(lo, hm_loadu(q8)));
                 const __m256i ph = _mm256_madd_epi16(sh, _mm256_maddubs_epi16(hi, hm_loadu(q8 + 32)));
                 sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(pl, ph));
+                if (per_64) {
+                    const uint8_t *y = a0 + t * act_bytes + i * HM_Q8_K;
+                    const float yd = hm_load_f32(y);
+                    int16_t bs[16];
+                    memcpy(bs, y + 260, 32);
+                    const int32_t msum = mn[2 * j] * (bs[4 * j] + bs[4 * j + 1]) + mn[2 * j + 1] * (bs[4 * j + 2] + bs[4 * j + 3]);
+                    scalar_acc[t] = __builtin_fmaf((float)hm_hsum_i32x8(sumi[t]), d * yd, scalar_acc[t]);
+                    mins_acc[t] = __builtin_fmaf((float)msum, dmin * yd, mins_acc[t]);
+                    sumi[t] = _mm256_setzero_si256();
+                }
             }
         }
-        float d, dmin;
-        hm_h2f_pair(x, &d, &dmin);
+        if (per_64) continue;
         for (int t = 0; t < nt; ++t) {
             const uint8_t *y = a0 + t * act_bytes + i * HM_Q8_K;
             const float yd = hm_load_f32(y);
-            const int32_t msum = hm_hsum_i32x4(hm_mins_dot(mins, y));
+            const __m128i mins4 = hm_mins_dot(mins, y);
+            const int32_t msum = hm_hsum_i32x4(mins4);
+            if (lanes) acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(yd * d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
             if (five) {
-                acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(yd * d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
                 mins_acc[t] = __builtin_fmaf(-(yd * dmin), (float)msum, mins_acc[t]);
+            } else if (lanes) {
+                mins_lanes[t] = _mm_fmadd_ps(_mm_set1_ps(-(yd * dmin)), _mm_cvtepi32_ps(mins4), mins_lanes[t]);
             } else {
                 scalar_acc[t] = __builtin_fmaf((float)hm_hsum_i32x8(sumi[t]), d * yd, scalar_acc[t]);
                 mins_acc[t] = __builtin_fmaf((float)msum, dmin * yd, mins_acc[t]);
@@ -102,7 +124,14 @@ HM_AVX2 HM_INLINE void hm_q45_chunk(const uint8_t *wr, int64_t nb, int five, con
         }
     }
     for (int t = 0; t < nt; ++t) {
-        out[t * out_stride] = five ? hm_hsum_f32x8(acc[t]) + mins_acc[t] : scalar_acc[t] - mins_acc[t];
+        if (lanes && !five) {
+            // (m0 + m2) + (m1 + m3), as ggml folds its four mins lanes.
+            __m128 m = _mm_add_ps(mins_lanes[t], _mm_movehl_ps(mins_lanes[t], mins_lanes[t]));
+            m = _mm_add_ss(m, _mm_movehdup_ps(m));
+            out[t * out_stride] = hm_hsum_f32x8(acc[t]) + _mm_cvtss_f32(m);
+        } else {
+            out[t * out_stride] = five ? hm_hsum_f32x8(acc[t]) + mins_acc[t] : scalar_acc[t] - mins_acc[t];
+        }
     }
 }
 
@@ -177,11 +206,15 @@ HM_AVX2 HM_INLINE void hm_q6_chunk(const uint8_t *wr, int64_t nb, const uint8_t 
     }
 _Static_assert(HM_KTOKENS == 8, "HM_KQ_DRIVER has one case per chunk size 1...8");
 
-#define HM_Q4_CALL(n) hm_q45_chunk(wr, nb, 0, a0, act_bytes, n, o, out_stride)
-#define HM_Q5_CALL(n) hm_q45_chunk(wr, nb, 1, a0, act_bytes, n, o, out_stride)
+#define HM_Q4_CALL(n) hm_q45_chunk(wr, nb, 0, a0, act_bytes, n, o, out_stride, HM_Q4_GEMV)
+#define HM_Q4_GEMM_CALL(n) hm_q45_chunk(wr, nb, 0, a0, act_bytes, n, o, out_stride, HM_Q4_GEMM)
+#define HM_Q4_VEC_DOT_CALL(n) hm_q45_chunk(wr, nb, 0, a0, act_bytes, n, o, out_stride, HM_Q4_VEC_DOT)
+#define HM_Q5_CALL(n) hm_q45_chunk(wr, nb, 1, a0, act_bytes, n, o, out_stride, HM_Q4_GEMV)
 #define HM_Q6_CALL(n) hm_q6_chunk(wr, nb, a0, act_bytes, n, o, out_stride)
 
 HM_AVX2 HM_MATMUL_DECL(hm_matmul_q4_K_q8_K) { HM_KQ_DRIVER(HM_Q4_CALL) }
+HM_AVX2 HM_MATMUL_DECL(hm_matmul_q4_K_q8_K_gemm) { HM_KQ_DRIVER(HM_Q4_GEMM_CALL) }
+HM_AVX2 HM_MATMUL_DECL(hm_matmul_q4_K_q8_K_vec_dot) { HM_KQ_DRIVER(HM_Q4_VEC_DOT_CALL) }
 HM_AVX2 HM_MATMUL_DECL(hm_matmul_q5_K_q8_K) { HM_KQ_DRIVER(HM_Q5_CALL) }
 HM_AVX2 HM_MATMUL_DECL(hm_matmul_q6_K_q8_K) { HM_KQ_DRIVER(HM_Q6_CALL) }
 
@@ -223,8 +256,11 @@ HM_AVX2 void hm_repack_q4_K_x8(const void *src, size_t row_bytes, int64_t rows, 
     }
 }
 
-// Eight rows (one group) against one token: out[0..7].
-HM_AVX2 HM_INLINE __m256 hm_q4_kx8_token(const uint8_t *w, int64_t nb, const uint8_t *a) {
+// Eight rows (one group) against one token: out[0..7]. The float steps follow llama.cpp's
+// repacked q4_K_8x8 kernels: `per_64` = 0 as its gemv (one multiply-add per block into each of
+// the sums and mins chains), 1 as its gemm (one per 64-element quarter of a block, which it
+// runs for the first n - n % 4 tokens of a dense batch of n > 3).
+HM_AVX2 HM_INLINE __m256 hm_q4_kx8_token(const uint8_t *w, int64_t nb, const uint8_t *a, const int per_64) {
     const __m256i m4 = _mm256_set1_epi8(0xF);
     const __m256i even = _mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13,
                                           0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13);
@@ -238,6 +274,9 @@ HM_AVX2 HM_INLINE __m256 hm_q4_kx8_token(const uint8_t *w, int64_t nb, const uin
         const __m256i bs = hm_loadu(y + 260);
         const __m256i pairs = _mm256_castsi128_si256(
             _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1)));
+        const __m256 yd = _mm256_set1_ps(hm_load_f32(y));
+        const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w)), yd);
+        const __m256 dmin = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 16))), yd);
         __m256i isum = _mm256_setzero_si256(), msum = _mm256_setzero_si256();
         for (int j = 0; j < 4; ++j) {
             const uint8_t *qs = w + 160 + j * 256;
@@ -256,12 +295,16 @@ HM_AVX2 HM_INLINE __m256 hm_q4_kx8_token(const uint8_t *w, int64_t nb, const uin
                                                            _mm256_madd_epi16(phi, _mm256_shuffle_epi8(sc, odd))));
             const __m256i mn = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(w + 96 + 16 * j)));
             msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mn, _mm256_permutevar8x32_epi32(pairs, _mm256_set1_epi32(j))));
+            if (per_64) {
+                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc);
+                acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), dmin, acc_min);
+                isum = msum = _mm256_setzero_si256();
+            }
         }
-        const __m256 yd = _mm256_set1_ps(hm_load_f32(y));
-        const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w)), yd);
-        const __m256 dmin = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 16))), yd);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc);
-        acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), dmin, acc_min);
+        if (!per_64) {
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc);
+            acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), dmin, acc_min);
+        }
     }
     // ggml_gemv/gemm_q4_K_8x8_q8_K: one chain per row for the sums and one for the mins.
     return _mm256_sub_ps(acc, acc_min);
@@ -269,22 +312,29 @@ HM_AVX2 HM_INLINE __m256 hm_q4_kx8_token(const uint8_t *w, int64_t nb, const uin
 
 // `w` points at the first group of the range, `rows` is a multiple of 8, and row_bytes is the
 // repacked size per row (1184 / 8 per block), so group g is at w + g * 8 * row_bytes.
-HM_AVX2 HM_MATMUL_DECL(hm_matmul_q4_K_x8_q8_K) {
+HM_AVX2 HM_INLINE void hm_q4_kx8_matmul(const void *w, size_t row_bytes, int64_t cols, int64_t rows, const void *act,
+                                         size_t act_bytes, int64_t tokens, float *out, int64_t out_stride, const int per_64) {
     const int64_t nb = cols / 256;
     for (int64_t g = 0; g < rows / 8; ++g) {
         const uint8_t *wg = (const uint8_t *)w + g * 8 * row_bytes;
         for (int64_t t = 0; t < tokens; ++t) {
-            const __m256 s = hm_q4_kx8_token(wg, nb, (const uint8_t *)act + t * act_bytes);
+            const __m256 s = hm_q4_kx8_token(wg, nb, (const uint8_t *)act + t * act_bytes, per_64);
             float *o = out + 8 * g + t * out_stride;
             _mm256_storeu_ps(o, s);
         }
     }
 }
 
+HM_AVX2 HM_MATMUL_DECL(hm_matmul_q4_K_x8_q8_K) { hm_q4_kx8_matmul(w, row_bytes, cols, rows, act, act_bytes, tokens, out, out_stride, 0); }
+HM_AVX2 HM_MATMUL_DECL(hm_matmul_q4_K_x8_q8_K_gemm) { hm_q4_kx8_matmul(w, row_bytes, cols, rows, act, act_bytes, tokens, out, out_stride, 1); }
+
 #else  // not x86-64: never dispatched to (hm_cpu_features() returns 0).
 HM_MATMUL_DECL(hm_matmul_q4_K_q8_K) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_q4_K_q8_K_gemm) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_q4_K_q8_K_vec_dot) { __builtin_trap(); }
 HM_MATMUL_DECL(hm_matmul_q5_K_q8_K) { __builtin_trap(); }
 HM_MATMUL_DECL(hm_matmul_q6_K_q8_K) { __builtin_trap(); }
 HM_MATMUL_DECL(hm_matmul_q4_K_x8_q8_K) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_q4_K_x8_q8_K_gemm) { __builtin_trap(); }
 void hm_repack_q4_K_x8(const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *dst) { __builtin_trap(); }
 #endif

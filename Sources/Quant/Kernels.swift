@@ -21,7 +21,9 @@ public enum WeightLayout: Sendable, Equatable {
 public enum Kernels {
     /// A dense layer's product over a batch (ggml's mul_mat): as `matmul`, except that F32
     /// weights take ggml's batched (llamafile tinyBLAS) summation order where ggml does: two or
-    /// more tokens, cols % 16 == 0 and the whole matrix's `matrixRows` % 4 == 0.
+    /// more tokens, cols % 16 == 0 and the whole matrix's `matrixRows` % 4 == 0; Q4_K its gemm
+    /// order for the first tokens - tokens % 4 of a batch of 4+ (matrixRows % 8 == 0, which
+    /// llama.cpp repacks) or its vec_dot order (any other row count, not repacked).
     public static func matmulDense(
         type: GGMLType, layout: WeightLayout = .ggml, weights: UnsafeRawPointer, rowBytes: Int, cols: Int, rows: Range<Int>,
         matrixRows: Int, activations: borrowing QuantizedActivations, tokens: Int,
@@ -33,6 +35,38 @@ public enum Kernels {
             let kernel = matrixRows % 4 == 0 ? hm_matmul_f32_ggml_gemm : hm_matmul_f32_ggml_vec
             kernel(weights + rows.lowerBound * rowBytes, rowBytes, Int64(cols), Int64(rows.count),
                    activations.row(token: 0), activations.rowBytes, Int64(tokens), out, Int64(outStride))
+            return
+        }
+        // A Q4_K matrix llama.cpp does not repack (rows % 8 != 0) runs its vec_dot order.
+        if type == .q4_K, layout == .ggml, matrixRows % 8 != 0 {
+            checkShapes(type, cols, activations, tokens)
+            if rows.isEmpty || tokens == 0 { return }
+            let kernel: CMatmul = CPU.avx2 ? hm_matmul_q4_K_q8_K_vec_dot : hm_matmul_q4_K_q8_K_vec_dot_portable
+            kernel(weights + rows.lowerBound * rowBytes, rowBytes, Int64(cols), Int64(rows.count), activations.row(token: 0),
+                   activations.rowBytes, Int64(tokens), out, Int64(outStride))
+            return
+        }
+        // llama.cpp repacks every Q4_K matrix of rows % 8 == 0 on AVX2 and runs its gemm order
+        // for the first tokens - tokens % 4 of a batch; in either layout hotmoe does the same.
+        if type == .q4_K, tokens > 3, matrixRows % 8 == 0 {
+            checkShapes(type, cols, activations, tokens)
+            let batched = tokens - tokens % 4
+            let gemm: CMatmul, gemv: CMatmul
+            if layout == .rows8 {
+                precondition(CPU.avx2 && rows.lowerBound % 8 == 0 && rows.count % 8 == 0, "rows8 needs AVX2 and 8-aligned rows")
+                (gemm, gemv) = (hm_matmul_q4_K_x8_q8_K_gemm, hm_matmul_q4_K_x8_q8_K)
+            } else {
+                (gemm, gemv) = CPU.avx2 ? (hm_matmul_q4_K_q8_K_gemm, hm_matmul_q4_K_q8_K)
+                    : (hm_matmul_q4_K_q8_K_gemm_portable, hm_matmul_q4_K_q8_K_portable)
+            }
+            if rows.isEmpty { return }
+            let w = weights + rows.lowerBound * rowBytes
+            gemm(w, rowBytes, Int64(cols), Int64(rows.count), activations.row(token: 0), activations.rowBytes,
+                 Int64(batched), out, Int64(outStride))
+            if batched < tokens {
+                gemv(w, rowBytes, Int64(cols), Int64(rows.count), activations.row(token: batched), activations.rowBytes,
+                     Int64(tokens - batched), out + batched * outStride, Int64(outStride))
+            }
             return
         }
         matmul(type: type, layout: layout, weights: weights, rowBytes: rowBytes, cols: cols, rows: rows,

@@ -1,5 +1,6 @@
 // The AVX2 C kernels against their plain-Swift reference twins, on fresh random inputs.
 import Testing
+import CKernels
 @testable import Quant
 
 @Suite(.enabled(if: Kernels.usesSIMD, "needs AVX2+FMA+F16C"))
@@ -164,9 +165,76 @@ extension FastKernelTests {
                     }
                     #expect(got[t * stride + sub.count].isNaN && got[t * stride + sub.count + 1].isNaN)
                 }
+                if type == .q4_K, tokens > 3 { checkDenseGemmOrder(packed, packedRowBytes, w, rowBytes, cols, sub, act, tokens, seed) }
             }
         }
         #expect(!Kernels.canRepackRows8(type: type, rows: 12, cols: 256))
         #expect(!Kernels.canRepackRows8(type: .q6_K, rows: 16, cols: 256))
+    }
+
+    /// A Q4_K matrix whose row count is not a multiple of 8 (llama.cpp leaves it unrepacked)
+    /// takes ggml_vec_dot_q4_K_q8_K's order: SIMD bit for bit with its plain-C twin, and within
+    /// float rounding of the reference.
+    @Test func unrepackedQ4KTakesVecDotOrder() {
+        var (rng, seed) = freshRNG()
+        let rows = 12, cols = 512, tokens = 5
+        let w = randomBlocks(.q4_K, count: cols * rows, &rng)
+        let rowBytes = GGMLType.q4_K.byteCount(elements: cols)!
+        let act = activations(for: .q4_K, gaussian(cols * tokens, &rng, outliers: true), count: cols)
+        let ref = runMatmul(.q4_K, w, rows: 0..<rows, cols: cols, act, tokens: tokens, outStride: rows, path: .reference)
+        var got = [Float](repeating: .nan, count: rows * tokens), twin = got
+        w.withUnsafeBytes { wp in
+            got.withUnsafeMutableBufferPointer { op in
+                Kernels.matmulDense(type: .q4_K, weights: wp.baseAddress!, rowBytes: rowBytes, cols: cols, rows: 0..<rows,
+                                    matrixRows: rows, activations: act, tokens: tokens, out: op.baseAddress!, outStride: rows)
+            }
+            twin.withUnsafeMutableBufferPointer { op in
+                hm_matmul_q4_K_q8_K_vec_dot_portable(wp.baseAddress!, rowBytes, Int64(cols), Int64(rows), act.row(token: 0),
+                                                     act.rowBytes, Int64(tokens), op.baseAddress!, Int64(rows))
+            }
+        }
+        for i in 0..<got.count {
+            #expect(got[i].bitPattern == twin[i].bitPattern, "r \(i % rows) t \(i / rows): \(got[i]) vs \(twin[i]) seed=\(seed)")
+            let mag = dotMagnitude(.q4_K, Array(w[(i % rows) * rowBytes..<(i % rows + 1) * rowBytes]), act, token: i / rows)
+            #expect(abs(Double(got[i]) - Double(ref[i])) <= 1e-5 * mag, "r \(i % rows) t \(i / rows) vs reference seed=\(seed)")
+        }
+    }
+
+    /// A dense batch of n > 3 tokens takes ggml's gemm order for the first n - n % 4 tokens and
+    /// its gemv order for the rest, bit for bit as the plain-C twins compute them.
+    func checkDenseGemmOrder(_ packed: [UInt8], _ packedRowBytes: Int, _ w: [UInt8], _ rowBytes: Int, _ cols: Int,
+                             _ sub: Range<Int>, _ act: QuantizedActivations, _ tokens: Int, _ seed: UInt64) {
+        let batched = tokens - tokens % 4
+        var dense = [Float](repeating: .nan, count: sub.count * tokens)
+        var twin = [Float](repeating: .nan, count: sub.count * tokens)
+        packed.withUnsafeBytes { wp in
+            dense.withUnsafeMutableBufferPointer { op in
+                Kernels.matmulDense(type: .q4_K, layout: .rows8, weights: wp.baseAddress!, rowBytes: packedRowBytes, cols: cols,
+                                    rows: sub, matrixRows: sub.upperBound, activations: act, tokens: tokens, out: op.baseAddress!,
+                                    outStride: sub.count)
+            }
+        }
+        w.withUnsafeBytes { wp in
+            twin.withUnsafeMutableBufferPointer { op in
+                let rows = wp.baseAddress! + sub.lowerBound * rowBytes
+                hm_matmul_q4_K_q8_K_gemm_portable(rows, rowBytes, Int64(cols), Int64(sub.count), act.row(token: 0), act.rowBytes,
+                                                  Int64(batched), op.baseAddress!, Int64(sub.count))
+                hm_matmul_q4_K_q8_K_portable(rows, rowBytes, Int64(cols), Int64(sub.count), act.row(token: batched), act.rowBytes,
+                                             Int64(tokens - batched), op.baseAddress! + batched * sub.count, Int64(sub.count))
+            }
+        }
+        // The file layout takes the same order (llama.cpp repacks such a matrix either way).
+        var fileLayout = [Float](repeating: .nan, count: sub.count * tokens)
+        w.withUnsafeBytes { wp in
+            fileLayout.withUnsafeMutableBufferPointer { op in
+                Kernels.matmulDense(type: .q4_K, weights: wp.baseAddress!, rowBytes: rowBytes, cols: cols, rows: sub,
+                                    matrixRows: sub.upperBound, activations: act, tokens: tokens, out: op.baseAddress!,
+                                    outStride: sub.count)
+            }
+        }
+        for i in 0..<dense.count {
+            #expect(dense[i].bitPattern == twin[i].bitPattern, "Q4_K dense r \(i % sub.count) t \(i / sub.count): \(dense[i]) vs \(twin[i]) seed=\(seed)")
+            #expect(fileLayout[i].bitPattern == twin[i].bitPattern, "Q4_K dense file layout r \(i % sub.count) t \(i / sub.count) seed=\(seed)")
+        }
     }
 }

@@ -26,6 +26,10 @@ void hm_fp32_to_fp16(const float *x, void *y, int64_t n);
     void name(const void *w, size_t row_bytes, int64_t cols, int64_t rows, \
               const void *act, size_t act_bytes, int64_t tokens, float *out, int64_t out_stride)
 HM_MATMUL_DECL(hm_matmul_q4_K_q8_K);
+/// Q4_K in the file layout with llama.cpp's q4_K_8x8 gemm float order (see hm_matmul_q4_K_x8_q8_K_gemm).
+HM_MATMUL_DECL(hm_matmul_q4_K_q8_K_gemm);
+/// Q4_K in ggml_vec_dot_q4_K_q8_K's order, which llama.cpp runs for matrices it does not repack (rows % 8 != 0).
+HM_MATMUL_DECL(hm_matmul_q4_K_q8_K_vec_dot);
 HM_MATMUL_DECL(hm_matmul_q5_K_q8_K);
 HM_MATMUL_DECL(hm_matmul_q6_K_q8_K);
 HM_MATMUL_DECL(hm_matmul_q8_0_q8_0);
@@ -49,6 +53,9 @@ HM_MATMUL_DECL(hm_matmul_bf16_bf16);
 /// row_bytes = cols / 256 * 148 and rows (the count) a multiple of 8.
 void hm_repack_q4_K_x8(const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *dst);
 HM_MATMUL_DECL(hm_matmul_q4_K_x8_q8_K);
+/// The same product with llama.cpp's gemm float order (one step per 64 columns), which ggml
+/// uses for the first n - n % 4 tokens of a dense batch of n > 3 tokens.
+HM_MATMUL_DECL(hm_matmul_q4_K_x8_q8_K_gemm);
 /// The same for Q8_0 (layout in dot_x86.c): 272 bytes per group of 8 rows and 32 columns,
 /// row_bytes = cols / 32 * 34 (unchanged from the file layout).
 void hm_repack_q8_0_x8(const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *dst);
@@ -58,6 +65,9 @@ HM_MATMUL_DECL(hm_matmul_q8_0_x8_q8_0);
 // Portable twins of the above for every target (plain C, compiler-vectorised), used where
 // AVX2 is missing. Quantised types give results bit-identical to the Swift reference.
 HM_MATMUL_DECL(hm_matmul_q4_K_q8_K_portable);
+/// Q4_K in llama.cpp's q4_K_8x8 gemm float order (the reference of hm_matmul_q4_K_x8_q8_K_gemm).
+HM_MATMUL_DECL(hm_matmul_q4_K_q8_K_gemm_portable);
+HM_MATMUL_DECL(hm_matmul_q4_K_q8_K_vec_dot_portable);
 HM_MATMUL_DECL(hm_matmul_q5_K_q8_K_portable);
 HM_MATMUL_DECL(hm_matmul_q6_K_q8_K_portable);
 HM_MATMUL_DECL(hm_matmul_q8_0_q8_0_portable);
