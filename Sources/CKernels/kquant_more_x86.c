@@ -1,8 +1,6 @@
-// AVX2 kernels of Q2_K, Q3_K and IQ4_XS with Q8_K activations. One generic loop: each block is
-// 8 chunks of 32 elements with one integer scale per 16 (Q2_K, Q3_K) or 32 (IQ4_XS) of them;
-// integer chunk sums times the scales are exact. Q2_K and Q3_K follow ggml's float order
-// exactly (kquant_portable.c is their bit-exact reference); IQ4_XS differs from
-// dot_portable_more.c and the Swift reference in float summation order only.
+// AVX2 kernels of Q2_K, Q3_K and IQ4_XS with Q8_K activations. Q2_K and Q3_K follow ggml's
+// AVX2 kernels instruction for instruction (kquant_portable.c is their bit-exact reference);
+// IQ4_XS differs from dot_portable_more.c and the Swift reference in float summation order only.
 #include "ckernels.h"
 #include "x86_common.h"
 #include "block_kinds.h"
@@ -12,68 +10,108 @@
 
 #if defined(__x86_64__)
 
-// The 32 signed weights of elements 32c..32c+31 (c = 4h + j: bits 2j of qs bytes 32h.. for
-// Q2_K/Q3_K, Q3_K's high bit 4h + j of hmask[l]; sub-block c of IQ4_XS).
-HM_AVX2 HM_INLINE __m256i hm_k256_weights(const uint8_t *x, int c, int kind) {
-    const int h = c / 4, j = c % 4;
-    const __m128i shift = _mm_cvtsi32_si128(2 * j);
-    const __m256i m3 = _mm256_set1_epi8(3);
-    switch (kind) {
-    case HM_K256_Q2_K: return _mm256_and_si256(_mm256_srl_epi16(hm_loadu(x + 16 + 32 * h), shift), m3);
-    case HM_K256_Q3_K: {
-        const __m256i q = _mm256_and_si256(_mm256_srl_epi16(hm_loadu(x + 32 + 32 * h), shift), m3);
-        const __m256i bit = _mm256_set1_epi8((char)(1 << (4 * h + j)));
-        const __m256i clear = _mm256_cmpeq_epi8(_mm256_and_si256(hm_loadu(x), bit), _mm256_setzero_si256());
-        return _mm256_sub_epi8(q, _mm256_and_si256(clear, _mm256_set1_epi8(4)));
-    }
-    default: return _mm256_shuffle_epi8(hm_codebook(hm_iq4nl_values), hm_nibbles32(x + 8 + 16 * c));
-    }
-}
-
-// The scales of chunk c per int32 lane of hm_dot_i8x32's result (lanes 0-3: elements 0-15).
-HM_AVX2 HM_INLINE __m256i hm_k256_scales(const uint8_t *x, int c, int kind) {
-    int s0, s1;
-    switch (kind) {
-    case HM_K256_Q2_K: s0 = x[2 * c] & 0xF, s1 = x[2 * c + 1] & 0xF; break;
-    case HM_K256_Q3_K: s0 = hm_q3_K_scale(x + 96, 2 * c), s1 = hm_q3_K_scale(x + 96, 2 * c + 1); break;
-    default: s0 = s1 = hm_iq4_xs_scale(x, c); break;
-    }
-    return _mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1);
-}
-
-// ggml_vec_dot_q2_K_q8_K / q3_K (eight lanes, hsum_float_8; Q2_K adds its mins into the same
-// lanes first, lane l: groups 2l, 2l+1), bit for bit as kquant_portable.c. IQ4_XS keeps its
-// own order (a scalar chain of mins-free blocks, not matched to ggml).
-HM_AVX2 HM_INLINE float hm_dot_k256(const uint8_t *x, const uint8_t *y, int64_t nb, int kind) {
+// IQ4_XS: each block is 8 sub-blocks of 32 elements with one integer scale each; the integer
+// sums times the scales are exact, the float order is its own (not matched to ggml).
+HM_AVX2 static float hm_dot_iq4_xs_q8_K(const uint8_t *x, const uint8_t *y, int64_t nb) {
     __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b, x += hm_k256_bytes[kind], y += HM_Q8_K) {
+    for (int64_t b = 0; b < nb; ++b, x += hm_k256_bytes[HM_K256_IQ4_XS], y += HM_Q8_K) {
         __m256i sumi = _mm256_setzero_si256();
         for (int c = 0; c < 8; ++c) {
-            const __m256i p = hm_dot_i8x32(hm_k256_weights(x, c, kind), hm_loadu(y + 4 + 32 * c));
-            sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(p, hm_k256_scales(x, c, kind)));
+            const __m256i w = _mm256_shuffle_epi8(hm_codebook(hm_iq4nl_values), hm_nibbles32(x + 8 + 16 * c));
+            const __m256i p = hm_dot_i8x32(w, hm_loadu(y + 4 + 32 * c));
+            sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(p, _mm256_set1_epi32(hm_iq4_xs_scale(x, c))));
         }
-        const float yd = hm_load_f32(y);
-        if (kind == HM_K256_Q2_K) {
-            const __m128i sm = _mm_loadu_si128((const __m128i *)x);
-            const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sm, 4), _mm_set1_epi8(0xF)));
-            const __m256i m = _mm256_madd_epi16(mins, hm_loadu(y + 260));
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(-(yd * hm_h2f(x + 82))), _mm256_cvtepi32_ps(m), acc);
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(yd * hm_h2f(x + 80)), _mm256_cvtepi32_ps(sumi), acc);
-        } else {
-            const float d = hm_h2f(x + (kind == HM_K256_Q3_K ? 108 : 0)) * yd;
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(hm_h2f(x) * hm_load_f32(y)), _mm256_cvtepi32_ps(sumi), acc);
     }
     return hm_hsum_f32x8(acc);
 }
+HM_MATMUL_LOOP(HM_AVX2, hm_matmul_iq4_xs_q8_K, hm_dot_iq4_xs_q8_K, 256)
 
-#define HM_K256_MATMUL(name, kind)                                                                 \
-    HM_AVX2 static float hm_dot_##name(const uint8_t *x, const uint8_t *y, int64_t nb) { return hm_dot_k256(x, y, nb, kind); } \
-    HM_MATMUL_LOOP(HM_AVX2, hm_matmul_##name, hm_dot_##name, 256)
+// Q2_K as ggml_vec_dot_q2_K_q8_K computes it, instruction for instruction: one 32-byte load
+// of quants serves four chunks and the int16 scales are multiplied in by madd (no 32-bit
+// multiplies). Same lanes and float steps as the portable twin.
+HM_AVX2 static float hm_dot_q2_K_q8_K(const uint8_t *x, const uint8_t *y, int64_t nb) {
+    const __m256i m3 = _mm256_set1_epi8(3);
+    const __m128i m4 = _mm_set1_epi8(0xF);
+    // int16 pair k of a chunk takes scale 2c (bytes 0-15) or 2c + 1 (bytes 16-31).
+    const __m256i pick[4] = {
+        _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3),
+        _mm256_setr_epi8(4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7),
+        _mm256_setr_epi8(8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11),
+        _mm256_setr_epi8(12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15),
+    };
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b, x += 84, y += HM_Q8_K) {
+        const float yd = hm_load_f32(y);
+        const __m128i sm = _mm_loadu_si128((const __m128i *)x);
+        const __m256i mins = _mm256_cvtepi8_epi16(_mm_and_si128(_mm_srli_epi16(sm, 4), m4));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(-(yd * hm_h2f(x + 82))), _mm256_cvtepi32_ps(_mm256_madd_epi16(mins, hm_loadu(y + 260))), acc);
+        const __m256i all = _mm256_cvtepi8_epi16(_mm_and_si128(sm, m4));
+        const __m128i lo = _mm256_castsi256_si128(all), hi = _mm256_extracti128_si256(all, 1);
+        const __m256i scales[2] = {_mm256_set_m128i(lo, lo), _mm256_set_m128i(hi, hi)};
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; ++h) {
+            const __m256i bits = hm_loadu(x + 16 + 32 * h);
+            const uint8_t *q8 = y + 4 + 128 * h;
+            __m256i p[4];
+            for (int j = 0; j < 4; ++j) {
+                const __m256i q2 = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * j), m3);
+                p[j] = _mm256_madd_epi16(_mm256_shuffle_epi8(scales[h], pick[j]), _mm256_maddubs_epi16(q2, hm_loadu(q8 + 32 * j)));
+            }
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(p[0], p[1]), _mm256_add_epi32(p[2], p[3])));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(yd * hm_h2f(x + 80)), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hm_hsum_f32x8(acc);
+}
+HM_MATMUL_LOOP(HM_AVX2, hm_matmul_q2_K_q8_K, hm_dot_q2_K_q8_K, 256)
 
-HM_K256_MATMUL(q2_K_q8_K, HM_K256_Q2_K)
-HM_K256_MATMUL(q3_K_q8_K, HM_K256_Q3_K)
-HM_K256_MATMUL(iq4_xs_q8_K, HM_K256_IQ4_XS)
+// Q3_K as ggml_vec_dot_q3_K_q8_K computes it: the 2 low bits and the "minus 4 where the high
+// bit is clear" part go through maddubs separately and are subtracted as int16, the scales
+// (6-bit, minus 32) multiply in by madd. Same lanes and float steps as the portable twin.
+HM_AVX2 static float hm_dot_q3_K_q8_K(const uint8_t *x, const uint8_t *y, int64_t nb) {
+    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    const uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+    const __m256i pick[4] = {
+        _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3),
+        _mm256_setr_epi8(4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7),
+        _mm256_setr_epi8(8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11),
+        _mm256_setr_epi8(12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15),
+    };
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b, x += 110, y += HM_Q8_K) {
+        uint32_t aux[3];
+        memcpy(aux, x + 96, 12);
+        const __m128i sc8 = _mm_sub_epi8(_mm_set_epi32((int)(((aux[1] >> 4) & kmask2) | (((aux[2] >> 6) & kmask1) << 4)),
+                                                       (int)(((aux[0] >> 4) & kmask2) | (((aux[2] >> 4) & kmask1) << 4)),
+                                                       (int)((aux[1] & kmask2) | (((aux[2] >> 2) & kmask1) << 4)),
+                                                       (int)((aux[0] & kmask2) | (((aux[2] >> 0) & kmask1) << 4))),
+                                         _mm_set1_epi8(32));
+        const __m256i all = _mm256_cvtepi8_epi16(sc8);
+        const __m128i lo = _mm256_castsi256_si128(all), hi = _mm256_extracti128_si256(all, 1);
+        const __m256i scales[2] = {_mm256_set_m128i(lo, lo), _mm256_set_m128i(hi, hi)};
+        const __m256i hbits = hm_loadu(x);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; ++h) {
+            const __m256i bits = hm_loadu(x + 32 + 32 * h);
+            const uint8_t *q8 = y + 4 + 128 * h;
+            __m256i p[4];
+            for (int j = 0; j < 4; ++j) {
+                const int bit = 4 * h + j;
+                const __m128i shift = _mm_cvtsi32_si128(bit);
+                const __m256i low = _mm256_and_si256(_mm256_srl_epi16(bits, _mm_cvtsi32_si128(2 * j)), m3);
+                const __m256i high = _mm256_slli_epi16(_mm256_srl_epi16(_mm256_andnot_si256(hbits, _mm256_sll_epi16(one, shift)), shift), 2);
+                const __m256i a = hm_loadu(q8 + 32 * j);
+                const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(low, a), _mm256_maddubs_epi16(high, a));
+                p[j] = _mm256_madd_epi16(_mm256_shuffle_epi8(scales[h], pick[j]), p16);
+            }
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(p[0], p[1]), _mm256_add_epi32(p[2], p[3])));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(hm_h2f(x + 108) * hm_load_f32(y)), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hm_hsum_f32x8(acc);
+}
+HM_MATMUL_LOOP(HM_AVX2, hm_matmul_q3_K_q8_K, hm_dot_q3_K_q8_K, 256)
 
 #else  // not x86-64: never dispatched to (hm_cpu_features() returns 0).
 HM_MATMUL_DECL(hm_matmul_q2_K_q8_K) { __builtin_trap(); }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds tools/reference/kquant_vs_ggml.c against hotmoe's K-quant kernels (compiled by the
 # Swift toolchain's clang, as SwiftPM builds them) and llama.cpp's libggml, then runs it.
-# Usage: tools/reference/kquant-vs-ggml.sh [seed]   (llama.cpp from tools/reference/build-llama.sh)
+# Usage: tools/reference/kquant-vs-ggml.sh [seed [speed]]   (llama.cpp from tools/reference/build-llama.sh)
+# With "speed": single-thread decode-shape timings against the ggml kernels instead of the check.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 LIB=${LLAMA_CPP_LIB_PATH:-${HOTMOE_REF_DIR:-$HOME/.cache/hotmoe-ref}/build/bin}
@@ -10,4 +11,4 @@ OUT=$(mktemp -d)
 K=Sources/CKernels
 "$CC" -O3 -I$K/include -I$K tools/reference/kquant_vs_ggml.c $K/kquant_portable.c $K/kquant_x86.c \
   $K/kquant_more_x86.c -L"$LIB" -lggml-cpu -lggml-base -lm -Wl,-rpath,"$LIB" -o "$OUT/kquant_vs_ggml"
-"$OUT/kquant_vs_ggml" "${1:-$RANDOM$RANDOM}"
+"$OUT/kquant_vs_ggml" "${1:-$RANDOM$RANDOM}" ${2:-}

@@ -84,6 +84,56 @@ static void repack_q4_Kx8(const uint8_t *in[8], uint8_t *out) {
     }
 }
 
+#include <time.h>
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+// Decode-shape speed, one thread: a 4096 x 4096 matrix times one token, hotmoe's kernel against
+// the ggml kernel llama.cpp runs for it (vec_dot per row; for Q4_K the repacked gemv, and
+// hotmoe's own eight-row layout beside its file-layout kernel). Best of 9 alternated runs.
+static void speed(const char *name, size_t bytes, quantize_fn quant, vec_dot_fn dot, matmul_fn mine, int q4k) {
+    enum { ROWS = 4096, COLS = 4096, NB = COLS / 256 };
+    const size_t row_bytes = NB * bytes;
+    float *wf = malloc(sizeof(float) * ROWS * COLS), af[COLS], out[ROWS];
+    uint8_t *w = malloc(ROWS * row_bytes), act[NB * Q8K];
+    fill(wf, (int64_t)ROWS * COLS), fill(af, COLS);
+    quant(wf, w, ROWS, COLS, NULL);
+    quantize_row_q8_K(af, act, COLS);
+    uint8_t *packed = NULL, *mine8 = NULL;
+    if (q4k) {
+        packed = malloc((size_t)ROWS / 8 * NB * Q4KX8), mine8 = malloc((size_t)ROWS * NB * 148);
+        for (int g = 0; g < ROWS / 8; ++g)
+            for (int b = 0; b < NB; ++b) {
+                const uint8_t *in[8];
+                for (int j = 0; j < 8; ++j) in[j] = w + (g * 8 + j) * row_bytes + b * Q4K;
+                repack_q4_Kx8(in, packed + (g * NB + b) * Q4KX8);
+            }
+        hm_repack_q4_K_x8(w, row_bytes, ROWS, COLS, mine8);
+    }
+    double best[3] = {1e9, 1e9, 1e9};
+    for (int rep = 0; rep < 9; ++rep) {
+        double t = now_s();
+        if (q4k) ggml_gemv_q4_K_8x8_q8_K(COLS, out, ROWS, packed, act, 1, ROWS);
+        else for (int r = 0; r < ROWS; ++r) dot(COLS, &out[r], 0, w + r * row_bytes, 0, act, 0, 1);
+        if ((t = now_s() - t) < best[0]) best[0] = t;
+        t = now_s();
+        mine(w, row_bytes, COLS, ROWS, act, sizeof act, 1, out, ROWS);
+        if ((t = now_s() - t) < best[1]) best[1] = t;
+        if (q4k) {
+            t = now_s();
+            hm_matmul_q4_K_x8_q8_K(mine8, NB * 148, COLS, ROWS, act, sizeof act, 1, out, ROWS);
+            if ((t = now_s() - t) < best[2]) best[2] = t;
+        }
+    }
+    printf("%s 4096x4096 x 1 token: llama.cpp %.0f us, hotmoe %.0f us (%.2fx)", name, best[0] * 1e6, best[1] * 1e6, best[0] / best[1]);
+    if (q4k) printf(", hotmoe rows8 %.0f us (%.2fx)", best[2] * 1e6, best[0] / best[2]);
+    printf("\n");
+    free(wf), free(w), free(packed), free(mine8);
+}
+
 int main(int argc, char **argv) {
     ggml_cpu_init();  // fills the fp16 table ggml's scalar conversions read
     rng_state = argc > 1 ? strtoull(argv[1], 0, 10) : 88172645463325252ull;
@@ -96,6 +146,10 @@ int main(int argc, char **argv) {
         {"Q6_K", 210, quantize_q6_K, ggml_vec_dot_q6_K_q8_K, hm_matmul_q6_K_q8_K, hm_matmul_q6_K_q8_K_portable},
         {"Q4_K", Q4K, quantize_q4_K, ggml_vec_dot_q4_K_q8_K, hm_matmul_q4_K_q8_K, hm_matmul_q4_K_q8_K_portable},
     };
+    if (argc > 2 && !strcmp(argv[2], "speed")) {
+        for (int k = 0; k < 5; ++k) speed(kinds[k].name, kinds[k].bytes, kinds[k].quant, kinds[k].dot, kinds[k].simd, k == 4);
+        return 0;
+    }
     const int rows = 16, tokens = 9, shapes[] = {256, 768, 2048, 4096};
     int failed = 0;
     for (int k = 0; k < 5; ++k) {
