@@ -27,19 +27,20 @@ HM_AVX2 static float hm_dot_iq4_xs_q8_K(const uint8_t *x, const uint8_t *y, int6
 }
 HM_MATMUL_LOOP(HM_AVX2, hm_matmul_iq4_xs_q8_K, hm_dot_iq4_xs_q8_K, 256)
 
+// The shuffle that spreads int16 scales 2j (bytes 0-15 of a chunk) and 2j + 1 (bytes 16-31)
+// over the chunk's pairs: ggml's get_scale_shuffle_q3k(j).
+HM_AVX2 HM_INLINE __m256i hm_scale_pick(int j) {
+    const __m128i lo = _mm_set1_epi16((short)(((4 * j + 1) << 8) | (4 * j)));
+    const __m128i hi = _mm_set1_epi16((short)(((4 * j + 3) << 8) | (4 * j + 2)));
+    return _mm256_set_m128i(hi, lo);
+}
+
 // Q2_K as ggml_vec_dot_q2_K_q8_K computes it, instruction for instruction: one 32-byte load
 // of quants serves four chunks and the int16 scales are multiplied in by madd (no 32-bit
 // multiplies). Same lanes and float steps as the portable twin.
 HM_AVX2 static float hm_dot_q2_K_q8_K(const uint8_t *x, const uint8_t *y, int64_t nb) {
     const __m256i m3 = _mm256_set1_epi8(3);
     const __m128i m4 = _mm_set1_epi8(0xF);
-    // int16 pair k of a chunk takes scale 2c (bytes 0-15) or 2c + 1 (bytes 16-31).
-    const __m256i pick[4] = {
-        _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3),
-        _mm256_setr_epi8(4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7),
-        _mm256_setr_epi8(8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11),
-        _mm256_setr_epi8(12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15),
-    };
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b, x += 84, y += HM_Q8_K) {
         const float yd = hm_load_f32(y);
@@ -56,7 +57,7 @@ HM_AVX2 static float hm_dot_q2_K_q8_K(const uint8_t *x, const uint8_t *y, int64_
             __m256i p[4];
             for (int j = 0; j < 4; ++j) {
                 const __m256i q2 = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * j), m3);
-                p[j] = _mm256_madd_epi16(_mm256_shuffle_epi8(scales[h], pick[j]), _mm256_maddubs_epi16(q2, hm_loadu(q8 + 32 * j)));
+                p[j] = _mm256_madd_epi16(_mm256_shuffle_epi8(scales[h], hm_scale_pick(j)), _mm256_maddubs_epi16(q2, hm_loadu(q8 + 32 * j)));
             }
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(p[0], p[1]), _mm256_add_epi32(p[2], p[3])));
         }
@@ -72,12 +73,6 @@ HM_MATMUL_LOOP(HM_AVX2, hm_matmul_q2_K_q8_K, hm_dot_q2_K_q8_K, 256)
 HM_AVX2 static float hm_dot_q3_K_q8_K(const uint8_t *x, const uint8_t *y, int64_t nb) {
     const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
     const uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
-    const __m256i pick[4] = {
-        _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3),
-        _mm256_setr_epi8(4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7),
-        _mm256_setr_epi8(8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11),
-        _mm256_setr_epi8(12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15),
-    };
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b, x += 110, y += HM_Q8_K) {
         uint32_t aux[3];
@@ -103,7 +98,7 @@ HM_AVX2 static float hm_dot_q3_K_q8_K(const uint8_t *x, const uint8_t *y, int64_
                 const __m256i high = _mm256_slli_epi16(_mm256_srl_epi16(_mm256_andnot_si256(hbits, _mm256_sll_epi16(one, shift)), shift), 2);
                 const __m256i a = hm_loadu(q8 + 32 * j);
                 const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(low, a), _mm256_maddubs_epi16(high, a));
-                p[j] = _mm256_madd_epi16(_mm256_shuffle_epi8(scales[h], pick[j]), p16);
+                p[j] = _mm256_madd_epi16(_mm256_shuffle_epi8(scales[h], hm_scale_pick(j)), p16);
             }
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_add_epi32(p[0], p[1]), _mm256_add_epi32(p[2], p[3])));
         }
