@@ -3,7 +3,7 @@ import Quant
 
 /// The DeepSeek-V2/V3 part of the synthetic model writer: metadata keys and tensors as
 /// llama.cpp's `deepseek2` loader expects them from current converters (key_length_mla /
-/// value_length_mla with split attn_k_b / attn_v_b, kept in F32 or F16 as llama-quantize keeps
+/// value_length_mla with split attn_k_b / attn_v_b, kept in F32 or F16 as converters write
 /// them). The q-lora form is written in DeepSeek-V3's layout (sigmoid routing with a selection
 /// bias, four expert groups of which two are eligible, renormalised weights x2.5, one shared
 /// expert); the direct-q form (q_lora_rank 0) in DeepSeek-V2-Lite's (softmax routing, no

@@ -137,7 +137,7 @@ public struct SyntheticModelSpec: Sendable, Equatable {
     /// The tensor type for one weight, honouring the q4_k_m mix (embeddings, output,
     /// attn_v and every other ffn_down in Q6_K, the rest Q4_K).
     func type(for name: String, layer: Int?) throws -> GGMLType {
-        // llama-quantize leaves the MLA per-head maps in the converter's type.
+        // The MLA per-head maps stay in the converter's type (F16; llama-quantize would quantise them).
         if name.hasSuffix("attn_k_b.weight") || name.hasSuffix("attn_v_b.weight") {
             return weightType.lowercased() == "f32" ? .f32 : .f16
         }
