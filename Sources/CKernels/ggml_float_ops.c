@@ -10,6 +10,7 @@
 #include <math.h>
 #include <string.h>
 #include "ggml_float_common.h"
+#include "portable_common.h"
 
 HM_INL void silu_body(const float *x, float *y, int64_t n) {
     int64_t i = 0;
@@ -94,6 +95,70 @@ HM_MATMUL_DECL(hm_matmul_f32_ggml_gemm) {
     (hm_fast() ? matmul_f32_fast : matmul_f32_generic)(w, row_bytes, cols, rows, act, act_bytes, tokens, out, out_stride, 1);
 }
 
+
+// F16 x F16 products (F16 weights; ggml converts the activations to F16 first) as ggml's
+// AVX-512 build computes them: every half converts to float exactly, so only the order of the
+// float FMAs and sums matters. ggml_vec_dot_f16: 4 accumulators of 16 lanes over steps of 64,
+// dot_body's tree, the sum and the leftovers' float products in double.
+HM_INL float f16_dot_body(const uint8_t *x, const uint8_t *y, int64_t n) {
+    const int64_t np = n & ~(int64_t)63;
+    double sum = 0;
+    if (np > 0) {
+        float acc[4][16];
+        memset(acc, 0, sizeof acc);
+        for (int64_t i = 0; i < np; i += 64) {
+            for (int j = 0; j < 4; ++j) {
+                for (int l = 0; l < 16; ++l) {
+                    const int64_t e = 2 * (i + 16 * j + l);
+                    acc[j][l] = fmaf(p_h2f(x + e), p_h2f(y + e), acc[j][l]);
+                }
+            }
+        }
+        float v[16];
+        for (int l = 0; l < 16; ++l) {
+            const float a = acc[0][l] + acc[2][l], b = acc[1][l] + acc[3][l];
+            v[l] = a + b;
+        }
+        sum = (double)reduce16(v);
+    }
+    for (int64_t i = np; i < n; ++i) {
+        const float product = p_h2f(x + 2 * i) * p_h2f(y + 2 * i);
+        sum += (double)product;
+    }
+    return (float)sum;
+}
+
+// tinyBLAS<16> on F16 operands: one 16-lane FMA accumulator per output, then the reduce tree.
+HM_INL float f16_tinyblas_dot_body(const uint8_t *x, const uint8_t *y, int64_t n) {
+    float acc[16] = {0};
+    for (int64_t l = 0; l < n; l += 16) {
+        for (int j = 0; j < 16; ++j) acc[j] = fmaf(p_h2f(x + 2 * (l + j)), p_h2f(y + 2 * (l + j)), acc[j]);
+    }
+    return reduce16(acc);
+}
+
+HM_INL void matmul_f16_body(const void *w, size_t row_bytes, int64_t cols, int64_t rows, const void *act,
+                            size_t act_bytes, int64_t tokens, float *out, int64_t out_stride, int gemm) {
+    const int tiny = gemm && tokens >= 2 && cols % 16 == 0;
+    for (int64_t r = 0; r < rows; ++r) {
+        const uint8_t *wr = (const uint8_t *)w + r * row_bytes;
+        for (int64_t t = 0; t < tokens; ++t) {
+            const uint8_t *a = (const uint8_t *)act + t * act_bytes;
+            out[r + t * out_stride] = tiny ? f16_tinyblas_dot_body(wr, a, cols) : f16_dot_body(wr, a, cols);
+        }
+    }
+}
+
+HM_DISPATCH_VOID(matmul_f16, (const void *w, size_t rb, int64_t cols, int64_t rows, const void *act, size_t ab,
+                             int64_t tokens, float *out, int64_t os, int gemm),
+                 (w, rb, cols, rows, act, ab, tokens, out, os, gemm))
+
+HM_MATMUL_DECL(hm_matmul_f16_ggml_vec) {
+    (hm_fast() ? matmul_f16_fast : matmul_f16_generic)(w, row_bytes, cols, rows, act, act_bytes, tokens, out, out_stride, 0);
+}
+HM_MATMUL_DECL(hm_matmul_f16_ggml_gemm) {
+    (hm_fast() ? matmul_f16_fast : matmul_f16_generic)(w, row_bytes, cols, rows, act, act_bytes, tokens, out, out_stride, 1);
+}
 
 // ggml's soft_max over one row (no scale, no mask): max, then exp in 16-lane chunks (each
 // chunk's sum added in double), libm expf for the tail, then one multiply by 1/sum.

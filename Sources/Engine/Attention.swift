@@ -49,8 +49,9 @@ enum Attention {
                 let p = start + t, first = Attention.firstVisible(position: p, window: s.slidingWindow)
                 let (keyRows, keyStride) = cache.keyRows(layer: layer), (valueRows, valueStride) = cache.valueRows(layer: layer)
                 let keys = keyRows + kvHead * cache.types.keys.rowBytes(s.headDim)
-                let values = valueRows + kvHead * cache.types.values.rowBytes(s.valueDim)
-                hm_attend_ggml_kv(qh, keys, cache.types.keys.kernelCode, Int64(keyStride), values, cache.types.values.kernelCode,
+                let valueType = cache.valueType(layer: layer)
+                let values = valueRows + kvHead * (s.valuesInKeys ? cache.types.keys.rowBytes(s.headDim) : valueType.rowBytes(s.valueDim))
+                hm_attend_ggml_kv(qh, keys, cache.types.keys.kernelCode, Int64(keyStride), values, valueType.kernelCode,
                                   Int64(valueStride), Int64(first), Int64(p + 1), Int64(s.headDim), Int64(s.valueDim), scale,
                                   batched ? 1 : 0, sinks.map { $0 + h }, scores, accumulators, queryScratch, o)
             }

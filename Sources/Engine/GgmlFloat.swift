@@ -24,20 +24,42 @@ enum GgmlFloat {
         }
     }
 
+    /// ggml_vec_dot_f32's 4 accumulators of 16 lanes over the first `np` (a multiple of 64)
+    /// elements, reduced by its tree.
+    private static func laneSum(_ x: [Float], _ y: [Float], count np: Int) -> Float {
+        var acc = [[Float]](repeating: [Float](repeating: 0, count: 16), count: 4)
+        for i in stride(from: 0, to: np, by: 64) {
+            for j in 0..<4 { for l in 0..<16 { acc[j][l] = acc[j][l].addingProduct(x[i + 16 * j + l], y[i + 16 * j + l]) } }
+        }
+        return reduce16((0..<16).map { (acc[0][$0] + acc[2][$0]) + (acc[1][$0] + acc[3][$0]) })
+    }
+
+    /// _mm512_reduce_add_ps's tree.
+    static func reduce16(_ v: [Float]) -> Float {
+        let h8 = (0..<8).map { v[8 + $0] + v[$0] }
+        let h4 = (0..<4).map { h8[4 + $0] + h8[$0] }
+        return (h4[0] + h4[2]) + (h4[1] + h4[3])
+    }
+
     static func dot(_ x: [Float], _ y: [Float]) -> Float {
         let n = x.count, np = n / 64 * 64
-        var sum: Float = 0
-        if np > 0 {
-            var acc = [[Float]](repeating: [Float](repeating: 0, count: 16), count: 4)
-            for i in stride(from: 0, to: np, by: 64) {
-                for j in 0..<4 { for l in 0..<16 { acc[j][l] = acc[j][l].addingProduct(x[i + 16 * j + l], y[i + 16 * j + l]) } }
-            }
-            let v = (0..<16).map { (acc[0][$0] + acc[2][$0]) + (acc[1][$0] + acc[3][$0]) }
-            let h8 = (0..<8).map { v[8 + $0] + v[$0] }
-            let h4 = (0..<4).map { h8[4 + $0] + h8[$0] }
-            sum = (h4[0] + h4[2]) + (h4[1] + h4[3])
-        }
+        var sum: Float = np > 0 ? laneSum(x, y, count: np) : 0
         for i in np..<n { sum += x[i] * y[i] }
         return sum
+    }
+
+    /// ggml_vec_dot_f16 on halves given as floats: dot's lanes, the sum and leftovers in double.
+    static func dotF16(_ x: [Float], _ y: [Float]) -> Float {
+        let n = x.count, np = n / 64 * 64
+        var sum = np > 0 ? Double(laneSum(x, y, count: np)) : 0
+        for i in np..<n { sum += Double(x[i] * y[i]) }
+        return Float(sum)
+    }
+
+    /// llamafile tinyBLAS<16>'s sum for one output: 16 lanes FMA'd over steps of 16, then the tree.
+    static func tinyBLASDot(_ x: [Float], _ y: [Float]) -> Float {
+        var acc = [Float](repeating: 0, count: 16)
+        for l in stride(from: 0, to: x.count, by: 16) { for j in 0..<16 { acc[j] = acc[j].addingProduct(x[l + j], y[l + j]) } }
+        return reduce16(acc)
     }
 }

@@ -4,7 +4,8 @@ import CKernels
 /// types (F32 by default, so attention matches a float reference and llama.cpp's F32 cache;
 /// F16 / Q8_0 as llama.cpp's --cache-type-k/v). Layers whose mixer is recurrent own no rows;
 /// layers that share another layer's KV (Gemma) read its rows. Each layer's rows have that
-/// layer's width (Gemma's global and sliding-window layers differ).
+/// layer's width (Gemma's global and sliding-window layers differ). A multi-head latent
+/// attention layer stores key rows only (latent + rotary key); its values are read from them.
 public final class KVCache: @unchecked Sendable {
     public let capacity: Int
     public let layerCount: Int
@@ -17,6 +18,8 @@ public final class KVCache: @unchecked Sendable {
     private let keyBase, valueBase, keyWidth, valueWidth, keyRowBytes, valueRowBytes: [Int]
     /// Layers whose rows live here (not recurrent, not reading another layer's).
     private let ownsRows: [Bool]
+    /// Layers whose values are the leading part of their key rows (no value rows of their own).
+    private let valuesInKeys: [Bool]
     private let ownedBytes: Int
     let keys: UnsafeMutableRawPointer
     let values: UnsafeMutableRawPointer
@@ -33,7 +36,7 @@ public final class KVCache: @unchecked Sendable {
         var nextK = 0, nextV = 0
         for l in 0..<config.layerCount {
             let s = config.attentionShape(l)
-            kw.append(s.kvDim); vw.append(s.vDim)
+            kw.append(s.kvDim); vw.append(s.valuesInKeys ? 0 : s.vDim)
             owns.append(config.ownsKVRows(l))
             if config.mixer(l) != .attention {
                 kb.append(-1); vb.append(-1)
@@ -42,10 +45,11 @@ public final class KVCache: @unchecked Sendable {
             } else {
                 kb.append(nextK); vb.append(nextV)
                 nextK += capacity * types.keys.rowBytes(s.kvDim)
-                nextV += capacity * types.values.rowBytes(s.vDim)
+                nextV += capacity * types.values.rowBytes(vw[l])
             }
         }
         keyBase = kb; valueBase = vb; keyWidth = kw; valueWidth = vw; ownsRows = owns
+        valuesInKeys = (0..<config.layerCount).map { config.attentionShape($0).valuesInKeys }
         keyRowBytes = kw.map(types.keys.rowBytes)
         valueRowBytes = vw.map(types.values.rowBytes)
         kvDim = kw.max() ?? 0
@@ -64,20 +68,28 @@ public final class KVCache: @unchecked Sendable {
 
     /// Position 0's key / value row of a layer and the bytes between positions.
     @inline(__always) func keyRows(layer: Int) -> (UnsafeMutableRawPointer, Int) { (keys + keyBase[layer], keyRowBytes[layer]) }
-    @inline(__always) func valueRows(layer: Int) -> (UnsafeMutableRawPointer, Int) { (values + valueBase[layer], valueRowBytes[layer]) }
+    @inline(__always) func valueRows(layer: Int) -> (UnsafeMutableRawPointer, Int) {
+        valuesInKeys[layer] ? keyRows(layer: layer) : (values + valueBase[layer], valueRowBytes[layer])
+    }
 
-    /// Writes a position's key and value rows, converted to the cache's types.
+    /// The row type attention reads a layer's values in (the keys' type where values live in the key rows).
+    @inline(__always) func valueType(layer: Int) -> KVCacheType { valuesInKeys[layer] ? types.keys : types.values }
+
+    /// Writes a position's key and value rows, converted to the cache's types (`value` is not
+    /// read for a layer whose values live in its key rows).
     func store(layer: Int, position: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
         hm_kv_store_row(types.keys.kernelCode, key, keys + keyBase[layer] + position * keyRowBytes[layer], Int64(keyWidth[layer]))
+        guard !valuesInKeys[layer] else { return }
         hm_kv_store_row(types.values.kernelCode, value, values + valueBase[layer] + position * valueRowBytes[layer], Int64(valueWidth[layer]))
     }
 
     /// A stored key / value row read back as floats (what attention sees).
     func storedRow(layer: Int, position: Int, key: Bool) -> [Float] {
-        let width = key ? keyWidth[layer] : valueWidth[layer]
+        let inKeys = !key && valuesInKeys[layer]
+        let width = key || inKeys ? keyWidth[layer] : valueWidth[layer]
         let (base, stride) = key ? keyRows(layer: layer) : valueRows(layer: layer)
         return [Float](unsafeUninitializedCapacity: width) { buf, n in
-            hm_kv_load_row((key ? types.keys : types.values).kernelCode, base + position * stride, buf.baseAddress!, Int64(width))
+            hm_kv_load_row((key || inKeys ? types.keys : types.values).kernelCode, base + position * stride, buf.baseAddress!, Int64(width))
             n = width
         }
     }
@@ -103,7 +115,8 @@ public final class KVCache: @unchecked Sendable {
     func copyRows(positions n: Int, _ buffer: UnsafeMutableRawPointer, toCache: Bool) {
         var at = buffer
         for l in 0..<layerCount where ownsRows[l] {
-            for (base, stride) in [keyRows(layer: l), valueRows(layer: l)] {
+            let rows = [(keys + keyBase[l], keyRowBytes[l])] + (valuesInKeys[l] ? [] : [(values + valueBase[l], valueRowBytes[l])])
+            for (base, stride) in rows {
                 if toCache { base.copyMemory(from: at, byteCount: n * stride) } else { at.copyMemory(from: base, byteCount: n * stride) }
                 at += n * stride
             }
@@ -119,7 +132,8 @@ public final class KVCache: @unchecked Sendable {
 /// KV bytes one position takes over a config's owned layers with the given row types.
 public func kvBytesPerPosition(config: ModelConfig, types: KVCacheTypes = .f32) -> Int {
     (0..<config.layerCount).filter(config.ownsKVRows).map {
-        types.keys.rowBytes(config.attentionShape($0).kvDim) + types.values.rowBytes(config.attentionShape($0).vDim)
+        let s = config.attentionShape($0)
+        return types.keys.rowBytes(s.kvDim) + (s.valuesInKeys ? 0 : types.values.rowBytes(s.vDim))
     }.reduce(0, +)
 }
 

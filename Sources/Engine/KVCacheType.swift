@@ -64,7 +64,11 @@ public struct KVCacheTypes: Sendable, Equatable, CustomStringConvertible {
             if s.headDim % keys.blockSize != 0 {
                 throw KVCacheTypeError(description: "--cache-type-k \(keys.rawValue) needs a key head width that is a multiple of \(keys.blockSize); layer \(l) has \(s.headDim)")
             }
-            if s.valueDim % values.blockSize != 0 {
+            // Values read from the key rows take the keys' type: --cache-type-v does not apply.
+            if s.valuesInKeys, values != keys {
+                throw KVCacheTypeError(description: "--cache-type-v \(values.rawValue) differs from --cache-type-k \(keys.rawValue): layer \(l) keeps its values inside the key rows (multi-head latent attention), so both must be the same type")
+            }
+            if !s.valuesInKeys, s.valueDim % values.blockSize != 0 {
                 throw KVCacheTypeError(description: "--cache-type-v \(values.rawValue) needs a value head width that is a multiple of \(values.blockSize); layer \(l) has \(s.valueDim)")
             }
         }

@@ -58,24 +58,55 @@ enum TopK {
     }
 }
 
+/// Group-limited expert selection (DeepSeek-V3's n_group / topk_group) as llama.cpp's
+/// build_moe_ffn computes it: the experts split into `groups` consecutive groups, each scored by
+/// the sum of its two largest selection values; the experts outside the `used` best groups are
+/// set to -inf so that the top-k cannot pick them. Ties and NaN follow `TopK`.
+enum GroupLimit {
+    static func mask(_ values: UnsafeMutablePointer<Float>, count e: Int, groups: Int, used: Int) {
+        let per = e / groups
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: groups) { scores in
+            withUnsafeTemporaryAllocation(of: Int32.self, capacity: max(2, groups)) { picked in
+                let picked = picked.baseAddress!
+                for g in 0..<groups {
+                    let group = values + g * per
+                    TopK.select(group, count: per, k: 2, into: picked)
+                    // ggml_sum_rows adds in double and rounds once.
+                    scores[g] = Float(Double(group[Int(picked[0])]) + Double(group[Int(picked[1])]))
+                }
+                TopK.select(scores.baseAddress!, count: groups, k: used, into: picked)
+                for g in 0..<groups where !(0..<used).contains(where: { picked[$0] == Int32(g) }) {
+                    (values + g * per).update(repeating: -.infinity, count: per)
+                }
+            }
+        }
+    }
+}
+
 enum Router {
     /// Gating probabilities over all experts (softmax, or a sigmoid per expert), top-k by
     /// probability plus the optional selection bias (`TopK`: ties and NaN, from a NaN or
     /// infinite router logit, go to the lower ids; `selection`: `e` floats of scratch for the
-    /// biased values), optionally renormalised to sum to one, then scaled — ggml's
+    /// biased values; `groups` > 1: limited to the best `groupsUsed` groups, see `GroupLimit`),
+    /// optionally renormalised to sum to one, then scaled — ggml's
     /// build_moe_ffn. The weights are the unbiased probabilities: NaN stays NaN, so the output
     /// shows the corruption instead of hiding it.
     static func route(logits: UnsafeMutablePointer<Float>, expertCount e: Int, k: Int, gating: ExpertGating = .softmax,
                       selectionBias: UnsafePointer<Float>? = nil, selection: UnsafeMutablePointer<Float>? = nil,
-                      normalize: Bool, scale: Float = 0, experts: UnsafeMutablePointer<Int32>,
-                      weights: UnsafeMutablePointer<Float>) {
+                      normalize: Bool, scale: Float = 0, groups: Int = 1, groupsUsed: Int = 1,
+                      experts: UnsafeMutablePointer<Int32>, weights: UnsafeMutablePointer<Float>) {
         switch gating {
         case .softmax: hm_ggml_softmax_f32(logits, Int64(e))
         case .sigmoid: for i in 0..<e { logits[i] = Ops.sigmoid(logits[i]) }
         case .softmaxWeight: break
         }
-        if let bias = selectionBias, let selection {
-            for i in 0..<e { selection[i] = logits[i] + bias[i] }
+        if let selection, selectionBias != nil || groups > 1 {
+            if let bias = selectionBias {
+                for i in 0..<e { selection[i] = logits[i] + bias[i] }
+            } else {
+                selection.update(from: logits, count: e)
+            }
+            if groups > 1 { GroupLimit.mask(selection, count: e, groups: groups, used: groupsUsed) }
             TopK.select(selection, count: e, k: k, into: experts)
         } else {
             TopK.select(logits, count: e, k: k, into: experts)

@@ -75,11 +75,15 @@ public struct AttentionShape: Sendable, Equatable {
     /// Reads the KV-cache rows of this earlier layer instead of projecting its own keys and
     /// values (Gemma's shared-KV layers); nil: own rows.
     public var kvSource: Int? = nil
+    /// The values are the first `valueDim` elements of each key row, which the cache stores
+    /// alone (multi-head latent attention: the normalised latent is both).
+    public var valuesInKeys = false
 
     public init(heads: Int, kvHeads: Int, headDim: Int, valueDim: Int, ropeDim: Int, ropeBase: Float,
-                slidingWindow: Int = 0, kvSource: Int? = nil) {
+                slidingWindow: Int = 0, kvSource: Int? = nil, valuesInKeys: Bool = false) {
         self.heads = heads; self.kvHeads = kvHeads; self.headDim = headDim; self.valueDim = valueDim
         self.ropeDim = ropeDim; self.ropeBase = ropeBase; self.slidingWindow = slidingWindow; self.kvSource = kvSource
+        self.valuesInKeys = valuesInKeys
     }
 
     public var qDim: Int { heads * headDim }
@@ -87,6 +91,26 @@ public struct AttentionShape: Sendable, Equatable {
     public var vDim: Int { kvHeads * valueDim }
     /// Width of the attention output (the input of `wo`).
     public var outDim: Int { heads * valueDim }
+}
+
+/// Multi-head latent attention (DeepSeek-V2/V3): per token, keys and values come from one
+/// compressed latent of `kvLoraRank` floats plus one shared rotary key of `ropeDim`; queries
+/// are `nopeDim` + `ropeDim` per head (directly or through a `qLoraRank` bottleneck); each
+/// head's attention output over the latent is expanded to `valueHeadDim` by attn_v_b.
+public struct MLAConfig: Sendable, Equatable {
+    /// attention.q_lora_rank; 0: a direct attn_q projection.
+    public var qLoraRank: Int
+    public var kvLoraRank: Int
+    public var nopeDim: Int
+    public var ropeDim: Int
+    public var valueHeadDim: Int
+    /// attn_k_b / attn_v_b per head (key_length_mla in the file); false: one legacy attn_kv_b.
+    public var splitKV: Bool
+
+    /// The per-head query / key size llama.cpp scales scores by (key_length_mla).
+    public var qHeadDim: Int { nopeDim + ropeDim }
+    /// Floats per token the cache keeps: the latent then the rotary key.
+    public var cacheRowWidth: Int { kvLoraRank + ropeDim }
 }
 
 /// Gated DeltaNet hyper-parameters (llama.cpp's `ssm.*` keys).
@@ -164,6 +188,12 @@ public struct ModelConfig: Sendable, Equatable {
     public var layerAttention: [AttentionShape] = []
     /// RoPE scaling of every attention layer (gpt-oss's YaRN); nil: plain RoPE.
     public var ropeScaling: RopeScaling? = nil
+    /// Multi-head latent attention (deepseek2); nil: q/k/v attention.
+    public var mla: MLAConfig? = nil
+    /// Group-limited routing (expert_group_count / expert_group_used_count): only experts of
+    /// the `expertGroupsUsed` groups with the largest top-2 sums are eligible; 1: no groups.
+    public var expertGroups = 1
+    public var expertGroupsUsed = 1
 
     /// Attention geometry of `layer`.
     public func attentionShape(_ layer: Int) -> AttentionShape {
@@ -352,6 +382,10 @@ extension ModelConfig {
         }
         try check(leadingDenseLayers >= 0 && leadingDenseLayers < layerCount, "leading_dense_block_count \(leadingDenseLayers) must leave at least one MoE layer of \(layerCount)")
         try check(leadingDenseLayers == 0 || (denseFFLength > 0 && denseFFLength <= Self.maxFF), "feed_forward_length \(denseFFLength) of the dense layers outside 1...\(Self.maxFF)")
+        try check(expertGroups >= 1 && expertCount % expertGroups == 0 && (expertGroups == 1 || expertCount / expertGroups >= 2),
+                  "expert_group_count \(expertGroups) must divide expert_count \(expertCount) into groups of at least 2")
+        try check(expertGroupsUsed >= 1 && expertGroupsUsed <= expertGroups && expertGroupsUsed * (expertCount / expertGroups) >= expertsUsed,
+                  "expert_group_used_count \(expertGroupsUsed) must be in 1...expert_group_count (\(expertGroups)) and its groups hold at least expert_used_count (\(expertsUsed)) experts")
         try check(sharedExpertFFLength >= 0 && sharedExpertFFLength <= Self.maxFF, "expert_shared_feed_forward_length \(sharedExpertFFLength) outside 0...\(Self.maxFF)")
         if hasRecurrentLayers {
             guard let n = deltaNet else { throw GGUFError("\(path): recurrent layers but no ssm.* hyper-parameters") }

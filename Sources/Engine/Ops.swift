@@ -69,7 +69,8 @@ enum Ops {
                 // rope_yarn_ramp at i0 = 2i: 1 - clamp((i - low) / max(0.001, high - low), 0, 1).
                 let y = (Float(i) - low) / max(0.001, high - low)
                 let mix = (1 - min(1, max(0, y))) * yarn.extFactor
-                t = interpolated * (1 - mix) + extrapolated * mix
+                // GCC fuses the first product: fma(interp, 1 - mix, extrap * mix).
+                t = (extrapolated * mix).addingProduct(interpolated, 1 - mix)
             }
             out[2 * i] = cosf(t) * mscale
             out[2 * i + 1] = sinf(t) * mscale

@@ -72,6 +72,10 @@ extension ModelWeights {
             case .deltaNet(var d):
                 d.qkv = repack(d.qkv); d.z = repack(d.z); d.out = repack(d.out)
                 l.mixer = .deltaNet(d)
+            case .latentAttention(var a):
+                // The per-head keyUp / valueUp maps stay in the file layout (keyUp may be read transposed).
+                a.queryDown = repack(a.queryDown); a.query = repack(a.query); a.latent = repack(a.latent); a.output = repack(a.output)
+                l.mixer = .latentAttention(a)
             }
             func repackFFN(_ sh: SharedExpertWeights) -> SharedExpertWeights {
                 var sh = sh

@@ -69,6 +69,7 @@ public final class InferenceSession {
     let shared: SharedExpertScratch?
     let routedInputs: RoutedInputScratch?
     let deltaNet: DeltaNetScratch?
+    let latent: LatentAttentionScratch?
     /// Distinct RoPE tables (rotary dims, base, frequency factors) and the one each attention
     /// layer uses; `cosSin` holds maxBatch rows of each, kind after kind.
     let ropeKinds: [RopeKind]
@@ -118,6 +119,8 @@ public final class InferenceSession {
         routedInputs = model.weights.layers.contains { $0.moe?.routerInputScale != nil || $0.moe?.expertInputNorm != nil }
             ? RoutedInputScratch(config: c, tokens: n) : nil
         deltaNet = c.deltaNet.map { DeltaNetScratch(config: $0, tokens: n) }
+        let heads = c.headCount
+        latent = c.mla.map { LatentAttentionScratch(mla: $0, heads: heads, tokens: n) }
         logitsCapacity = c.vocabSize
         logitsBuffer = .allocate(capacity: logitsCapacity)
     }
@@ -225,6 +228,7 @@ public final class InferenceSession {
             switch layer.mixer {
             case .attention(let a): attentionBlock(layer: li, weights: a, tokens: n, start: start)
             case .deltaNet(let dn): deltaNetBlock(layer: li, weights: dn, tokens: n)
+            case .latentAttention(let a): latentAttentionBlock(layer: li, weights: a, tokens: n, start: start)
             }
             if let norm = layer.mixerPostNorm { for i in 0..<n { Ops.rmsNorm(tmp + i * d, norm, tmp + i * d, count: d, eps: c.normEpsilon) } }
             Ops.add(x, tmp, count: n * d)
@@ -269,8 +273,13 @@ struct RopeKind {
     static func kinds(_ w: ModelWeights, config c: ModelConfig) -> ([RopeKind], [Int]) {
         var kinds = [RopeKind](), ofLayer = [Int]()
         for (l, layer) in w.layers.enumerated() {
-            guard case .attention(let a) = layer.mixer else { ofLayer.append(-1); continue }
-            let s = c.attentionShape(l), kind = RopeKind(dim: s.ropeDim, base: s.ropeBase, freqs: a.ropeFreqs)
+            let freqs: UnsafePointer<Float>?
+            switch layer.mixer {
+            case .attention(let a): freqs = a.ropeFreqs
+            case .latentAttention: freqs = nil
+            case .deltaNet: ofLayer.append(-1); continue
+            }
+            let s = c.attentionShape(l), kind = RopeKind(dim: s.ropeDim, base: s.ropeBase, freqs: freqs)
             if let i = kinds.firstIndex(where: { $0.same(kind) }) { ofLayer.append(i) } else {
                 ofLayer.append(kinds.count)
                 kinds.append(kind)

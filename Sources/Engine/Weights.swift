@@ -148,6 +148,8 @@ public struct MoEWeights: @unchecked Sendable {
 public enum MixerWeights: @unchecked Sendable {
     case attention(AttentionWeights)
     case deltaNet(DeltaNetWeights)
+    /// Multi-head latent attention (deepseek2).
+    case latentAttention(MLAWeights)
 }
 
 /// One layer: norm, token mixer, [post-norm], residual; norm, MoE (or a dense FFN in the
@@ -236,6 +238,7 @@ extension LayerWeights {
         switch mixer {
         case .attention(let a): m += [a.wq, a.wk, a.wv, a.wo].compactMap { $0 }
         case .deltaNet(let d): m += [d.qkv, d.z, d.beta, d.alpha, d.betaAlpha, d.out].compactMap { $0 }
+        case .latentAttention(let a): m += [a.queryDown, a.query, a.latent, a.output].compactMap { $0 } + a.keyUp + a.valueUp
         }
         return m + sharedExpertMatrices + denseFFNMatrices
     }

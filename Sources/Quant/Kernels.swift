@@ -19,20 +19,23 @@ public enum WeightLayout: Sendable, Equatable {
 /// The compute entry points the engine calls. Every function is single-threaded and
 /// allocation-free; callers split rows across their own threads.
 public enum Kernels {
-    /// A dense layer's product over a batch (ggml's mul_mat): as `matmul`, except that F32
-    /// weights take ggml's batched (llamafile tinyBLAS) summation order where ggml does: two or
-    /// more tokens, cols % 16 == 0 and the whole matrix's `matrixRows` % 4 == 0; Q4_K its gemm
-    /// order for the first tokens - tokens % 4 of a batch of 4+ (matrixRows % 8 == 0, which
-    /// llama.cpp repacks) or its vec_dot order (any other row count, not repacked).
+    /// A dense layer's product over a batch (ggml's mul_mat): as `matmul`, except that F32 and
+    /// F16 weights follow ggml's summation order (ggml_float_ops.c): ggml_vec_dot, or the
+    /// batched (llamafile tinyBLAS) order where ggml takes it: two or more tokens, cols % 16 == 0
+    /// and the whole matrix's `matrixRows` % 4 == 0; and Q4_K its gemm order for the first
+    /// tokens - tokens % 4 of a batch of 4+ (matrixRows % 8 == 0, which llama.cpp repacks) or
+    /// its vec_dot order (any other row count, not repacked).
     public static func matmulDense(
         type: GGMLType, layout: WeightLayout = .ggml, weights: UnsafeRawPointer, rowBytes: Int, cols: Int, rows: Range<Int>,
         matrixRows: Int, activations: borrowing QuantizedActivations, tokens: Int,
         out: UnsafeMutablePointer<Float>, outStride: Int
     ) {
-        if type == .f32, layout == .ggml {
+        if type == .f32 || type == .f16, layout == .ggml {
             checkShapes(type, cols, activations, tokens)
             if rows.isEmpty || tokens == 0 { return }
-            let kernel = matrixRows % 4 == 0 ? hm_matmul_f32_ggml_gemm : hm_matmul_f32_ggml_vec
+            let gemm = matrixRows % 4 == 0
+            let kernel = type == .f32 ? (gemm ? hm_matmul_f32_ggml_gemm : hm_matmul_f32_ggml_vec)
+                : (gemm ? hm_matmul_f16_ggml_gemm : hm_matmul_f16_ggml_vec)
             kernel(weights + rows.lowerBound * rowBytes, rowBytes, Int64(cols), Int64(rows.count),
                    activations.row(token: 0), activations.rowBytes, Int64(tokens), out, Int64(outStride))
             return

@@ -75,9 +75,21 @@ struct ModelSummary {
             "active experts: \(fmtBytes(perExpert.reduce(0, +) * c.expertsUsed)) of expert weights read per token",
             "tensor types:   " + types.sorted { $0.value > $1.value }.map { "\($0.key) \(fmtBytes($0.value))" }.joined(separator: ", "),
         ]
+        if let m = c.mla { lines.insert(latentAttentionLine(m, c), at: 5) }
         lines.append("file size:      \(fmtBytes(file.fileSize))")
         return lines.joined(separator: "\n")
     }
+}
+
+/// The MLA shape and what its compressed cache costs per token (F16, the command line's
+/// default cache type, and F32).
+func latentAttentionLine(_ m: MLAConfig, _ c: ModelConfig) -> String {
+    let q = m.qLoraRank > 0 ? "q-lora \(m.qLoraRank)" : "direct q"
+    let f16 = kvBytesPerPosition(config: c, types: KVCacheTypes(keys: .f16, values: .f16))
+    let f32 = kvBytesPerPosition(config: c, types: .f32)
+    return "attention:      multi-head latent (\(q), heads \(c.headCount) x (\(m.nopeDim) + \(m.ropeDim) rotary), values \(m.valueHeadDim), "
+        + (m.splitKV ? "attn_k_b/attn_v_b" : "legacy attn_kv_b") + "); cache keeps latent \(m.kvLoraRank) + rotary key \(m.ropeDim) "
+        + "per token and layer: \(fmtBytes(f16)) per token at F16 (\(fmtBytes(f32)) at F32)"
 }
 
 /// "softmax routing, top-k renormalised" or "sigmoid routing + selection bias, top-k renormalised, x2.5".
@@ -91,6 +103,7 @@ func routingDescription(_ c: ModelConfig, _ w: ModelWeights) -> String {
     if w.layers.contains(where: { $0.moe?.expertBiases != nil }) { s += ", expert biases" }
     if c.ffnActivation == .swigluOAI { s += ", clamped SwiGLU (swiglu_oai)" }
     if w.layers.contains(where: { $0.moe?.selectionBias != nil }) { s += " + selection bias" }
+    if c.expertGroups > 1 { s += ", experts of the best \(c.expertGroupsUsed) of \(c.expertGroups) groups" }
     if c.normalizeTopK { s += ", top-k renormalised" }
     if c.expertWeightsScale != 0, c.expertWeightsScale != 1 { s += ", weights x\(c.expertWeightsScale)" }
     return s
@@ -161,7 +174,7 @@ struct GenerateModelCommand: ParsableCommand {
 
     @Option(name: .shortAndLong, help: "Output GGUF path.") var output: String
     @Option(help: "Preset: tiny, small, bench.") var preset: String = "tiny"
-    @Option(help: "Architecture: qwen3moe, olmoe, llama (Mixtral), qwen3next, qwen35moe, gemma4, glm4moe, gpt-oss.") var arch: String?
+    @Option(help: "Architecture: qwen3moe, olmoe, llama (Mixtral), qwen3next, qwen35moe, gemma4, glm4moe, gpt-oss, deepseek2.") var arch: String?
     @Option(help: "Weight type: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, mxfp4, q4_k, q5_k, q6_k, q4_k_m, mxfp4_moe (experts MXFP4, rest Q8_0).") var type: String?
     @Option(help: "Layers.") var layers: Int?
     @Option(help: "Hidden size.") var embedding: Int?
@@ -183,6 +196,8 @@ struct GenerateModelCommand: ParsableCommand {
     @Option(name: .customLong("shared-kv-layers"), help: "Last layers reading earlier layers' KV (gemma4).") var sharedKVLayers: Int?
     @Option(name: .customLong("dense-layers"), help: "Leading dense layers (glm4moe; default 1).") var denseLayers: Int?
     @Option(name: .customLong("dense-ff"), help: "FFN size of the leading dense layers (glm4moe; default: 2 x expert FF).") var denseFF: Int?
+    @Option(name: .customLong("q-lora-rank"), help: "Query bottleneck rank (deepseek2; default 4 x head dim; 0: a direct attn_q in V2-Lite's layout).") var qLoraRank: Int?
+    @Option(name: .customLong("kv-lora-rank"), help: "Latent size of keys and values (deepseek2; default 4 x head dim).") var kvLoraRank: Int?
     @Option(help: "Seed.") var seed: UInt64 = 1
     @Option(name: [.short, .customLong("threads")]) var threads: Int?
 
@@ -212,6 +227,8 @@ struct GenerateModelCommand: ParsableCommand {
         if let sharedKVLayers { spec.sharedKVLayers = sharedKVLayers }
         if let denseLayers { spec.denseLayers = denseLayers }
         if let denseFF { spec.denseFF = denseFF }
+        if let qLoraRank { spec.qLoraRank = qLoraRank }
+        if let kvLoraRank { spec.kvLoraRank = kvLoraRank }
         spec.seed = seed
         let clock = ContinuousClock()
         let t0 = clock.now

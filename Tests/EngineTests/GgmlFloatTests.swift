@@ -2,6 +2,7 @@ import CKernels
 import Foundation
 import Testing
 @testable import Engine
+import Quant
 
 /// CKernels' ggml-order float ops against their Swift twins (same operations, same order:
 /// identical bits) and against float64 (the rounding is only last-bit).
@@ -39,5 +40,35 @@ import Testing
         var acc = y
         hm_ggml_mad_f32(&acc, x, 0.37, Int64(count))
         #expect(acc == zip(x, y).map { $1.addingProduct($0, 0.37) })
+    }
+
+    /// F16 x F16 dense products (the MLA attn_k_b / attn_v_b maps): ggml_vec_dot_f16 for one
+    /// token or a matrix whose rows are not a multiple of 4, tinyBLAS for 2+ tokens when
+    /// cols % 16 == 0; bit for bit against the twins, within float rounding of float64.
+    @Test(arguments: [(64, 8, 1), (64, 8, 3), (256, 4, 2), (96, 6, 5), (40, 8, 3), (72, 4, 2)])
+    func f16ProductsFollowGgmlsOrder(cols: Int, rows: Int, tokens: Int) throws {
+        var rng = SeededGenerator(seed: UInt64.random(in: 1...1_000_000))
+        let weights = random(rows * cols, &rng).map(floatToFp16), acts = random(tokens * cols, &rng).map(floatToFp16)
+        var out = [Float](repeating: .nan, count: rows * tokens)
+        var activations = QuantizedActivations(type: .f16, count: cols, tokens: tokens)
+        for t in 0..<tokens {
+            let row = acts[(t * cols)..<((t + 1) * cols)].map(fp16ToFloat)
+            activations.quantize(row, token: t)
+        }
+        weights.withUnsafeBytes { w in
+            Kernels.matmulDense(type: .f16, weights: w.baseAddress!, rowBytes: 2 * cols, cols: cols, rows: 0..<rows,
+                                matrixRows: rows, activations: activations, tokens: tokens, out: &out, outStride: rows)
+        }
+        let tiny = tokens >= 2 && cols % 16 == 0 && rows % 4 == 0
+        for r in 0..<rows {
+            let w = weights[(r * cols)..<((r + 1) * cols)].map(fp16ToFloat)
+            for t in 0..<tokens {
+                let a = acts[(t * cols)..<((t + 1) * cols)].map(fp16ToFloat), got = out[r + t * rows]
+                #expect(got == (tiny ? GgmlFloat.tinyBLASDot(w, a) : GgmlFloat.dotF16(w, a)), "row \(r) token \(t)")
+                let exact = zip(w, a).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                let scale = zip(w, a).reduce(0.0) { $0 + abs(Double($1.0) * Double($1.1)) }
+                #expect(abs(Double(got) - exact) <= 1e-6 * scale)
+            }
+        }
     }
 }

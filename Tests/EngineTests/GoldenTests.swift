@@ -20,6 +20,8 @@ struct GoldenRecord: Decodable {
     let shared_expert_ff, ssm_state, ssm_key_heads, ssm_value_heads, full_attention_interval, rope_dim: Int?
     // Gemma 4 shapes.
     let sliding_window, global_head_dim, global_kv_heads, shared_kv_layers: Int?
+    // deepseek2: 0 for the direct-q (V2-Lite) form.
+    let q_lora_rank: Int?
 
     var spec: SyntheticModelSpec {
         var s = SyntheticModelSpec.preset("tiny", architecture: architecture)!
@@ -34,6 +36,7 @@ struct GoldenRecord: Decodable {
         if let v = global_head_dim { s.globalHeadDim = v }
         if let v = global_kv_heads { s.globalKVHeads = v }
         if let v = shared_kv_layers { s.sharedKVLayers = v }
+        if let v = q_lora_rank { s.qLoraRank = v }
         s.layers = layers; s.embedding = embedding; s.heads = heads; s.kvHeads = kv_heads; s.headDim = head_dim
         s.experts = experts; s.expertsUsed = experts_used; s.expertFF = expert_ff
         return s

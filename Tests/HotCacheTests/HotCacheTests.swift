@@ -70,11 +70,12 @@ private func writeProfile(of model: MoEModel, to path: String) throws {
 
     /// On the hybrids and GLM-4.5: every MoE layer is in the layout and the profile, the shared
     /// expert and GLM's leading dense layer are no slots, and the merge stays exact.
-    @Test(arguments: ["qwen35moe", "qwen3next", "glm4moe"])
+    /// DeepSeek-V3's layout (latent attention, group-limited sigmoid routing, leading dense layer) likewise.
+    @Test(arguments: ["qwen35moe", "qwen3next", "glm4moe", "deepseek2"])
     func hybridModelsCacheExactlyWithTheSharedExpertOutsideTheCache(architecture: String) throws {
         let model = try makeModel(seed: UInt64.random(in: 1...1_000_000), architecture: architecture)
         #expect(model.config.sharedExpertFFLength > 0)
-        #expect(architecture == "glm4moe" ? model.config.leadingDenseLayers == 1 : model.config.hasRecurrentLayers)
+        #expect(["glm4moe", "deepseek2"].contains(architecture) ? model.config.leadingDenseLayers == 1 : model.config.hasRecurrentLayers)
         let plain = try run(model, runtime: nil)
         let profile = FileManager.default.temporaryDirectory.appendingPathComponent("p-\(UUID()).json").path
         try writeProfile(of: model, to: profile)

@@ -51,6 +51,12 @@ private func streamingOptions(capacity: Int, prefetch: PrefetchMode) -> HotCache
         try checkStreamedEqualsResident(type: "q8_0", prefetch: prefetch, architecture: "glm4moe")
     }
 
+    /// The same on DeepSeek-V3's layout (latent attention, group-limited routing, dense layer 0).
+    @Test(arguments: [PrefetchMode.on, .off])
+    func streamedDeepSeek2ExpertsEqualResidentBitwise(prefetch: PrefetchMode) throws {
+        try checkStreamedEqualsResident(type: "q8_0", prefetch: prefetch, architecture: "deepseek2")
+    }
+
     /// The same on gpt-oss with MXFP4 experts: a streamed expert's biases come from the model.
     @Test(arguments: [PrefetchMode.on, .off])
     func streamedGptOSSExpertsEqualResidentBitwise(prefetch: PrefetchMode) throws {

@@ -27,22 +27,35 @@ HYBRID_FLAGS = {"shared_expert_ff": "--shared-expert-ff", "ssm_state": "--ssm-st
 GEMMA = dict(layers=4, shared_expert_ff=256, full_attention_interval=2, sliding_window=16, global_head_dim=128,
              global_kv_heads=1)
 GEMMA_FLAGS = {"sliding_window": "--sliding-window", "global_head_dim": "--global-head-dim",
-               "global_kv_heads": "--global-kv-heads", "shared_kv_layers": "--shared-kv-layers"}
+               "global_kv_heads": "--global-kv-heads", "shared_kv_layers": "--shared-kv-layers",
+               "q_lora_rank": "--q-lora-rank"}
 # GLM-4.5: one leading dense layer (FF 2 x expert FF) then two MoE layers with sigmoid routing,
 # a selection bias, one shared expert, q/k/v biases, q/k norms, half the head rotated.
 GLM = dict(layers=3)
 # gpt-oss: a sliding-window layer (window 16, shorter than the 64 positions a case runs) and a
 # full-attention layer, sinks, biases everywhere, YaRN x32; MXFP4 experts in the mxfp4_moe case.
 GPTOSS = dict(layers=2, sliding_window=16)
+# DeepSeek-V2/V3: multi-head latent attention (head 64 + 32 rotary, latent 256, q-lora 256),
+# one leading dense layer, YaRN x4 with V2's log multiplier; in V3's layout (sigmoid routing with
+# a selection bias, 2 of 4 expert groups, renormalised x2.5, one shared expert) and, in the
+# "lite" variant, V2-Lite's (a direct attn_q, softmax routing, two shared experts).
+DEEPSEEK = dict(layers=3)
 # Variants: (architecture, name suffix, extra shape); the last two of six layers read the KV
 # rows of layers 2 (sliding-window) and 3 (global).
-VARIANTS = {("gemma4", "sharedkv"): dict(layers=6, shared_kv_layers=2)}
+VARIANTS = {("gemma4", "sharedkv"): dict(layers=6, shared_kv_layers=2), ("deepseek2", "lite"): dict(q_lora_rank=0)}
 CASES = [(arch, t) for arch in ("qwen3moe", "olmoe") for t in ("f32", "q8_0", "q4_k")] + [("llama", "f32"), ("qwen3moe", "q4_k_m")] \
     + [(arch, t) for arch in ("qwen35moe", "qwen3next") for t in ("f32", "q8_0", "q4_k_m")] \
     + [("gemma4", t) for t in ("f32", "q8_0", "q4_k_m")] + [("gemma4", "f32", "sharedkv")] \
     + [("qwen3moe", t) for t in ("q4_1", "q5_0", "q5_1")] \
     + [("glm4moe", t) for t in ("f32", "q8_0")] \
-    + [("gpt-oss", t) for t in ("f32", "q8_0", "mxfp4_moe", "q4_k_m")]
+    + [("gpt-oss", t) for t in ("f32", "q8_0", "mxfp4_moe", "q4_k_m")] \
+    + [("deepseek2", t) for t in ("f32", "q8_0", "q4_k_m")] + [("deepseek2", t, "lite") for t in ("f32", "q8_0")]
+# deepseek2's quantised records need llama.cpp's AVX-512 build, whose summation order hotmoe
+# follows (ggml_float_ops.c): MLA rounds the attention output to F16 before attn_v_b, so the
+# last-bit differences of an AVX2 build's attention (8-lane sums) flip F16 and then Q8_0
+# roundings; those records part from hotmoe at the first flip (1e-2 per position after it).
+# AVX512_ONLY lists them; make_golden skips them on other builds.
+AVX512_ONLY = {("deepseek2", "q8_0"), ("deepseek2", "q4_k_m")}
 # Not glm4moe Q4_K_M: the K-quant kernels' 1e-7 residual (block sums in their own order) flips a
 # near-tie of the biased sigmoid selection at prompt position 28 of seed 7 (1e-7 before, 2e-2 after).
 # Not all-MXFP4 models: llama.cpp's repacked MXFP4 kernels move its own logits (perplexity 582.69 with
@@ -124,9 +137,12 @@ def main():
             if args.only and arch not in args.only.split(",") or args.types and wtype not in args.types.split(","):
                 continue
             name = f"{arch}-{variant}-{wtype}" if variant else f"{arch}-{wtype}"
+            if (arch, wtype) in AVX512_ONLY and b"AVX512 = 1" not in llama_cpp.llama_print_system_info():
+                print(f"{name}: skipped (needs llama.cpp's AVX-512 build)", flush=True)
+                continue
             shape = dict(SHAPE, **HYBRID) if arch in ("qwen35moe", "qwen3next") else \
                 dict(SHAPE, **GEMMA) if arch == "gemma4" else dict(SHAPE, **GLM) if arch == "glm4moe" else \
-                dict(SHAPE, **GPTOSS) if arch == "gpt-oss" else SHAPE
+                dict(SHAPE, **GPTOSS) if arch == "gpt-oss" else dict(SHAPE, **DEEPSEEK) if arch == "deepseek2" else SHAPE
             if variant:
                 shape = dict(shape, **VARIANTS[(arch, variant)])
             path = os.path.join(tmp, name + ".gguf")

@@ -100,6 +100,9 @@ void hm_ggml_mad_f32(float *y, const float *x, float v, int64_t n);
 /// tokens when cols % 16 == 0, else ggml_vec_dot_f32).
 HM_MATMUL_DECL(hm_matmul_f32_ggml_vec);
 HM_MATMUL_DECL(hm_matmul_f32_ggml_gemm);
+/// F16 x F16 the same way (ggml_vec_dot_f16; tinyBLAS for 2+ tokens when cols % 16 == 0).
+HM_MATMUL_DECL(hm_matmul_f16_ggml_vec);
+HM_MATMUL_DECL(hm_matmul_f16_ggml_gemm);
 /// KV-cache row types (KVCacheType in Engine).
 enum { HM_KV_F32 = 0, HM_KV_F16 = 1, HM_KV_Q8_0 = 2 };
 /// Writes n floats as a cache row of `type` (F16: round to nearest even; Q8_0, n % 32 == 0:

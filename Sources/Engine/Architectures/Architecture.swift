@@ -21,7 +21,7 @@ extension ArchitectureDefinition {
 }
 
 public enum Architectures {
-    static let all: [any ArchitectureDefinition.Type] = [Qwen3MoE.self, OLMoE.self, MixtralLlama.self, Qwen3Next.self, Qwen35MoE.self, Gemma4.self, Glm4MoE.self, GptOSS.self]
+    static let all: [any ArchitectureDefinition.Type] = [Qwen3MoE.self, OLMoE.self, MixtralLlama.self, Qwen3Next.self, Qwen35MoE.self, Gemma4.self, Glm4MoE.self, GptOSS.self, DeepSeek2.self]
     public static let names = all.map { $0.name }
 
     public static func definition(for file: GGUFFile) throws -> any ArchitectureDefinition.Type {

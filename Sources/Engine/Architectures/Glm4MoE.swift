@@ -44,16 +44,13 @@ public enum Glm4MoE: ArchitectureDefinition {
     }
 
     public static func layer(_ i: Int, _ t: TensorLoader, _ c: ModelConfig) throws -> LayerWeights {
-        let p = "blk.\(i).", d = c.embeddingLength, s = c.attentionShape(i)
+        let p = "blk.\(i).", d = c.embeddingLength
         let attention = try t.attentionWithOptionalBiases(layer: i)
         let attnNorm = try t.vector(p + "attn_norm.weight", d)
         let ffnNorm = try t.vector(p + "post_attention_norm.weight", d)
         guard c.isMoELayer(i) else {
-            let f = c.denseFFLength, why = " (leading dense layer: rows = \(c.architecture).feed_forward_length \(f))"
-            let dense = SharedExpertWeights(gate: try t.matrix(p + "ffn_gate.weight", cols: d, rows: f, why),
-                                            up: try t.matrix(p + "ffn_up.weight", cols: d, rows: f, why),
-                                            down: try t.matrix(p + "ffn_down.weight", cols: f, rows: d), gateInput: nil)
-            return LayerWeights(attnNorm: attnNorm, mixer: .attention(attention), ffnNorm: ffnNorm, moe: nil, denseFFN: dense)
+            return LayerWeights(attnNorm: attnNorm, mixer: .attention(attention), ffnNorm: ffnNorm, moe: nil,
+                                denseFFN: try t.denseFFN(layer: i))
         }
         var moe = try t.moe(layer: i, shared: c.sharedExpertFFLength > 0)
         moe.selectionBias = try t.vector(p + "exp_probs_b.bias", c.expertCount)

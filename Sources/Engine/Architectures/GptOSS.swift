@@ -82,8 +82,10 @@ public enum GptOSS: ArchitectureDefinition {
 
     /// rope.scaling.* as llama.cpp turns them into ggml_rope_ext's arguments (llama_context's
     /// cparams): YaRN with ext_factor 1 and its attention factor, or linear (ext_factor 0);
-    /// nil when nothing scales. Missing type: llama.cpp's default "linear".
-    static func ropeScaling(_ file: GGUFFile, prefix p: String, trainedContext: Int) throws -> RopeScaling? {
+    /// nil when nothing scales. Missing type: llama.cpp's default "linear". `yarnLogMul`:
+    /// deepseek2's mscale_all_dim (rope.scaling.yarn_log_multiplier / 0.1), with which llama.cpp
+    /// leaves the YaRN magnitude out of RoPE (deepseek2 puts it into the score scale instead).
+    static func ropeScaling(_ file: GGUFFile, prefix p: String, trainedContext: Int, yarnLogMul: Float = 0) throws -> RopeScaling? {
         let typeKey = p + "rope.scaling.type"
         let type = file.metadata[typeKey] == nil ? "linear" : try file.requireString(typeKey)
         let factor = Float(try file.optionalDouble(p + "rope.scaling.factor") ?? 0)
@@ -106,7 +108,8 @@ public enum GptOSS: ArchitectureDefinition {
             // magnitude ggml's rope_yarn applies again), times rope.scaling.attn_factor; a * b + c
             // contracts to one FMA in llama.cpp's build.
             let scale = 1 / freqScale, boost = Float(1).addingProduct(0.1, logf(scale))
-            var attn: Float = scale <= 1 ? 1 : boost
+            // With a log multiplier llama.cpp divides get_mscale(factor, m) by itself: 1.
+            var attn: Float = scale <= 1 || yarnLogMul != 0 ? 1 : boost
             attn *= 1 / boost
             return RopeScaling(freqScale: freqScale, originalContext: original, extFactor: 1, attnFactor: attn * ropeAttnFactor)
         case "linear":

@@ -56,7 +56,7 @@ extension InferenceSession {
         for i in 0..<n {
             Router.route(logits: routerLogits + i * e, expertCount: e, k: kUsed, gating: c.gating,
                          selectionBias: l.selectionBias, selection: routerSelection, normalize: c.normalizeTopK,
-                         scale: c.expertWeightsScale, experts: routeExperts + i * kUsed, weights: routeWeights + i * kUsed)
+                         scale: c.expertWeightsScale, groups: c.expertGroups, groupsUsed: c.expertGroupsUsed, experts: routeExperts + i * kUsed, weights: routeWeights + i * kUsed)
         }
         let routes = ExpertRoutes(tokenCount: n, k: kUsed, experts: routeExperts, weights: routeWeights)
         routeObserver?(li, routes, xn)

@@ -44,6 +44,10 @@ public struct SyntheticModelSpec: Sendable, Equatable {
     // 2 x expertFF.
     public var denseLayers = 0
     public var denseFF = 0
+    // DeepSeek-V2/V3 shape (SyntheticDeepSeek2.swift): q_lora_rank (nil: derive, 0: direct
+    // attn_q) and kv_lora_rank (0: derive).
+    public var qLoraRank: Int? = nil
+    public var kvLoraRank = 0
 
     public var isHybrid: Bool { ["qwen3next", "qwen35moe"].contains(architecture) }
 
@@ -58,6 +62,7 @@ public struct SyntheticModelSpec: Sendable, Equatable {
         if s.isGemma { return gemmaPreset(name, s) }
         if s.isGlm { return glmPreset(name, s) }
         if s.isGptOSS { return gptOSSPreset(name, s) }
+        if s.isDeepSeek2 { return deepSeek2Preset(name, s) }
         guard s.isHybrid else { return s }
         switch name {
         case "tiny":
@@ -132,6 +137,10 @@ public struct SyntheticModelSpec: Sendable, Equatable {
     /// The tensor type for one weight, honouring the q4_k_m mix (embeddings, output,
     /// attn_v and every other ffn_down in Q6_K, the rest Q4_K).
     func type(for name: String, layer: Int?) throws -> GGMLType {
+        // The MLA per-head maps stay in the converter's type (F16; llama-quantize would quantise them).
+        if name.hasSuffix("attn_k_b.weight") || name.hasSuffix("attn_v_b.weight") {
+            return weightType.lowercased() == "f32" ? .f32 : .f16
+        }
         if weightType.lowercased() == "q4_k_m" {
             if name == "output.weight" || name.hasSuffix("attn_v.weight") { return .q6_K }
             if name.hasSuffix("ffn_down_exps.weight"), let l = layer, l % 2 == 0 { return .q6_K }
@@ -151,11 +160,12 @@ public enum SyntheticModel {
     public static func write(_ spec: SyntheticModelSpec, to path: String, threads: Int = 2,
                              progress: (Int, Int) -> Void = { _, _ in }) throws {
         let s = spec
-        guard ["qwen3moe", "olmoe", "llama", "qwen3next", "qwen35moe", "gemma4", "glm4moe", "gpt-oss"].contains(s.architecture) else {
-            throw GGUFError("unknown architecture '\(s.architecture)' (qwen3moe, olmoe, llama, qwen3next, qwen35moe, gemma4, glm4moe, gpt-oss)")
+        guard ["qwen3moe", "olmoe", "llama", "qwen3next", "qwen35moe", "gemma4", "glm4moe", "gpt-oss", "deepseek2"].contains(s.architecture) else {
+            throw GGUFError("unknown architecture '\(s.architecture)' (qwen3moe, olmoe, llama, qwen3next, qwen35moe, gemma4, glm4moe, gpt-oss, deepseek2)")
         }
         if s.isGemma { try s.checkGemma() }
         if s.isGlm { try s.checkGlm() }
+        if s.isDeepSeek2 { try s.checkDeepSeek2() }
         if s.architecture == "olmoe", s.kvHeads != s.heads {
             throw GGUFError("olmoe has no grouped KV heads (llama.cpp sizes attn_k_norm to the full width): set kv heads = heads (\(s.heads))")
         }
@@ -186,6 +196,7 @@ public enum SyntheticModel {
         if s.isGemma { s.writeGemmaMetadata(&w) }
         if s.isGlm { s.writeGlmMetadata(&w) }
         if s.isGptOSS { s.writeGptOSSMetadata(&w) }
+        if s.isDeepSeek2 { s.writeDeepSeek2Metadata(&w) }
         w.set("tokenizer.ggml.model", "gpt2")
         w.set("tokenizer.ggml.pre", "qwen2")
         w.set("tokenizer.ggml.tokens", strings: vocab.tokens)
@@ -217,7 +228,10 @@ public enum SyntheticModel {
         for l in 0..<s.layers where s.isGptOSS {
             try s.planGptOSSLayer(l, matrix: matrix, norm: norm, vector: { plan.append(($0, $1, .f32, $2, $3)) })
         }
-        for l in 0..<s.layers where !s.isHybrid && !s.isGemma && !s.isGlm && !s.isGptOSS {
+        for l in 0..<s.layers where s.isDeepSeek2 {
+            try s.planDeepSeek2Layer(l, matrix: matrix, norm: norm, vector: { plan.append(($0, $1, .f32, $2, $3)) })
+        }
+        for l in 0..<s.layers where !s.isHybrid && !s.isGemma && !s.isGlm && !s.isGptOSS && !s.isDeepSeek2 {
             let p = "blk.\(l)."
             norm(p + "attn_norm.weight", d)
             try matrix(p + "attn_q.weight", [d, s.heads * s.headDim], layer: l)
