@@ -136,7 +136,7 @@ private func tinyDeepSeek(seed: UInt64 = 3, type: String = "f32", qLoraRank: Int
         let model = try tinyDeepSeek()
         let session = InferenceSession(model: model, contextSize: 32, maxBatch: 8, threads: 2)
         var routed = Set<Int>()
-        session.routeObserver = { layer, _ in routed.insert(layer) }
+        session.routeObserver = { layer, _, _ in routed.insert(layer) }
         _ = try session.forward([1, 2, 3], logits: .last)
         #expect(routed == Set(model.config.moeLayers))
     }
