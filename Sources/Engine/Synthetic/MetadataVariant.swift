@@ -78,7 +78,9 @@ public enum MetadataVariant {
             }
         }
         if case .array(let elementType, let values) = value {
-            guard let type = arrayTypes.first(where: { $0.value.type == elementType })?.key else { return nil }
+            // Any integer array is written as ints (the config readers take every integer type).
+            let integers: Set<GGUFValueType> = [.int8, .uint8, .int16, .uint16, .int32, .uint32, .int64, .uint64]
+            guard let type = integers.contains(elementType) ? "ints" : arrayTypes.first(where: { $0.value.type == elementType })?.key else { return nil }
             let texts = values.compactMap(scalarText).map(\.text)
             guard texts.count == values.count else { return nil }
             return "\(key)=\(type):[\(texts.joined(separator: ","))]"
