@@ -116,6 +116,8 @@ extension JSONSchemaConverter {
         func escapeClass(_ c: UnicodeScalar) -> String {
             switch c {
             case "\\", "]", "-", "\"", "[": return "\\" + String(c)
+            // A leading '^' would negate the class ("[^]" for a key starting with '^').
+            case "^": return "\\x5E"
             case "\n": return "\\n"
             case "\r": return "\\r"
             default: return c.value < 0x20 ? String(format: "\\x%02X", c.value) : String(c)
