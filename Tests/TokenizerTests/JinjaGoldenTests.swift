@@ -113,7 +113,7 @@ import Testing
 
 /// A template that defines macros used to keep its scopes alive after rendering (the macro
 /// is stored in the scope it captures), leaking every context value on every render:
-/// found by the template fuzzer's leak check (Fuzz/corpus/template/regress-macro-leak.jinja).
+/// found by the template fuzzer's leak check on the seed Fuzz/corpus/template/recursive-macro.jinja.
 @Suite struct JinjaMemoryTests {
     @Test func renderingMacrosReleasesTheContext() throws {
         let templates = [
