@@ -137,6 +137,20 @@ final class FuzzCorpusTests: XCTestCase {
         }
     }
 
+    /// GGUFWriter.serialized (what MetadataVariant uses) is byte for byte what write(to:) writes.
+    func testSerializedGGUFEqualsTheWrittenFile() throws {
+        var writer = GGUFWriter()
+        writer.alignment = 64
+        writer.set("general.architecture", "qwen3moe")
+        writer.set("x.values", int32s: [1, -2, 3])
+        try writer.addTensor(name: "a", dims: [3, 2], values: (0..<6).map { Float($0) * 0.5 })
+        try writer.addTensor(name: "b", dims: [5], values: [1, 2, 3, 4, 5])
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("serialized-\(getpid()).gguf").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try writer.write(to: path)
+        XCTAssertEqual(try writer.serialized(), Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+    }
+
     func testTraceSeedsParse() throws {
         var parsed = 0
         for (_, bytes) in try inputs("trace") where (try? TraceReader.parse(Data(bytes))) != nil { parsed += 1 }
