@@ -20,5 +20,6 @@ let package = Package(
         .executableTarget(name: "FuzzGrammar", dependencies: ["FuzzDriver", .product(name: "HotMoEKit", package: "hotmoe")]),
         .executableTarget(name: "FuzzSchema", dependencies: ["FuzzDriver", .product(name: "HotMoEKit", package: "hotmoe")]),
         .executableTarget(name: "FuzzTemplate", dependencies: ["FuzzDriver", .product(name: "HotMoEKit", package: "hotmoe")]),
+        .executableTarget(name: "FuzzArchConfig", dependencies: ["FuzzDriver", .product(name: "HotMoEKit", package: "hotmoe")]),
     ]
 )

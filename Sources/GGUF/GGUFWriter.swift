@@ -56,8 +56,9 @@ public struct GGUFWriter {
         }
     }
 
-    /// `progress(done, total)` is called after each tensor's bytes are written.
-    public func write(to path: String, progress: (Int, Int) -> Void = { _, _ in }) throws {
+    /// The header (metadata and tensor table, padded to the alignment) and each tensor's
+    /// offset from the start of the data section.
+    private func header() -> (bytes: [UInt8], offsets: [Int]) {
         var header = ByteSink()
         header.append(UInt32(0x4655_4747))
         header.append(UInt32(3))
@@ -84,7 +85,26 @@ public struct GGUFWriter {
             offset = (offset + t.byteCount + alignment - 1) / alignment * alignment
         }
         header.pad(to: alignment)
+        return (header.bytes, offsets)
+    }
 
+    /// The whole file in memory, byte for byte what `write(to:)` writes (for small models:
+    /// fuzz harnesses and tests that build many variants).
+    public func serialized() throws -> [UInt8] {
+        let (head, offsets) = header()
+        let end = zip(tensors, offsets).reduce(0) { max($0, $1.1 + $1.0.byteCount) }
+        var bytes = head + [UInt8](repeating: 0, count: end)
+        for (t, start) in zip(tensors, offsets) {
+            try bytes.withUnsafeMutableBytes { all in
+                try t.fill(UnsafeMutableRawBufferPointer(rebasing: all[(head.count + start)..<(head.count + start + t.byteCount)]))
+            }
+        }
+        return bytes
+    }
+
+    /// `progress(done, total)` is called after each tensor's bytes are written.
+    public func write(to path: String, progress: (Int, Int) -> Void = { _, _ in }) throws {
+        let (headerBytes, offsets) = header()
         // Unique per call: concurrent writers of the same path in one process must not share a temp file.
         let tmp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
@@ -94,7 +114,7 @@ public struct GGUFWriter {
             close(fd)
             if !ok { unlink(tmp) }
         }
-        try writeAll(fd, header.bytes, tmp)
+        try writeAll(fd, headerBytes, tmp)
         var position = 0
         for (index, (t, start)) in zip(tensors, offsets).enumerated() {
             if start > position { try writeAll(fd, [UInt8](repeating: 0, count: start - position), tmp) }

@@ -103,6 +103,54 @@ final class FuzzCorpusTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(rendered, 4, "the real chat templates among the seeds no longer render")
     }
 
+    /// Architecture-config inputs (the tiny base models with rewritten metadata) load or fail
+    /// with a message, and those that load decode a few tokens; the seeds (every base
+    /// model's own metadata) must keep loading.
+    func testArchConfigInputsLoadOrFailCleanly() throws {
+        let bases = try MetadataVariant.fuzzedArchitectures.map { ($0, try MetadataVariant.tinyBase($0)) }
+        var loaded = Set<String>()
+        for (name, bytes) in try inputs("archconfig") {
+            do {
+                let model = try MetadataVariant.model(fromInput: bytes, bases: bases)
+                MetadataVariant.decodeFewTokens(model)
+                if name.hasPrefix("seed-") { loaded.insert(model.config.architecture) }
+            } catch {
+                XCTAssertFalse("\(error)".isEmpty, name)
+            }
+        }
+        XCTAssertEqual(loaded, Set(MetadataVariant.fuzzedArchitectures), "seeds that no longer load a model")
+    }
+
+    /// The override format round-trips: a base model rewritten with its own seed lines reads
+    /// back the same config, and a changed key reaches the config reader.
+    func testMetadataVariantRoundTripsAndOverrides() throws {
+        for arch in MetadataVariant.fuzzedArchitectures {
+            let base = try MetadataVariant.tinyBase(arch)
+            let seed = MetadataVariant.seed(name: arch, file: base)
+            let same = try MetadataVariant.model(fromInput: Array(seed.utf8), bases: [(arch, base)])
+            XCTAssertEqual(same.config, try MoEModel(file: base).config, arch)
+            let eps = try MetadataVariant.model(fromInput: Array("\(arch)\n.attention.layer_norm_rms_epsilon=float:0.25\n".utf8), bases: [(arch, base)])
+            XCTAssertEqual(eps.config.normEpsilon, 0.25, arch)
+            XCTAssertThrowsError(try MetadataVariant.model(fromInput: Array("\(arch)\n.block_count=\n".utf8), bases: [(arch, base)])) {
+                XCTAssertTrue("\($0)".contains("block_count"), "\(arch): \($0)")
+            }
+        }
+    }
+
+    /// GGUFWriter.serialized (what MetadataVariant uses) is byte for byte what write(to:) writes.
+    func testSerializedGGUFEqualsTheWrittenFile() throws {
+        var writer = GGUFWriter()
+        writer.alignment = 64
+        writer.set("general.architecture", "qwen3moe")
+        writer.set("x.values", int32s: [1, -2, 3])
+        try writer.addTensor(name: "a", dims: [3, 2], values: (0..<6).map { Float($0) * 0.5 })
+        try writer.addTensor(name: "b", dims: [5], values: [1, 2, 3, 4, 5])
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("serialized-\(getpid()).gguf").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try writer.write(to: path)
+        XCTAssertEqual(try writer.serialized(), Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+    }
+
     func testTraceSeedsParse() throws {
         var parsed = 0
         for (_, bytes) in try inputs("trace") where (try? TraceReader.parse(Data(bytes))) != nil { parsed += 1 }

@@ -45,4 +45,56 @@ import Tokenizer
             #expect(s4 == 200 && health.contains("\"ok\""))
         }
     }
+
+    /// NaN and Inf in the router, attention and expert weights (quantised block scales) on top
+    /// of random bytes in every float tensor (norms included).
+    static func poisonEverywhere(_ path: String) throws -> String {
+        let random = path + ".random.gguf", bad = path + ".nan-inf.gguf"
+        try CorruptModel.writeRandomFloatData(from: path, to: random, seed: 7)
+        defer { try? FileManager.default.removeItem(atPath: random) }
+        try CorruptModel.write(from: random, to: bad, poison: [
+            CorruptModel.Poison("blk.0.ffn_gate_inp.weight", element: 0, .nan),
+            CorruptModel.Poison("blk.1.ffn_gate_inp.weight", element: 3, .infinity),
+            CorruptModel.Poison("blk.0.attn_q.weight", element: 0, .infinity),
+            CorruptModel.Poison("blk.0.attn_v.weight", element: 40, .nan),
+            CorruptModel.Poison("blk.0.ffn_up_exps.weight", element: 0, -.infinity),
+            CorruptModel.Poison("blk.1.ffn_down_exps.weight", element: 64, .nan),
+        ])
+        return bad
+    }
+
+    /// Every request on such a model ends with an answer, never a signal: 200 with text, or 500
+    /// naming the non-finite logits (streamed: an error event); the server keeps serving.
+    @Test func nanAndInfInRouterAttentionAndExpertsNeverCrashTheServer() async throws {
+        try await withServer(parallel: 2, derive: Self.poisonEverywhere) { base, _ in
+            let bodies = [
+                ("/v1/completions", #"{"prompt": "The cache keeps", "max_tokens": 8, "temperature": 0}"#),
+                ("/v1/completions", #"{"prompt": "hello world", "max_tokens": 8, "temperature": 0.8, "seed": 3}"#),
+                ("/v1/chat/completions", #"{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 8, "stream": true}"#),
+                ("/v1/completions", #"{"prompt": "again", "max_tokens": 8, "stream": true, "temperature": 0}"#),
+            ]
+            try await withThrowingTaskGroup(of: (Int, String, Bool).self) { group in
+                for (path, json) in bodies + bodies {
+                    group.addTask {
+                        let (status, text, _) = try await request(base, path, method: "POST", json: json)
+                        return (status, text, json.contains(#""stream": true"#))
+                    }
+                }
+                var nonFinite = 0
+                for try await (status, text, stream) in group {
+                    if text.contains("no finite logit") { nonFinite += 1 }
+                    if stream {
+                        #expect(status == 200, "\(text)")
+                        #expect(text.contains("[DONE]") || (text.contains(#"data: {"error":"#) && text.contains("no finite logit")), "\(text)")
+                    } else {
+                        #expect(status == 200 || (status == 500 && text.contains("no finite logit")), "\(status) \(text)")
+                    }
+                }
+                // The poison reached the computation (otherwise this proves nothing).
+                #expect(nonFinite > 0)
+            }
+            let (status, health, _) = try await request(base, "/health")
+            #expect(status == 200 && health.contains("\"ok\""))
+        }
+    }
 }

@@ -110,3 +110,27 @@ import Testing
         #expect(throws: JinjaError.self) { try JinjaTemplate("{% for x in y %}").render([:]) }
     }
 }
+
+/// A template that defines macros used to keep its scopes alive after rendering (the macro
+/// is stored in the scope it captures), leaking every context value on every render:
+/// found by the template fuzzer's leak check on the seed Fuzz/corpus/template/recursive-macro.jinja.
+@Suite struct JinjaMemoryTests {
+    @Test func renderingMacrosReleasesTheContext() throws {
+        let templates = [
+            "{% macro f(n) %}{{ obj }}{{ n }}{% endmacro %}{{ f(0) }}",
+            // recursion ending on the depth limit (an error path)
+            "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+            // a macro defined in a loop, kept in a namespace of the outer scope, a call block
+            "{% set ns = namespace(g=none) %}{% for i in [1, 2] %}{% macro g() %}{{ i }}{{ caller() }}{% endmacro %}{% set ns.g = g %}{% endfor %}{% call ns.g() %}x{% endcall %}",
+        ]
+        for source in templates {
+            weak var watched: JinjaDict?
+            try {
+                let obj = JinjaDict()
+                watched = obj
+                _ = try? JinjaTemplate(source).render(["obj": .dict(obj)])
+            }()
+            #expect(watched == nil, "the context outlived the render of \(source)")
+        }
+    }
+}

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds one libFuzzer target and runs it for SECONDS (Linux; needs the toolchain's libFuzzer).
-#   tools/reliability/fuzz.sh gguf|profile|trace|tokenizer|requests|grammar|schema|template [SECONDS=60] [extra libFuzzer flags]
+#   tools/reliability/fuzz.sh gguf|profile|trace|tokenizer|requests|grammar|schema|template|archconfig [SECONDS=60] [extra libFuzzer flags]
 # The build lives in .build-fuzz (git-ignored); new corpus entries and crash artifacts go to
 # .build-fuzz/work/TARGET/, the committed seeds in Fuzz/corpus/TARGET/ are only read.
 set -euo pipefail
-target=${1:?usage: fuzz.sh gguf|profile|trace|tokenizer|requests|grammar|schema|template [SECONDS] [libFuzzer flags]}
+target=${1:?usage: fuzz.sh gguf|profile|trace|tokenizer|requests|grammar|schema|template|archconfig [SECONDS] [libFuzzer flags]}
 seconds=${2:-60}
 shift $(( $# >= 2 ? 2 : 1 ))
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -18,6 +18,7 @@ case $target in
   grammar) product=FuzzGrammar; extra=(-max_len=8192) ;;
   schema) product=FuzzSchema; extra=(-max_len=8192) ;;
   template) product=FuzzTemplate; extra=(-max_len=16384) ;;
+  archconfig) product=FuzzArchConfig; extra=(-max_len=8192) ;;
   *) echo "unknown target '$target'" >&2; exit 2 ;;
 esac
 scratch=$root/.build-fuzz

@@ -61,6 +61,11 @@ extension JSONSchemaConverter {
             } else {
                 valueRule = primitive("value")
             }
+            // The key rule nests one group per character of the longest name; past the
+            // grammar's nesting bound it could not be parsed, so such a schema is refused here.
+            if let long = properties.first(where: { $0.0.unicodeScalars.count >= GrammarLimits.maxGroupDepth - 8 }) {
+                throw fail(path, "property name of \(long.0.unicodeScalars.count) characters is too long next to additionalProperties (at most \(GrammarLimits.maxGroupDepth - 9))")
+            }
             let keyRule = properties.isEmpty ? primitive("string") : addRule(subName + "-k", notStrings(properties.map(\.0)))
             optional.append(("additional", addRule(subName + "-kv", keyRule + #" ":" space "# + valueRule), true))
         }
@@ -116,6 +121,8 @@ extension JSONSchemaConverter {
         func escapeClass(_ c: UnicodeScalar) -> String {
             switch c {
             case "\\", "]", "-", "\"", "[": return "\\" + String(c)
+            // A leading '^' would negate the class ("[^]" for a key starting with '^').
+            case "^": return "\\x5E"
             case "\n": return "\\n"
             case "\r": return "\\r"
             default: return c.value < 0x20 ? String(format: "\\x%02X", c.value) : String(c)

@@ -25,6 +25,10 @@ final class JinjaInterpreter {
     private var steps = 0
     private var callDepth = 0
     private var outputBytes = 0
+    /// Scopes captured by macros. A macro is stored in the scope it captures (a reference
+    /// cycle), so every render would leak its scopes and the values in them; render clears
+    /// these scopes and their ancestors when it ends.
+    private var macroScopes: [JinjaScope] = []
 
     init(limits: JinjaTemplate.Limits, now: Date) {
         self.limits = limits
@@ -36,9 +40,23 @@ final class JinjaInterpreter {
         globals.vars = JinjaBuiltins.globals(self)
         let root = JinjaScope(parent: globals)
         for (k, v) in context { root.vars[k] = v }
+        defer { releaseMacroScopes() }
         var out = ""
         _ = try run(nodes, root, &out)
         return out
+    }
+
+    private func releaseMacroScopes() {
+        // A cleared scope had its ancestors cleared in the same walk.
+        var cleared = Set<ObjectIdentifier>()
+        for scope in macroScopes {
+            var s: JinjaScope? = scope
+            while let current = s, cleared.insert(ObjectIdentifier(current)).inserted {
+                current.vars.removeAll()
+                s = current.parent
+            }
+        }
+        macroScopes.removeAll()
     }
 
     func step() throws {
@@ -185,7 +203,8 @@ final class JinjaInterpreter {
     }
 
     private func makeMacro(_ m: JinjaMacro, _ definingScope: JinjaScope, caller: JinjaCallable?) -> JinjaCallable {
-        JinjaCallable(m.name) { [unowned self] args in
+        macroScopes.append(definingScope)
+        return JinjaCallable(m.name) { [unowned self] args in
             self.callDepth += 1
             defer { self.callDepth -= 1 }
             guard self.callDepth <= self.limits.maxCallDepth else {
