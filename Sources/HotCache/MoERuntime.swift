@@ -13,6 +13,8 @@ public final class MoERuntime: @unchecked Sendable {
     private let logger: Logger
     private let lock = NSLock()
     private var tier: HotTier?
+    /// The VRAM tier when the hot lane runs on a GPU (then there is no RAM hot tier).
+    public private(set) var deviceTier: DeviceExpertTier?
     private(set) var online: OnlineTier?
     public private(set) var plan: HotCachePlan
     private var manualPending = false
@@ -109,7 +111,18 @@ public final class MoERuntime: @unchecked Sendable {
     public func makeExecutor(pool: WorkerPool) -> ExpertExecutor {
         CachedExpertExecutor(model: model, tier: { [unowned self] in self.tier }, online: online, telemetry: telemetry,
                              parallelism: options.parallelism, minParallelSlots: options.parallelMinSlots, pool: pool,
-                             prefetch: options.prefetch, readAheadTop: options.readAheadTop, logger: logger)
+                             prefetch: options.prefetch, readAheadTop: options.readAheadTop, device: deviceTier, logger: logger)
+    }
+
+    /// Moves the hot tier to a device: its experts are computed on the GPU hot lane, every
+    /// other expert from RAM on the CPU lane (the RAM hot tier is released). Executors made
+    /// after this call use it. Not with the streaming or online tiers.
+    public func attachDevice(_ device: DeviceExpertTier) throws {
+        guard online == nil else { throw HotCacheError("the GPU hot tier does not combine with --moe-stream or --moe-cache-policy") }
+        lock.lock(); defer { lock.unlock() }
+        deviceTier = device
+        tier = nil
+        logger.info("MoE hot-cache on the device: \(device.expertCount)/\(layout.totalExperts) experts, \(device.bytes >> 20) MiB of VRAM")
     }
 
     /// Lookahead figures over all sessions (nil when not streaming).
@@ -214,8 +227,8 @@ public final class MoERuntime: @unchecked Sendable {
         var perLayer = [Int: Double]()
         for l in layout.moeLayers { perLayer[l] = snap.hitRate(layer: l) }
         return RuntimeMetrics(hitRate: snap.totalHitRate, windowHitRate: snap.totalWindowHitRate, perLayerHitRate: perLayer,
-                              hotExperts: online?.residentCount ?? plan.hotCount, totalExperts: layout.totalExperts,
-                              cacheBytes: online?.bytes ?? tier?.bytes ?? 0, streamedBytes: online?.loadedBytes ?? 0)
+                              hotExperts: online?.residentCount ?? deviceTier?.expertCount ?? plan.hotCount, totalExperts: layout.totalExperts,
+                              cacheBytes: online?.bytes ?? deviceTier?.bytes ?? tier?.bytes ?? 0, streamedBytes: online?.loadedBytes ?? 0)
     }
 
     /// Test hook: the tier's copies equal the model's bytes.
