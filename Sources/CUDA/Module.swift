@@ -20,11 +20,12 @@ public final class Module: @unchecked Sendable {
         _ = context.api.cuModuleUnload(handle)
     }
 
-    public func kernel(_ name: String) throws -> Kernel {
+    /// The entry point `name`; with a `signature`, every launch is checked against it.
+    public func kernel(_ name: String, signature: [ParameterKind]? = nil) throws -> Kernel {
         try context.makeCurrent()
         var f: OpaquePointer?
         try context.api.check(context.api.cuModuleGetFunction(&f, handle, name), "cuModuleGetFunction(\(name))")
-        return Kernel(module: self, name: name, handle: f)
+        return Kernel(module: self, name: name, handle: f, signature: signature)
     }
 }
 
@@ -71,17 +72,20 @@ public final class Kernel: @unchecked Sendable {
     public let module: Module
     public let name: String
     let handle: OpaquePointer?
+    public let signature: [ParameterKind]?
 
-    init(module: Module, name: String, handle: OpaquePointer?) {
+    init(module: Module, name: String, handle: OpaquePointer?, signature: [ParameterKind]?) {
         self.module = module
         self.name = name
         self.handle = handle
+        self.signature = signature
     }
 
     /// Launches on `stream`. cuLaunchKernel takes an array of pointers, one per parameter,
     /// each to the parameter's value; it copies them before returning, so they live only here.
     public func launch(_ shape: LaunchShape, on stream: Stream, _ arguments: [KernelArgument]) throws {
         try shape.validate()
+        if let signature { try KernelSignatures.check(kernel: name, signature: signature, arguments: arguments) }
         let context = module.context
         try context.makeCurrent()
         // One 8-byte, 8-aligned slot per argument covers pointers, ints and floats.

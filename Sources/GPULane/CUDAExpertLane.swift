@@ -93,19 +93,34 @@ final class CUDAExpertLane: DeviceExpertLane {
         }
         try start!.record(on: stream)
         try dev.uploadAsync(host, count: layout.uploadBytes, stream: stream)
-        let rpb = 4
-        try tier.library.kernel("expert_gate_up_\(slots.gateUp.rawValue)").launch(
-            LaunchShape(grid: ((ff + rpb - 1) / rpb, n, 1), block: (32, rpb, 1)), on: stream,
-            [.buffer(dev, offset: layout.gate), .buffer(dev, offset: layout.up), .int64(Int64(slots.gateRowBytes)),
-             .buffer(dev, offset: layout.token), .buffer(dev, offset: layout.input), .buffer(dev, offset: layout.hidden),
-             .int(d), .int(ff)])
-        try tier.library.kernel("expert_down_\(slots.down.rawValue)").launch(
-            LaunchShape(grid: ((d + rpb - 1) / rpb, n, 1), block: (32, rpb, 1)), on: stream,
-            [.buffer(dev, offset: layout.down), .int64(Int64(slots.downRowBytes)), .buffer(dev, offset: layout.weight),
-             .buffer(dev, offset: layout.hidden), .buffer(dev, offset: layout.output), .int(d), .int(ff)])
+        for (name, shape, arguments) in CUDAExpertLane.launches(layout: layout, scratch: dev.address, rows: n, d: d, ff: ff, slots: slots) {
+            try tier.library.kernel(name).launch(shape, on: stream, arguments)
+        }
         try dev.downloadAsync(into: host + layout.output, count: n * d * 4, at: layout.output, stream: stream)
         try end!.record(on: stream)
         pendingOut = (layout.output, d)
+    }
+
+    /// The two kernel launches of one call over `rows` work rows whose scratch starts at
+    /// device address `scratch` (pure, so their arguments are checked against the kernels'
+    /// signatures without a device).
+    static func launches(layout: Layout, scratch: UInt64, rows n: Int, d: Int, ff: Int, slots: CUDAExpertTier.LayerSlots)
+        -> [(String, LaunchShape, [KernelArgument])] {
+        launches(layout: layout, scratch: scratch, rows: n, d: d, ff: ff, gateUp: slots.gateUp, down: slots.down,
+                 gateRowBytes: slots.gateRowBytes, downRowBytes: slots.downRowBytes)
+    }
+
+    static func launches(layout: Layout, scratch: UInt64, rows n: Int, d: Int, ff: Int, gateUp: GPUWeightFormat, down: GPUWeightFormat,
+                         gateRowBytes: Int, downRowBytes: Int) -> [(String, LaunchShape, [KernelArgument])] {
+        let rpb = 4
+        func at(_ offset: Int) -> KernelArgument { .pointer(scratch + UInt64(offset)) }
+        return [
+            ("expert_gate_up_\(gateUp.rawValue)", LaunchShape(grid: ((ff + rpb - 1) / rpb, n, 1), block: (32, rpb, 1)),
+             [at(layout.gate), at(layout.up), .int64(Int64(gateRowBytes)), at(layout.token), at(layout.input), at(layout.hidden),
+              .int(d), .int(ff)]),
+            ("expert_down_\(down.rawValue)", LaunchShape(grid: ((d + rpb - 1) / rpb, n, 1), block: (32, rpb, 1)),
+             [at(layout.down), .int64(Int64(downRowBytes)), at(layout.weight), at(layout.hidden), at(layout.output), .int(d), .int(ff)]),
+        ]
     }
 
     func finish(slotOutputs: UnsafeMutablePointer<Float>) throws -> UInt64 {

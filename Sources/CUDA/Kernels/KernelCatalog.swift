@@ -77,7 +77,13 @@ public final class KernelLibrary: @unchecked Sendable {
                 module = try Module(context: context, image: compiler.compile(source: family.source, name: family.fileName,
                                                                              computeCapability: cc, output: .ptx))
             }
-            for name in family.entryPoints { kernels[name] = try module.kernel(name) }
+            let signatures = KernelSignatures.parse(family.source)
+            for name in family.entryPoints {
+                guard let signature = signatures[name] ?? nil else {
+                    throw CUDAError.invalidArgument("kernel \(name): no parsable signature in \(family.fileName)")
+                }
+                kernels[name] = try module.kernel(name, signature: signature)
+            }
         }
     }
 
