@@ -45,7 +45,7 @@ timeout 240 "$HOTMOE" gpu-check --seed 1 -m "$small" --steps 32 -t "$THREADS" 2>
 step "4. hit-rate sweep (~4 GB qwen3moe Q4_K_M, GPU hot lane, baseline cold-only)"
 big="$MODELS/sweep-qwen3moe-q4_k_m.gguf"
 [ -e "$big" ] || timeout 240 "$HOTMOE" generate-model -o "$big" --preset bench --arch qwen3moe --type q4_k_m \
-    --layers 32 --experts 128 -t "$THREADS" >"$OUT/generate-big.txt" 2>&1 || fail "generate-model (sweep) (see $OUT/generate-big.txt)"
+    --layers 24 --experts 128 -t "$THREADS" >"$OUT/generate-big.txt" 2>&1 || fail "generate-model (sweep) (see $OUT/generate-big.txt)"
 ls -l "$big" | tee -a "$OUT/summary.txt"
 timeout 300 "$HOTMOE" bench -m "$big" --no-repack --sweep-cache --device CUDA0 -p 256 -n "${SWEEP_N:-64}" -r "${SWEEP_R:-2}" \
     -t "$THREADS" 2>"$OUT/sweep.log" | tee "$OUT/sweep.txt" || fail "sweep (see $OUT/sweep.log)"

@@ -43,9 +43,10 @@ public enum ModelCheck {
         let runtime = try MoERuntime(model: model, options: HotCacheOptions(), logger: logger)
         var slots: [Int: [Int]] = [:]
         for layer in c.moeLayers { slots[layer] = Array(stride(from: 0, to: c.expertCount, by: 2)) }
-        let placement = TierPlacement(layout: runtime.layout, device: HotCachePlan(slots: slots), resident: nil)
-        let tier = try CUDAExpertTier(library: library, model: model, placement: placement)
-        try runtime.attachDevice(tier)
+        let plan = HotCachePlan(slots: slots)
+        let tier = try CUDAExpertTier(library: library, model: model,
+                                      placement: TierPlacement(layout: runtime.layout, device: plan, resident: nil))
+        try runtime.attachDevice(tier, plan: plan)
         runtime.setPerfMode(.update)
         let gpu = InferenceSession(model: model, contextSize: contextSize, maxBatch: prompt.count, threads: threads)
         gpu.executor = runtime.makeExecutor(pool: gpu.pool)

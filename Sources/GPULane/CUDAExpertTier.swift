@@ -138,4 +138,13 @@ public final class CUDAExpertTier: DeviceExpertTier, @unchecked Sendable {
     }
 
     public func makeLane() -> DeviceExpertLane { CUDAExpertLane(tier: self) }
+
+    private var sideStream: Stream?
+
+    public func apply(_ plan: HotCachePlan, layout: ModelExpertLayout) throws -> Int {
+        let copies = slotTable.copies(to: TierPlacement(layout: layout, device: plan, resident: nil))
+        if sideStream == nil { sideStream = try Stream(context: context) }
+        try apply(copies, on: sideStream!)
+        return copies.uploads.count
+    }
 }

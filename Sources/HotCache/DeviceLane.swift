@@ -1,4 +1,5 @@
 import Engine
+import ExpertCache
 
 /// The device tier of the placement: expert copies in accelerator memory (VRAM). The hot lane
 /// computes the routed slots of these experts on the device while the CPU computes the rest.
@@ -12,6 +13,10 @@ public protocol DeviceExpertTier: AnyObject, Sendable {
     var bytes: Int { get }
     /// Experts held.
     var expertCount: Int { get }
+    /// Makes the device hold `plan`'s experts by copying only the changed ones into the fixed
+    /// slots (on a side stream; call between requests, no session decoding). Returns the
+    /// number of experts copied.
+    func apply(_ plan: HotCachePlan, layout: ModelExpertLayout) throws -> Int
 }
 
 /// One session's hot lane: `begin` enqueues the device work and returns at once, so the CPU

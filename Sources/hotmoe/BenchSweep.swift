@@ -93,7 +93,8 @@ extension BenchCommand {
             // With --device the budget's experts go to VRAM (GPU hot lane); the baseline stays cold-only.
             if let gpu, b.mib > 0 {
                 try rt.attachDevice(try CUDAExpertTier(library: gpu, model: m,
-                                                       placement: TierPlacement(layout: rt.layout, device: rt.plan, resident: nil)))
+                                                       placement: TierPlacement(layout: rt.layout, device: rt.plan, resident: nil)),
+                                    plan: rt.plan)
             }
             arms.append(Arm(budget: b, runtime: rt, executor: rt.makeExecutor(pool: session.pool)))
         }

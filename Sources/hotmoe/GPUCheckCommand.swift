@@ -91,6 +91,7 @@ extension GPUProbe {
 }
 
 /// Opens `--device` for the GPU hot lane: nil for none/CPU, the compiled kernels for CUDA<n>.
+/// A device that cannot be opened (no GPU, no NVRTC) is one warning line and the CPU path.
 enum GPUSetup {
     static func open(_ device: String?, logger: Logger) throws -> KernelLibrary? {
         guard let device, !["none", "cpu"].contains(device.lowercased()) else { return nil }
@@ -104,7 +105,8 @@ enum GPUSetup {
             logger.info("GPU hot lane on \(GPUProbe.describe(context.info)), kernels compiled by NVRTC \(compiler.version().major).\(compiler.version().minor)")
             return library
         } catch {
-            throw CLIError("--device \(device): \(error)")
+            logger.warning("--device \(device): no CUDA device: \(error), running on CPU")
+            return nil
         }
     }
 }

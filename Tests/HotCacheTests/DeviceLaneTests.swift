@@ -19,6 +19,11 @@ private final class CPUTestTier: DeviceExpertTier, @unchecked Sendable {
     func makeLane() -> DeviceExpertLane { Lane(tier: self) }
     var bytes: Int { 0 }
     var expertCount: Int { held.count * model.config.moeLayers.count }
+    var applied: [HotCachePlan] = []
+    func apply(_ plan: HotCachePlan, layout: ModelExpertLayout) throws -> Int {
+        applied.append(plan)
+        return 0
+    }
 
     final class Lane: DeviceExpertLane {
         let tier: CPUTestTier
@@ -73,7 +78,9 @@ private func model(seed: UInt64) throws -> MoEModel {
     let cpu = try logits { _ in }
     let runtime = try MoERuntime(model: m, options: HotCacheOptions(), logger: Logger(label: "test"))
     let tier = CPUTestTier(model: m, held: Set(stride(from: 0, to: m.config.expertCount, by: 3)))
-    try runtime.attachDevice(tier)
+    let plan = HotCachePlan(slots: Dictionary(uniqueKeysWithValues: m.config.moeLayers.map { ($0, tier.held.sorted()) }))
+    try runtime.attachDevice(tier, plan: plan)
+    #expect(runtime.isActive && runtime.plan == plan)
     runtime.setPerfMode(.update)
     let withDevice = try logits { $0.executor = runtime.makeExecutor(pool: $0.pool) }
     #expect(withDevice.count == cpu.count)
@@ -81,4 +88,8 @@ private func model(seed: UInt64) throws -> MoEModel {
     #expect(tier.begun > 0 && tier.begun == tier.finished && tier.rowsSeen > 0)
     let hit = runtime.metrics.hitRate
     #expect(hit > 0.1 && hit < 0.6, "hit rate \(hit) for a third of the experts")
+    // A manual apply goes to the device tier with the updated plan (same slot counts).
+    _ = try runtime.applyHotCache(json: runtime.perfJSON())
+    #expect(tier.applied.count == 1)
+    #expect(tier.applied.first.map { p in m.config.moeLayers.allSatisfy { p.slotCount(layer: $0) == plan.slotCount(layer: $0) } } == true)
 }

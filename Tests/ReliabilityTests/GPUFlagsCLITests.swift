@@ -37,3 +37,19 @@ import Testing
         #expect(list.exitCode == 0 && list.stdout.contains("Available devices:") && list.stdout.contains("none: no GPU"), "\(list.stdout)")
     }
 }
+
+extension GPUFlagsCLITests {
+    @Test func benchDeviceWithoutAGPURunsOnTheCPU() throws {
+        guard let exe = ChildProcess.hotmoe else {
+            Issue.record("hotmoe binary not found next to the tests")
+            return
+        }
+        guard dlopen("libcuda.so.1", RTLD_NOW) == nil else { return }
+        let r = try ChildProcess.run(exe, ["bench", "--device", "CUDA0", "-p", "8", "-n", "4", "-r", "1"], timeout: 120)
+        #expect(r.exitCode == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("--device CUDA0: no CUDA device: no GPU: libcuda.so.1 not found") && r.stderr.contains("running on CPU"), "\(r.stderr)")
+        #expect(r.stdout.contains("tg4"))
+        let bad = try ChildProcess.run(exe, ["bench", "--device", "GPU0", "-p", "8", "-n", "4", "-r", "1"], timeout: 120)
+        #expect(bad.exitCode == 1 && bad.stderr.contains("expected CUDA0, CUDA1, ... or none"), "\(bad.stderr)")
+    }
+}
