@@ -62,7 +62,7 @@ let package = Package(
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Quant"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ExpertCacheTests", dependencies: ["ExpertCache"]),
-        .testTarget(name: "CUDATests", dependencies: ["CUDA", "GPUCheck", "GPULane"]),
+        .testTarget(name: "CUDATests", dependencies: ["CUDA", "Engine", "GPUCheck", "GPULane"]),
         .testTarget(name: "ServerTests", dependencies: ["HotMoEServer", "Engine", "GGUF", "HotCache", "ExpertCache",
                                                         .product(name: "Hummingbird", package: "hummingbird")]),
         .testTarget(name: "HotCacheTests", dependencies: ["HotCache", "Engine", "ExpertCache", "GGUF", "Quant"]),

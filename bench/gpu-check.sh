@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The device window's one script: runs the carried static binary, builds nothing, < 8 minutes.
 #   build here:  swift build -c release --static-swift-stdlib --product hotmoe
-#   carry:       .build/release/hotmoe and .nvrtc (pip nvidia-cuda-nvrtc-cu12, see .ci/run)
+#                mkdir -p .bin && cp .build/release/hotmoe .bin/   (a plain file: .build/release is a link)
+#   carry:       .bin and .nvrtc (pip nvidia-cuda-nvrtc-cu12, see .ci/run), both git-ignored
 #   on device:   bench/gpu-check.sh      (results under $OUT, default ./gpu-check-out)
 # Steps (each fails the script loudly, exit 1):
 #   1. device info (nvidia-smi, hotmoe --list-devices)
@@ -14,7 +15,7 @@
 #      SWEEP_N (decoded tokens per run, 64), SWEEP_R (repetitions, 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-HOTMOE=${HOTMOE:-.build/release/hotmoe}
+HOTMOE=${HOTMOE:-$( [ -x .bin/hotmoe ] && echo .bin/hotmoe || echo .build/release/hotmoe )}
 OUT=${OUT:-$PWD/gpu-check-out}
 MODELS=${MODELS:-$(dirname "$OUT")/gpu-check-models}
 THREADS=${THREADS:-$(nproc)}
