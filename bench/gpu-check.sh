@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The device window's one script: runs the carried static binary, builds nothing, < 8 minutes.
-#   build here:  swift build -c release --static-swift-stdlib --product hotmoe
-#                mkdir -p .bin && cp .build/release/hotmoe .bin/   (a plain file: .build/release is a link)
-#   carry:       .bin and .nvrtc (pip nvidia-cuda-nvrtc-cu12, see .ci/run), both git-ignored
+#   build here:  swift build -c release --static-swift-stdlib --product hotmoe && bench/pack-gpu-carry.sh
+#   carry:       .bin/gpu-carry.tar.xz only (stripped binary + NVRTC, ~50 MB of the 64 MiB limit)
 #   on device:   bench/gpu-check.sh      (results under $OUT, default ./gpu-check-out)
 # Steps (each fails the script loudly, exit 1):
 #   1. device info (nvidia-smi, hotmoe --list-devices)
@@ -15,7 +14,9 @@
 #      SWEEP_N (decoded tokens per run, 64), SWEEP_R (repetitions, 2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-HOTMOE=${HOTMOE:-$( [ -x .bin/hotmoe ] && echo .bin/hotmoe || echo .build/release/hotmoe )}
+if [ -e .bin/gpu-carry.tar.xz ] && [ ! -x .bin/bin/hotmoe ]; then tar -xJf .bin/gpu-carry.tar.xz -C .bin; fi
+if [ -z "${HOTMOE_NVRTC:-}" ] && [ -e .bin/nvrtc/libnvrtc.so.12 ]; then export HOTMOE_NVRTC="$PWD/.bin/nvrtc/libnvrtc.so.12"; fi
+HOTMOE=${HOTMOE:-$( [ -x .bin/bin/hotmoe ] && echo .bin/bin/hotmoe || echo .build/release/hotmoe )}
 OUT=${OUT:-$PWD/gpu-check-out}
 MODELS=${MODELS:-$(dirname "$OUT")/gpu-check-models}
 THREADS=${THREADS:-$(nproc)}
