@@ -26,6 +26,12 @@ let package = Package(
         .target(name: "Quant", dependencies: ["CKernels"], swiftSettings: fastSwift),
         .target(name: "GGUF", dependencies: ["Quant"]),
         .target(name: "Tokenizer", dependencies: ["GGUF"]),
+        // The CUDA driver API and NVRTC through dlopen (no link-time GPU dependency), kernels
+        // in CUDA C compiled at run time.
+        .target(name: "CUDA"),
+        // gpu-check: every kernel against a float64 reference on random data.
+        .target(name: "GPUCheck", dependencies: ["CUDA", "Engine", "ExpertCache", "GPULane", "HotCache", "Quant",
+                                                 .product(name: "Logging", package: "swift-log")]),
         // Pure value types: telemetry, profile JSON, planner, policies. No model import.
         .target(name: "ExpertCache"),
         .target(
@@ -36,6 +42,8 @@ let package = Package(
         .target(
             name: "HotCache",
             dependencies: ["Engine", "ExpertCache", .product(name: "Logging", package: "swift-log")]),
+        // The GPU hot lane: the VRAM expert tier and its CUDA lane behind HotCache's device seam.
+        .target(name: "GPULane", dependencies: ["CUDA", "Engine", "ExpertCache", "HotCache", "Quant"]),
         // OpenAI-compatible server with the hot-cache endpoints and the live perf page.
         .target(
             name: "HotMoEServer",
@@ -46,7 +54,7 @@ let package = Package(
         .executableTarget(
             name: "hotmoe",
             dependencies: [
-                "Engine", "ExpertCache", "GGUF", "HotCache", "HotMoEServer", "Quant", "Tokenizer",
+                "CUDA", "Engine", "ExpertCache", "GGUF", "GPUCheck", "GPULane", "HotCache", "HotMoEServer", "Quant", "Tokenizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -54,6 +62,7 @@ let package = Package(
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Quant"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ExpertCacheTests", dependencies: ["ExpertCache"]),
+        .testTarget(name: "CUDATests", dependencies: ["CUDA", "Engine", "GPUCheck", "GPULane"]),
         .testTarget(name: "ServerTests", dependencies: ["HotMoEServer", "Engine", "GGUF", "HotCache", "ExpertCache",
                                                         .product(name: "Hummingbird", package: "hummingbird")]),
         .testTarget(name: "HotCacheTests", dependencies: ["HotCache", "Engine", "ExpertCache", "GGUF", "Quant"]),

@@ -21,6 +21,9 @@ final class CachedExpertExecutor: ExpertExecutor {
     private let weights: ModelWeights
     private let tier: () -> HotTier?
     private let online: OnlineTier?
+    /// The device tier and this session's lane on it (the hot lane runs on the GPU).
+    private let device: DeviceExpertTier?
+    private let deviceLane: DeviceExpertLane?
     private let streaming: StreamingLane?
     private let telemetry: TelemetryRecorder
     private let parallelism: LaneParallelism
@@ -41,8 +44,10 @@ final class CachedExpertExecutor: ExpertExecutor {
 
     init(model: MoEModel, tier: @escaping () -> HotTier?, online: OnlineTier?, telemetry: TelemetryRecorder,
          parallelism: LaneParallelism, minParallelSlots: Int, pool: WorkerPool, prefetch: PrefetchMode,
-         readAheadTop: Int? = nil, logger: Logger) {
+         readAheadTop: Int? = nil, device: DeviceExpertTier? = nil, logger: Logger) {
         let config = model.config
+        self.device = device
+        deviceLane = device?.makeLane()
         weights = model.weights
         self.tier = tier
         self.online = online
@@ -90,6 +95,10 @@ final class CachedExpertExecutor: ExpertExecutor {
             let resident = residentNow
             return { resident.contains($0) }
         }
+        if let device {
+            grouping.group(routes: routes) { weights.expertMatrices(layer: layer, expert: $0) }
+            return { device.holds(layer: layer, expert: $0) }
+        }
         let tier = tier()
         grouping.group(routes: routes) { e in
             tier?.matrices(layer: layer, expert: e) ?? weights.expertMatrices(layer: layer, expert: e)
@@ -125,7 +134,30 @@ final class CachedExpertExecutor: ExpertExecutor {
         var laneNanos: (hot: UInt64, cold: UInt64) = (0, 0)
         let regionStart = ContinuousClock.now
         var readFailed = false
-        if let streaming {
+        var deviceRegion = false
+        if let deviceLane {
+            // The GPU work is enqueued first, the CPU lane runs on the whole pool meanwhile.
+            let t0 = ContinuousClock.now
+            var deviceError: Error?
+            if !hotItems.isEmpty {
+                do { try deviceLane.begin(layer: layer, items: hotItems, grouping: grouping, input: input, tokens: routes.tokenCount) } catch {
+                    deviceError = error
+                }
+            }
+            let t1 = ContinuousClock.now
+            coldComputer.compute(items: coldItems, grouping: grouping, input: input, tokenSlots: slots, slotOutputs: arena)
+            let t2 = ContinuousClock.now
+            var deviceNanos: UInt64 = 0
+            if !hotItems.isEmpty, deviceError == nil {
+                do { deviceNanos = try deviceLane.finish(slotOutputs: arena) } catch { deviceError = error }
+            }
+            if let deviceError {
+                failure = failure ?? deviceError
+                readFailed = true
+            }
+            deviceRegion = !hotItems.isEmpty && !coldItems.isEmpty
+            laneNanos = (nanos(t1 - t0) + deviceNanos, nanos(t2 - t1))
+        } else if let streaming {
             // Misses are read on the reader's lanes while the hot lane computes; each cold
             // expert is computed as its bytes arrive.
             streaming.begin(layer: layer, routes: routes, cold: coldReads)
@@ -165,7 +197,8 @@ final class CachedExpertExecutor: ExpertExecutor {
         }
         let regionEnd = ContinuousClock.now
         if readFailed {
-            // The pass will be discarded; a zero output keeps the later layers finite meanwhile.
+            // The pass will be discarded (a failed read or device call); a zero output keeps the
+            // later layers finite meanwhile.
             output.update(repeating: 0, count: routes.tokenCount * hotComputer.d)
         } else {
             ExpertComputer.merge(grouping: grouping, routes: routes, slotOutputs: arena, d: hotComputer.d, output: output, pool: pool)
@@ -196,8 +229,8 @@ final class CachedExpertExecutor: ExpertExecutor {
             let serialSum = laneNanos.hot + laneNanos.cold
             timings = LaneTimings(
                 routing: nanos(tPrep - clock), hotLane: laneNanos.hot, coldLane: laneNanos.cold, parallelWall: wall,
-                overlap: concurrent && serialSum > wall ? serialSum - wall : 0,
-                joinWait: concurrent ? (max(laneNanos.hot, laneNanos.cold) - min(laneNanos.hot, laneNanos.cold)) : 0,
+                overlap: (concurrent || deviceRegion) && serialSum > wall ? serialSum - wall : 0,
+                joinWait: concurrent || deviceRegion ? (max(laneNanos.hot, laneNanos.cold) - min(laneNanos.hot, laneNanos.cold)) : 0,
                 merge: nanos(end - regionEnd), total: nanos(end - clock))
         }
         hotFlags.withUnsafeBufferPointer { flags in

@@ -13,6 +13,8 @@ public final class MoERuntime: @unchecked Sendable {
     private let logger: Logger
     private let lock = NSLock()
     private var tier: HotTier?
+    /// The VRAM tier when the hot lane runs on a GPU (then there is no RAM hot tier).
+    public private(set) var deviceTier: DeviceExpertTier?
     private(set) var online: OnlineTier?
     public private(set) var plan: HotCachePlan
     private var manualPending = false
@@ -109,7 +111,20 @@ public final class MoERuntime: @unchecked Sendable {
     public func makeExecutor(pool: WorkerPool) -> ExpertExecutor {
         CachedExpertExecutor(model: model, tier: { [unowned self] in self.tier }, online: online, telemetry: telemetry,
                              parallelism: options.parallelism, minParallelSlots: options.parallelMinSlots, pool: pool,
-                             prefetch: options.prefetch, readAheadTop: options.readAheadTop, logger: logger)
+                             prefetch: options.prefetch, readAheadTop: options.readAheadTop, device: deviceTier, logger: logger)
+    }
+
+    /// Moves the hot tier to a device: its experts are computed on the GPU hot lane, every
+    /// other expert from RAM on the CPU lane (the RAM hot tier is released). Executors made
+    /// after this call use it. Not with the streaming or online tiers.
+    /// `plan`: the experts the device holds (updates start from it).
+    public func attachDevice(_ device: DeviceExpertTier, plan devicePlan: HotCachePlan) throws {
+        guard online == nil else { throw HotCacheError("the GPU hot tier does not combine with --moe-stream or --moe-cache-policy") }
+        lock.lock(); defer { lock.unlock() }
+        deviceTier = device
+        plan = devicePlan
+        tier = nil
+        logger.info("MoE hot-cache on the device: \(device.expertCount)/\(layout.totalExperts) experts, \(device.bytes >> 20) MiB of VRAM")
     }
 
     /// Lookahead figures over all sessions (nil when not streaming).
@@ -165,7 +180,7 @@ public final class MoERuntime: @unchecked Sendable {
     private func apply(_ observations: [LayerObservation], rate: Double, mode: String) throws -> UpdateStats {
         lock.lock(); defer { lock.unlock() }
         if mode == "manual" { manualPending = false }
-        guard let tier else {
+        guard tier != nil || deviceTier != nil else {
             var stats = UpdateStats()
             stats.updateRate = rate
             logger.info("MoE hot-cache apply: mode = \(mode), no hot cache is active (start with --moe-hot-cache and a budget)")
@@ -173,14 +188,18 @@ public final class MoERuntime: @unchecked Sendable {
         }
         let update = HotCacheUpdater.update(current: plan, observations: observations, rate: rate,
                                             config: WeightingConfig(mode: options.weighting, layerCurve: options.layerCurve), layout: layout)
-        tier.apply(update.replacements)
+        if let deviceTier {
+            _ = try deviceTier.apply(update.plan, layout: layout)
+        } else {
+            tier?.apply(update.replacements)
+        }
         plan = update.plan
         let s = update.stats
         logger.info("MoE hot-cache apply: mode = \(mode), rate = \(String(format: "%.2f", s.updateRate * 100))%, exchanged = \(s.exchanged), candidates = \(s.candidates), hot experts = \(s.hotExperts), layers changed = \(s.layersChanged)")
         return s
     }
 
-    public var isActive: Bool { tier != nil || online != nil }
+    public var isActive: Bool { tier != nil || online != nil || deviceTier != nil }
 
     /// After a completed request, with no session decoding: automatic update at the
     /// configured rate, then the perf file rewrite.
@@ -190,7 +209,7 @@ public final class MoERuntime: @unchecked Sendable {
         lock.unlock()
         if skip {
             logger.info("MoE hot-cache auto update skipped: manual /moe-hot-cache request pending")
-        } else if options.updateRate > 0, tier != nil, telemetry.mode != .off {
+        } else if options.updateRate > 0, tier != nil || deviceTier != nil, telemetry.mode != .off {
             _ = try? apply(perfProfile().observations(), rate: options.updateRate, mode: "auto")
         }
         writePerfOut()
@@ -214,8 +233,8 @@ public final class MoERuntime: @unchecked Sendable {
         var perLayer = [Int: Double]()
         for l in layout.moeLayers { perLayer[l] = snap.hitRate(layer: l) }
         return RuntimeMetrics(hitRate: snap.totalHitRate, windowHitRate: snap.totalWindowHitRate, perLayerHitRate: perLayer,
-                              hotExperts: online?.residentCount ?? plan.hotCount, totalExperts: layout.totalExperts,
-                              cacheBytes: online?.bytes ?? tier?.bytes ?? 0, streamedBytes: online?.loadedBytes ?? 0)
+                              hotExperts: online?.residentCount ?? deviceTier?.expertCount ?? plan.hotCount, totalExperts: layout.totalExperts,
+                              cacheBytes: online?.bytes ?? deviceTier?.bytes ?? tier?.bytes ?? 0, streamedBytes: online?.loadedBytes ?? 0)
     }
 
     /// Test hook: the tier's copies equal the model's bytes.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import CUDA
 import Foundation
 import GGUF
 import ExpertCache
@@ -25,6 +26,8 @@ struct BenchCommand: ParsableCommand {
     @OptionGroup(title: "KV cache") var kvCache: KVCacheFlags
     @Flag(name: .customLong("sweep-cache"), help: "Decode (tg) at several hot-cache budgets against the no-cache baseline; prints the hit-rate table and the break-even hit rate.")
     var sweepCache = false
+    @Option(name: .customLong("device"), help: "With --sweep-cache: CUDA0 puts each budget's hot experts in VRAM (GPU hot lane; needs --no-repack); none (default) keeps them in RAM.")
+    var device: String?
     @Option(name: .customLong("sweep-mib"), help: "With --sweep-cache: budgets in MiB, comma separated (default: 1x, 2x, 4x, 8x top-k per layer and all experts).")
     var sweepMiB: String?
     @Flag(name: .customLong("memory-bound"), help: "Also print the physical bound on decode: weight bytes read per token, copy bandwidth, and their quotient in tokens/s.")
@@ -119,7 +122,9 @@ struct BenchCommand: ParsableCommand {
             let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
             let session = InferenceSession(model: m, contextSize: positions, maxBatch: maxBatch, threads: threadCount, cacheTypes: kvTypes)
             var rng = SeededGenerator(seed: 1234)
-            if sweepCache { return try runSweep(model: m, session: session, threads: threadCount, rng: &rng, logger: logger) }
+            let gpu = try GPUSetup.open(device, logger: logger)
+            if gpu != nil, !sweepCache { throw CLIError("--device \(device ?? ""): the GPU hot lane is measured with --sweep-cache only") }
+            if sweepCache { return try runSweep(model: m, session: session, threads: threadCount, gpu: gpu, rng: &rng, logger: logger) }
             if let runtime { session.executor = runtime.makeExecutor(pool: session.pool) }
             func randomTokens(_ n: Int) -> [Int32] { rng.tokens(n, vocab: m.config.vocabSize) }
             let clock = ContinuousClock()

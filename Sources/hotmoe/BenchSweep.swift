@@ -1,6 +1,8 @@
 import Engine
 import ExpertCache
 import Foundation
+import CUDA
+import GPULane
 import HotCache
 import Logging
 
@@ -43,7 +45,16 @@ extension BenchCommand {
         var samples: [Double] = []
     }
 
-    func runSweep(model m: MoEModel, session: InferenceSession, threads: Int, rng: inout SeededGenerator, logger: Logger) throws {
+    /// What the lanes are with `--device CUDA<n>`.
+    static let gpuLaneNote = """
+        GPU hot lane: each budget's experts are copied to VRAM in the file's layout and computed by the CUDA expert kernels \
+        (gate/up -> SwiGLU -> down) on the GPU while the CPU computes the other experts from RAM; results merge on the CPU in \
+        slot order. Dense layers (attention, router, norms, output) stay on the CPU in this build, so the baseline row is \
+        cold-only on the CPU, not llama.cpp's --cpu-moe with dense layers on the GPU.
+        """
+
+    func runSweep(model m: MoEModel, session: InferenceSession, threads: Int, gpu: KernelLibrary? = nil,
+                  rng: inout SeededGenerator, logger: Logger) throws {
         let base = try cache.options(ctxSize: session.cache.capacity, parallel: 1, kvTypes: session.cache.types)
         guard base.cachePolicy == nil else { throw CLIError("--sweep-cache measures the static hot tier; drop --moe-cache-policy") }
         guard base.maxMiB == 0 else { throw CLIError("--sweep-cache chooses the budgets; give them with --sweep-mib a,b,c, not --moe-hot-cache-max-mib") }
@@ -79,6 +90,12 @@ extension BenchCommand {
         for b in userMiB.map(CacheSweep.userBudgets) ?? CacheSweep.defaultBudgets(layout: baseline.layout) {
             o.maxMiB = b.mib
             let rt = b.mib == 0 ? baseline : try MoERuntime(model: m, options: o, logger: logger, profile: profile)
+            // With --device the budget's experts go to VRAM (GPU hot lane); the baseline stays cold-only.
+            if let gpu, b.mib > 0 {
+                try rt.attachDevice(try CUDAExpertTier(library: gpu, model: m,
+                                                       placement: TierPlacement(layout: rt.layout, device: rt.plan, resident: nil)),
+                                    plan: rt.plan)
+            }
             arms.append(Arm(budget: b, runtime: rt, executor: rt.makeExecutor(pool: session.pool)))
         }
         // Warm-up per arm (faults the mapping and the copies in), then clean counters.
@@ -107,7 +124,7 @@ extension BenchCommand {
         }
         let report = CacheSweep.Report(profileSource: source, totalExperts: baseline.layout.totalExperts, rows: rows)
         let out = SweepOutput(model: BenchCommand.describe(m), test: "tg\(nGen)", threads: threads, repetitions: repetitions,
-                              lanes: BenchCommand.laneNote, plainEngineSamples: arms[0].samples, sweep: report)
+                              lanes: gpu == nil ? BenchCommand.laneNote : BenchCommand.gpuLaneNote, plainEngineSamples: arms[0].samples, sweep: report)
         try printSweep(out)
     }
 
@@ -127,6 +144,6 @@ extension BenchCommand {
         print("break-even hit rate: \(out.sweep.breakEven.description)")
         print(String(format: "plain engine (no hot-cache runtime, no counters): %.2f ± %.2f t/s; the baseline row runs the same runtime as the cache rows with an empty hot tier, so the ratio isolates the cache.", plain.mean, plain.stddev))
         print("hit rate: selections served by the hot tier / all selections during the timed decode runs (runtime counters).")
-        print("lanes: " + BenchCommand.laneNote)
+        print("lanes: " + out.lanes)
     }
 }

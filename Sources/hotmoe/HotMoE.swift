@@ -8,13 +8,18 @@ struct HotMoE: AsyncParsableCommand {
         commandName: "hotmoe",
         abstract: "MoE inference that keeps a workload's hot experts in fast memory.",
         subcommands: [RunCommand.self, ServeCommand.self, InspectCommand.self, PerplexityCommand.self, BenchCommand.self, TraceCommand.self, AnalyzeCommand.self, GenerateModelCommand.self,
-                      ProfileWriterCommand.self],
+                      ProfileWriterCommand.self, GPUCheckCommand.self],
         defaultSubcommand: RunCommand.self)
 
     /// llama-server command lines work on `hotmoe serve`: its flags are mapped first
     /// (LlamaServerFlags), then parsed as usual.
     static func main() async {
         var args = Array(CommandLine.arguments.dropFirst())
+        // llama-server's --list-devices prints the devices and exits, whatever else is given.
+        if args.contains("--list-devices") {
+            print(GPUProbe.listing())
+            Foundation.exit(0)
+        }
         if args.first == "serve" {
             Log.setup(verbose: false)
             do {

@@ -10,6 +10,9 @@ enum LlamaServerFlags {
         case rename(String)
         /// Accepted; the reason is logged.
         case notApplicable(String)
+        /// A GPU placement flag: accepted; the log says what the GPU probe found and what the
+        /// flag does in this build.
+        case gpu(String)
         /// Refused, unless its value is `neutral` (the value that means "off").
         case unsupported(String, neutral: [String] = [])
     }
@@ -30,12 +33,12 @@ enum LlamaServerFlags {
     -nr | 0 | =--no-repack
     --no-webui | 0 | =--no-ui
     --usage | 0 | =--help
-    -ngl --gpu-layers --n-gpu-layers | 1 | n/a no GPU backend in this build: every layer runs on the CPU, the hot tier is RAM
-    -dev --device | 1 | n/a no GPU backend in this build: the only device is the CPU
+    -ngl --gpu-layers --n-gpu-layers | 1 | gpu dense layers stay on the CPU in this build
+    -dev --device | 1 | gpu the GPU hot lane is not wired into serving yet (see docs/gpu.md)
     -sm --split-mode -ts --tensor-split -mg --main-gpu -fitt --fit-target -fitc --fit-ctx -fit --fit | 1 | n/a no GPU backend in this build
     -kvo --kv-offload -nkvo --no-kv-offload --op-offload --no-op-offload --no-host | 0 | n/a no GPU backend in this build: the KV cache and all ops stay on the CPU
     -ot --override-tensor --rpc | 1 | n/a no GPU or RPC backend in this build: every tensor stays on the CPU
-    -ncmoe --n-cpu-moe -ncffn --n-cpu-ffn | 1 | n/a no GPU backend in this build: all experts are on the CPU already (the hot cache picks fast copies)
+    -ncmoe --n-cpu-moe -ncffn --n-cpu-ffn | 1 | gpu every MoE layer's experts run on the CPU in this build (the hot cache picks fast copies)
     -tb --threads-batch | 1 | n/a prompt batches use the --threads workers
     -C --cpu-mask -Cr --cpu-range --cpu-strict --prio --poll -Cb --cpu-mask-batch -Crb --cpu-range-batch --cpu-strict-batch --prio-batch --poll-batch | 1 | n/a hotmoe does not pin threads or change their priority
     -ub --ubatch-size | 1 | n/a prompt batches of --batch-size run as one batch
@@ -97,7 +100,7 @@ enum LlamaServerFlags {
     -rea | 1 | =--reasoning
     --reasoning-effort --reasoning-budget-message | 1 | no reasoning effort levels and budgets are not implemented
     --reasoning-budget | 1 | no[-1] reasoning budgets are not implemented
-    -cl --cache-list --completion-bash --list-devices --version | 0 | no not a server option in hotmoe (see `hotmoe --help`)
+    -cl --cache-list --completion-bash --version | 0 | no not a server option in hotmoe (see `hotmoe --help`)
     --embd-gemma-default --fim-qwen-1.5b-default --fim-qwen-3b-default --fim-qwen-7b-default --fim-qwen-7b-spec --fim-qwen-14b-spec --fim-qwen-30b-default --gpt-oss-20b-default --gpt-oss-120b-default --vision-gemma-4b-default --vision-gemma-12b-default --spec-default | 0 | no presets download models: pass -m FILE
     -ctkd --cache-type-k-draft -ctvd --cache-type-v-draft --spec-draft-type-k --spec-draft-type-v -md --model-draft --spec-draft-model -td --threads-draft -tbd --threads-batch-draft -Cd --cpu-mask-draft -Crd --cpu-range-draft --cpu-strict-draft --prio-draft --poll-draft -Cbd --cpu-mask-batch-draft --cpu-strict-batch-draft --prio-batch-draft --poll-batch-draft -otd --override-tensor-draft -ncmoed --n-cpu-moe-draft -devd --device-draft -ngld --gpu-layers-draft --n-gpu-layers-draft --draft --draft-n --draft-max --draft-min --draft-n-min --draft-p-split --draft-p-min --spec-type -hfd -hfrd --hf-repo-draft | 1 | no speculative decoding is not supported
     -cmoed --cpu-moe-draft | 0 | no speculative decoding is not supported
@@ -110,6 +113,8 @@ enum LlamaServerFlags {
         let disposition: Disposition
         if rest.hasPrefix("=") {
             disposition = .rename(String(rest.dropFirst()))
+        } else if rest.hasPrefix("gpu ") {
+            disposition = .gpu(String(rest.dropFirst(4)))
         } else if rest.hasPrefix("n/a ") {
             disposition = .notApplicable(String(rest.dropFirst(4)))
         } else {
@@ -154,6 +159,8 @@ enum LlamaServerFlags {
                 out += values
             case .notApplicable(let why):
                 note("\(([name] + values).joined(separator: " ")): accepted, does not apply: \(why)")
+            case .gpu(let why):
+                note("\(([name] + values).joined(separator: " ")): accepted, does not apply: \(why); \(GPUProbe.placementLine(device: ["-dev", "--device"].contains(name) ? values.first : nil))")
             case .unsupported(let why, let neutral):
                 if !neutral.isEmpty, values.count == 1, neutral.contains(values[0].lowercased()) {
                     note("\(name) \(values[0]): accepted (the neutral value)")

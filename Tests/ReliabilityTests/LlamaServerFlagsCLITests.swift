@@ -15,7 +15,7 @@ import Testing
                                             "--predict", "12", "-a", "name", "-cmoe", "--repeat-penalty", "1.1", "--mirostat", "0", "-ctk=f32",
                                             "-cb", "--no-mmap", "--help"], timeout: 60)
         #expect(ok.exitCode == 0, "\(ok.stderr)")
-        for note in ["-ngl 99: accepted, does not apply: no GPU backend", "-fa on: accepted",
+        for note in ["-ngl 99: accepted, does not apply: dense layers stay on the CPU", "-fa on: accepted",
                      "--mirostat 0: accepted (the neutral value)"] {
             #expect(ok.stderr.contains(note), "missing note '\(note)' in \(ok.stderr)")
         }

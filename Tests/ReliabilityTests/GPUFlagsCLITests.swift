@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+
+/// Without a GPU (this CI) every GPU flag gives one clean line and the CPU path; gpu-check
+/// exits 1 with the "no GPU" line. On a machine with a driver these tests check nothing.
+@Suite struct GPUFlagsCLITests {
+    private var noDriver: Bool { dlopen("libcuda.so.1", RTLD_NOW) == nil }
+
+    @Test func gpuCheckWithoutAGPUExitsWithOneLine() throws {
+        guard let exe = ChildProcess.hotmoe else {
+            Issue.record("hotmoe binary not found next to the tests")
+            return
+        }
+        guard noDriver else { return }
+        let r = try ChildProcess.run(exe, ["gpu-check"], timeout: 60)
+        #expect(r.exitCode == 1)
+        let lines = r.stderr.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].contains("no GPU: libcuda.so.1 not found"), "\(r.stderr)")
+    }
+
+    @Test func gpuFlagsFallBackToTheCPUWithOneLineEach() throws {
+        guard let exe = ChildProcess.hotmoe else {
+            Issue.record("hotmoe binary not found next to the tests")
+            return
+        }
+        guard noDriver else { return }
+        let r = try ChildProcess.run(exe, ["serve", "--device", "CUDA0", "-ngl", "999", "--n-cpu-moe", "4", "--cpu-moe", "--help"], timeout: 60)
+        #expect(r.exitCode == 0, "\(r.stderr)")
+        for flag in ["--device CUDA0", "-ngl 999", "--n-cpu-moe 4"] {
+            let line = r.stderr.split(separator: "\n").first { $0.contains("\(flag): accepted") }
+            #expect(line?.contains("no CUDA device: no GPU: libcuda.so.1 not found") == true && line?.contains("running on CPU") == true,
+                    "\(flag): \(r.stderr)")
+        }
+        let none = try ChildProcess.run(exe, ["serve", "-dev", "none", "--help"], timeout: 60)
+        #expect(none.exitCode == 0 && none.stderr.contains("running on CPU (--device none)"), "\(none.stderr)")
+        let list = try ChildProcess.run(exe, ["serve", "--list-devices"], timeout: 60)
+        #expect(list.exitCode == 0 && list.stdout.contains("Available devices:") && list.stdout.contains("none: no GPU"), "\(list.stdout)")
+    }
+}
+
+extension GPUFlagsCLITests {
+    @Test func benchDeviceWithoutAGPURunsOnTheCPU() throws {
+        guard let exe = ChildProcess.hotmoe else {
+            Issue.record("hotmoe binary not found next to the tests")
+            return
+        }
+        guard dlopen("libcuda.so.1", RTLD_NOW) == nil else { return }
+        let r = try ChildProcess.run(exe, ["bench", "--device", "CUDA0", "-p", "8", "-n", "4", "-r", "1"], timeout: 120)
+        #expect(r.exitCode == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("--device CUDA0: no CUDA device: no GPU: libcuda.so.1 not found") && r.stderr.contains("running on CPU"), "\(r.stderr)")
+        #expect(r.stdout.contains("tg4"))
+        let bad = try ChildProcess.run(exe, ["bench", "--device", "GPU0", "-p", "8", "-n", "4", "-r", "1"], timeout: 120)
+        #expect(bad.exitCode == 1 && bad.stderr.contains("expected CUDA0, CUDA1, ... or none"), "\(bad.stderr)")
+    }
+}
