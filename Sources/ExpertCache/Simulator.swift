@@ -186,19 +186,14 @@ public enum Simulator {
         // lookahead guess named (empty without one).
         var steps: [(range: Range<Int>, guesses: [Int])] = []
         var tickBase = 0
+        let perLayer = if case .perLayer = capacity { true } else { false }
         for t in traces {
             precondition(t.layerIDs == first.layerIDs && t.expertsPerLayer == e, "traces must share one layout")
             for tok in 0..<t.tokenCount {
                 for li in 0..<layers {
-                    let start = stream.count
-                    let keyOf: (Int32) -> Int
-                    switch capacity {
-                    case .perLayer: keyOf = { Int($0) }
-                    case .global: keyOf = { li * e + Int($0) }
-                    }
-                    let partition = if case .perLayer = capacity { li } else { 0 }
-                    for x in t.selected(token: tok, layerIndex: li) { stream.append((partition, keyOf(x), li, tickBase + tok)) }
-                    let guesses = lookahead ? (t.guessed(token: tok, layerIndex: li)?.map(keyOf) ?? []) : []
+                    let start = stream.count, partition = perLayer ? li : 0, keyBase = perLayer ? 0 : li * e
+                    for x in t.selected(token: tok, layerIndex: li) { stream.append((partition, keyBase + Int(x), li, tickBase + tok)) }
+                    let guesses = lookahead ? (t.guessed(token: tok, layerIndex: li)?.map { keyBase + Int($0) } ?? []) : []
                     steps.append((start..<stream.count, guesses))
                 }
             }
