@@ -240,6 +240,34 @@ public final class ExpertComputer {
         }
     }
 
+    /// Two lanes at once (the hot cache's hot and cold experts), each computer on its own
+    /// lane pool, as one region of `pool`; each lane's wall time lands in `laneNanos[0/1]`.
+    /// Here rather than in the caller's module so that the region is specialised (a generic
+    /// region formed in another module allocates its invoke closure).
+    public static func computeSideBySide(
+        _ first: (ExpertComputer, [ExpertWorkItem], WorkerPool), _ second: (ExpertComputer, [ExpertWorkItem], WorkerPool),
+        grouping: ExpertGrouping, input: UnsafePointer<Float>, tokenSlots: Int, slotOutputs: UnsafeMutablePointer<Float>,
+        pool: WorkerPool, laneNanos: UnsafeMutablePointer<UInt64>
+    ) {
+        pool.run(2, SideBySide(lanes: (first, second), grouping: grouping, input: input, tokenSlots: tokenSlots,
+                               slotOutputs: slotOutputs, laneNanos: laneNanos))
+    }
+
+    private struct SideBySide: ParallelBody {
+        let lanes: ((ExpertComputer, [ExpertWorkItem], WorkerPool), (ExpertComputer, [ExpertWorkItem], WorkerPool))
+        let grouping: ExpertGrouping, input: UnsafePointer<Float>, tokenSlots: Int, slotOutputs: UnsafeMutablePointer<Float>
+        let laneNanos: UnsafeMutablePointer<UInt64>
+
+        func run(_ lane: Int) {
+            let start = ContinuousClock.now
+            let (computer, items, lanePool) = lane == 0 ? lanes.0 : lanes.1
+            computer.compute(items: items, grouping: grouping, input: input, tokenSlots: tokenSlots, slotOutputs: slotOutputs,
+                             lanePool: lanePool)
+            let c = (ContinuousClock.now - start).components
+            laneNanos[lane] = UInt64(max(0, c.seconds)) &* 1_000_000_000 &+ UInt64(max(0, c.attoseconds / 1_000_000_000))
+        }
+    }
+
     /// At most this many token-slots (one decode step of top-8 or top-16), the cheap steps
     /// (gather, SwiGLU, merge) run on the calling thread.
     public static let inlineTokenSlots = 16

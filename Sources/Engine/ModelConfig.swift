@@ -208,11 +208,18 @@ public struct ModelConfig: Sendable, Equatable {
     }
     /// The widest shape over the layers (scratch buffers are sized by it).
     var attentionShapes: [AttentionShape] { (0..<layerCount).map(attentionShape) }
-    var maxQDim: Int { attentionShapes.map(\.qDim).max() ?? qDim }
-    var maxKVDim: Int { attentionShapes.map(\.kvDim).max() ?? kvDim }
-    var maxVDim: Int { attentionShapes.map(\.vDim).max() ?? vDim }
-    var maxValueDim: Int { attentionShapes.map(\.valueDim).max() ?? valueDim }
-    var maxAttentionOutDim: Int { attentionShapes.map(\.outDim).max() ?? headCount * valueDim }
+    var maxQDim: Int { widestOverLayers(\.qDim) ?? qDim }
+    var maxKVDim: Int { widestOverLayers(\.kvDim) ?? kvDim }
+    var maxVDim: Int { widestOverLayers(\.vDim) ?? vDim }
+    var maxValueDim: Int { widestOverLayers(\.valueDim) ?? valueDim }
+    var maxAttentionOutDim: Int { widestOverLayers(\.outDim) ?? headCount * valueDim }
+    /// The largest `dim` over the layers' attention shapes; no array, since attention asks
+    /// every layer of every decoded token.
+    private func widestOverLayers(_ dim: (AttentionShape) -> Int) -> Int? {
+        var widest: Int?
+        for layer in 0..<layerCount { widest = max(widest ?? .min, dim(attentionShape(layer))) }
+        return widest
+    }
     /// Attention layers that own KV-cache rows (not recurrent, not reading another layer's).
     public func ownsKVRows(_ layer: Int) -> Bool { mixer(layer) == .attention && attentionShape(layer).kvSource == nil }
 

@@ -38,7 +38,15 @@ final class CachedExpertExecutor: ExpertExecutor {
     private var coldItems: [ExpertWorkItem] = []
     private var hotFlags: [Bool] = []
     private var coldReads: [(expert: Int, buffer: UnsafeMutableRawPointer)] = []
-    private var residentNow = Set<Int>()
+    /// Per expert of the current call's layer: whether `locate` found it in the fast tier
+    /// (before this call's admission). Kept across calls so that a call allocates nothing.
+    private var hotOf: [Bool]
+    /// Per streamed read: the index of its expert's item in `coldItems`; and the items whose
+    /// bytes have arrived.
+    private var itemOfRead: [Int] = []
+    private var readyItems: [ExpertWorkItem] = []
+    /// The two concurrent lanes' times.
+    private let laneTimes = UnsafeMutablePointer<UInt64>.allocate(capacity: 2)
     /// The first streaming read error since the last `takeFailure`.
     private var failure: Error?
 
@@ -47,6 +55,7 @@ final class CachedExpertExecutor: ExpertExecutor {
          readAheadTop: Int? = nil, device: DeviceExpertTier? = nil, logger: Logger) {
         let config = model.config
         self.device = device
+        hotOf = [Bool](repeating: false, count: config.expertCount)
         deviceLane = device?.makeLane()
         weights = model.weights
         self.tier = tier
@@ -67,43 +76,50 @@ final class CachedExpertExecutor: ExpertExecutor {
                                       k: config.expertsUsed, pool: pool, activation: config.ffnActivation)
     }
 
+    deinit { laneTimes.deallocate() }
+
     func takeFailure() -> Error? {
         defer { failure = nil }
         return failure
     }
 
     /// Groups the call's routes (in `grouping`), each expert pointing where it is computed
-    /// from, and says whether that is the fast tier. Streamed misses point at the pool buffer
-    /// they are read into, filled when their bytes arrive (`coldReads`).
-    private func locate(layer: Int, routes: ExpertRoutes) -> (Int) -> Bool {
+    /// from, and marks in `hotOf` whether that is the fast tier. Streamed misses point at the
+    /// pool buffer they are read into, filled when their bytes arrive (`coldReads`).
+    private func locate(layer: Int, routes: ExpertRoutes) {
         if let online {
             coldReads.removeAll(keepingCapacity: true)
             let format = online.format(layer: layer)
-            residentNow.removeAll(keepingCapacity: true)
             grouping.group(routes: routes) { e in
                 if let m = online.residentMatrices(layer: layer, expert: e) {
-                    residentNow.insert(e)
+                    hotOf[e] = true
                     return m
                 }
+                hotOf[e] = false
                 guard streaming != nil else { return weights.expertMatrices(layer: layer, expert: e) }
                 // Read into a pool buffer that becomes the expert's slot if the policy admits it.
                 let buffer = online.takeBuffer()
                 coldReads.append((e, buffer))
                 return format.matrices(at: buffer, expert: e)
             }
-            // As found before this call's admission, which changes residency.
-            let resident = residentNow
-            return { resident.contains($0) }
+            return
         }
         if let device {
-            grouping.group(routes: routes) { weights.expertMatrices(layer: layer, expert: $0) }
-            return { device.holds(layer: layer, expert: $0) }
+            grouping.group(routes: routes) { e in
+                hotOf[e] = device.holds(layer: layer, expert: e)
+                return weights.expertMatrices(layer: layer, expert: e)
+            }
+            return
         }
         let tier = tier()
         grouping.group(routes: routes) { e in
-            tier?.matrices(layer: layer, expert: e) ?? weights.expertMatrices(layer: layer, expert: e)
+            if let m = tier?.matrices(layer: layer, expert: e) {
+                hotOf[e] = true
+                return m
+            }
+            hotOf[e] = false
+            return weights.expertMatrices(layer: layer, expert: e)
         }
-        return { tier?.isHot(layer: layer, expert: $0) ?? false }
     }
 
     func computeExperts(layer: Int, input: UnsafePointer<Float>, routes: ExpertRoutes,
@@ -114,13 +130,12 @@ final class CachedExpertExecutor: ExpertExecutor {
         let timed = mode != .off
         let clock = ContinuousClock.now
         let slots = routes.tokenCount * routes.k
-        let isHot = locate(layer: layer, routes: routes)
+        locate(layer: layer, routes: routes)
         hotItems.removeAll(keepingCapacity: true)
         coldItems.removeAll(keepingCapacity: true)
         for item in grouping.items {
-            if isHot(item.expert) { hotItems.append(item) } else { coldItems.append(item) }
+            if hotOf[item.expert] { hotItems.append(item) } else { coldItems.append(item) }
         }
-        let hotItems = hotItems, coldItems = coldItems, grouping = grouping
         slotOutputs.reserve(slots * hotComputer.d)
         let arena = slotOutputs.pointer
         let tPrep = timed ? ContinuousClock.now : clock
@@ -165,10 +180,12 @@ final class CachedExpertExecutor: ExpertExecutor {
             let t0 = ContinuousClock.now
             hotComputer.compute(items: hotItems, grouping: grouping, input: input, tokenSlots: slots, slotOutputs: arena)
             let t1 = ContinuousClock.now
-            let itemOfRead = coldReads.map { read in coldItems.firstIndex { $0.expert == read.expert }! }
+            itemOfRead.removeAll(keepingCapacity: true)
+            for read in coldReads { itemOfRead.append(coldItems.firstIndex { $0.expert == read.expert }!) }
             let error = streaming.finish { ready in
-                coldComputer.compute(items: ready.map { coldItems[itemOfRead[$0]] }, grouping: grouping, input: input,
-                                     tokenSlots: slots, slotOutputs: arena)
+                readyItems.removeAll(keepingCapacity: true)
+                for r in ready { readyItems.append(coldItems[itemOfRead[r]]) }
+                coldComputer.compute(items: readyItems, grouping: grouping, input: input, tokenSlots: slots, slotOutputs: arena)
             }
             if let error {
                 failure = failure ?? error
@@ -176,18 +193,10 @@ final class CachedExpertExecutor: ExpertExecutor {
             }
             laneNanos = (nanos(t1 - t0), nanos(ContinuousClock.now - t1))
         } else if concurrent {
-            let lanes = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: 2)
-            defer { lanes.deallocate() }
-            pool.run(2) { lane in
-                let t0 = ContinuousClock.now
-                if lane == 0 {
-                    hotComputer.compute(items: hotItems, grouping: grouping, input: input, tokenSlots: slots, slotOutputs: arena, lanePool: lanePools.hot)
-                } else {
-                    coldComputer.compute(items: coldItems, grouping: grouping, input: input, tokenSlots: slots, slotOutputs: arena, lanePool: lanePools.cold)
-                }
-                lanes[lane] = nanos(ContinuousClock.now - t0)
-            }
-            laneNanos = (lanes[0], lanes[1])
+            ExpertComputer.computeSideBySide((hotComputer, hotItems, lanePools.hot), (coldComputer, coldItems, lanePools.cold),
+                                             grouping: grouping, input: input, tokenSlots: slots, slotOutputs: arena,
+                                             pool: pool, laneNanos: laneTimes)
+            laneNanos = (laneTimes[0], laneTimes[1])
         } else {
             let t0 = ContinuousClock.now
             hotComputer.compute(items: hotItems, grouping: grouping, input: input, tokenSlots: slots, slotOutputs: arena)
@@ -203,11 +212,10 @@ final class CachedExpertExecutor: ExpertExecutor {
         } else {
             ExpertComputer.merge(grouping: grouping, routes: routes, slotOutputs: arena, d: hotComputer.d, output: output, pool: pool)
         }
-        let hotFlagsSource = isHot
         // After a failed read the pool buffers hold no valid expert: admit nothing this call.
         if let online {
             if readFailed {
-                online.release(coldReads.map(\.buffer))
+                online.release(coldReads.lazy.map(\.buffer))
             } else {
                 do { try online.admit(layer: layer, routes: routes, staged: coldReads) } catch {
                     failure = failure ?? error
@@ -220,7 +228,7 @@ final class CachedExpertExecutor: ExpertExecutor {
         if hotFlags.count < slots { hotFlags = [Bool](repeating: false, count: slots) }
         for t in 0..<routes.tokenCount {
             for s in 0..<routes.k {
-                hotFlags[t * routes.k + s] = hotFlagsSource(Int(routes.experts[t * routes.k + s]))
+                hotFlags[t * routes.k + s] = hotOf[Int(routes.experts[t * routes.k + s])]
             }
         }
         var timings: LaneTimings?

@@ -7,17 +7,31 @@ import Foundation
 
 /// A read of byte ranges of the model file into one buffer, done by the reader's lanes.
 /// `data(part)` points at a range's first byte once `isDone`; `error` says why it failed.
+/// A done read can be handed back to `submit` to be reused, so a decode step allocates none.
 public final class FileRead: @unchecked Sendable {
     struct Part { let offset: Int, length: Int, bufferOffset: Int, alignedStart: Int, alignedLength: Int }
-    let parts: [Part]
-    let buffer: UnsafeMutableRawPointer
-    fileprivate var remaining: Int
+    /// Rewritten only while no lane holds the read (before it is queued).
+    fileprivate(set) var parts: [Part] = []
+    fileprivate(set) var buffer: UnsafeMutableRawPointer
+    fileprivate var remaining = 0
     fileprivate(set) var error: String?
 
-    init(parts: [Part], buffer: UnsafeMutableRawPointer) {
-        self.parts = parts
+    fileprivate init(buffer: UnsafeMutableRawPointer) { self.buffer = buffer }
+
+    /// Lays the ranges out back to back in the buffer, each widened to whole aligned blocks.
+    fileprivate func reset<Ranges: Sequence>(ranges: Ranges, buffer: UnsafeMutableRawPointer)
+    where Ranges.Element == (offset: Int, length: Int) {
+        parts.removeAll(keepingCapacity: true)
+        var at = 0
+        for r in ranges {
+            let start = r.offset & ~(ExpertReader.alignment - 1)
+            let end = (r.offset + r.length + ExpertReader.alignment - 1) & ~(ExpertReader.alignment - 1)
+            parts.append(Part(offset: r.offset, length: r.length, bufferOffset: at, alignedStart: start, alignedLength: end - start))
+            at += end - start
+        }
         self.buffer = buffer
         remaining = parts.count
+        error = nil
     }
 
     var isDone: Bool { remaining == 0 }
@@ -90,8 +104,10 @@ public final class ExpertReader: @unchecked Sendable {
     public var usesDirectIO: Bool { directFD >= 0 }
 
     /// Buffer bytes a read of these (offset, length) ranges needs.
-    public static func bufferBytes(ranges: [(offset: Int, length: Int)]) -> Int {
-        layout(ranges).reduce(0) { $0 + $1.alignedLength }
+    public static func bufferBytes<Ranges: Sequence>(ranges: Ranges) -> Int where Ranges.Element == (offset: Int, length: Int) {
+        ranges.reduce(0) { total, r in
+            total + ((r.offset + r.length + alignment - 1) & ~(alignment - 1)) - (r.offset & ~(alignment - 1))
+        }
     }
 
     /// Buffer bytes enough for ranges of these lengths at any offsets (an unaligned start
@@ -100,19 +116,13 @@ public final class ExpertReader: @unchecked Sendable {
         lengths.reduce(0) { $0 + ($1 + alignment - 1) / alignment * alignment + alignment }
     }
 
-    private static func layout(_ ranges: [(offset: Int, length: Int)]) -> [FileRead.Part] {
-        var at = 0
-        return ranges.map { r in
-            let start = r.offset & ~(alignment - 1)
-            let end = (r.offset + r.length + alignment - 1) & ~(alignment - 1)
-            defer { at += end - start }
-            return FileRead.Part(offset: r.offset, length: r.length, bufferOffset: at, alignedStart: start, alignedLength: end - start)
-        }
-    }
-
     /// Queues a read of `ranges` into `buffer` (`bufferBytes(ranges:)` bytes, 4096-aligned).
-    public func submit(ranges: [(offset: Int, length: Int)], buffer: UnsafeMutableRawPointer) -> FileRead {
-        let read = FileRead(parts: Self.layout(ranges), buffer: buffer)
+    /// `reusing`: a done read of this reader to fill again instead of a new one.
+    public func submit<Ranges: Sequence>(ranges: Ranges, buffer: UnsafeMutableRawPointer, reusing: FileRead? = nil) -> FileRead
+    where Ranges.Element == (offset: Int, length: Int) {
+        let read = reusing ?? FileRead(buffer: buffer)
+        precondition(read.isDone, "a read is reused while in flight")
+        read.reset(ranges: ranges, buffer: buffer)
         condition.lock()
         for i in read.parts.indices { queue.append((read, i)) }
         condition.signal()
@@ -131,7 +141,7 @@ public final class ExpertReader: @unchecked Sendable {
     }
 
     /// Blocks until one of `reads` is done and returns its index (nil for an empty list).
-    public func waitAny(_ reads: [FileRead]) -> Int? {
+    public func waitAny<Reads: Collection>(_ reads: Reads) -> Reads.Index? where Reads.Element == FileRead {
         guard !reads.isEmpty else { return nil }
         condition.lock()
         defer { condition.unlock() }

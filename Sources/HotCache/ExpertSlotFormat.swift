@@ -40,16 +40,18 @@ struct ExpertSlotFormat {
 
     /// Expert `e`'s matrices computed from a slot at `p`.
     func matrices(at p: UnsafeRawPointer, expert e: Int) -> ExpertMatrices {
-        let m = parts.map { part in
-            WeightMatrix(type: part.stack.type, rows: part.stack.rows, cols: part.stack.cols, rowBytes: part.rowBytes,
-                         data: p + part.slotOffset, layout: part.layout)
+        // Per part, not mapped: this runs for every routed expert of every token.
+        func matrix(_ i: Int) -> WeightMatrix {
+            let part = parts[i]
+            return WeightMatrix(type: part.stack.type, rows: part.stack.rows, cols: part.stack.cols, rowBytes: part.rowBytes,
+                                data: p + part.slotOffset, layout: part.layout)
         }
-        return ExpertMatrices(gate: m[0], up: m[1], down: m[2], biases: biases?.expert(e))
+        return ExpertMatrices(gate: matrix(0), up: matrix(1), down: matrix(2), biases: biases?.expert(e))
     }
 
     /// File byte ranges of expert `e` (its three matrices), for a streaming read.
-    func fileRanges(expert e: Int, fileBase: UnsafeRawPointer) -> [(offset: Int, length: Int)] {
-        parts.map { (offset: $0.stack.data + e * $0.stack.expertBytes - fileBase, length: $0.stack.expertBytes) }
+    func fileRanges(expert e: Int, fileBase: UnsafeRawPointer) -> ExpertFileRanges {
+        ExpertFileRanges(parts: parts, expert: e, fileBase: fileBase)
     }
 
     /// Fills a slot from the expert's bytes in the stacks' layout, one pointer per part.
@@ -67,5 +69,19 @@ struct ExpertSlotFormat {
     /// Fills a slot from where the model holds expert `e`.
     func fill(_ dst: UnsafeMutableRawPointer, expert e: Int) {
         fill(dst) { UnsafeRawPointer(parts[$0].stack.data + e * parts[$0].stack.expertBytes) }
+    }
+}
+
+/// An expert's (offset, length) ranges in the model file, one per part; a value, not an
+/// array, since the streaming lane asks for every read.
+struct ExpertFileRanges: RandomAccessCollection {
+    let parts: [ExpertSlotFormat.Part]
+    let expert: Int
+    let fileBase: UnsafeRawPointer
+    var startIndex: Int { 0 }
+    var endIndex: Int { parts.count }
+    subscript(i: Int) -> (offset: Int, length: Int) {
+        let stack = parts[i].stack
+        return (offset: stack.data + expert * stack.expertBytes - fileBase, length: stack.expertBytes)
     }
 }

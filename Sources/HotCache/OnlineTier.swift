@@ -104,35 +104,54 @@ final class OnlineTier: @unchecked Sendable {
         return p
     }
 
-    func release(_ buffers: [UnsafeMutableRawPointer]) { free += buffers }
+    func release<Buffers: Sequence>(_ buffers: Buffers) where Buffers.Element == UnsafeMutableRawPointer {
+        free.append(contentsOf: buffers)
+    }
+
+    /// Scratch of `admit`, kept so that a call allocates nothing (calls hold `lock`).
+    private var selected: [Int] = []
+    private var wasResident: [Bool] = []
+    private var claimed: [Bool] = []
 
     /// Runs the policy over this call's accesses (token order, slot order) and makes resident
     /// what it admits: a miss the call read into `staged` keeps that buffer as its slot; other
     /// admissions (a pinned expert before its first access) are fetched from the slow tier.
     /// Staged buffers not admitted go back to the pool.
     func admit(layer: Int, routes: ExpertRoutes, staged: [(expert: Int, buffer: UnsafeMutableRawPointer)]) throws {
-        var l = layers[layer]
-        defer { layers[layer] = l }
+        // In place: a copy of the layer would copy the policy's storage on its first write.
+        try admit(&layers[layer], layer: layer, routes: routes, staged: staged)
+    }
+
+    private func admit(_ l: inout Layer, layer: Int, routes: ExpertRoutes,
+                       staged: [(expert: Int, buffer: UnsafeMutableRawPointer)]) throws {
         // Same step rule as ExpertCache.Simulator: per token, hits touch the policy first, then misses load.
+        let k = routes.k
         for t in 0..<routes.tokenCount {
             ticks[layer] += 1
-            let selected = (0..<routes.k).map { Int(routes.experts[t * routes.k + $0]) }
-            let wasResident = selected.map { l.policy.isResident($0) }
-            for pass in [true, false] {
-                for (e, r) in zip(selected, wasResident) where r == pass { _ = l.policy.access(e, tick: ticks[layer]) }
+            selected.removeAll(keepingCapacity: true)
+            wasResident.removeAll(keepingCapacity: true)
+            for s in 0..<k {
+                let e = Int(routes.experts[t * k + s])
+                selected.append(e)
+                wasResident.append(l.policy.isResident(e))
+            }
+            for hitsFirst in 0..<2 {
+                for (e, r) in zip(selected, wasResident) where r == (hitsFirst == 0) { _ = l.policy.access(e, tick: ticks[layer]) }
             }
         }
-        let resident = l.policy.residents
-        for e in l.bufferOf.indices where l.bufferOf[e] != nil && !resident.contains(e) {
+        for e in l.bufferOf.indices where l.bufferOf[e] != nil && !l.policy.isResident(e) {
             free.append(l.bufferOf[e]!)
             l.bufferOf[e] = nil
             l.residents -= 1
         }
-        var unclaimed = Dictionary(staged.map { ($0.expert, $0.buffer) }, uniquingKeysWith: { a, _ in a })
+        claimed.removeAll(keepingCapacity: true)
+        claimed.append(contentsOf: repeatElement(false, count: staged.count))
         var failure: Error?
-        for e in resident.sorted() where l.bufferOf[e] == nil {
-            if let p = unclaimed.removeValue(forKey: e) {
-                l.bufferOf[e] = p
+        // Ascending expert order, as the policy's resident set sorted.
+        for e in l.bufferOf.indices where l.bufferOf[e] == nil && l.policy.isResident(e) {
+            if let i = staged.firstIndex(where: { $0.expert == e }), !claimed[i] {
+                claimed[i] = true
+                l.bufferOf[e] = staged[i].buffer
             } else {
                 let p = takeBuffer()
                 if let reader {
@@ -155,7 +174,7 @@ final class OnlineTier: @unchecked Sendable {
             }
             l.residents += 1
         }
-        free += unclaimed.values
+        for i in staged.indices where !claimed[i] { free.append(staged[i].buffer) }
         if let failure { throw failure }
     }
 }

@@ -44,8 +44,13 @@ final class StreamingLane {
     private var freeBuffers: [UnsafeMutableRawPointer] = []
     private var allBuffers: [UnsafeMutableRawPointer] = []
     private var prefetched: [(layer: Int, expert: Int, read: FileRead)] = []
-    private var guessed: (layer: Int, experts: [Int32])?
+    /// The layer whose experts `guessBuffer` holds the guess for, until it is scored.
+    private var guessedLayer: Int?
     private var guessBuffer: UnsafeMutablePointer<Int32>
+    /// Done reads, refilled by the next submits (a decode step allocates no read).
+    private var spareReads: [FileRead] = []
+    /// Indices into `cold` whose bytes arrived in one wake-up of `finish`.
+    private var ready: [Int] = []
     /// Shared by the sessions' lanes (updated under the tier's lock), so the auto decision
     /// and the figures cover the whole runtime.
     private var stats: PrefetchStats {
@@ -79,7 +84,9 @@ final class StreamingLane {
 
     deinit {
         // Reads still in flight write into these buffers: wait for them first.
-        for r in prefetched.map(\.read) + draining + pending.map(\.read) { _ = try? reader.wait(r) }
+        for r in prefetched.lazy.map(\.read) { _ = try? reader.wait(r) }
+        for r in draining { _ = try? reader.wait(r) }
+        for r in pending.lazy.map(\.read) { _ = try? reader.wait(r) }
         for b in allBuffers { b.deallocate() }
         guessBuffer.deallocate()
     }
@@ -90,25 +97,31 @@ final class StreamingLane {
         // Once `auto` has turned read-ahead off, the guesses are not worth their router pass.
         guard let probe, tokens == 1, layer + 1 < layerCount, stats.enabled || !stats.decided else { return }
         guard probe.topExperts(layer: layer + 1, input: input, count: k, into: guessBuffer) else { return }
-        let guess = Array(UnsafeBufferPointer(start: guessBuffer, count: k))
-        guessed = (layer + 1, guess)
+        guessedLayer = layer + 1
         guard stats.enabled else { return }
         // The guesses come best first: read ahead only the `readAheadTop` most likely.
-        for e in guess.prefix(readAheadTop).map(Int.init) where !tier.isResident(layer: layer + 1, expert: e) {
+        for e in UnsafeBufferPointer(start: guessBuffer, count: readAheadTop).lazy.map(Int.init)
+        where !tier.isResident(layer: layer + 1, expert: e) {
             guard let buffer = freeBuffers.popLast() else { break }
             let ranges = tier.format(layer: layer + 1).fileRanges(expert: e, fileBase: tier.fileBase)
-            prefetched.append((layer + 1, e, reader.submit(ranges: ranges, buffer: buffer)))
+            prefetched.append((layer + 1, e, submit(ranges: ranges, buffer: buffer)))
             stats.prefetchReads += 1
         }
     }
 
+    private func submit(ranges: ExpertFileRanges,
+                        buffer: UnsafeMutableRawPointer) -> FileRead {
+        reader.submit(ranges: ranges, buffer: buffer, reusing: spareReads.popLast())
+    }
+
     /// Scores the previous guess against this call's selections (one decode token).
     private func score(layer: Int, selected: UnsafePointer<Int32>, count: Int) {
-        guard let g = guessed, g.layer == layer, count == k else { return }
-        guessed = nil
+        guard guessedLayer == layer, count == k else { return }
+        guessedLayer = nil
         stats.predictions += 1
         stats.selected += k
-        for s in 0..<k where g.experts.contains(selected[s]) { stats.predictedSelected += 1 }
+        let guess = UnsafeBufferPointer(start: guessBuffer, count: k)
+        for s in 0..<k where guess.contains(selected[s]) { stats.predictedSelected += 1 }
         if mode == .auto, !stats.decided, stats.predictions >= Self.autoSampleSteps * max(1, moeLayerCount - 1) {
             stats.enabled = stats.precision >= Self.autoMinimumPrecision
             stats.decided = true
@@ -130,7 +143,8 @@ final class StreamingLane {
         format = tier.format(layer: layer)
         stats.misses += cold.count
         pending.removeAll(keepingCapacity: true)
-        waiting = Array(cold.indices)
+        waiting.removeAll(keepingCapacity: true)
+        waiting.append(contentsOf: cold.indices)
         for p in prefetched {
             if p.layer == layer, let i = waiting.firstIndex(where: { cold[$0].expert == p.expert }) {
                 pending.append((waiting.remove(at: i), p.read))
@@ -145,16 +159,20 @@ final class StreamingLane {
 
     /// Submits waiting misses while buffers are free, keeping `keep` for read-aheads.
     private func topUp(keep: Int = 0) {
-        draining.removeAll { r in
-            guard reader.isDone(r) else { return false }
-            freeBuffers.append(r.buffer)
-            return true
+        var i = 0
+        while i < draining.count {
+            if reader.isDone(draining[i]) {
+                freeBuffers.append(draining[i].buffer)
+                spareReads.append(draining.remove(at: i))
+            } else {
+                i += 1
+            }
         }
         guard let format else { return }
         while !waiting.isEmpty, freeBuffers.count > keep || (pending.isEmpty && !freeBuffers.isEmpty) {
             let i = waiting.removeFirst()
             let ranges = format.fileRanges(expert: cold[i].expert, fileBase: tier.fileBase)
-            pending.append((i, reader.submit(ranges: ranges, buffer: freeBuffers.removeLast())))
+            pending.append((i, submit(ranges: ranges, buffer: freeBuffers.removeLast())))
         }
     }
 
@@ -164,10 +182,15 @@ final class StreamingLane {
     func finish(compute: ([Int]) -> Void) -> Error? {
         var failure: Error?
         while !pending.isEmpty {
-            guard reader.waitAny(pending.map(\.read)) != nil else { break }
-            var ready: [Int] = []
-            pending.removeAll { p in
-                guard reader.isDone(p.read) else { return false }
+            guard reader.waitAny(pending.lazy.map(\.read)) != nil else { break }
+            ready.removeAll(keepingCapacity: true)
+            var i = 0
+            while i < pending.count {
+                let p = pending[i]
+                guard reader.isDone(p.read) else {
+                    i += 1
+                    continue
+                }
                 do {
                     try reader.wait(p.read)
                     format?.fill(cold[p.index].buffer) { p.read.data($0) }
@@ -176,12 +199,14 @@ final class StreamingLane {
                     failure = failure ?? error
                 }
                 freeBuffers.append(p.read.buffer)
-                return true
+                spareReads.append(p.read)
+                pending.remove(at: i)
             }
             topUp()
             if !ready.isEmpty && failure == nil { compute(ready) }
         }
-        cold.removeAll(keepingCapacity: true)
+        // Dropped, not emptied in place: the caller's array shares this storage and refills it.
+        cold = []
         return failure
     }
 }
