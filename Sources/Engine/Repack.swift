@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Foundation
 import GGUF
 import Quant
 
@@ -36,13 +37,17 @@ extension ModelWeights {
     /// from the file's layout and repacked as they enter the RAM expert cache.
     public func repackingForDecode(file: GGUFFile, experts: Bool = true) -> ModelWeights {
         let memory = RepackedMemory()
+        // One worker per core for the copy; dropped (and its threads stopped) when done.
+        let pool = WorkerPool(threads: ProcessInfo.processInfo.activeProcessorCount)
         func repack(_ s: ExpertStack) -> ExpertStack {
             let fast = FastLayout(s)
             guard s.layout == .ggml, fast.layout == .rows8 else { return s }
             let rowBytes = fast.rowBytes
             let expertBytes = s.rows * rowBytes
             guard let dst = memory.allocate(s.expertCount * expertBytes) else { return s }
-            for e in 0..<s.expertCount {
+            // Experts in parallel on every core; stack by stack, so that each stack's mapped
+            // pages are released before the next is copied (peak memory grows by one stack).
+            pool.run(s.expertCount) { e in
                 Kernels.repackRows8(type: s.type, source: s.data + e * s.expertBytes, rowBytes: s.rowBytes,
                                     rows: s.rows, cols: s.cols, into: dst + e * expertBytes)
             }
@@ -57,7 +62,13 @@ extension ModelWeights {
             guard w.layout == .ggml, fast.layout == .rows8 else { return w }
             let rowBytes = fast.rowBytes
             guard let dst = memory.allocate(w.rows * rowBytes) else { return w }
-            Kernels.repackRows8(type: w.type, source: w.data, rowBytes: w.rowBytes, rows: w.rows, cols: w.cols, into: dst)
+            // Groups of eight rows are independent: split them over the cores.
+            let groups = w.rows / 8, parts = min(groups, 4 * ProcessInfo.processInfo.activeProcessorCount)
+            pool.run(parts) { p in
+                let first = groups * p / parts, end = groups * (p + 1) / parts
+                Kernels.repackRows8(type: w.type, source: w.data + first * 8 * w.rowBytes, rowBytes: w.rowBytes,
+                                    rows: (end - first) * 8, cols: w.cols, into: dst + first * 8 * rowBytes)
+            }
             file.releasePages(of: w.data, byteCount: w.byteCount)
             return WeightMatrix(type: w.type, rows: w.rows, cols: w.cols, rowBytes: rowBytes, data: UnsafeRawPointer(dst),
                                 layout: .rows8)

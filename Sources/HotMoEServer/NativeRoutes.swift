@@ -44,7 +44,7 @@ extension HotMoEServer {
         router.post("/apply-template") { req, ctx in
             await self.guarded {
                 let f = try JSONFields(try await self.body(req, ctx))
-                try f.refuse(except: ["messages", "tools", "chat_template_kwargs", "add_generation_prompt"])
+                try f.refuse(except: ["messages", "tools", "chat_template_kwargs", "add_generation_prompt", "continue_final_message"])
                 let text = try self.renderChat(f, tools: try f.tools())
                 return HotMoEServer.json(["prompt": text])
             }

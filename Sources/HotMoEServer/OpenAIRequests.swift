@@ -178,7 +178,7 @@ struct JSONFields {
         "max_completion_tokens", "n_predict", "n", "stop", "stream", "stream_options", "ignore_eos",
         "frequency_penalty", "presence_penalty", "repeat_penalty", "repeat_last_n", "logit_bias",
         "logprobs", "top_logprobs", "n_probs", "cache_prompt", "id_slot", "grammar", "json_schema", "response_format",
-        "chat_template_kwargs", "verbose", "timings_per_token", "reasoning_format", "add_generation_prompt", "return_progress", "tools", "tool_choice", "parallel_tool_calls",
+        "chat_template_kwargs", "verbose", "timings_per_token", "reasoning_format", "add_generation_prompt", "continue_final_message", "return_progress", "tools", "tool_choice", "parallel_tool_calls",
     ]
     /// Fields that never change a result: accepted as they are.
     static let inert: Set<String> = ["user"]

@@ -130,7 +130,7 @@ extension HotMoEServer {
             }
             var body = header()
             body["choices"] = choices
-            if try f.bool("verbose") == true {
+            if try f.bool("verbose") ?? options.verboseResponses {
                 body["__verbose"] = nativeResult(results[0], index: 0, request: plan.requests[0], returnTokens: false, streamed: false)
             }
             body["usage"] = usage(results)

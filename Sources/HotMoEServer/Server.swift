@@ -53,6 +53,11 @@ public struct ServerOptions: Sendable {
     public var chatTemplateBuiltin: String?
     /// `--chat-template-kwargs`: template variables for every request (a request's own win).
     public var defaultChatTemplateKwargs: [String: JinjaValue] = [:]
+    /// --no-prefill-assistant turns off continuing a conversation's final assistant message.
+    public var prefillAssistant = true
+    /// --verbose: answers carry `__verbose` (the native result, prompt included) unless the
+    /// request says `"verbose": false`.
+    public var verboseResponses = false
     public init() {}
 }
 
@@ -284,8 +289,14 @@ extension HotMoEServer {
                                            "datetime": .string(JinjaBuiltins.strftime("%b %d %Y", now))]
         let extra = dates.merging(options.defaultChatTemplateKwargs) { _, server in server }
             .merging(try f.chatTemplateKwargs()) { _, request in request }
-        let addGenerationPrompt = try f.bool("add_generation_prompt") ?? true
+        var addGenerationPrompt = true
+        let continuation = try ChatContinuation.resolve(f, messages: messages, prefillAssistant: options.prefillAssistant,
+                                                        addGenerationPrompt: &addGenerationPrompt)
         do {
+            if let continuation {
+                let text = try chat.render(messages: Array(messages.dropLast()), tools: tools, addGenerationPrompt: true, extra: extra)
+                return text + continuation.tail(afterPrompt: text, tags: reasoningTags)
+            }
             let text = try chat.render(messages: messages, tools: tools, addGenerationPrompt: addGenerationPrompt, extra: extra)
             // Thinking off on a template that opens a thought itself (DeepSeek-R1, QwQ): close it,
             // so the model answers directly, as llama-server does.

@@ -54,12 +54,12 @@ enum LlamaServerFlags {
     --reuse-port | 0 | n/a the HTTP server's own defaults apply
     --log-disable --log-prefix --no-log-prefix --log-timestamps --no-log-timestamps --log-jsonl --no-log-jsonl | 0 | n/a logs go to stderr (swift-log, info level)
     --log-file --log-colors -lv --verbosity --log-verbosity | 1 | n/a logs go to stderr (swift-log, info level)
-    -v --verbose --log-verbose | 0 | n/a logs go to stderr (swift-log, info level)
+    --log-verbose | 0 | =--verbose
     --offline | 0 | n/a hotmoe never downloads
     --ui --webui | 0 | n/a the web UI is always served at /
     -kvu --kv-unified -no-kvu --no-kv-unified --cache-idle-slots --no-cache-idle-slots --no-context-shift | 0 | n/a each slot has its own KV cache and never shifts it
     --cache-ram -ctxcp --ctx-checkpoints --swa-checkpoints -cms --checkpoint-min-step --kv-unified-per-slot -sps --slot-prompt-similarity --keep --cache-reuse | 1 | n/a each slot reuses its own longest prompt prefix
-    -bs --backend-sampling --backend_sampling --skip-chat-parsing --no-skip-chat-parsing --prefill-assistant --no-prefill-assistant | 0 | n/a hotmoe samples on the CPU and returns the text as generated
+    -bs --backend-sampling --backend_sampling --skip-chat-parsing --no-skip-chat-parsing | 0 | n/a hotmoe samples on the CPU and returns the text as generated
     --no-mmproj --no-mmproj-auto --mmproj-offload --no-mmproj-offload --no-models-autoload -no-ag --no-agent --no-reasoning-preserve | 0 | n/a the feature it switches off does not exist in hotmoe
     --repack | 0 | n/a repacking is on by default (--no-repack turns it off)
     --rope-scaling --rope-scale --rope-freq-base --rope-freq-scale --yarn-orig-ctx --yarn-ext-factor --yarn-attn-factor --yarn-beta-slow --yarn-beta-fast | 1 | no RoPE overrides are not supported: the file's RoPE settings are used

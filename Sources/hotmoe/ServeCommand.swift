@@ -35,6 +35,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("repeat-last-n"), help: "Default for requests: tokens the penalties look back on (-1 = all, default 64).") var repeatLastN = 64
     @Option(name: .customLong("cors-origins"), help: "Browser origins allowed to call the server: a comma list, * (default) or localhost.") var corsOrigins: String?
     @Flag(name: .customLong("no-ui"), help: "Do not serve the web UI at /.") var noUI = false
+    @Flag(inversion: .prefixedNo, help: "Continue a conversation's final assistant message instead of answering after it (default on, as llama-server; LLAMA_ARG_PREFILL_ASSISTANT).") var prefillAssistant = true
+    @Flag(name: [.customShort("v"), .customLong("verbose")], help: "Debug logs, and answers carry __verbose (the native result with the prompt) unless a request sets \"verbose\": false.") var verbose = false
     @Option(name: .customLong("reasoning-format"), help: "Thoughts in chat answers: auto (default: reasoning_content where the template has thought tags), deepseek, deepseek-legacy or none (LLAMA_ARG_THINK).") var reasoningFormat: String?
     @Option(name: [.customLong("reasoning")], help: "Thinking in chat: on, off or auto (default: the template's own default; LLAMA_ARG_REASONING).") var reasoning: String?
     @Flag(name: .customLong("metrics"), help: "Serve Prometheus metrics at /metrics (llamacpp:* and hotmoe_* names; LLAMA_ARG_ENDPOINT_METRICS).") var metrics = false
@@ -48,7 +50,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup(title: "KV cache") var kvCache: KVCacheFlags
 
     func run() async throws {
-        Log.setup(verbose: false)
+        Log.setup(verbose: verbose)
         let logger = Log.main
         do {
             let source = try SettingsSource(iniPath: cache.config, knownKeys: cache.config == nil ? nil : HotCacheFlags.iniKeys)
@@ -105,6 +107,11 @@ struct ServeCommand: AsyncParsableCommand {
             o.metricsEndpoint = metrics || ["1", "true"].contains(source.value("metrics", env: ["LLAMA_ARG_ENDPOINT_METRICS"])?.lowercased() ?? "")
             o.slotsEndpoint = slots
             o.webUI = !noUI
+            o.prefillAssistant = prefillAssistant
+            if let env = source.value("prefill-assistant", env: ["LLAMA_ARG_PREFILL_ASSISTANT"])?.lowercased(), ["0", "false", "off"].contains(env) {
+                o.prefillAssistant = false
+            }
+            o.verboseResponses = verbose
             if let corsOrigins {
                 let list = corsOrigins.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
                 guard !list.isEmpty else { throw CLIError("--cors-origins needs at least one origin, * or localhost") }
