@@ -199,6 +199,7 @@ struct GenerateModelCommand: ParsableCommand {
     @Option(name: .customLong("q-lora-rank"), help: "Query bottleneck rank (deepseek2; default 4 x head dim; 0: a direct attn_q in V2-Lite's layout).") var qLoraRank: Int?
     @Option(name: .customLong("kv-lora-rank"), help: "Latent size of keys and values (deepseek2; default 4 x head dim).") var kvLoraRank: Int?
     @Option(help: "Seed.") var seed: UInt64 = 1
+    @Option(name: .customLong("context"), help: "Training context length written to the file (default: the preset's; depth benches need more).") var context: Int?
     @Option(name: [.short, .customLong("threads")]) var threads: Int?
 
     func run() throws {
@@ -229,6 +230,10 @@ struct GenerateModelCommand: ParsableCommand {
         if let denseFF { spec.denseFF = denseFF }
         if let qLoraRank { spec.qLoraRank = qLoraRank }
         if let kvLoraRank { spec.kvLoraRank = kvLoraRank }
+        if let context {
+            guard context >= 8 else { throw CLIError("--context must be at least 8, got \(context)") }
+            spec.context = context
+        }
         spec.seed = seed
         let clock = ContinuousClock()
         let t0 = clock.now
