@@ -15,12 +15,6 @@
 
 #pragma clang fp contract(off)
 
-// hsum_float_8: (l0 + l4) + (l2 + l6), then + ((l1 + l5) + (l3 + l7)).
-static inline float p_iq_hsum8(const float a[8]) {
-    const float s0 = a[0] + a[4], s1 = a[1] + a[5], s2 = a[2] + a[6], s3 = a[3] + a[7];
-    return (s0 + s2) + (s1 + s3);
-}
-
 // Byte j of a grid entry, in memory order.
 static inline uint8_t p_grid_byte(uint64_t entry, int j) { return (uint8_t)(entry >> (8 * j)); }
 
@@ -126,7 +120,7 @@ static inline float p_dot_iq_signed(const uint8_t *x, const uint8_t *y, int64_t 
         const float d = p_h2f(x) * p_f32(y);
         for (int l = 0; l < 8; ++l) acc[l] = fmaf(d, (float)lane[l], acc[l]);
     }
-    return factor == 1.0f ? p_iq_hsum8(acc) : factor * p_iq_hsum8(acc);
+    return factor == 1.0f ? p_hsum8(acc) : factor * p_hsum8(acc);
 }
 
 // IQ1_S: the shifts' integer sum goes into one scalar chain per row; GCC contracts ggml's
@@ -146,7 +140,7 @@ static float p_dot_iq1_s(const uint8_t *x, const uint8_t *y, int64_t nb) {
         for (int l = 0; l < 8; ++l) acc[l] = fmaf(d, (float)lane[l], acc[l]);
         shifts = fmaf(d, (float)sumi, shifts);
     }
-    return fmaf(0.125f, shifts, p_iq_hsum8(acc));
+    return fmaf(0.125f, shifts, p_hsum8(acc));
 }
 
 // IQ1_M: the shifts in lanes of their own, a second accumulator.
@@ -163,7 +157,7 @@ static float p_dot_iq1_m(const uint8_t *x, const uint8_t *y, int64_t nb) {
         const float d = p_f32(y) * p_h2f((const uint8_t *)&bits);
         for (int l = 0; l < 8; ++l) acc[l] = fmaf(d, (float)lane[l], acc[l]), dacc[l] = fmaf(d, (float)dlane[l], dacc[l]);
     }
-    return fmaf(0.125f, p_iq_hsum8(dacc), p_iq_hsum8(acc));
+    return fmaf(0.125f, p_hsum8(dacc), p_hsum8(acc));
 }
 
 #define P_IQ(name, kind, factor) \
