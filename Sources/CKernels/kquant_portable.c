@@ -21,12 +21,6 @@
 
 #pragma clang fp contract(off)
 
-// hsum_float_8: (l0 + l4) + (l2 + l6), then + ((l1 + l5) + (l3 + l7)).
-static inline float p_hsum8(const float a[8]) {
-    const float s0 = a[0] + a[4], s1 = a[1] + a[5], s2 = a[2] + a[6], s3 = a[3] + a[7];
-    return (s0 + s2) + (s1 + s3);
-}
-
 // ggml's get_scale_min_k4 for all eight sub-blocks of a Q4_K/Q5_K block (q: the 12 bytes).
 static inline void p_scales_k4(const uint8_t *q, int32_t sc[8], int32_t mn[8]) {
     for (int j = 0; j < 8; ++j) {

@@ -51,6 +51,13 @@ static inline int32_t p_bsum(const uint8_t *y, int g) {
     return s;
 }
 
+// ggml's hsum_float_8 of eight float lanes: (l0 + l4) + (l2 + l6), then + ((l1 + l5) + (l3 + l7)).
+// Additions only, so no fp contraction setting can change it.
+static inline float p_hsum8(const float a[8]) {
+    const float s0 = a[0] + a[4], s1 = a[1] + a[5], s2 = a[2] + a[6], s3 = a[3] + a[7];
+    return (s0 + s2) + (s1 + s3);
+}
+
 // ---- matmul drivers ----
 
 #define P_MATMUL_DEF(name, dot, per) HM_MATMUL_LOOP(, name, dot, per)

@@ -64,6 +64,13 @@ public enum TensorCheck {
             // An E8M0 exponent byte first; 0xff is its NaN.
             for b in 0..<n where data.load(fromByteOffset: b * type.typeSize, as: UInt8.self) == 0xff { return (b, "e", .nan) }
             return nil
+        case .iq1_m:
+            // No d field: the fp16 scale is spread over the top nibbles of the scale words.
+            for b in 0..<n {
+                let bits = iq1mScaleBits(data + b * type.typeSize)
+                if bits & 0x7c00 == 0x7c00 { return (b, "d", Double(fp16ToFloat(bits))) }
+            }
+            return nil
         case .i8, .i16, .i32, .i64:
             return nil
         default:
@@ -83,6 +90,7 @@ public enum TensorCheck {
     public static func halfScaleFields(_ type: GGMLType) -> [(String, Int)] {
         switch type {
         case .q4_0, .q5_0, .q8_0, .iq4_nl, .iq4_xs: [("d", 0)]
+        case .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s: [("d", 0)]
         case .q4_1, .q5_1: [("d", 0), ("m", 2)]
         case .q8_1: [("d", 0), ("s", 2)]
         case .q4_K, .q5_K: [("d", 0), ("dmin", 2)]

@@ -18,6 +18,8 @@ enum Dequantize {
             forEachBlock(type, src, dst, blocks) { x, y in withMin32(type, x, y) }
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K, .iq4_xs:
             forEachBlock(type, src, dst, blocks, superBlock(type))
+        case .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m:
+            forEachBlock(type, src, dst, blocks) { x, y in grid(type, x, y) }
         default:
             preconditionFailure("dequantisation of \(type) is not supported")
         }

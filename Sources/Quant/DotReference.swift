@@ -17,6 +17,7 @@ enum DotReference {
         case .q4_K: return q4_K(w, a, n / qkK)
         case .q5_K: return q5_K(w, a, n / qkK)
         case .q6_K: return q6_K(w, a, n / qkK)
+        case .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m: return grid(type, w, a, n / qkK)
         default: preconditionFailure("dot products with \(type) weights are not supported")
         }
     }

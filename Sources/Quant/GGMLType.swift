@@ -3,7 +3,8 @@
 public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q8_1 = 9
     case q2_K = 10, q3_K = 11, q4_K = 12, q5_K = 13, q6_K = 14, q8_K = 15
-    case iq4_nl = 20, iq4_xs = 23
+    case iq2_xxs = 16, iq2_xs = 17, iq3_xxs = 18, iq1_s = 19, iq4_nl = 20, iq3_s = 21, iq2_s = 22, iq4_xs = 23
+    case iq1_m = 29
     case i8 = 24, i16 = 25, i32 = 26, i64 = 27, f64 = 28, bf16 = 30
     case mxfp4 = 39
 
@@ -13,6 +14,7 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .f32, .f16, .bf16, .i8, .i16, .i32, .i64, .f64: return 1
         case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q8_1, .iq4_nl, .mxfp4: return 32
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K, .iq4_xs: return 256
+        case .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m: return 256
         }
     }
 
@@ -37,6 +39,13 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .q8_K: return 292
         case .iq4_nl: return 18
         case .iq4_xs: return 136
+        case .iq2_xxs: return 66
+        case .iq2_xs: return 74
+        case .iq2_s: return 82
+        case .iq3_xxs: return 98
+        case .iq3_s: return 110
+        case .iq1_s: return 50
+        case .iq1_m: return 56
         case .mxfp4: return 17
         }
     }
@@ -46,12 +55,13 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         switch self {
         case .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .mxfp4,
              .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs: return true
+        case .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m: return true
         default: return false
         }
     }
 
     /// Weight types hotmoe can write (`Kernels.quantizeRow`, with ggml's reference quantisers).
-    /// IQ4_NL, IQ4_XS, Q2_K and Q3_K are read only.
+    /// IQ4_NL, IQ4_XS, Q2_K, Q3_K and the grid formats (IQ1_*, IQ2_*, IQ3_*) are read only.
     public var isQuantizeSupported: Bool {
         isComputeSupported && (blockSize == 1 || Quantize.blockEncoder(self) != nil)
     }
@@ -88,6 +98,13 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .q8_K: "Q8_K"
         case .iq4_nl: "IQ4_NL"
         case .iq4_xs: "IQ4_XS"
+        case .iq2_xxs: "IQ2_XXS"
+        case .iq2_xs: "IQ2_XS"
+        case .iq2_s: "IQ2_S"
+        case .iq3_xxs: "IQ3_XXS"
+        case .iq3_s: "IQ3_S"
+        case .iq1_s: "IQ1_S"
+        case .iq1_m: "IQ1_M"
         case .mxfp4: "MXFP4"
         case .i8: "I8"
         case .i16: "I16"

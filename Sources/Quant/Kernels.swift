@@ -152,6 +152,13 @@ public enum Kernels {
         case .q2_K: return simd ? hm_matmul_q2_K_q8_K : hm_matmul_q2_K_q8_K_portable
         case .q3_K: return simd ? hm_matmul_q3_K_q8_K : hm_matmul_q3_K_q8_K_portable
         case .iq4_xs: return simd ? hm_matmul_iq4_xs_q8_K : hm_matmul_iq4_xs_q8_K_portable
+        case .iq2_xxs: return simd ? hm_matmul_iq2_xxs_q8_K : hm_matmul_iq2_xxs_q8_K_portable
+        case .iq2_xs: return simd ? hm_matmul_iq2_xs_q8_K : hm_matmul_iq2_xs_q8_K_portable
+        case .iq2_s: return simd ? hm_matmul_iq2_s_q8_K : hm_matmul_iq2_s_q8_K_portable
+        case .iq3_xxs: return simd ? hm_matmul_iq3_xxs_q8_K : hm_matmul_iq3_xxs_q8_K_portable
+        case .iq3_s: return simd ? hm_matmul_iq3_s_q8_K : hm_matmul_iq3_s_q8_K_portable
+        case .iq1_s: return simd ? hm_matmul_iq1_s_q8_K : hm_matmul_iq1_s_q8_K_portable
+        case .iq1_m: return simd ? hm_matmul_iq1_m_q8_K : hm_matmul_iq1_m_q8_K_portable
         case .f16: return simd ? hm_matmul_f16_f16 : hm_matmul_f16_f16_portable
         case .bf16: return simd ? hm_matmul_bf16_bf16 : hm_matmul_bf16_bf16_portable
         // F32 follows ggml's summation order exactly (ggml_float_ops.c), on every path.

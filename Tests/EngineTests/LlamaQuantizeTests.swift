@@ -1,6 +1,7 @@
 // Files written by llama.cpp's own llama-quantize (tools/golden/make_quantized_golden.py): the
 // type mixes of real downloads (Q5_0/Q5_1 fallbacks for rows that are not whole 256-blocks,
-// Q2_K and Q3_K mixes) load, and hotmoe's logits and greedy tokens are llama.cpp's.
+// Q2_K and Q3_K mixes, the grid-format mixes of IQ3_XXS and IQ2_XXS) load, and hotmoe's logits
+// and greedy tokens are llama.cpp's.
 import Foundation
 import Testing
 @testable import Engine
@@ -23,7 +24,8 @@ struct LlamaQuantizeRecord: Decodable {
 
 @Suite struct LlamaQuantizeTests {
     @Test func fixturesArePresent() {
-        #expect(LlamaQuantizeRecord.names() == ["t256-Q2_K.json", "t256-Q3_K_S.json", "tiny-Q4_K_M.json"])
+        #expect(LlamaQuantizeRecord.names() == ["t256-IQ2_XXS.json", "t256-IQ3_XXS.json", "t256-Q2_K.json", "t256-Q3_K_S.json",
+                                                "tiny-Q4_K_M.json"])
     }
 
     /// Logits over the 32 prompt positions within 1e-3 relative L2 of llama.cpp's (float

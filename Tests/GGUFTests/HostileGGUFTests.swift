@@ -92,7 +92,8 @@ struct RawGGUF {
     try Data(one([16]).sink.bytes).write(to: URL(fileURLWithPath: control))
     #expect(try GGUFFile(path: control).tensors.first?.byteCount == 64)
 
-    try one([16], type: 16).expectRejected(mentioning: "tensor 't': unsupported tensor type id 16 (shape [16])")
+    // Q4_2, long removed from ggml.
+    try one([16], type: 4).expectRejected(mentioning: "tensor 't': unsupported tensor type id 4 (shape [16])")
     try one([16, 0]).expectRejected(mentioning: "dims[1] = 0")
     try one([1 << 31]).expectRejected(mentioning: "dims[0]")
     try one([1 << 30, 1 << 30, 1 << 30]).expectRejected(mentioning: "overflows")
@@ -104,6 +105,17 @@ struct RawGGUF {
     try one([48, 2], type: 6).expectRejected(mentioning: "tensor 't': row length 48 (shape [48, 2]) is not a multiple of Q5_0's block size 32")
     try one([128], type: 23).expectRejected(mentioning: "row length 128 (shape [128]) is not a multiple of IQ4_XS's block size 256")
     try one([16], type: 39).expectRejected(mentioning: "MXFP4's block size 32")
+    // The grid formats (256 per block): a short row, and a tensor whose data runs past the file.
+    for (id, name, bytes) in [(16, "IQ2_XXS", 66), (17, "IQ2_XS", 74), (22, "IQ2_S", 82), (18, "IQ3_XXS", 98), (21, "IQ3_S", 110),
+                              (19, "IQ1_S", 50), (29, "IQ1_M", 56)] as [(UInt32, String, Int)] {
+        try one([128, 2], type: id).expectRejected(mentioning: "row length 128 (shape [128, 2]) is not a multiple of \(name)'s block size 256")
+        try one([256, 4], type: id, data: 4 * bytes - 1).expectRejected(mentioning: "past the data section")
+        var fits = one([256, 4], type: id, data: 4 * bytes)
+        fits.sink.pad(to: 32)
+        let path = temporaryPath("iq.gguf")
+        try Data(fits.sink.bytes).write(to: URL(fileURLWithPath: path))
+        #expect(try GGUFFile(path: path).tensors.first?.byteCount == 4 * bytes, "\(name)")
+    }
     try one([16, 1, 1, 1, 1]).expectRejected(mentioning: "n_dims 5")
     try one([16], name: String(repeating: "x", count: 100)).expectRejected(mentioning: "name of 100 bytes")
 

@@ -54,7 +54,9 @@ import Quant
         // (type, field, byte offset of the field in the block)
         let cases: [(GGMLType, String, Int)] = [(.q8_0, "d", 0), (.q4_0, "d", 0), (.q4_1, "m", 2), (.q4_K, "d", 0),
                                                 (.q4_K, "dmin", 2), (.q5_K, "dmin", 2), (.q6_K, "d", 208), (.q2_K, "dmin", 82),
-                                                (.q3_K, "d", 108), (.iq4_nl, "d", 0), (.iq4_xs, "d", 0)]
+                                                (.q3_K, "d", 108), (.iq4_nl, "d", 0), (.iq4_xs, "d", 0),
+                                                (.iq2_xxs, "d", 0), (.iq2_xs, "d", 0), (.iq2_s, "d", 0), (.iq3_xxs, "d", 0),
+                                                (.iq3_s, "d", 0), (.iq1_s, "d", 0)]
         for (type, field, offset) in cases {
             // Quant bytes of all ones look like NaN halves everywhere except at the scales.
             var blocks = [UInt8](repeating: 0xff, count: type.typeSize * 5)
@@ -66,6 +68,17 @@ import Quant
             let bad = first(type, blocks)
             #expect(bad?.index == 3 && bad?.field == field && bad?.value == .infinity, "\(type) \(field): \(String(describing: bad))")
         }
+        // IQ1_M has no d field: its fp16 scale is the top nibbles of the uint16 words at 48..<56.
+        var iq1m = [UInt8](repeating: 0xff, count: GGMLType.iq1_m.typeSize * 3)
+        let quarter = floatToFp16(0.25)  // 0x3400: nibbles 0, 0, 4, 3
+        for b in 0..<3 {
+            for k in 0..<4 { iq1m[b * 56 + 49 + 2 * k] = 0x0f | UInt8((quarter >> (4 * k)) & 0xf) << 4 }
+        }
+        #expect(first(.iq1_m, iq1m) == nil)
+        iq1m[56 + 53] = 0xcf  // block 1's scale becomes 0x7c00 (+Inf): nibbles 0, 0, c, 7
+        iq1m[56 + 55] = 0x7f
+        let badIQ1M = first(.iq1_m, iq1m)
+        #expect(badIQ1M?.index == 1 && badIQ1M?.field == "d" && badIQ1M?.value == .infinity, "\(String(describing: badIQ1M))")
         var mx = [UInt8](repeating: 0x7f, count: GGMLType.mxfp4.typeSize * 4)
         #expect(first(.mxfp4, mx) == nil)
         mx[2 * GGMLType.mxfp4.typeSize] = 0xff

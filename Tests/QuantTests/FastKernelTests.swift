@@ -96,9 +96,10 @@ extension FastKernelTests {
     }
 }
 
-/// K-quants whose C kernels follow llama.cpp's float order (kquant_portable.c), bit for bit on
-/// every path; tools/reference/kquant-vs-ggml.sh checks them against libggml itself.
-let ggmlOrderKQuants: [GGMLType] = [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
+/// K-quants and grid formats whose C kernels follow llama.cpp's float order (kquant_portable.c,
+/// iquant_portable.c), bit for bit on every path; tools/reference/kquant-vs-ggml.sh checks them
+/// against libggml itself.
+let ggmlOrderKQuants: [GGMLType] = [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K] + gridTypes
 
 /// The portable C kernels (used without AVX2) run on every machine.
 @Suite struct PortableKernelTests {
@@ -111,7 +112,7 @@ let ggmlOrderKQuants: [GGMLType] = [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
 }
 
 extension FastKernelTests {
-    /// The AVX2 K-quant kernels give exactly the bits of their plain-C twins (ggml's order),
+    /// The AVX2 K-quant and grid-format kernels give exactly the bits of their plain-C twins (ggml's order),
     /// for 1, 2-4 and 9 tokens.
     @Test(arguments: ggmlOrderKQuants)
     func simdKQuantIsBitExactWithPortable(type: GGMLType) {

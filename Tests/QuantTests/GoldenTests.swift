@@ -42,7 +42,7 @@ struct Golden {
 @Suite struct GoldenTests {
     static let types: [GGMLType] = [
         .f16, .bf16, .q8_0, .q4_0, .q4_K, .q5_K, .q6_K, .q4_1, .q5_0, .q5_1, .iq4_nl, .mxfp4, .q2_K, .q3_K, .iq4_xs,
-    ]
+    ] + gridTypes
 
     /// Our dequantisation of random blocks equals gguf-py's float32 output bit for bit.
     @Test(arguments: types)
@@ -69,7 +69,8 @@ struct Golden {
 
     /// Activation conversion matches ggml-cpu's from_float for the vec-dot type byte for byte
     /// (fast and reference paths), and the dot product matches ggml's vec_dot within float
-    /// summation order (1e-5 of sum |w a|). The weights are ggml's own quantisation of a row.
+    /// summation order (1e-5 of sum |w a|). The weights are ggml's own quantisation of a row
+    /// (the grid formats with an importance matrix of ones).
     @Test(arguments: types)
     func activationsAndDotMatchGgml(type: GGMLType) throws {
         let f = try #require(Golden.files(type, "dot"))
@@ -97,10 +98,11 @@ struct Golden {
 extension GoldenTests {
     /// Where the AVX2 kernel keeps ggml's x86 vec_dot float order (one 8-lane accumulator of
     /// 4-element integer sums times the block scales; Q4_1/Q5_1's mins in a scalar chain), the
-    /// result equals ggml's bit for bit. IQ4_NL (ggml: two blocks per step) and Q2_K and the
-    /// older K-quants differ in summation order only (activationsAndDotMatchGgml).
+    /// result equals ggml's bit for bit; so does every grid format (ggml's AVX2 lanes and float
+    /// steps, iquant_portable.c). IQ4_NL (ggml: two blocks per step) and Q2_K and the older
+    /// K-quants differ in summation order only here (activationsAndDotMatchGgml).
     @Test(.enabled(if: Kernels.usesSIMD, "needs AVX2+FMA+F16C"),
-          arguments: [GGMLType.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .q3_K, .iq4_xs])
+          arguments: [GGMLType.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .mxfp4, .q3_K, .iq4_xs] + gridTypes)
     func simdDotIsBitExactWithGgml(type: GGMLType) throws {
         let f = try #require(Golden.files(type, "dot"))
         let n = Golden.index.row, tokens = f.tokens!

@@ -37,6 +37,7 @@ func gaussian(_ n: Int, _ rng: inout SplitMix64, scale: Float = 1, outliers: Boo
 let halfFields: [GGMLType: [Int]] = [
     .q8_0: [0], .q4_0: [0], .q4_K: [0, 2], .q5_K: [0, 2], .q6_K: [208], .q4_1: [0, 2], .q5_0: [0], .q5_1: [0, 2],
     .q8_1: [0, 2], .iq4_nl: [0], .iq4_xs: [0], .q2_K: [80, 82], .q3_K: [108],
+    .iq2_xxs: [0], .iq2_xs: [0], .iq2_s: [0], .iq3_xxs: [0], .iq3_s: [0], .iq1_s: [0],
 ]
 
 /// `count` elements of `type` as random bytes: random quants and random finite scales.
@@ -70,6 +71,7 @@ func randomBlocks(_ type: GGMLType, count: Int, _ rng: inout SplitMix64, fullRan
         for b in 0..<count / type.blockSize {
             // MXFP4's exponent byte: scales 2^-20...2^-1 (not inf, not 2^127).
             if type == .mxfp4 { bytes[b * type.typeSize] = UInt8.random(in: 107...126, using: &rng) }
+            if type == .iq1_m { setIQ1MScale(&bytes, at: b * type.typeSize, floatToFp16(Float.random(in: -0.05...0.05, using: &rng))) }
             for off in halfFields[type] ?? [] {
                 let h = floatToFp16(Float.random(in: -0.05...0.05, using: &rng))
                 bytes[b * type.typeSize + off] = UInt8(h & 0xff)
@@ -85,6 +87,10 @@ func randomBlocks(_ type: GGMLType, count: Int, _ rng: inout SplitMix64, fullRan
 func decode64(_ type: GGMLType, _ b: [UInt8], count: Int) -> (values: [Double], magnitude: [Double]) {
     func half(_ o: Int) -> Double { Double(fp16Reference(UInt16(b[o]) | UInt16(b[o + 1]) << 8)) }
     func i8(_ o: Int) -> Double { Double(Int8(bitPattern: b[o])) }
+    if type.isGridFormat {
+        let v = decodeGrid64(type, b, count: count)
+        return (v, v.map(abs))
+    }
     var v = [Double](repeating: 0, count: count), m = [Double](repeating: 0, count: count)
     for e in 0..<count {
         let blk = e / type.blockSize, i = e % type.blockSize, o = blk * type.typeSize
@@ -278,7 +284,10 @@ func runMatmul(
 
 let computeTypes: [GGMLType] = [
     .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .mxfp4, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs,
-]
+] + gridTypes
+
+/// The grid formats, read only (downloaded files).
+let gridTypes: [GGMLType] = [.iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m]
 
 /// Compute types hotmoe can also write (ggml's reference quantisers).
 let quantizableTypes = computeTypes.filter(\.isQuantizeSupported)

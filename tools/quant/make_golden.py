@@ -39,11 +39,21 @@ TYPES = {  # name -> (gguf type, ggml type id, block elements, block bytes)
     "q2_K": (QT.Q2_K, 10, 256, 84),
     "q3_K": (QT.Q3_K, 11, 256, 110),
     "iq4_xs": (QT.IQ4_XS, 23, 256, 136),
+    "iq2_xxs": (QT.IQ2_XXS, 16, 256, 66),
+    "iq2_xs": (QT.IQ2_XS, 17, 256, 74),
+    "iq2_s": (QT.IQ2_S, 22, 256, 82),
+    "iq3_xxs": (QT.IQ3_XXS, 18, 256, 98),
+    "iq3_s": (QT.IQ3_S, 21, 256, 110),
+    "iq1_s": (QT.IQ1_S, 19, 256, 50),
+    "iq1_m": (QT.IQ1_M, 29, 256, 56),
 }
+# The grid formats: ggml quantises them only with an importance matrix (ones here).
+GRID_TYPES = ("iq2_xxs", "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s", "iq1_s", "iq1_m")
 # Offsets of fp16 scale fields inside each block (random bytes there could be NaN/inf).
 HALF_FIELDS = {"q8_0": [0], "q4_0": [0], "q4_K": [0, 2], "q5_K": [0, 2], "q6_K": [208],
                "q4_1": [0, 2], "q5_0": [0], "q5_1": [0, 2], "iq4_nl": [0], "mxfp4": [],
-               "q2_K": [80, 82], "q3_K": [108], "iq4_xs": [0]}
+               "q2_K": [80, 82], "q3_K": [108], "iq4_xs": [0],
+               "iq2_xxs": [0], "iq2_xs": [0], "iq2_s": [0], "iq3_xxs": [0], "iq3_s": [0], "iq1_s": [0], "iq1_m": []}
 
 
 def random_blocks(rng, name, nblocks):
@@ -58,6 +68,10 @@ def random_blocks(rng, name, nblocks):
         return vals.view(np.uint8).reshape(nblocks, size)
     if name == "mxfp4":  # the E8M0 exponent byte: keep scales finite and moderate
         raw[:, 0] = rng.integers(107, 127, size=nblocks, dtype=np.uint8)
+    if name == "iq1_m":  # no d field: the fp16 scale's nibbles top the four uint16 scale words
+        h = rng.uniform(-0.05, 0.05, size=nblocks).astype(np.float16).view(np.uint16)
+        for k in range(4):
+            raw[:, 49 + 2 * k] = (raw[:, 49 + 2 * k] & 0x0F) | (((h >> (4 * k)) & 0xF) << 4).astype(np.uint8)
     for off in HALF_FIELDS[name]:
         h = rng.uniform(-0.05, 0.05, size=nblocks).astype(np.float16)
         raw[:, off:off + 2] = h.view(np.uint8).reshape(nblocks, 2)
@@ -92,10 +106,11 @@ class Ggml:
         self.base.ggml_quantize_chunk.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
                                                   ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]
 
-    def quantize(self, type_id, x, nbytes):
+    def quantize(self, type_id, x, nbytes, imatrix=None):
         out = np.zeros(nbytes, dtype=np.uint8)
         # No importance matrix: ggml then uses quantize_row_*_ref, the model-writing path.
-        self.base.ggml_quantize_chunk(type_id, x.ctypes.data, out.ctypes.data, 0, 1, x.size, None)
+        im = None if imatrix is None else imatrix.ctypes.data
+        self.base.ggml_quantize_chunk(type_id, x.ctypes.data, out.ctypes.data, 0, 1, x.size, im)
         return out
 
     def traits(self, type_id):
@@ -146,7 +161,8 @@ def main():
 
         if ggml is not None:
             x = test_row(rng, QUANT_ROW)
-            q = ggml.quantize(type_id, x, QUANT_ROW // per * size)
+            imatrix = np.ones(QUANT_ROW, dtype=np.float32) if name in GRID_TYPES else None
+            q = ggml.quantize(type_id, x, QUANT_ROW // per * size, imatrix)
             if name in ("q8_0", "q4_0", "bf16"):  # gguf-py implements these bit-exactly too
                 assert np.array_equal(q, quants.quantize(x, qt).reshape(-1)), name
             entry["quantize"] = {"input": write(f"{name}.quant_in.f32", x), "output": write(f"{name}.quant_out.bin", q)}

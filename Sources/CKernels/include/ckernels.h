@@ -44,6 +44,14 @@ HM_MATMUL_DECL(hm_matmul_mxfp4_q8_0);
 HM_MATMUL_DECL(hm_matmul_q2_K_q8_K);
 HM_MATMUL_DECL(hm_matmul_q3_K_q8_K);
 HM_MATMUL_DECL(hm_matmul_iq4_xs_q8_K);
+// The grid formats (iquant.h), in ggml's AVX2 float order.
+HM_MATMUL_DECL(hm_matmul_iq2_xxs_q8_K);
+HM_MATMUL_DECL(hm_matmul_iq2_xs_q8_K);
+HM_MATMUL_DECL(hm_matmul_iq2_s_q8_K);
+HM_MATMUL_DECL(hm_matmul_iq3_xxs_q8_K);
+HM_MATMUL_DECL(hm_matmul_iq3_s_q8_K);
+HM_MATMUL_DECL(hm_matmul_iq1_s_q8_K);
+HM_MATMUL_DECL(hm_matmul_iq1_m_q8_K);
 HM_MATMUL_DECL(hm_matmul_f16_f16);
 HM_MATMUL_DECL(hm_matmul_bf16_bf16);
 
@@ -80,8 +88,26 @@ HM_MATMUL_DECL(hm_matmul_mxfp4_q8_0_portable);
 HM_MATMUL_DECL(hm_matmul_q2_K_q8_K_portable);
 HM_MATMUL_DECL(hm_matmul_q3_K_q8_K_portable);
 HM_MATMUL_DECL(hm_matmul_iq4_xs_q8_K_portable);
+HM_MATMUL_DECL(hm_matmul_iq2_xxs_q8_K_portable);
+HM_MATMUL_DECL(hm_matmul_iq2_xs_q8_K_portable);
+HM_MATMUL_DECL(hm_matmul_iq2_s_q8_K_portable);
+HM_MATMUL_DECL(hm_matmul_iq3_xxs_q8_K_portable);
+HM_MATMUL_DECL(hm_matmul_iq3_s_q8_K_portable);
+HM_MATMUL_DECL(hm_matmul_iq1_s_q8_K_portable);
+HM_MATMUL_DECL(hm_matmul_iq1_m_q8_K_portable);
 HM_MATMUL_DECL(hm_matmul_f16_f16_portable);
 HM_MATMUL_DECL(hm_matmul_bf16_bf16_portable);
+
+/// The grid formats' code books (iquant_grids.c, copied from ggml-common.h), for the Swift
+/// reference: ksigns_iq2xs[128], iq2xxs_grid[256], iq2xs_grid[512], iq2s_grid[1024] (8 bytes
+/// per entry), iq3xxs_grid[256], iq3s_grid[512] (4 bytes), iq1s_grid[2048] (8 int8).
+extern const uint8_t *const hm_ksigns_iq2xs_table;
+extern const uint64_t *const hm_iq2xxs_grid_table;
+extern const uint64_t *const hm_iq2xs_grid_table;
+extern const uint64_t *const hm_iq2s_grid_table;
+extern const uint32_t *const hm_iq3xxs_grid_table;
+extern const uint32_t *const hm_iq3s_grid_table;
+extern const uint64_t *const hm_iq1s_grid_table;
 
 // Float ops in ggml's exact order and rounding (ggml_float_ops.c; its AVX-512 path, emulated
 // lane by lane, so the bits are the same on every CPU). Swift twins: Engine's GgmlFloat.
