@@ -109,11 +109,18 @@ static void quantized_scores(const float *q, const uint8_t *keys, int32_t k_type
 // FMA'd with the F32 weights. Masked cache cells beyond `n` add exact zeros in llama.cpp, so
 // leaving them out changes no bit as long as llama.cpp's padded KV length is a multiple of 64
 // (it pads to 256).
-// soft_max_ext over the scores of positions first..<n, in place: ggml's exp in 16-lane chunks
-// summed chunk by chunk in double, an optional sink in the max and the sum; masked positions
-// before `first` get weight 0.
-HM_INL void attend_softmax(float *scores, int64_t first, int64_t n, const float *sink) {
+HM_INL void attend_kv_body(const float *q, const uint8_t *keys, int32_t k_type, int64_t k_row_bytes,
+                           const uint8_t *values, int32_t v_type, int64_t v_row_bytes, int64_t first, int64_t n,
+                           int64_t head_dim, int64_t value_dim, float scale, int batched, const float *sink,
+                           float *scores, float *acc, void *q_scratch, float *out) {
+    // Positions before `first` (outside a sliding window) are masked: -inf scores, weight 0;
+    // lanes stay assigned by absolute position.
     for (int64_t p = 0; p < first; ++p) scores[p] = 0.0f;
+    if (k_type == HM_KV_F32) {
+        for (int64_t p = first; p < n; ++p) scores[p] = dot_body((const float *)(keys + p * k_row_bytes), q, head_dim) * scale;
+    } else {
+        quantized_scores(q, keys, k_type, k_row_bytes, first, n, head_dim, scale, (uint8_t *)q_scratch, scores);
+    }
     float m = -INFINITY;
     for (int64_t p = first; p < n; ++p) m = scores[p] > m ? scores[p] : m;
     // A sink joins the max (MAX(max, sink)) and, after the row's chunks, the sum (libm expf).
@@ -131,54 +138,6 @@ HM_INL void attend_softmax(float *scores, int64_t first, int64_t n, const float 
     if (sink) sum += (double)expf(*sink - m);
     const float inv = (float)(1.0 / sum);
     for (int64_t p = first; p < n; ++p) scores[p] *= inv;
-}
-
-// The lane accumulators' reduction tree into `out`, row-wise over the value dims (the same
-// tree as ggml's, vectorised across i): 64 slots for one token, 16 for a batch.
-HM_INL void attend_reduce(float *acc, int64_t value_dim, int batched, float *out) {
-    if (!batched) {
-        for (int l = 0; l < 16; ++l) {
-            float *a = acc + l * value_dim;
-            const float *b = acc + (32 + l) * value_dim, *c = acc + (16 + l) * value_dim, *d = acc + (48 + l) * value_dim;
-            for (int64_t i = 0; i < value_dim; ++i) a[i] = (a[i] + b[i]) + (c[i] + d[i]);
-        }
-    }
-    for (int l = 0; l < 8; ++l) {
-        float *a = acc + l * value_dim;
-        const float *b = acc + (8 + l) * value_dim;
-        for (int64_t i = 0; i < value_dim; ++i) a[i] = b[i] + a[i];
-    }
-    for (int l = 0; l < 4; ++l) {
-        float *a = acc + l * value_dim;
-        const float *b = acc + (4 + l) * value_dim;
-        for (int64_t i = 0; i < value_dim; ++i) a[i] = b[i] + a[i];
-    }
-    for (int64_t i = 0; i < value_dim; ++i) {
-        out[i] = (acc[i] + acc[2 * value_dim + i]) + (acc[value_dim + i] + acc[3 * value_dim + i]);
-    }
-}
-
-// Attention of one query head as llama.cpp computes it without flash attention:
-// kq = K q per position (ggml_vec_dot_f32 for F32 keys), soft_max_ext (scale, causal mask,
-// ggml's exp in 16-lane chunks summed chunk by chunk in double), then kqv = V^T kq as a
-// mul_mat: tinyBLAS (16 position lanes) for a batch of 2+ tokens, ggml_vec_dot (64 position
-// slots) for one. F16 values meet the weights rounded to F16 (mul_mat converts kq to F16);
-// Q8_0 values (llama.cpp takes them only with flash attention) are dequantized, q * d, and
-// FMA'd with the F32 weights. Masked cache cells beyond `n` add exact zeros in llama.cpp, so
-// leaving them out changes no bit as long as llama.cpp's padded KV length is a multiple of 64
-// (it pads to 256).
-HM_INL void attend_kv_body(const float *q, const uint8_t *keys, int32_t k_type, int64_t k_row_bytes,
-                           const uint8_t *values, int32_t v_type, int64_t v_row_bytes, int64_t first, int64_t n,
-                           int64_t head_dim, int64_t value_dim, float scale, int batched, const float *sink,
-                           float *scores, float *acc, void *q_scratch, float *out) {
-    // Positions before `first` (outside a sliding window) are masked: -inf scores, weight 0;
-    // lanes stay assigned by absolute position.
-    if (k_type == HM_KV_F32) {
-        for (int64_t p = first; p < n; ++p) scores[p] = dot_body((const float *)(keys + p * k_row_bytes), q, head_dim) * scale;
-    } else {
-        quantized_scores(q, keys, k_type, k_row_bytes, first, n, head_dim, scale, (uint8_t *)q_scratch, scores);
-    }
-    attend_softmax(scores, first, n, sink);
     const int slots = batched ? 16 : 64;
     memset(acc, 0, (size_t)slots * (size_t)value_dim * sizeof(float));
     if (v_type == HM_KV_F16 && (hm_cpu_features() & 19) == 19) {
@@ -204,7 +163,27 @@ HM_INL void attend_kv_body(const float *q, const uint8_t *keys, int32_t k_type, 
             }
         }
     }
-    attend_reduce(acc, value_dim, batched, out);
+    // The lane reduction row-wise over the value dims (same tree, vectorised across i).
+    if (!batched) {
+        for (int l = 0; l < 16; ++l) {
+            float *a = acc + l * value_dim;
+            const float *b = acc + (32 + l) * value_dim, *c = acc + (16 + l) * value_dim, *d = acc + (48 + l) * value_dim;
+            for (int64_t i = 0; i < value_dim; ++i) a[i] = (a[i] + b[i]) + (c[i] + d[i]);
+        }
+    }
+    for (int l = 0; l < 8; ++l) {
+        float *a = acc + l * value_dim;
+        const float *b = acc + (8 + l) * value_dim;
+        for (int64_t i = 0; i < value_dim; ++i) a[i] = b[i] + a[i];
+    }
+    for (int l = 0; l < 4; ++l) {
+        float *a = acc + l * value_dim;
+        const float *b = acc + (4 + l) * value_dim;
+        for (int64_t i = 0; i < value_dim; ++i) a[i] = b[i] + a[i];
+    }
+    for (int64_t i = 0; i < value_dim; ++i) {
+        out[i] = (acc[i] + acc[2 * value_dim + i]) + (acc[value_dim + i] + acc[3 * value_dim + i]);
+    }
 }
 
 HM_DISPATCH_VOID(attend_kv, (const float *q, const uint8_t *k, int32_t kt, int64_t kb, const uint8_t *v, int32_t vt,
@@ -226,44 +205,4 @@ void hm_attend_ggml_f32(const float *q, const float *keys, int64_t k_stride, con
                         const float *sink, float *scores, float *acc, float *out) {
     hm_attend_ggml_kv(q, keys, HM_KV_F32, k_stride * 4, values, HM_KV_F32, v_stride * 4, first, n, head_dim, value_dim,
                       scale, batched, sink, scores, acc, NULL, out);
-}
-
-// The `heads` query heads of one GQA group over their shared F16 keys and values: each head's
-// arithmetic is hm_attend_ggml_kv's, but every key and value row is read and converted once for
-// the whole group. Other types, or a CPU without AVX2 + F16C, run the heads one by one.
-HM_FAST static void attend_group_f16(int64_t heads, const float *q, int64_t q_stride, const uint8_t *keys, int64_t k_row_bytes,
-                                     const uint8_t *values, int64_t v_row_bytes, int64_t first, int64_t n, int64_t head_dim,
-                                     int64_t value_dim, float scale, int batched, const float *sinks, float *scores,
-                                     int64_t score_stride, float *acc, int64_t acc_stride, uint8_t *q_scratch, float *out,
-                                     int64_t out_stride) {
-    for (int64_t h = 0; h < heads; ++h) store_row(HM_KV_F16, q + h * q_stride, q_scratch + h * 2 * head_dim, head_dim);
-    hm_kv_scores_f16_group(heads, q_scratch, keys, k_row_bytes, first, n, head_dim, scale, scores, score_stride);
-    const int slots = batched ? 16 : 64;
-    for (int64_t h = 0; h < heads; ++h) {
-        float *sc = scores + h * score_stride;
-        attend_softmax(sc, first, n, sinks ? sinks + h : NULL);
-        for (int64_t p = first; p < n; ++p) sc[p] = fp16_to_fp32(fp32_to_fp16(sc[p]));
-        memset(acc + h * acc_stride, 0, (size_t)slots * (size_t)value_dim * sizeof(float));
-    }
-    hm_kv_accumulate_f16_group(heads, values, v_row_bytes, scores, score_stride, first, n, value_dim, slots, acc, acc_stride);
-    for (int64_t h = 0; h < heads; ++h) attend_reduce(acc + h * acc_stride, value_dim, batched, out + h * out_stride);
-}
-
-void hm_attend_ggml_kv_group(int64_t heads, const float *q, int64_t q_stride, const void *keys, int32_t k_type,
-                             int64_t k_row_bytes, const void *values, int32_t v_type, int64_t v_row_bytes, int64_t first,
-                             int64_t n, int64_t head_dim, int64_t value_dim, float scale, int32_t batched,
-                             const float *sinks, float *scores, int64_t score_stride, float *acc, int64_t acc_stride,
-                             void *q_scratch, float *out, int64_t out_stride) {
-    if (k_type == HM_KV_F16 && v_type == HM_KV_F16 && heads > 1 && head_dim <= 512 && value_dim <= 512 &&
-        (hm_cpu_features() & 19) == 19) {
-        attend_group_f16(heads, q, q_stride, (const uint8_t *)keys, k_row_bytes, (const uint8_t *)values, v_row_bytes, first,
-                         n, head_dim, value_dim, scale, batched, sinks, scores, score_stride, acc, acc_stride,
-                         (uint8_t *)q_scratch, out, out_stride);
-        return;
-    }
-    for (int64_t h = 0; h < heads; ++h) {
-        hm_attend_ggml_kv(q + h * q_stride, keys, k_type, k_row_bytes, values, v_type, v_row_bytes, first, n, head_dim,
-                          value_dim, scale, batched, sinks ? sinks + h : NULL, scores + h * score_stride,
-                          acc + h * acc_stride, (uint8_t *)q_scratch + h * 2 * head_dim, out + h * out_stride);
-    }
 }

@@ -58,83 +58,9 @@ HM_AVX2 void hm_kv_scores_f16(const void *query, const void *keys, int64_t k_row
     }
 }
 
-// hm_kv_scores_f16 for `heads` F16 queries (2 * head_dim bytes apart) over the same keys:
-// each key row is converted once into floats, then every head's dot runs ggml_vec_dot_f16's
-// steps on it. Head h's scores land at scores + h * score_stride.
-HM_AVX2 void hm_kv_scores_f16_group(int64_t heads, const void *queries, const void *keys, int64_t k_row_bytes, int64_t first,
-                                    int64_t n, int64_t head_dim, float scale, float *scores, int64_t score_stride) {
-    enum { MAX_DIM = 512, MAX_HEADS = 16 };
-    if (heads > MAX_HEADS) {
-        for (int64_t h = 0; h < heads; h += MAX_HEADS) {
-            const int64_t g = heads - h < MAX_HEADS ? heads - h : MAX_HEADS;
-            hm_kv_scores_f16_group(g, (const uint8_t *)queries + h * 2 * head_dim, keys, k_row_bytes, first, n, head_dim, scale,
-                                   scores + h * score_stride, score_stride);
-        }
-        return;
-    }
-    float q[MAX_HEADS][MAX_DIM], k[MAX_DIM];
-    const int64_t vec = head_dim & ~(int64_t)7;
-    for (int64_t h = 0; h < heads; ++h) {
-        const uint8_t *qh = (const uint8_t *)queries + h * 2 * head_dim;
-        for (int64_t i = 0; i < vec; i += 8) _mm256_storeu_ps(q[h] + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(qh + 2 * i))));
-        for (int64_t i = vec; i < head_dim; ++i) q[h][i] = hm_h2f(qh + 2 * i);
-    }
-    const uint8_t *rows = (const uint8_t *)keys;
-    for (int64_t p = first; p < n; ++p) {
-        const uint8_t *x = rows + p * k_row_bytes;
-        for (int64_t i = 0; i < vec; i += 8) _mm256_storeu_ps(k + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + 2 * i))));
-        for (int64_t i = vec; i < head_dim; ++i) k[i] = hm_h2f(x + 2 * i);
-        for (int64_t h = 0; h < heads; ++h) {
-            const float *qh = q[h];
-            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-            int64_t i = 0;
-            for (; i + 32 <= head_dim; i += 32) {
-                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(k + i), _mm256_loadu_ps(qh + i), a0);
-                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(k + i + 8), _mm256_loadu_ps(qh + i + 8), a1);
-                a2 = _mm256_fmadd_ps(_mm256_loadu_ps(k + i + 16), _mm256_loadu_ps(qh + i + 16), a2);
-                a3 = _mm256_fmadd_ps(_mm256_loadu_ps(k + i + 24), _mm256_loadu_ps(qh + i + 24), a3);
-            }
-            for (; i + 8 <= head_dim; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(k + i), _mm256_loadu_ps(qh + i), a0);
-            double sum = hm_hsum_f32x8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-            for (; i < head_dim; ++i) sum += (double)(k[i] * qh[i]);
-            scores[h * score_stride + p] = (float)sum * scale;
-        }
-    }
-}
-
-// hm_kv_accumulate_f16 for `heads` weight rows (score_stride apart) over the same value rows:
-// each row is converted once, then every head's lane accumulator (acc_stride apart) takes its FMAs.
-HM_AVX2 void hm_kv_accumulate_f16_group(int64_t heads, const void *values, int64_t v_row_bytes, const float *weights,
-                                        int64_t score_stride, int64_t first, int64_t n, int64_t value_dim, int64_t slots,
-                                        float *acc, int64_t acc_stride) {
-    enum { MAX_DIM = 512 };
-    float v[MAX_DIM];
-    const uint8_t *rows = (const uint8_t *)values;
-    const int64_t vec = value_dim & ~(int64_t)7;
-    for (int64_t p = first; p < n; ++p) {
-        const uint8_t *row = rows + p * v_row_bytes;
-        for (int64_t i = 0; i < vec; i += 8) _mm256_storeu_ps(v + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + 2 * i))));
-        for (int64_t i = vec; i < value_dim; ++i) v[i] = hm_h2f(row + 2 * i);
-        const int64_t slot = (p % slots) * value_dim;
-        for (int64_t h = 0; h < heads; ++h) {
-            float *a = acc + h * acc_stride + slot;
-            const float ws = weights[h * score_stride + p];
-            const __m256 w = _mm256_set1_ps(ws);
-            int64_t i = 0;
-            for (; i < vec; i += 8) _mm256_storeu_ps(a + i, _mm256_fmadd_ps(_mm256_loadu_ps(v + i), w, _mm256_loadu_ps(a + i)));
-            for (; i < value_dim; ++i) a[i] = fmaf(v[i], ws, a[i]);
-        }
-    }
-}
-
 #else
 void hm_kv_accumulate_f16(const void *values, int64_t v_row_bytes, const float *weights, int64_t first, int64_t n,
                           int64_t value_dim, int64_t slots, float *acc) { __builtin_trap(); }
 void hm_kv_scores_f16(const void *query, const void *keys, int64_t k_row_bytes, int64_t first, int64_t n,
                       int64_t head_dim, float scale, float *scores) { __builtin_trap(); }
-void hm_kv_scores_f16_group(int64_t heads, const void *queries, const void *keys, int64_t k_row_bytes, int64_t first,
-                            int64_t n, int64_t head_dim, float scale, float *scores, int64_t score_stride) { __builtin_trap(); }
-void hm_kv_accumulate_f16_group(int64_t heads, const void *values, int64_t v_row_bytes, const float *weights,
-                                int64_t score_stride, int64_t first, int64_t n, int64_t value_dim, int64_t slots,
-                                float *acc, int64_t acc_stride) { __builtin_trap(); }
 #endif

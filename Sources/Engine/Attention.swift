@@ -30,8 +30,7 @@ enum Attention {
 
     /// One part of `run`: a range of (token, head) pairs. Later tokens attend to more
     /// positions, so part i takes range parts-1-i: the dynamic scheduler starts the heaviest
-    /// first and ends balanced. Each head runs llama.cpp's arithmetic; the heads of a GQA group
-    /// go to the kernel together (hm_attend_ggml_kv_group), which reads their rows once.
+    /// first and ends balanced. Each head runs llama.cpp's arithmetic (hm_attend_ggml_kv).
     private struct Parts: ParallelBody {
         let s: AttentionShape, scale: Float, layer: Int, cache: KVCache, start: Int
         let q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
@@ -39,13 +38,10 @@ enum Attention {
 
         func run(_ part: Int) {
             let group = s.heads / s.kvHeads
-            let scoreStride = roundedPositions(cache.capacity), accStride = 64 * maxValueDim
             let scores = scratch + part * scratchPerPart
-            let accumulators = scores + group * scoreStride
-            let queryScratch = UnsafeMutableRawPointer(accumulators + group * accStride)
-            // Ranges are whole groups: the group's heads are consecutive pairs of one token.
-            let range = WorkerPool.range(parts - 1 - part, of: parts, total: pairs, granularity: group)
-            for pair in stride(from: range.lowerBound, to: range.upperBound, by: group) {
+            let accumulators = scores + roundedPositions(cache.capacity)
+            let queryScratch = UnsafeMutableRawPointer(accumulators + 64 * maxValueDim)
+            for pair in WorkerPool.range(parts - 1 - part, of: parts, total: pairs, granularity: group) {
                 let t = pair / s.heads, h = pair % s.heads
                 let kvHead = h / group
                 let qh = q + t * s.qDim + h * s.headDim
@@ -55,25 +51,20 @@ enum Attention {
                 let keys = keyRows + kvHead * cache.types.keys.rowBytes(s.headDim)
                 let valueType = cache.valueType(layer: layer)
                 let values = valueRows + kvHead * (s.valuesInKeys ? cache.types.keys.rowBytes(s.headDim) : valueType.rowBytes(s.valueDim))
-                hm_attend_ggml_kv_group(Int64(group), qh, Int64(s.headDim), keys, cache.types.keys.kernelCode, Int64(keyStride),
-                                        values, valueType.kernelCode, Int64(valueStride), Int64(first), Int64(p + 1),
-                                        Int64(s.headDim), Int64(s.valueDim), scale, batched ? 1 : 0, sinks.map { $0 + h },
-                                        scores, Int64(scoreStride), accumulators, Int64(accStride), queryScratch, o,
-                                        Int64(s.valueDim))
+                hm_attend_ggml_kv(qh, keys, cache.types.keys.kernelCode, Int64(keyStride), values, valueType.kernelCode,
+                                  Int64(valueStride), Int64(first), Int64(p + 1), Int64(s.headDim), Int64(s.valueDim), scale,
+                                  batched ? 1 : 0, sinks.map { $0 + h }, scores, accumulators, queryScratch, o)
             }
         }
     }
 
     static func roundedPositions(_ n: Int) -> Int { (n + 15) / 16 * 16 }
 
-    /// Scratch one part needs per head of a GQA group: a score row, the kernel's 64 value
-    /// accumulators and the query converted to the keys' type (2 bytes per element at most),
-    /// for the widest attention layer and the largest group.
+    /// Scratch one part needs: a score row, the kernel's 64 value accumulators and the query
+    /// converted to the keys' type (2 bytes per element at most), for the widest attention layer.
     static func scratchFloatsPerPart(config c: ModelConfig, capacity: Int) -> Int {
-        let shapes = (0..<c.layerCount).map { c.attentionShape($0) }
-        let widestHead = shapes.map(\.headDim).max() ?? 0
-        let group = shapes.map { $0.heads / max(1, $0.kvHeads) }.max() ?? 1
-        return group * (roundedPositions(capacity) + 64 * c.maxValueDim + roundedPositions(widestHead))
+        let widestHead = (0..<c.layerCount).map { c.attentionShape($0).headDim }.max() ?? 0
+        return roundedPositions(capacity) + 64 * c.maxValueDim + roundedPositions(widestHead)
     }
 
     static func scratchFloats(config c: ModelConfig, capacity: Int, pool: WorkerPool) -> Int {

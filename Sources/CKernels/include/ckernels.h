@@ -154,20 +154,6 @@ void hm_kv_accumulate_f16(const void *values, int64_t v_row_bytes, const float *
                           int64_t value_dim, int64_t slots, float *acc);
 void hm_kv_scores_f16(const void *query, const void *keys, int64_t k_row_bytes, int64_t first, int64_t n,
                       int64_t head_dim, float scale, float *scores);
-/// The same over the `heads` queries of one GQA group sharing the rows (each row read once).
-void hm_kv_scores_f16_group(int64_t heads, const void *queries, const void *keys, int64_t k_row_bytes, int64_t first,
-                            int64_t n, int64_t head_dim, float scale, float *scores, int64_t score_stride);
-void hm_kv_accumulate_f16_group(int64_t heads, const void *values, int64_t v_row_bytes, const float *weights,
-                                int64_t score_stride, int64_t first, int64_t n, int64_t value_dim, int64_t slots,
-                                float *acc, int64_t acc_stride);
-/// hm_attend_ggml_kv for the `heads` query heads of one GQA group (queries q_stride floats
-/// apart, outputs out_stride apart, per-head scratch: scores score_stride floats, accumulators
-/// acc_stride floats, 2 * head_dim bytes of query scratch): bit-identical to one call per head.
-void hm_attend_ggml_kv_group(int64_t heads, const float *q, int64_t q_stride, const void *keys, int32_t k_type,
-                             int64_t k_row_bytes, const void *values, int32_t v_type, int64_t v_row_bytes, int64_t first,
-                             int64_t n, int64_t head_dim, int64_t value_dim, float scale, int32_t batched,
-                             const float *sinks, float *scores, int64_t score_stride, float *acc, int64_t acc_stride,
-                             void *q_scratch, float *out, int64_t out_stride);
 /// hm_attend_ggml_kv with F32 rows k_stride / v_stride floats apart.
 void hm_attend_ggml_f32(const float *q, const float *keys, int64_t k_stride, const float *values, int64_t v_stride,
                         int64_t first, int64_t n, int64_t head_dim, int64_t value_dim, float scale, int32_t batched,
