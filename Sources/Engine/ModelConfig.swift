@@ -206,8 +206,7 @@ public struct ModelConfig: Sendable, Equatable {
     public func attentionScale(_ layer: Int) -> Float {
         attentionScale != 0 ? attentionScale : 1 / Float(attentionShape(layer).headDim).squareRoot()
     }
-    /// The widest shape over the layers (scratch buffers are sized by it).
-    var attentionShapes: [AttentionShape] { (0..<layerCount).map(attentionShape) }
+    /// The widest shapes over the layers (scratch buffers are sized by them).
     var maxQDim: Int { widestOverLayers(\.qDim) ?? qDim }
     var maxKVDim: Int { widestOverLayers(\.kvDim) ?? kvDim }
     var maxVDim: Int { widestOverLayers(\.vDim) ?? vDim }
