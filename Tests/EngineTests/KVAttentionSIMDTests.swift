@@ -8,7 +8,7 @@ import Testing
 /// times the scale, and the weighted value sum as one fused multiply-add per element and position into
 /// `slots` lane accumulators. Bit-identical, on fresh random rows.
 struct KVAttentionSIMDTests {
-    static let shapes: [(headDim: Int, valueDim: Int)] = [(64, 64), (128, 96), (40, 24), (256, 512)]
+    static let shapes: [(headDim: Int, valueDim: Int)] = [(64, 64), (128, 96), (40, 24), (256, 512), (36, 20)]
 
     func halves(_ n: Int, _ rng: inout SeededGenerator) -> [UInt16] {
         (0..<n).map { _ in
@@ -51,6 +51,35 @@ struct KVAttentionSIMDTests {
                 }
             }
             #expect(accSIMD.map(\.bitPattern) == accPlain.map(\.bitPattern), "slots \(slots) seed=\(seed)")
+        }
+    }
+
+    /// The softmax step: the max, ggml's exp per lane (with lanes far below the max, whose
+    /// exponent leaves the fast range), the chunk sums, a sink and the F16 rounding of the weights.
+    @Test func softmaxIsBitIdenticalToThePortableLoops() throws {
+        try #require((hm_cpu_features() & 19) == 19, "needs AVX2 + F16C")
+        let seed = UInt64.random(in: 0...UInt64.max)
+        var rng = SeededGenerator(seed: seed)
+        for n in [1, 15, 16, 37, 150, 203] {
+            for first in [0, 5, 17] where first < n {
+                for sink: Float? in [nil, 1.5] {
+                    for round: Int32 in [0, 1] {
+                        // Mostly within 20 of each other; one in eight far below (exp's slow lanes).
+                        let scores: [Float] = (0..<n).map { _ in
+                            let unit = Float(Double(rng.next() >> 11) / Double(UInt64(1) << 53))
+                            return rng.next() % 8 == 0 ? -90 - 60 * unit : 20 * unit - 10
+                        }
+                        var simd = scores, plain = scores
+                        let sinkRow = sink.map { [$0] } ?? []
+                        sinkRow.withUnsafeBufferPointer { sp in
+                            hm_kv_softmax(&simd, Int64(first), Int64(n), sink == nil ? nil : sp.baseAddress, round)
+                            hm_kv_softmax_portable(&plain, Int64(first), Int64(n), sink == nil ? nil : sp.baseAddress, round)
+                        }
+                        #expect(simd[first...].map(\.bitPattern) == plain[first...].map(\.bitPattern),
+                                "n \(n) first \(first) sink \(String(describing: sink)) round \(round) seed=\(seed)")
+                    }
+                }
+            }
         }
     }
 }

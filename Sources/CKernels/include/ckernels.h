@@ -147,6 +147,24 @@ void hm_attend_ggml_kv(const float *q, const void *keys, int32_t k_type, int64_t
                        int32_t v_type, int64_t v_row_bytes, int64_t first, int64_t n, int64_t head_dim,
                        int64_t value_dim, float scale, int32_t batched, const float *sink, float *scores, float *acc,
                        void *q_scratch, float *out);
+/// One query of a tile: its head's query row, its output row, the positions first..<n it
+/// sees, and its sink logit or NULL.
+typedef struct {
+    const float *q;
+    float *out;
+    int64_t first, n;
+    const float *sink;
+} hm_attention_query;
+/// hm_attend_ggml_kv (batched) for `count` queries that read the same KV head, bit-identical to
+/// one call per query but reading each key and value row once per tile. Query i's scratch
+/// starts at scratch + i * row_floats: its scores (n floats rounded up to 16) at 0, 16 *
+/// value_dim accumulators at acc_offset and the converted query (2 * head_dim bytes) at
+/// query_offset. `block`: HM_KV_TILE_ROWS * max(head_dim, value_dim) floats of scratch.
+enum { HM_KV_TILE_ROWS = 64 };
+void hm_attend_ggml_kv_tile(const hm_attention_query *queries, int32_t count, const void *keys, int32_t k_type,
+                            int64_t k_row_bytes, const void *values, int32_t v_type, int64_t v_row_bytes,
+                            int64_t head_dim, int64_t value_dim, float scale, float *scratch, int64_t row_floats,
+                            int64_t acc_offset, int64_t query_offset, float *block);
 /// AVX2 + F16C steps of hm_attend_ggml_kv over F16 rows, bit-identical to its portable loops
 /// (kv_attention_x86.c): the value rows' weighted sum into `slots` lane accumulators, and the
 /// scaled key scores (ggml_vec_dot_f16 per row, query already F16, head_dim <= 512).
@@ -154,6 +172,19 @@ void hm_kv_accumulate_f16(const void *values, int64_t v_row_bytes, const float *
                           int64_t value_dim, int64_t slots, float *acc);
 void hm_kv_scores_f16(const void *query, const void *keys, int64_t k_row_bytes, int64_t first, int64_t n,
                       int64_t head_dim, float scale, float *scores);
+/// A tile's block of F16 rows widened once for all its queries, and the two steps over such a
+/// block (row p at block + (p - base) * dim), bit-identical to hm_kv_scores_f16 /
+/// hm_kv_accumulate_f16 over the F16 rows (scores need head_dim % 8 == 0).
+void hm_kv_widen_f16(const void *rows, int64_t row_bytes, int64_t lo, int64_t hi, int64_t dim, float *out);
+void hm_kv_scores_widened(const void *query, const float *block, int64_t base, int64_t first, int64_t n,
+                          int64_t head_dim, float scale, float *scores);
+void hm_kv_accumulate_widened(const float *block, int64_t base, const float *weights, int64_t first, int64_t n,
+                              int64_t value_dim, int64_t slots, float *acc);
+/// Attention's softmax over scores[first..<n] in place (ggml's exp in 16-lane chunks summed in
+/// double, an optional sink, then the F16 rounding of the weights when `round_f16`): the AVX2
+/// form and the portable loops it is bit-identical to.
+void hm_kv_softmax(float *scores, int64_t first, int64_t n, const float *sink, int32_t round_f16);
+void hm_kv_softmax_portable(float *scores, int64_t first, int64_t n, const float *sink, int32_t round_f16);
 /// hm_attend_ggml_kv with F32 rows k_stride / v_stride floats apart.
 void hm_attend_ggml_f32(const float *q, const float *keys, int64_t k_stride, const float *values, int64_t v_stride,
                         int64_t first, int64_t n, int64_t head_dim, int64_t value_dim, float scale, int32_t batched,
