@@ -54,6 +54,18 @@ HM_INL float reduce16(const float *v) {
     return (h4[0] + h4[2]) + (h4[1] + h4[3]);
 }
 
+// One 16-lane chunk of attention's softmax from position c: lanes in first..<n become
+// ggml's exp(score - m), the others 0 (written back below n); returns their reduce16 sum.
+HM_INL float softmax_exp_chunk(float *scores, int64_t c, int64_t first, int64_t n, float m) {
+    float v[16];
+    for (int l = 0; l < 16; ++l) {
+        const int64_t p = c + l;
+        v[l] = p >= first && p < n ? ggml_lane_expf(scores[p] - m) : 0.0f;
+        if (p < n) scores[p] = v[l];
+    }
+    return reduce16(v);
+}
+
 // ggml_vec_dot_f32 (AVX-512: 4 accumulators of 16 lanes over steps of 64, a fixed reduction
 // tree, then the leftovers added to the float sum).
 HM_INL float dot_body(const float *x, const float *y, int64_t n) {

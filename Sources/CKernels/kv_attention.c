@@ -119,15 +119,7 @@ HM_INL void softmax_weights_portable(float *scores, int64_t first, int64_t n, co
     for (int64_t p = first; p < n; ++p) m = scores[p] > m ? scores[p] : m;
     if (sink) m = *sink > m ? *sink : m;
     double sum = 0;
-    for (int64_t c = 0; c < n; c += 16) {
-        float v[16];
-        for (int l = 0; l < 16; ++l) {
-            const int64_t p = c + l;
-            v[l] = p >= first && p < n ? ggml_lane_expf(scores[p] - m) : 0.0f;
-            if (p < n) scores[p] = v[l];
-        }
-        sum += (double)reduce16(v);
-    }
+    for (int64_t c = 0; c < n; c += 16) sum += (double)softmax_exp_chunk(scores, c, first, n, m);
     if (sink) sum += (double)expf(*sink - m);
     const float inv = (float)(1.0 / sum);
     for (int64_t p = first; p < n; ++p) scores[p] *= inv;
@@ -256,7 +248,7 @@ HM_INL void attend_tile_body(const hm_attention_query *queries, int32_t count, c
         for (int32_t i = 0; i < count; ++i) {
             const hm_attention_query *qi = &queries[i];
             float *row = scratch + i * row_floats;
-            const int64_t from = b > qi->first ? b : qi->first, to = end < qi->n ? end : qi->n;
+            const int64_t from = b > qi->first ? b : qi->first, to = end < qi->n ? end : qi->n;  // its rows in the block
             if (from >= to) continue;
             if (widen_keys) {
                 hm_kv_scores_widened(row + query_offset, block, b, from, to, head_dim, scale, row);
@@ -276,7 +268,7 @@ HM_INL void attend_tile_body(const hm_attention_query *queries, int32_t count, c
         for (int32_t i = 0; i < count; ++i) {
             const hm_attention_query *qi = &queries[i];
             float *row = scratch + i * row_floats;
-            const int64_t from = b > qi->first ? b : qi->first, to = end < qi->n ? end : qi->n;
+            const int64_t from = b > qi->first ? b : qi->first, to = end < qi->n ? end : qi->n;  // its rows in the block
             if (from >= to) continue;
             if (widen_values) {
                 hm_kv_accumulate_widened(block, b, row, from, to, value_dim, 16, row + acc_offset);

@@ -226,13 +226,7 @@ HM_AVX2 void hm_kv_softmax(float *scores, int64_t first, int64_t n, const float 
             sum += (double)reduce16_x8(lo, hi);
             continue;
         }
-        float v[16];
-        for (int l = 0; l < 16; ++l) {
-            const int64_t q = c + l;
-            v[l] = q >= first && q < n ? ggml_lane_expf(scores[q] - m) : 0.0f;
-            if (q < n) scores[q] = v[l];
-        }
-        sum += (double)reduce16(v);
+        sum += (double)softmax_exp_chunk(scores, c, first, n, m);  // an edge chunk, lane by lane
     }
     if (sink) sum += (double)expf(*sink - m);
     const float inv = (float)(1.0 / sum);
