@@ -102,9 +102,37 @@ public enum Kernels {
                    activations.row(token: 0), activations.rowBytes, Int64(tokens), out, Int64(outStride))
             return
         }
+        if CPU.avx2, tokens >= tiledMinTokens, rows.count >= 8, let tiled = tiledKernel(type) {
+            checkShapes(type, cols, activations, tokens)
+            let aligned = rows.count - rows.count % 8
+            tiled(weights + rows.lowerBound * rowBytes, rowBytes, Int64(cols), Int64(aligned), activations.row(token: 0),
+                  activations.rowBytes, Int64(tokens), out, Int64(outStride))
+            if aligned < rows.count {
+                matmul(path: .simd, type: type, weights: weights, rowBytes: rowBytes, cols: cols,
+                       rows: rows.lowerBound + aligned..<rows.upperBound, activations: activations, tokens: tokens,
+                       out: out + aligned, outStride: outStride)
+            }
+            return
+        }
         matmul(
             path: CPU.avx2 ? .simd : .portable, type: type, weights: weights, rowBytes: rowBytes, cols: cols,
             rows: rows, activations: activations, tokens: tokens, out: out, outStride: outStride)
+    }
+
+    /// Batches from this many tokens take the tiled kernels, which decode eight weight rows once
+    /// for the whole batch (kquant_tiled_x86.c); fewer tokens, and decode, take the per-dot ones.
+    static let tiledMinTokens = 4
+
+    /// The tiled prompt-batch kernel of `type`, where there is one (AVX2 only).
+    static func tiledKernel(_ type: GGMLType) -> CMatmul? {
+        switch type {
+        case .q2_K: return hm_matmul_q2_K_q8_K_tiled
+        case .q3_K: return hm_matmul_q3_K_q8_K_tiled
+        case .q5_K: return hm_matmul_q5_K_q8_K_tiled
+        case .q6_K: return hm_matmul_q6_K_q8_K_tiled
+        case .iq4_xs: return hm_matmul_iq4_xs_q8_K_tiled
+        default: return nil
+        }
     }
 
     /// Whether `repackRows8` can repack a `rows x cols` matrix of `type` on this CPU.

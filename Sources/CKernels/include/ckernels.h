@@ -32,6 +32,14 @@ HM_MATMUL_DECL(hm_matmul_q4_K_q8_K_gemm);
 HM_MATMUL_DECL(hm_matmul_q4_K_q8_K_vec_dot);
 HM_MATMUL_DECL(hm_matmul_q5_K_q8_K);
 HM_MATMUL_DECL(hm_matmul_q6_K_q8_K);
+/// Prompt batches of the types the AVX2 build of llama.cpp does not repack: eight rows decoded
+/// once into integer tiles, then every token (kquant_tiled_x86.c). rows % 8 == 0; float order
+/// differs from the per-dot kernels above by a few ulp.
+HM_MATMUL_DECL(hm_matmul_q2_K_q8_K_tiled);
+HM_MATMUL_DECL(hm_matmul_q3_K_q8_K_tiled);
+HM_MATMUL_DECL(hm_matmul_q5_K_q8_K_tiled);
+HM_MATMUL_DECL(hm_matmul_q6_K_q8_K_tiled);
+HM_MATMUL_DECL(hm_matmul_iq4_xs_q8_K_tiled);
 HM_MATMUL_DECL(hm_matmul_q8_0_q8_0);
 HM_MATMUL_DECL(hm_matmul_q4_0_q8_0);
 // Formats read from downloaded files: Q4_1/Q5_1 take Q8_1 activations (fp16 d, fp16 s = d * sum(q),

@@ -1,0 +1,221 @@
+// Prompt-batch products for the 256-element types llama.cpp's AVX2 build does not repack (Q2_K,
+// Q3_K, Q5_K, Q6_K, IQ4_XS) with Q8_K activations. The per-dot kernels decode every weight block
+// again for every token, which makes a batch cost as much per token as decode. Here eight weight
+// rows are decoded once into a tile of integer codes and scales, and every token of the batch is
+// multiplied against the tile:
+// - codes: 4 consecutive elements of each of the 8 rows per 32-byte vector, so one broadcast of
+//   4 activation bytes and one maddubs serve 8 rows at once (unsigned codes, or signed ones with
+//   the sign moved onto the activation, as ggml does for signed weights);
+// - the integer scale of each 16-element group is multiplied in by madd; offsets and mins pair
+//   with the activations' 16-element sums (Q8_K's bsums).
+// Integer sums are exact; per block each row adds d * yd * sum (and dmin * yd * mins), so the
+// float order differs from the per-dot kernels (one chain per output instead of eight lanes):
+// a few ulp apart, tested against the float64 reference (TiledKQuantTests).
+#include "ckernels.h"
+#include "x86_common.h"
+#include "block_kinds.h"
+
+#pragma clang fp contract(off)
+
+#if defined(__x86_64__)
+
+enum { T_Q2_K, T_Q3_K, T_Q5_K, T_Q6_K, T_IQ4_XS };
+static const uint8_t t_block_bytes[] = {84, 110, 176, 210, 136};
+
+// How a kind's group offsets enter: none, into the d-scaled sum (Q3_K's -4, Q6_K's -32), or into
+// a separate sum scaled by the block's dmin (Q2_K, Q5_K mins).
+enum { T_NO_MINS, T_MINS_IN_D, T_MINS_DMIN };
+static inline int t_mins(int kind) {
+    return kind == T_Q2_K || kind == T_Q5_K ? T_MINS_DMIN : kind == T_IQ4_XS ? T_NO_MINS : T_MINS_IN_D;
+}
+
+// Element quads whose int16 pair sums are added before the scale's madd, as far as they cannot
+// overflow: |code| * 127 * 2 per quad is at most 3048 (Q2_K), 7112 (Q3_K), 7874 (Q5_K), 16002
+// (Q6_K), 32258 (IQ4_XS).
+static inline int t_presum(int kind) { return kind == T_Q6_K ? 2 : kind == T_IQ4_XS ? 1 : 4; }
+
+// Eight rows x one 256-element block, decoded (2880 bytes).
+typedef struct {
+    uint8_t q[64][8][4];  // [element / 4][row][element % 4]
+    int16_t sc[16][8][2]; // [group of 16][row]: the group's scale, twice (one per maddubs pair)
+    int16_t mn[8][8][2];  // [group pair][row]: offsets of groups 2p, 2p + 1 (paired with bsums)
+    float d[8], dmin[8];
+} t_tile;
+
+// One row's block: codes in element order, per-group scales and offsets (already negated).
+// Plain loops over 32 elements, which the compiler vectorises.
+HM_AVX2 HM_INLINE void t_decode(int kind, const uint8_t *x, uint8_t codes[256], int16_t sc[16], int16_t mn[16],
+                              float *d, float *dmin) {
+    *dmin = 0.0f;
+    switch (kind) {
+    case T_Q2_K:
+        for (int h = 0; h < 2; ++h)
+            for (int j = 0; j < 4; ++j)
+                for (int l = 0; l < 32; ++l) codes[128 * h + 32 * j + l] = (x[16 + 32 * h + l] >> (2 * j)) & 3;
+        for (int g = 0; g < 16; ++g) { sc[g] = x[g] & 0xF; mn[g] = -(int16_t)(x[g] >> 4); }
+        *d = hm_h2f(x + 80); *dmin = hm_h2f(x + 82);
+        break;
+    case T_Q3_K:
+        for (int h = 0; h < 2; ++h)
+            for (int j = 0; j < 4; ++j)
+                for (int l = 0; l < 32; ++l)
+                    codes[128 * h + 32 * j + l] = ((x[32 + 32 * h + l] >> (2 * j)) & 3) | (((x[l] >> (4 * h + j)) & 1) << 2);
+        for (int g = 0; g < 16; ++g) { sc[g] = (int16_t)hm_q3_K_scale(x + 96, g); mn[g] = (int16_t)(-4 * sc[g]); }
+        *d = hm_h2f(x + 108);
+        break;
+    case T_Q5_K: {
+        for (int c = 0; c < 4; ++c)
+            for (int half = 0; half < 2; ++half)
+                for (int l = 0; l < 32; ++l) {
+                    const int i = 64 * c + 32 * half + l;
+                    codes[i] = ((x[48 + 32 * c + l] >> (4 * half)) & 0xF) | (((x[16 + l] >> (i / 32)) & 1) << 4);
+                }
+        const uint8_t *q = x + 4;
+        for (int s = 0; s < 8; ++s) {
+            const int scale = s < 4 ? q[s] & 63 : (q[s + 4] & 0xF) | ((q[s - 4] >> 6) << 4);
+            const int min = s < 4 ? q[s + 4] & 63 : (q[s + 4] >> 4) | ((q[s] >> 6) << 4);
+            sc[2 * s] = sc[2 * s + 1] = (int16_t)scale;
+            mn[2 * s] = mn[2 * s + 1] = (int16_t)-min;
+        }
+        *d = hm_h2f(x); *dmin = hm_h2f(x + 2);
+        break;
+    }
+    case T_Q6_K:
+        for (int h = 0; h < 2; ++h)
+            for (int j = 0; j < 4; ++j)
+                for (int l = 0; l < 32; ++l)
+                    codes[128 * h + 32 * j + l] = ((x[64 * h + 32 * (j & 1) + l] >> (4 * (j >> 1))) & 0xF)
+                        | (((x[128 + 32 * h + l] >> (2 * j)) & 3) << 4);
+        for (int g = 0; g < 16; ++g) { sc[g] = (int8_t)x[192 + g]; mn[g] = (int16_t)(-32 * sc[g]); }
+        *d = hm_h2f(x + 208);
+        break;
+    default: // T_IQ4_XS: signed code-book values
+        for (int ib = 0; ib < 8; ++ib)
+            for (int l = 0; l < 16; ++l) {
+                const uint8_t b = x[8 + 16 * ib + l];
+                codes[32 * ib + l] = (uint8_t)hm_iq4nl_values[b & 0xF];
+                codes[32 * ib + 16 + l] = (uint8_t)hm_iq4nl_values[b >> 4];
+            }
+        for (int g = 0; g < 16; ++g) { sc[g] = (int16_t)hm_iq4_xs_scale(x, g / 2); mn[g] = 0; }
+        *d = hm_h2f(x);
+        break;
+    }
+}
+
+HM_AVX2 static void t_fill(int kind, const uint8_t *w, size_t row_bytes, int64_t first_block, int nb, t_tile *tiles) {
+    uint8_t codes[256];
+    int16_t sc[16], mn[16];
+    for (int r = 0; r < 8; ++r) {
+        for (int b = 0; b < nb; ++b) {
+            t_tile *t = tiles + b;
+            t_decode(kind, w + r * row_bytes + (first_block + b) * t_block_bytes[kind], codes, sc, mn, &t->d[r], &t->dmin[r]);
+            for (int k = 0; k < 64; ++k) memcpy(t->q[k][r], codes + 4 * k, 4);
+            for (int g = 0; g < 16; ++g) t->sc[g][r][0] = t->sc[g][r][1] = sc[g];
+            for (int p = 0; p < 8; ++p) { t->mn[p][r][0] = mn[2 * p]; t->mn[p][r][1] = mn[2 * p + 1]; }
+        }
+    }
+}
+
+HM_AVX2 HM_INLINE __m256i t_bcast4(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+// `nt` (1-4) tokens against `nb` tiles; out holds 8 rows per token (`os` apart) and is added to
+// when `accumulate`. `kind` and `nt` are constants at every call site.
+HM_AVX2 HM_INLINE void t_tokens(int kind, const t_tile *tiles, int nb, const uint8_t *y, size_t yb, int nt,
+                                float *out, int64_t os, int accumulate) {
+    const int mins = t_mins(kind), signed_codes = kind == T_IQ4_XS, presum = t_presum(kind);
+    __m256 o[4];
+    for (int c = 0; c < nt; ++c) o[c] = accumulate ? _mm256_loadu_ps(out + c * os) : _mm256_setzero_ps();
+    for (int b = 0; b < nb; ++b) {
+        const t_tile *t = tiles + b;
+        const uint8_t *yq = y + (size_t)b * HM_Q8_K + 4;
+        __m256i acc[4], macc[4];
+        for (int c = 0; c < nt; ++c) acc[c] = macc[c] = _mm256_setzero_si256();
+        for (int g = 0; g < 16; ++g) {
+            const __m256i s = _mm256_loadu_si256((const __m256i *)t->sc[g]);
+            for (int j0 = 0; j0 < 4; j0 += presum) {
+                __m256i part[4];
+                for (int j = j0; j < j0 + presum; ++j) {
+                    const int k = 4 * g + j;
+                    const __m256i w = _mm256_loadu_si256((const __m256i *)t->q[k]);
+                    const __m256i aw = signed_codes ? _mm256_sign_epi8(w, w) : w;
+                    for (int c = 0; c < nt; ++c) {
+                        __m256i a = t_bcast4(yq + c * yb + 4 * k);
+                        if (signed_codes) a = _mm256_sign_epi8(a, w);
+                        const __m256i p = _mm256_maddubs_epi16(aw, a);
+                        part[c] = j == j0 ? p : _mm256_add_epi16(part[c], p);
+                    }
+                }
+                for (int c = 0; c < nt; ++c) acc[c] = _mm256_add_epi32(acc[c], _mm256_madd_epi16(part[c], s));
+            }
+        }
+        if (mins != T_NO_MINS) {
+            for (int p = 0; p < 8; ++p) {
+                const __m256i m = _mm256_loadu_si256((const __m256i *)t->mn[p]);
+                for (int c = 0; c < nt; ++c) {
+                    const __m256i prod = _mm256_madd_epi16(m, t_bcast4(yq + c * yb + 256 + 4 * p));
+                    if (mins == T_MINS_IN_D) acc[c] = _mm256_add_epi32(acc[c], prod);
+                    else macc[c] = _mm256_add_epi32(macc[c], prod);
+                }
+            }
+        }
+        const __m256 d = _mm256_loadu_ps(t->d), dmin = _mm256_loadu_ps(t->dmin);
+        for (int c = 0; c < nt; ++c) {
+            float yd;
+            memcpy(&yd, yq - 4 + c * yb, 4);
+            const __m256 vyd = _mm256_set1_ps(yd);
+            o[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[c]), _mm256_mul_ps(d, vyd), o[c]);
+            if (mins == T_MINS_DMIN) o[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(macc[c]), _mm256_mul_ps(dmin, vyd), o[c]);
+        }
+    }
+    for (int c = 0; c < nt; ++c) _mm256_storeu_ps(out + c * os, o[c]);
+}
+
+// Blocks per tile pass: 8 x 2880 bytes stay in L1 while every token goes by.
+#define T_CHUNK 8
+
+HM_AVX2 HM_INLINE void t_matmul(int kind, const void *w, size_t row_bytes, int64_t cols, int64_t rows,
+                                const void *act, size_t act_bytes, int64_t tokens, float *out, int64_t out_stride) {
+    t_tile tiles[T_CHUNK];
+    const int64_t blocks = cols / 256;
+    for (int64_t r0 = 0; r0 + 8 <= rows; r0 += 8) {
+        const uint8_t *wr = (const uint8_t *)w + r0 * row_bytes;
+        for (int64_t b0 = 0; b0 < blocks; b0 += T_CHUNK) {
+            const int nb = (int)(blocks - b0 < T_CHUNK ? blocks - b0 : T_CHUNK);
+            t_fill(kind, wr, row_bytes, b0, nb, tiles);
+            const uint8_t *y = (const uint8_t *)act + b0 * HM_Q8_K;
+            int64_t t = 0;
+            for (; t + 4 <= tokens; t += 4)
+                t_tokens(kind, tiles, nb, y + t * act_bytes, act_bytes, 4, out + r0 + t * out_stride, out_stride, b0 > 0);
+            float *o = out + r0 + t * out_stride;
+            y += t * act_bytes;
+            switch (tokens - t) {
+            case 3: t_tokens(kind, tiles, nb, y, act_bytes, 3, o, out_stride, b0 > 0); break;
+            case 2: t_tokens(kind, tiles, nb, y, act_bytes, 2, o, out_stride, b0 > 0); break;
+            case 1: t_tokens(kind, tiles, nb, y, act_bytes, 1, o, out_stride, b0 > 0); break;
+            default: break;
+            }
+        }
+    }
+}
+
+#define T_DEF(name, kind) \
+    HM_AVX2 HM_MATMUL_DECL(name) { t_matmul(kind, w, row_bytes, cols, rows, act, act_bytes, tokens, out, out_stride); }
+T_DEF(hm_matmul_q2_K_q8_K_tiled, T_Q2_K)
+T_DEF(hm_matmul_q3_K_q8_K_tiled, T_Q3_K)
+T_DEF(hm_matmul_q5_K_q8_K_tiled, T_Q5_K)
+T_DEF(hm_matmul_q6_K_q8_K_tiled, T_Q6_K)
+T_DEF(hm_matmul_iq4_xs_q8_K_tiled, T_IQ4_XS)
+
+#else
+
+HM_MATMUL_DECL(hm_matmul_q2_K_q8_K_tiled) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_q3_K_q8_K_tiled) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_q5_K_q8_K_tiled) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_q6_K_q8_K_tiled) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_iq4_xs_q8_K_tiled) { __builtin_trap(); }
+
+#endif

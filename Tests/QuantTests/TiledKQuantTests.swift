@@ -1,0 +1,53 @@
+import Testing
+@testable import Quant
+
+/// Prompt batches of Q2_K, Q3_K, Q5_K, Q6_K and IQ4_XS run the tiled kernels
+/// (kquant_tiled_x86.c) through the public `Kernels.matmul`: eight rows decoded once, then every
+/// token. Checked against float64 dot products of the decoded weights and activations, on fresh
+/// random blocks (full-range scales and codes), over block counts below and above the kernel's
+/// eight-block tile pass (tolerance: 1e-5 of the summed magnitudes of the terms, scales and mins
+/// apart), token counts with and without a 4-token remainder, and row ranges with
+/// a tail of fewer than eight rows (which takes the per-dot kernel).
+@Suite(.enabled(if: Kernels.usesSIMD, "the tiled kernels need AVX2"))
+struct TiledKQuantTests {
+    @Test(arguments: [GGMLType.q2_K, .q3_K, .q5_K, .q6_K, .iq4_xs])
+    func batchesMatchFloat64(type: GGMLType) {
+        #expect(Kernels.tiledKernel(type) != nil)
+        var (rng, seed) = freshRNG()
+        for cols in [256, 768, 2304, 4096] {
+            for tokens in [Kernels.tiledMinTokens, Int.random(in: 5...7, using: &rng), 13] {
+                let rows = 3..<24, stride = rows.count + 2
+                let rowBytes = type.byteCount(elements: cols)!
+                let w = randomBlocks(type, count: cols * rows.upperBound, &rng, fullRange: true)
+                let act = activations(for: type, gaussian(cols * tokens, &rng, outliers: true), count: cols)
+                let got = runMatmul(type, w, rows: rows, cols: cols, act, tokens: tokens, outStride: stride)
+                for t in 0..<tokens {
+                    let a = decode64(act.type, activationBytes(act, token: t), count: cols).values
+                    for r in rows {
+                        let wr = decode64(type, Array(w[r * rowBytes..<(r + 1) * rowBytes]), count: cols)
+                        var exact = 0.0, magnitude = 0.0
+                        for i in 0..<cols { exact += wr.values[i] * a[i]; magnitude += abs(wr.magnitude[i] * a[i]) }
+                        let value = got[(r - rows.lowerBound) + t * stride]
+                        #expect(abs(Double(value) - exact) <= 1e-5 * magnitude + 1e-30,
+                                "\(type) cols \(cols) tokens \(tokens) r \(r) t \(t): \(value) vs \(exact) seed=\(seed)")
+                    }
+                    #expect(got[t * stride + rows.count].isNaN && got[t * stride + rows.count + 1].isNaN,
+                            "\(type) wrote past its rows, seed=\(seed)")
+                }
+            }
+        }
+    }
+
+    /// Batches agree with the per-dot kernel (decode's path) to float rounding, so a prompt and
+    /// the same tokens decoded one by one see the same weights.
+    @Test(arguments: [GGMLType.q2_K, .q3_K, .q5_K, .q6_K, .iq4_xs])
+    func batchesMatchPerDotKernel(type: GGMLType) {
+        var (rng, seed) = freshRNG()
+        let cols = 1024, rows = 0..<16, tokens = 8
+        let w = testWeights(type, count: cols * rows.count, &rng)
+        let act = activations(for: type, gaussian(cols * tokens, &rng), count: cols)
+        let tiled = runMatmul(type, w, rows: rows, cols: cols, act, tokens: tokens, outStride: rows.count)
+        let perDot = runMatmul(type, w, rows: rows, cols: cols, act, tokens: tokens, outStride: rows.count, path: .simd)
+        #expect(relRMS(tiled, perDot) < 1e-6, "\(type) seed=\(seed)")
+    }
+}
