@@ -9,6 +9,7 @@ int hm_cpu_features(void) {
     if (__builtin_cpu_supports("avx512f")) f |= 4;
     if (__builtin_cpu_supports("avx512vnni")) f |= 8;
     if (__builtin_cpu_supports("f16c")) f |= 16;
+    if (__builtin_cpu_supports("avx512vl")) f |= 32;
     return f;
 #else
     return 0;

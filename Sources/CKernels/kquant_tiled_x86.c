@@ -19,14 +19,18 @@
 
 #if defined(__x86_64__)
 
+#define HM_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni")))
+
 enum { T_Q2_K, T_Q3_K, T_Q5_K, T_Q6_K, T_IQ4_XS };
 static const uint8_t t_block_bytes[] = {84, 110, 176, 210, 136};
 
 // How a kind's group offsets enter: none, into the d-scaled sum (Q3_K's -4, Q6_K's -32), or into
 // a separate sum scaled by the block's dmin (Q2_K, Q5_K mins).
 enum { T_NO_MINS, T_MINS_IN_D, T_MINS_DMIN };
-static inline int t_mins(int kind) {
-    return kind == T_Q2_K || kind == T_Q5_K ? T_MINS_DMIN : kind == T_IQ4_XS ? T_NO_MINS : T_MINS_IN_D;
+// With VNNI, IQ4_XS's codes are stored +128 (dpbusd wants unsigned weights) and the bias
+// comes back out through the offsets.
+static inline int t_mins(int kind, int vnni) {
+    return kind == T_Q2_K || kind == T_Q5_K ? T_MINS_DMIN : kind == T_IQ4_XS && !vnni ? T_NO_MINS : T_MINS_IN_D;
 }
 
 // Element quads whose int16 pair sums are added before the scale's madd, as far as they cannot
@@ -34,17 +38,18 @@ static inline int t_mins(int kind) {
 // (Q6_K), 32258 (IQ4_XS).
 static inline int t_presum(int kind) { return kind == T_Q6_K ? 2 : kind == T_IQ4_XS ? 1 : 4; }
 
-// Eight rows x one 256-element block, decoded (2880 bytes).
+// Eight rows x one 256-element block, decoded (3392 bytes).
 typedef struct {
     uint8_t q[64][8][4];  // [element / 4][row][element % 4]
     int16_t sc[16][8][2]; // [group of 16][row]: the group's scale, twice (one per maddubs pair)
     int16_t mn[8][8][2];  // [group pair][row]: offsets of groups 2p, 2p + 1 (paired with bsums)
+    int32_t sc32[16][8];  // [group of 16][row]: the scale once, for the VNNI kernel's mullo
     float d[8], dmin[8];
 } t_tile;
 
 // One row's block: codes in element order, per-group scales and offsets (already negated).
 // Plain loops over 32 elements, which the compiler vectorises.
-HM_AVX2 HM_INLINE void t_decode(int kind, const uint8_t *x, uint8_t codes[256], int16_t sc[16], int16_t mn[16],
+HM_AVX2 HM_INLINE void t_decode(int kind, int vnni, const uint8_t *x, uint8_t codes[256], int16_t sc[16], int16_t mn[16],
                               float *d, float *dmin) {
     *dmin = 0.0f;
     switch (kind) {
@@ -89,28 +94,30 @@ HM_AVX2 HM_INLINE void t_decode(int kind, const uint8_t *x, uint8_t codes[256], 
         for (int g = 0; g < 16; ++g) { sc[g] = (int8_t)x[192 + g]; mn[g] = (int16_t)(-32 * sc[g]); }
         *d = hm_h2f(x + 208);
         break;
-    default: // T_IQ4_XS: signed code-book values
-        for (int ib = 0; ib < 8; ++ib)
-            for (int l = 0; l < 16; ++l) {
-                const uint8_t b = x[8 + 16 * ib + l];
-                codes[32 * ib + l] = (uint8_t)hm_iq4nl_values[b & 0xF];
-                codes[32 * ib + 16 + l] = (uint8_t)hm_iq4nl_values[b >> 4];
-            }
-        for (int g = 0; g < 16; ++g) { sc[g] = (int16_t)hm_iq4_xs_scale(x, g / 2); mn[g] = 0; }
+    default: { // T_IQ4_XS: signed code-book values, looked up 16 at a time
+        const __m128i book = _mm_add_epi8(_mm_loadu_si128((const __m128i *)hm_iq4nl_values), _mm_set1_epi8(vnni ? (char)128 : 0));
+        const __m128i m4 = _mm_set1_epi8(0xF);
+        for (int ib = 0; ib < 8; ++ib) {
+            const __m128i b = _mm_loadu_si128((const __m128i *)(x + 8 + 16 * ib));
+            _mm_storeu_si128((__m128i *)(codes + 32 * ib), _mm_shuffle_epi8(book, _mm_and_si128(b, m4)));
+            _mm_storeu_si128((__m128i *)(codes + 32 * ib + 16), _mm_shuffle_epi8(book, _mm_and_si128(_mm_srli_epi16(b, 4), m4)));
+        }
+        for (int g = 0; g < 16; ++g) { sc[g] = (int16_t)hm_iq4_xs_scale(x, g / 2); mn[g] = (int16_t)(vnni ? -128 * sc[g] : 0); }
         *d = hm_h2f(x);
         break;
     }
+    }
 }
 
-HM_AVX2 static void t_fill(int kind, const uint8_t *w, size_t row_bytes, int64_t first_block, int nb, t_tile *tiles) {
+HM_AVX2 HM_INLINE void t_fill(int kind, int vnni, const uint8_t *w, size_t row_bytes, int64_t first_block, int nb, t_tile *tiles) {
     uint8_t codes[256];
     int16_t sc[16], mn[16];
     for (int r = 0; r < 8; ++r) {
         for (int b = 0; b < nb; ++b) {
             t_tile *t = tiles + b;
-            t_decode(kind, w + r * row_bytes + (first_block + b) * t_block_bytes[kind], codes, sc, mn, &t->d[r], &t->dmin[r]);
+            t_decode(kind, vnni, w + r * row_bytes + (first_block + b) * t_block_bytes[kind], codes, sc, mn, &t->d[r], &t->dmin[r]);
             for (int k = 0; k < 64; ++k) memcpy(t->q[k][r], codes + 4 * k, 4);
-            for (int g = 0; g < 16; ++g) t->sc[g][r][0] = t->sc[g][r][1] = sc[g];
+            for (int g = 0; g < 16; ++g) t->sc[g][r][0] = t->sc[g][r][1] = sc[g], t->sc32[g][r] = sc[g];
             for (int p = 0; p < 8; ++p) { t->mn[p][r][0] = mn[2 * p]; t->mn[p][r][1] = mn[2 * p + 1]; }
         }
     }
@@ -122,18 +129,43 @@ HM_AVX2 HM_INLINE __m256i t_bcast4(const uint8_t *p) {
     return _mm256_set1_epi32(v);
 }
 
+// The end of one block for `nt` tokens: the offsets (into the d-scaled sum or a dmin-scaled one),
+// then o += d * yd * sum (+ dmin * yd * mins) for the 8 rows.
+HM_AVX2 HM_INLINE void t_finish_block(const t_tile *t, int mins, const uint8_t *yq, size_t yb, int nt, __m256i acc[4], __m256 o[4]) {
+    __m256i macc[4];
+    for (int c = 0; c < nt; ++c) macc[c] = _mm256_setzero_si256();
+    if (mins != T_NO_MINS) {
+        for (int p = 0; p < 8; ++p) {
+            const __m256i m = _mm256_loadu_si256((const __m256i *)t->mn[p]);
+            for (int c = 0; c < nt; ++c) {
+                const __m256i prod = _mm256_madd_epi16(m, t_bcast4(yq + c * yb + 256 + 4 * p));
+                if (mins == T_MINS_IN_D) acc[c] = _mm256_add_epi32(acc[c], prod);
+                else macc[c] = _mm256_add_epi32(macc[c], prod);
+            }
+        }
+    }
+    const __m256 d = _mm256_loadu_ps(t->d), dmin = _mm256_loadu_ps(t->dmin);
+    for (int c = 0; c < nt; ++c) {
+        float yd;
+        memcpy(&yd, yq - 4 + c * yb, 4);
+        const __m256 vyd = _mm256_set1_ps(yd);
+        o[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[c]), _mm256_mul_ps(d, vyd), o[c]);
+        if (mins == T_MINS_DMIN) o[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(macc[c]), _mm256_mul_ps(dmin, vyd), o[c]);
+    }
+}
+
 // `nt` (1-4) tokens against `nb` tiles; out holds 8 rows per token (`os` apart) and is added to
 // when `accumulate`. `kind` and `nt` are constants at every call site.
 HM_AVX2 HM_INLINE void t_tokens(int kind, const t_tile *tiles, int nb, const uint8_t *y, size_t yb, int nt,
                                 float *out, int64_t os, int accumulate) {
-    const int mins = t_mins(kind), signed_codes = kind == T_IQ4_XS, presum = t_presum(kind);
+    const int mins = t_mins(kind, 0), signed_codes = kind == T_IQ4_XS, presum = t_presum(kind);
     __m256 o[4];
     for (int c = 0; c < nt; ++c) o[c] = accumulate ? _mm256_loadu_ps(out + c * os) : _mm256_setzero_ps();
     for (int b = 0; b < nb; ++b) {
         const t_tile *t = tiles + b;
         const uint8_t *yq = y + (size_t)b * HM_Q8_K + 4;
-        __m256i acc[4], macc[4];
-        for (int c = 0; c < nt; ++c) acc[c] = macc[c] = _mm256_setzero_si256();
+        __m256i acc[4];
+        for (int c = 0; c < nt; ++c) acc[c] = _mm256_setzero_si256();
         for (int g = 0; g < 16; ++g) {
             const __m256i s = _mm256_loadu_si256((const __m256i *)t->sc[g]);
             for (int j0 = 0; j0 < 4; j0 += presum) {
@@ -152,58 +184,78 @@ HM_AVX2 HM_INLINE void t_tokens(int kind, const t_tile *tiles, int nb, const uin
                 for (int c = 0; c < nt; ++c) acc[c] = _mm256_add_epi32(acc[c], _mm256_madd_epi16(part[c], s));
             }
         }
-        if (mins != T_NO_MINS) {
-            for (int p = 0; p < 8; ++p) {
-                const __m256i m = _mm256_loadu_si256((const __m256i *)t->mn[p]);
-                for (int c = 0; c < nt; ++c) {
-                    const __m256i prod = _mm256_madd_epi16(m, t_bcast4(yq + c * yb + 256 + 4 * p));
-                    if (mins == T_MINS_IN_D) acc[c] = _mm256_add_epi32(acc[c], prod);
-                    else macc[c] = _mm256_add_epi32(macc[c], prod);
-                }
-            }
-        }
-        const __m256 d = _mm256_loadu_ps(t->d), dmin = _mm256_loadu_ps(t->dmin);
-        for (int c = 0; c < nt; ++c) {
-            float yd;
-            memcpy(&yd, yq - 4 + c * yb, 4);
-            const __m256 vyd = _mm256_set1_ps(yd);
-            o[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[c]), _mm256_mul_ps(d, vyd), o[c]);
-            if (mins == T_MINS_DMIN) o[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(macc[c]), _mm256_mul_ps(dmin, vyd), o[c]);
-        }
+        t_finish_block(t, mins, yq, yb, nt, acc, o);
     }
     for (int c = 0; c < nt; ++c) _mm256_storeu_ps(out + c * os, o[c]);
 }
 
-// Blocks per tile pass: 8 x 2880 bytes stay in L1 while every token goes by.
-#define T_CHUNK 8
-
-HM_AVX2 HM_INLINE void t_matmul(int kind, const void *w, size_t row_bytes, int64_t cols, int64_t rows,
-                                const void *act, size_t act_bytes, int64_t tokens, float *out, int64_t out_stride) {
-    t_tile tiles[T_CHUNK];
-    const int64_t blocks = cols / 256;
-    for (int64_t r0 = 0; r0 + 8 <= rows; r0 += 8) {
-        const uint8_t *wr = (const uint8_t *)w + r0 * row_bytes;
-        for (int64_t b0 = 0; b0 < blocks; b0 += T_CHUNK) {
-            const int nb = (int)(blocks - b0 < T_CHUNK ? blocks - b0 : T_CHUNK);
-            t_fill(kind, wr, row_bytes, b0, nb, tiles);
-            const uint8_t *y = (const uint8_t *)act + b0 * HM_Q8_K;
-            int64_t t = 0;
-            for (; t + 4 <= tokens; t += 4)
-                t_tokens(kind, tiles, nb, y + t * act_bytes, act_bytes, 4, out + r0 + t * out_stride, out_stride, b0 > 0);
-            float *o = out + r0 + t * out_stride;
-            y += t * act_bytes;
-            switch (tokens - t) {
-            case 3: t_tokens(kind, tiles, nb, y, act_bytes, 3, o, out_stride, b0 > 0); break;
-            case 2: t_tokens(kind, tiles, nb, y, act_bytes, 2, o, out_stride, b0 > 0); break;
-            case 1: t_tokens(kind, tiles, nb, y, act_bytes, 1, o, out_stride, b0 > 0); break;
-            default: break;
+// The VNNI form: dpbusd sums four code x activation products per row straight into int32, so a
+// 16-element group costs four dpbusd and one mullo by the group's scale per token.
+HM_VNNI HM_INLINE void t_tokens_vnni(int kind, const t_tile *tiles, int nb, const uint8_t *y, size_t yb, int nt,
+                                     float *out, int64_t os, int accumulate) {
+    const int mins = t_mins(kind, 1);
+    __m256 o[4];
+    for (int c = 0; c < nt; ++c) o[c] = accumulate ? _mm256_loadu_ps(out + c * os) : _mm256_setzero_ps();
+    for (int b = 0; b < nb; ++b) {
+        const t_tile *t = tiles + b;
+        const uint8_t *yq = y + (size_t)b * HM_Q8_K + 4;
+        __m256i acc[4];
+        for (int c = 0; c < nt; ++c) acc[c] = _mm256_setzero_si256();
+        for (int g = 0; g < 16; ++g) {
+            __m256i part[4];
+            for (int c = 0; c < nt; ++c) part[c] = _mm256_setzero_si256();
+            for (int j = 0; j < 4; ++j) {
+                const int k = 4 * g + j;
+                const __m256i w = _mm256_loadu_si256((const __m256i *)t->q[k]);
+                for (int c = 0; c < nt; ++c) part[c] = _mm256_dpbusd_epi32(part[c], w, t_bcast4(yq + c * yb + 4 * k));
             }
+            const __m256i s = _mm256_loadu_si256((const __m256i *)t->sc32[g]);
+            for (int c = 0; c < nt; ++c) acc[c] = _mm256_add_epi32(acc[c], _mm256_mullo_epi32(part[c], s));
         }
+        t_finish_block(t, mins, yq, yb, nt, acc, o);
     }
+    for (int c = 0; c < nt; ++c) _mm256_storeu_ps(out + c * os, o[c]);
 }
 
-#define T_DEF(name, kind) \
-    HM_AVX2 HM_MATMUL_DECL(name) { t_matmul(kind, w, row_bytes, cols, rows, act, act_bytes, tokens, out, out_stride); }
+// Blocks per tile pass: 8 x 3392 bytes stay in L1 while every token goes by.
+#define T_CHUNK 8
+
+// The driver, once per instruction set: per 8 rows, per pass of up to T_CHUNK blocks, decode
+// the tiles and run every token through them (4 at a time, then the remainder).
+#define T_DRIVER(attr, name, tokens_fn, vnni)                                                              \
+    attr HM_INLINE void name(int kind, const void *w, size_t row_bytes, int64_t cols, int64_t rows,          \
+                             const void *act, size_t act_bytes, int64_t tokens, float *out, int64_t out_stride) { \
+        t_tile tiles[T_CHUNK];                                                                             \
+        const int64_t blocks = cols / 256;                                                                 \
+        for (int64_t r0 = 0; r0 + 8 <= rows; r0 += 8) {                                                    \
+            const uint8_t *wr = (const uint8_t *)w + r0 * row_bytes;                                       \
+            for (int64_t b0 = 0; b0 < blocks; b0 += T_CHUNK) {                                             \
+                const int nb = (int)(blocks - b0 < T_CHUNK ? blocks - b0 : T_CHUNK);                       \
+                t_fill(kind, vnni, wr, row_bytes, b0, nb, tiles);                                          \
+                const uint8_t *y = (const uint8_t *)act + b0 * HM_Q8_K;                                    \
+                int64_t t = 0;                                                                             \
+                for (; t + 4 <= tokens; t += 4)                                                            \
+                    tokens_fn(kind, tiles, nb, y + t * act_bytes, act_bytes, 4, out + r0 + t * out_stride, \
+                              out_stride, b0 > 0);                                                         \
+                float *o = out + r0 + t * out_stride;                                                      \
+                y += t * act_bytes;                                                                        \
+                switch (tokens - t) {                                                                      \
+                case 3: tokens_fn(kind, tiles, nb, y, act_bytes, 3, o, out_stride, b0 > 0); break;         \
+                case 2: tokens_fn(kind, tiles, nb, y, act_bytes, 2, o, out_stride, b0 > 0); break;         \
+                case 1: tokens_fn(kind, tiles, nb, y, act_bytes, 1, o, out_stride, b0 > 0); break;         \
+                default: break;                                                                            \
+                }                                                                                          \
+            }                                                                                              \
+        }                                                                                                  \
+    }
+T_DRIVER(HM_AVX2, t_matmul, t_tokens, 0)
+T_DRIVER(HM_VNNI, t_matmul_vnni, t_tokens_vnni, 1)
+
+#define T_DEF(name, kind)                                                                                    \
+    HM_AVX2 HM_MATMUL_DECL(name) { t_matmul(kind, w, row_bytes, cols, rows, act, act_bytes, tokens, out, out_stride); } \
+    HM_VNNI HM_MATMUL_DECL(name##_vnni) {                                                                   \
+        t_matmul_vnni(kind, w, row_bytes, cols, rows, act, act_bytes, tokens, out, out_stride);             \
+    }
 T_DEF(hm_matmul_q2_K_q8_K_tiled, T_Q2_K)
 T_DEF(hm_matmul_q3_K_q8_K_tiled, T_Q3_K)
 T_DEF(hm_matmul_q5_K_q8_K_tiled, T_Q5_K)
@@ -217,5 +269,10 @@ HM_MATMUL_DECL(hm_matmul_q3_K_q8_K_tiled) { __builtin_trap(); }
 HM_MATMUL_DECL(hm_matmul_q5_K_q8_K_tiled) { __builtin_trap(); }
 HM_MATMUL_DECL(hm_matmul_q6_K_q8_K_tiled) { __builtin_trap(); }
 HM_MATMUL_DECL(hm_matmul_iq4_xs_q8_K_tiled) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_q2_K_q8_K_tiled_vnni) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_q3_K_q8_K_tiled_vnni) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_q5_K_q8_K_tiled_vnni) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_q6_K_q8_K_tiled_vnni) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_iq4_xs_q8_K_tiled_vnni) { __builtin_trap(); }
 
 #endif

@@ -4,6 +4,8 @@ import CKernels
 public enum CPU {
     /// AVX2 + FMA + F16C: everything the C kernels use. False on non-x86 builds.
     public static let avx2: Bool = hm_cpu_features() & 19 == 19
+    /// AVX2 plus AVX-512F, VL and VNNI (dpbusd on 256-bit vectors).
+    public static let avx512vnni: Bool = hm_cpu_features() & 63 == 63
 }
 
 /// How a weight matrix's bytes are arranged.
@@ -103,15 +105,8 @@ public enum Kernels {
             return
         }
         if CPU.avx2, tokens >= tiledMinTokens, rows.count >= 8, let tiled = tiledKernel(type) {
-            checkShapes(type, cols, activations, tokens)
-            let aligned = rows.count - rows.count % 8
-            tiled(weights + rows.lowerBound * rowBytes, rowBytes, Int64(cols), Int64(aligned), activations.row(token: 0),
-                  activations.rowBytes, Int64(tokens), out, Int64(outStride))
-            if aligned < rows.count {
-                matmul(path: .simd, type: type, weights: weights, rowBytes: rowBytes, cols: cols,
-                       rows: rows.lowerBound + aligned..<rows.upperBound, activations: activations, tokens: tokens,
-                       out: out + aligned, outStride: outStride)
-            }
+            matmulTiled(tiled, type: type, weights: weights, rowBytes: rowBytes, cols: cols, rows: rows,
+                        activations: activations, tokens: tokens, out: out, outStride: outStride)
             return
         }
         matmul(
@@ -119,12 +114,41 @@ public enum Kernels {
             rows: rows, activations: activations, tokens: tokens, out: out, outStride: outStride)
     }
 
+    /// A tiled kernel over the rows' multiple of 8, the per-dot SIMD kernel over the rest.
+    static func matmulTiled(
+        _ tiled: CMatmul, type: GGMLType, weights: UnsafeRawPointer, rowBytes: Int, cols: Int, rows: Range<Int>,
+        activations: borrowing QuantizedActivations, tokens: Int, out: UnsafeMutablePointer<Float>, outStride: Int
+    ) {
+        checkShapes(type, cols, activations, tokens)
+        let aligned = rows.count - rows.count % 8
+        if aligned > 0, tokens > 0 {
+            tiled(weights + rows.lowerBound * rowBytes, rowBytes, Int64(cols), Int64(aligned), activations.row(token: 0),
+                  activations.rowBytes, Int64(tokens), out, Int64(outStride))
+        }
+        if aligned < rows.count {
+            matmul(path: .simd, type: type, weights: weights, rowBytes: rowBytes, cols: cols,
+                   rows: rows.lowerBound + aligned..<rows.upperBound, activations: activations, tokens: tokens,
+                   out: out + aligned, outStride: outStride)
+        }
+    }
+
     /// Batches from this many tokens take the tiled kernels, which decode eight weight rows once
     /// for the whole batch (kquant_tiled_x86.c); fewer tokens, and decode, take the per-dot ones.
     static let tiledMinTokens = 4
 
-    /// The tiled prompt-batch kernel of `type`, where there is one (AVX2 only).
-    static func tiledKernel(_ type: GGMLType) -> CMatmul? {
+    /// The tiled prompt-batch kernel of `type`, where there is one (AVX2, or AVX-512 VNNI where
+    /// the CPU has it and `vnni`).
+    static func tiledKernel(_ type: GGMLType, vnni: Bool = CPU.avx512vnni) -> CMatmul? {
+        if vnni {
+            switch type {
+            case .q2_K: return hm_matmul_q2_K_q8_K_tiled_vnni
+            case .q3_K: return hm_matmul_q3_K_q8_K_tiled_vnni
+            case .q5_K: return hm_matmul_q5_K_q8_K_tiled_vnni
+            case .q6_K: return hm_matmul_q6_K_q8_K_tiled_vnni
+            case .iq4_xs: return hm_matmul_iq4_xs_q8_K_tiled_vnni
+            default: return nil
+            }
+        }
         switch type {
         case .q2_K: return hm_matmul_q2_K_q8_K_tiled
         case .q3_K: return hm_matmul_q3_K_q8_K_tiled

@@ -10,9 +10,13 @@ import Testing
 /// a tail of fewer than eight rows (which takes the per-dot kernel).
 @Suite(.enabled(if: Kernels.usesSIMD, "the tiled kernels need AVX2"))
 struct TiledKQuantTests {
-    @Test(arguments: [GGMLType.q2_K, .q3_K, .q5_K, .q6_K, .iq4_xs])
-    func batchesMatchFloat64(type: GGMLType) {
-        #expect(Kernels.tiledKernel(type) != nil)
+    static let tiledTypes: [GGMLType] = [.q2_K, .q3_K, .q5_K, .q6_K, .iq4_xs]
+    /// AVX2, and AVX-512 VNNI where this CPU has it.
+    static let instructionSets: [Bool] = CPU.avx512vnni ? [false, true] : [false]
+
+    @Test(arguments: tiledTypes, instructionSets)
+    func batchesMatchFloat64(type: GGMLType, vnni: Bool) {
+        let kernel = Kernels.tiledKernel(type, vnni: vnni)!
         var (rng, seed) = freshRNG()
         for cols in [256, 768, 2304, 4096] {
             for tokens in [Kernels.tiledMinTokens, Int.random(in: 5...7, using: &rng), 13] {
@@ -20,7 +24,13 @@ struct TiledKQuantTests {
                 let rowBytes = type.byteCount(elements: cols)!
                 let w = randomBlocks(type, count: cols * rows.upperBound, &rng, fullRange: true)
                 let act = activations(for: type, gaussian(cols * tokens, &rng, outliers: true), count: cols)
-                let got = runMatmul(type, w, rows: rows, cols: cols, act, tokens: tokens, outStride: stride)
+                var got = [Float](repeating: .nan, count: stride * tokens)
+                w.withUnsafeBytes { wp in
+                    got.withUnsafeMutableBufferPointer { op in
+                        Kernels.matmulTiled(kernel, type: type, weights: wp.baseAddress!, rowBytes: rowBytes, cols: cols,
+                                            rows: rows, activations: act, tokens: tokens, out: op.baseAddress!, outStride: stride)
+                    }
+                }
                 for t in 0..<tokens {
                     let a = decode64(act.type, activationBytes(act, token: t), count: cols).values
                     for r in rows {
@@ -29,7 +39,7 @@ struct TiledKQuantTests {
                         for i in 0..<cols { exact += wr.values[i] * a[i]; magnitude += abs(wr.magnitude[i] * a[i]) }
                         let value = got[(r - rows.lowerBound) + t * stride]
                         #expect(abs(Double(value) - exact) <= 1e-5 * magnitude + 1e-30,
-                                "\(type) cols \(cols) tokens \(tokens) r \(r) t \(t): \(value) vs \(exact) seed=\(seed)")
+                                "\(type) vnni \(vnni) cols \(cols) tokens \(tokens) r \(r) t \(t): \(value) vs \(exact) seed=\(seed)")
                     }
                     #expect(got[t * stride + rows.count].isNaN && got[t * stride + rows.count + 1].isNaN,
                             "\(type) wrote past its rows, seed=\(seed)")
@@ -40,7 +50,8 @@ struct TiledKQuantTests {
 
     /// Batches agree with the per-dot kernel (decode's path) to float rounding, so a prompt and
     /// the same tokens decoded one by one see the same weights.
-    @Test(arguments: [GGMLType.q2_K, .q3_K, .q5_K, .q6_K, .iq4_xs])
+    /// The public dispatch takes the tiled kernels from `tiledMinTokens` tokens.
+    @Test(arguments: tiledTypes)
     func batchesMatchPerDotKernel(type: GGMLType) {
         var (rng, seed) = freshRNG()
         let cols = 1024, rows = 0..<16, tokens = 8

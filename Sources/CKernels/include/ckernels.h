@@ -3,7 +3,8 @@
 #include <stdint.h>
 #include <stddef.h>
 
-/// Bit set of SIMD features found at run time: 1 AVX2, 2 FMA, 4 AVX-512F, 8 AVX-512 VNNI, 16 F16C.
+/// Bit set of SIMD features found at run time: 1 AVX2, 2 FMA, 4 AVX-512F, 8 AVX-512 VNNI, 16 F16C,
+/// 32 AVX-512VL.
 int hm_cpu_features(void);
 
 // Block layouts are ggml's (ggml-common.h); no pointer needs any alignment.
@@ -40,6 +41,12 @@ HM_MATMUL_DECL(hm_matmul_q3_K_q8_K_tiled);
 HM_MATMUL_DECL(hm_matmul_q5_K_q8_K_tiled);
 HM_MATMUL_DECL(hm_matmul_q6_K_q8_K_tiled);
 HM_MATMUL_DECL(hm_matmul_iq4_xs_q8_K_tiled);
+/// The same with AVX-512 VNNI (dpbusd on 256-bit vectors; needs hm_cpu_features() & 63 == 63).
+HM_MATMUL_DECL(hm_matmul_q2_K_q8_K_tiled_vnni);
+HM_MATMUL_DECL(hm_matmul_q3_K_q8_K_tiled_vnni);
+HM_MATMUL_DECL(hm_matmul_q5_K_q8_K_tiled_vnni);
+HM_MATMUL_DECL(hm_matmul_q6_K_q8_K_tiled_vnni);
+HM_MATMUL_DECL(hm_matmul_iq4_xs_q8_K_tiled_vnni);
 HM_MATMUL_DECL(hm_matmul_q8_0_q8_0);
 HM_MATMUL_DECL(hm_matmul_q4_0_q8_0);
 // Formats read from downloaded files: Q4_1/Q5_1 take Q8_1 activations (fp16 d, fp16 s = d * sum(q),
