@@ -6,7 +6,7 @@
 # Usage: bench/types-vs-llama.sh [-r ROUNDS] [-p 512] [-n 128] [TYPE ...]
 #   TYPE: llama-quantize's names. Default: the expert types of real downloads
 #   (Q2_K Q3_K_M IQ4_XS MXFP4_MOE). "all" adds Q4_1 Q5_0 Q5_1 IQ4_NL IQ3_S IQ3_XXS IQ2_S IQ2_XS
-#   IQ2_XXS IQ1_M IQ1_S; the IQ1/IQ2 types are quantised with an importance matrix (llama-imatrix
+#   IQ2_XXS IQ1_M IQ1_S; IQ1, IQ2 and IQ3_XXS are quantised with an importance matrix (llama-imatrix
 #   over the repository's docs), as llama-quantize requires.
 # llama.cpp from $LLAMA_CPP_BIN, else tools/reference/build-llama.sh. Files in $HOTMOE_BENCH_DIR.
 set -euo pipefail
@@ -32,7 +32,7 @@ DIR=${HOTMOE_BENCH_DIR:-$HOME/.cache/hotmoe}
 mkdir -p "$DIR"
 SRC=$DIR/bench-f16.gguf
 [ -f "$SRC" ] || $BIN generate-model --preset bench --type f16 -o "$SRC" >&2
-needs_imatrix() { case "$1" in IQ1_*|IQ2_*) return 0;; *) return 1;; esac; }
+needs_imatrix() { case "$1" in IQ1_*|IQ2_*|IQ3_XXS) return 0;; *) return 1;; esac; }
 IMATRIX=$DIR/bench-f16.imatrix
 for t in "${TYPES[@]}"; do
   if needs_imatrix "$t" && [ ! -f "$IMATRIX" ]; then
