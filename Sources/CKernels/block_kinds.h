@@ -39,6 +39,18 @@ static inline int hm_q3_K_scale(const uint8_t *sc, int g) {
     return (low | (((sc[8 + g % 4] >> (2 * (g / 4))) & 3) << 4)) - 32;
 }
 
+// ggml's get_scale_min_k4: the 6-bit scale and min of sub-block j (0..<8) of a Q4_K/Q5_K block
+// (q: its 12 scale bytes).
+static inline void hm_k4_scale_min(const uint8_t *q, int j, int32_t *scale, int32_t *min) {
+    if (j < 4) {
+        *scale = q[j] & 63;
+        *min = q[j + 4] & 63;
+    } else {
+        *scale = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
 // The 6-bit scale of sub-block ib (0..<8) of an IQ4_XS block, bias 32 removed.
 static inline int hm_iq4_xs_scale(const uint8_t *x, int ib) {
     uint16_t h;

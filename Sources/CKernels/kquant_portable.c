@@ -23,15 +23,7 @@
 
 // ggml's get_scale_min_k4 for all eight sub-blocks of a Q4_K/Q5_K block (q: the 12 bytes).
 static inline void p_scales_k4(const uint8_t *q, int32_t sc[8], int32_t mn[8]) {
-    for (int j = 0; j < 8; ++j) {
-        if (j < 4) {
-            sc[j] = q[j] & 63;
-            mn[j] = q[j + 4] & 63;
-        } else {
-            sc[j] = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-            mn[j] = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-        }
-    }
+    for (int j = 0; j < 8; ++j) hm_k4_scale_min(q, j, &sc[j], &mn[j]);
 }
 
 enum { P_Q2_K, P_Q3_K, P_Q4_K, P_Q5_K, P_Q6_K };

@@ -75,10 +75,9 @@ HM_AVX2 HM_INLINE void t_decode(int kind, int vnni, const uint8_t *x, uint8_t co
                     const int i = 64 * c + 32 * half + l;
                     codes[i] = ((x[48 + 32 * c + l] >> (4 * half)) & 0xF) | (((x[16 + l] >> (i / 32)) & 1) << 4);
                 }
-        const uint8_t *q = x + 4;
         for (int s = 0; s < 8; ++s) {
-            const int scale = s < 4 ? q[s] & 63 : (q[s + 4] & 0xF) | ((q[s - 4] >> 6) << 4);
-            const int min = s < 4 ? q[s + 4] & 63 : (q[s + 4] >> 4) | ((q[s] >> 6) << 4);
+            int32_t scale, min;
+            hm_k4_scale_min(x + 4, s, &scale, &min);
             sc[2 * s] = sc[2 * s + 1] = (int16_t)scale;
             mn[2 * s] = mn[2 * s + 1] = (int16_t)-min;
         }
