@@ -294,7 +294,12 @@ public final class ExpertComputer {
                 for s in 0..<k {
                     let w = routes.weights[t * k + s]
                     let y = slotOutputs + Int(rowOfSlot[t * k + s]) * d
-                    for i in 0..<d { o[i] += w * y[i] }
+                    if let scales = routes.outputScales {
+                        let scale = scales[t * k + s]
+                        for i in 0..<d { o[i] += (y[i] * scale) * w }
+                    } else {
+                        for i in 0..<d { o[i] += w * y[i] }
+                    }
                 }
             }
         }

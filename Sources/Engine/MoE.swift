@@ -7,6 +7,9 @@ public struct ExpertRoutes {
     public let k: Int
     public let experts: UnsafePointer<Int32>
     public let weights: UnsafePointer<Float>
+    /// Per token-slot factors on the slot's expert output before its weight, (y * scale) *
+    /// weight as ggml rounds it (Gemma 4's per-expert down scale); nil: none.
+    public var outputScales: UnsafePointer<Float>? = nil
 }
 
 /// The one seam between the model and wherever experts live: "for layer L, these tokens,

@@ -84,10 +84,12 @@ enum Ops {
         for i in 0..<n { y[i] = x[i] * scale }
     }
 
-    /// ggml's GELU formula (tanh approximation) in float.
+    /// ggml's GELU formula (tanh approximation) in float, as GCC compiles ggml_gelu_f32 (its
+    /// default -ffp-contract=fast fuses 1 + a*x*x into one FMA; unfused, one of the 65536 fp16
+    /// table entries differ).
     @inline(__always) static func geluTanh(_ x: Float) -> Float {
         let sqrt2OverPi: Float = 0.79788456080286535587989211986876, a: Float = 0.044715
-        return 0.5 * x * (1 + tanhf(sqrt2OverPi * x * (1 + a * x * x)))
+        return 0.5 * x * (1 + tanhf(sqrt2OverPi * x * Float(1).addingProduct(a * x, x)))
     }
 
     /// GELU as ggml computes it on the CPU (GGML_GELU_FP16): 0 at or below -10, x at or above

@@ -48,10 +48,10 @@ extension ModelWeights {
             // Experts in parallel on every core; stack by stack, so that each stack's mapped
             // pages are released before the next is copied (peak memory grows by one stack).
             pool.run(s.expertCount) { e in
-                Kernels.repackRows8(type: s.type, source: s.data + e * s.expertBytes, rowBytes: s.rowBytes,
+                Kernels.repackRows8(type: s.type, source: s.expertData(e), rowBytes: s.rowBytes,
                                     rows: s.rows, cols: s.cols, into: dst + e * expertBytes)
             }
-            file.releasePages(of: s.data, byteCount: s.expertCount * s.expertBytes)
+            file.releasePages(of: s.data, byteCount: s.spanBytes)
             var out = ExpertStack(name: s.name, type: s.type, rows: s.rows, cols: s.cols, rowBytes: rowBytes,
                                   expertCount: s.expertCount, data: UnsafeRawPointer(dst))
             out.layout = .rows8
@@ -106,6 +106,7 @@ extension ModelWeights {
             return l
         }
         return ModelWeights(tokenEmbedding: tokenEmbedding, outputNorm: outputNorm, output: output, layers: newLayers,
+                            perLayerInputs: perLayerInputs,
                             repackedMemory: memory)
     }
 }

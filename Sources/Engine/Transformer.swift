@@ -60,7 +60,7 @@ public final class InferenceSession {
     public var checkpointsBeforeLastToken = false
 
     let c: ModelConfig
-    let x, xn, q, k, v, attnOut, tmp, routerLogits, routeWeights, moeOut, scores, cosSin: UnsafeMutablePointer<Float>
+    let x, xn, q, k, v, attnOut, tmp, routerLogits, routeWeights, routeScales, moeOut, scores, cosSin: UnsafeMutablePointer<Float>
     /// One token's biased gating probabilities (the top-k choice with a selection bias).
     let routerSelection: UnsafeMutablePointer<Float>
     let routeExperts: UnsafeMutablePointer<Int32>
@@ -70,6 +70,7 @@ public final class InferenceSession {
     let routedInputs: RoutedInputScratch?
     let deltaNet: DeltaNetScratch?
     let latent: LatentAttentionScratch?
+    let perLayer: PerLayerInputScratch?
     /// Distinct RoPE tables (rotary dims, base, frequency factors) and the one each attention
     /// layer uses; `cosSin` holds maxBatch rows of each, kind after kind.
     let ropeKinds: [RopeKind]
@@ -105,6 +106,7 @@ public final class InferenceSession {
         routerLogits = .allocate(capacity: n * c.expertCount)
         routerSelection = .allocate(capacity: c.expertCount)
         routeWeights = .allocate(capacity: n * c.expertsUsed)
+        routeScales = .allocate(capacity: n * c.expertsUsed)
         routeExperts = .allocate(capacity: n * c.expertsUsed)
         moeOut = .allocate(capacity: n * c.embeddingLength)
         attentionScratchPerPart = Attention.scratchFloatsPerPart(config: c, capacity: cache.capacity)
@@ -121,12 +123,13 @@ public final class InferenceSession {
         deltaNet = c.deltaNet.map { DeltaNetScratch(config: $0, tokens: n) }
         let heads = c.headCount
         latent = c.mla.map { LatentAttentionScratch(mla: $0, heads: heads, tokens: n) }
+        perLayer = model.weights.perLayerInputs != nil ? PerLayerInputScratch(config: c, tokens: n) : nil
         logitsCapacity = c.vocabSize
         logitsBuffer = .allocate(capacity: logitsCapacity)
     }
 
     deinit {
-        for p in [x, xn, q, k, v, attnOut, tmp, routerLogits, routerSelection, routeWeights, moeOut, scores, cosSin, logitsBuffer] {
+        for p in [x, xn, q, k, v, attnOut, tmp, routerLogits, routerSelection, routeWeights, routeScales, moeOut, scores, cosSin, logitsBuffer] {
             p.deallocate()
         }
         queryAndGate?.deallocate()
@@ -214,6 +217,7 @@ public final class InferenceSession {
                                   x + i * d, count: d)
         }
         if c.embeddingScale != 0 { for j in 0..<(n * d) { x[j] *= c.embeddingScale } }
+        if let inputs = w.perLayerInputs { perLayerInputs(inputs, tokens: tokens) }
         var base = 0
         for kind in ropeKinds {
             for i in 0..<n {
@@ -238,6 +242,7 @@ public final class InferenceSession {
             }
             if let norm = layer.moePostNorm { for i in 0..<n { Ops.rmsNorm(moeOut + i * d, norm, moeOut + i * d, count: d, eps: c.normEpsilon) } }
             Ops.add(x, moeOut, count: n * d)
+            if let input = layer.perLayerInput { perLayerInputBlock(layer: li, weights: input, tokens: n) }
             if let s = layer.outputScale { for j in 0..<(n * d) { x[j] *= s[0] } }
         }
         let rows: Int

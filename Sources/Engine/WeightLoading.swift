@@ -61,36 +61,74 @@ public struct TensorLoader {
                            data: file.data(t))
     }
 
-    /// q/k/v/o projections with the optional q/k norms the config names, in the layer's
-    /// attention shape. `gated`: the query projection has twice the rows (query and output
-    /// gate per head).
-    /// Separate q/k/v projections (a fused attn_qkv is refused) with the q/k/v biases the file
-    /// has, as GLM-4.x and gpt-oss carry them.
-    public func attentionWithOptionalBiases(layer i: Int) throws -> AttentionWeights {
-        let p = "blk.\(i).", s = c.attentionShape(i)
-        if has(p + "attn_qkv.weight") {
-            throw GGUFError("\(file.path): tensor '\(p)attn_qkv.weight': fused qkv projections are not supported")
+    /// The gate and up expert stacks of layer `i`: ffn_gate_exps and ffn_up_exps, or the two
+    /// halves of each expert in a fused ffn_gate_up_exps (gate rows first, as llama.cpp's
+    /// build_moe_ffn views it), read in place.
+    func gateUpExperts(layer i: Int, cols: Int, rows: Int) throws -> (gate: ExpertStack, up: ExpertStack) {
+        let p = "blk.\(i)."
+        guard has(p + "ffn_gate_up_exps.weight") else {
+            return (try experts(p + "ffn_gate_exps.weight", cols: cols, rows: rows),
+                    try experts(p + "ffn_up_exps.weight", cols: cols, rows: rows))
         }
-        var attention = try self.attention(layer: i, gated: false)
-        attention.qBias = try optionalVector(p + "attn_q.bias", s.qDim)
-        attention.kBias = try optionalVector(p + "attn_k.bias", s.kvDim)
-        attention.vBias = try optionalVector(p + "attn_v.bias", s.vDim)
-        return attention
+        let fused = try experts(p + "ffn_gate_up_exps.weight", cols: cols, rows: 2 * rows)
+        func half(_ h: Int, _ name: String) -> ExpertStack {
+            ExpertStack(name: p + name, type: fused.type, rows: rows, cols: cols, rowBytes: fused.rowBytes,
+                        expertCount: fused.expertCount, data: fused.data + h * rows * fused.rowBytes,
+                        expertStride: fused.expertBytes)
+        }
+        return (half(0, "ffn_gate_exps.weight"), half(1, "ffn_up_exps.weight"))
     }
 
+    /// The q, k and v projections of layer `i`: attn_q/k/v, or the row blocks of a fused
+    /// attn_qkv (q rows, then k, then v). nil for k or v where its `rows` is 0.
+    func qkvProjections(layer i: Int, qRows: Int, kRows: Int, vRows: Int,
+                        _ why: String = "") throws -> (q: WeightMatrix, k: WeightMatrix?, v: WeightMatrix?) {
+        let p = "blk.\(i).", d = c.embeddingLength
+        guard has(p + "attn_qkv.weight") else {
+            return (try matrix(p + "attn_q.weight", cols: d, rows: qRows, why),
+                    kRows > 0 ? try matrix(p + "attn_k.weight", cols: d, rows: kRows) : nil,
+                    vRows > 0 ? try matrix(p + "attn_v.weight", cols: d, rows: vRows) : nil)
+        }
+        let fused = try matrix(p + "attn_qkv.weight", cols: d, rows: qRows + kRows + vRows,
+                               " (rows = q \(qRows) + k \(kRows) + v \(vRows))")
+        func rows(_ first: Int, _ count: Int) -> WeightMatrix? {
+            count == 0 ? nil : WeightMatrix(type: fused.type, rows: count, cols: d, rowBytes: fused.rowBytes,
+                                            data: fused.data + first * fused.rowBytes)
+        }
+        return (rows(0, qRows)!, rows(qRows, kRows), rows(qRows + kRows, vRows))
+    }
+
+    /// q/k/v/o projections (separate or one fused attn_qkv) with the optional q/k norms the
+    /// config names, in the layer's attention shape. `gated`: the query projection has twice
+    /// the rows (query and output gate per head).
     public func attention(layer i: Int, gated: Bool) throws -> AttentionWeights {
-        let p = "blk.\(i).", d = c.embeddingLength, s = c.attentionShape(i)
+        let p = "blk.\(i).", s = c.attentionShape(i)
         let qNormSize = c.qkNorm == .perHead ? s.headDim : s.qDim
         let kNormSize = c.qkNorm == .perHead ? s.headDim : s.kvDim
+        let qkv = try qkvProjections(layer: i, qRows: s.qDim * (gated ? 2 : 1), kRows: s.kvDim, vRows: s.vDim,
+                                     " (rows = head_count \(s.heads) x key_length \(s.headDim)\(gated ? " x 2 (query and gate)" : ""))")
         return AttentionWeights(
-            wq: try matrix(p + "attn_q.weight", cols: d, rows: s.qDim * (gated ? 2 : 1),
-                           " (rows = head_count \(s.heads) x key_length \(s.headDim)\(gated ? " x 2 (query and gate)" : ""))"),
-            wk: try matrix(p + "attn_k.weight", cols: d, rows: s.kvDim),
-            wv: try matrix(p + "attn_v.weight", cols: d, rows: s.vDim),
-            wo: try matrix(p + "attn_output.weight", cols: s.outDim, rows: d),
+            wq: qkv.q, wk: qkv.k, wv: qkv.v,
+            wo: try matrix(p + "attn_output.weight", cols: s.outDim, rows: c.embeddingLength),
             qNorm: c.qkNorm == .none ? nil : try vector(p + "attn_q_norm.weight", qNormSize),
             kNorm: c.qkNorm == .none ? nil : try vector(p + "attn_k_norm.weight", kNormSize),
             gated: gated)
+    }
+
+    /// `attention` with the q/k/v biases the file has (GLM-4.x and gpt-oss carry them): one
+    /// fused attn_qkv.bias, split as the weight is, or separate ones.
+    public func attentionWithOptionalBiases(layer i: Int) throws -> AttentionWeights {
+        let p = "blk.\(i).", s = c.attentionShape(i)
+        var attention = try self.attention(layer: i, gated: false)
+        if has(p + "attn_qkv.bias") {
+            let b = try vector(p + "attn_qkv.bias", s.qDim + s.kvDim + s.vDim)
+            attention.qBias = b; attention.kBias = b + s.qDim; attention.vBias = b + s.qDim + s.kvDim
+        } else {
+            attention.qBias = try optionalVector(p + "attn_q.bias", s.qDim)
+            attention.kBias = try optionalVector(p + "attn_k.bias", s.kvDim)
+            attention.vBias = try optionalVector(p + "attn_v.bias", s.vDim)
+        }
+        return attention
     }
 
     /// Router and routed experts, and the shared expert when `shared`.
@@ -105,11 +143,12 @@ public struct TensorLoader {
                 down: try matrix(p + "ffn_down_shexp.weight", cols: sf, rows: d),
                 gateInput: has(p + "ffn_gate_inp_shexp.weight") ? try matrix(p + "ffn_gate_inp_shexp.weight", cols: d, rows: 1) : nil)
         }
+        let gateUp = try gateUpExperts(layer: i, cols: d, rows: f)
         return MoEWeights(
             router: try matrix(p + "ffn_gate_inp.weight", cols: d, rows: c.expertCount,
                                " (rows = \(c.architecture).expert_count \(c.expertCount))"),
-            gateExperts: try experts(p + "ffn_gate_exps.weight", cols: d, rows: f),
-            upExperts: try experts(p + "ffn_up_exps.weight", cols: d, rows: f),
+            gateExperts: gateUp.gate,
+            upExperts: gateUp.up,
             downExperts: try experts(p + "ffn_down_exps.weight", cols: f, rows: d),
             shared: sharedWeights)
     }

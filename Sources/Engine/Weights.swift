@@ -31,7 +31,9 @@ public struct WeightMatrix: @unchecked Sendable {
 }
 
 /// Experts of one layer stored as one 3-D tensor [cols, rows, experts]; expert e is a
-/// `rows x cols` matrix at `e * expertBytes`.
+/// `rows x cols` matrix at `e * expertStride`. The stride is the matrix's size, except in a
+/// fused gate_up tensor [cols, 2 x rows, experts], which holds the gate and the up stack
+/// interleaved expert by expert (each one's gate rows, then its up rows).
 public struct ExpertStack: @unchecked Sendable {
     public let name: String
     public let type: GGMLType
@@ -41,12 +43,26 @@ public struct ExpertStack: @unchecked Sendable {
     public let expertCount: Int
     public let data: UnsafeRawPointer
     public var layout: WeightLayout = .ggml
+    /// Bytes from one expert's matrix to the next one's.
+    public let expertStride: Int
+
+    public init(name: String, type: GGMLType, rows: Int, cols: Int, rowBytes: Int, expertCount: Int,
+                data: UnsafeRawPointer, layout: WeightLayout = .ggml, expertStride: Int? = nil) {
+        self.name = name; self.type = type; self.rows = rows; self.cols = cols; self.rowBytes = rowBytes
+        self.expertCount = expertCount; self.data = data; self.layout = layout
+        self.expertStride = expertStride ?? rows * rowBytes
+    }
 
     public var expertBytes: Int { rows * rowBytes }
 
+    /// Where expert `e`'s matrix starts.
+    public func expertData(_ e: Int) -> UnsafeRawPointer { data + e * expertStride }
+
+    /// The bytes from the first expert's matrix to the end of the last one's.
+    public var spanBytes: Int { (expertCount - 1) * expertStride + expertBytes }
+
     public func expert(_ e: Int) -> WeightMatrix {
-        WeightMatrix(type: type, rows: rows, cols: cols, rowBytes: rowBytes,
-                     data: data + e * expertBytes, layout: layout)
+        WeightMatrix(type: type, rows: rows, cols: cols, rowBytes: rowBytes, data: expertData(e), layout: layout)
     }
 }
 
@@ -167,13 +183,17 @@ public struct LayerWeights: @unchecked Sendable {
     public var moePostNorm: UnsafePointer<Float>? = nil
     /// One float multiplying the layer's output (Gemma 4's layer_output_scale).
     public var outputScale: UnsafePointer<Float>? = nil
+    /// The block that adds this layer's per-token input (Gemma 4 E2B / E4B); nil: none.
+    public var perLayerInput: PerLayerInputLayerWeights? = nil
 
     public init(attnNorm: UnsafePointer<Float>, mixer: MixerWeights, ffnNorm: UnsafePointer<Float>, moe: MoEWeights?,
                 denseFFN: SharedExpertWeights? = nil, mixerPostNorm: UnsafePointer<Float>? = nil,
-                moePostNorm: UnsafePointer<Float>? = nil, outputScale: UnsafePointer<Float>? = nil) {
+                moePostNorm: UnsafePointer<Float>? = nil, outputScale: UnsafePointer<Float>? = nil,
+                perLayerInput: PerLayerInputLayerWeights? = nil) {
         precondition(moe != nil || denseFFN != nil, "a layer needs routed experts or a dense FFN")
         self.attnNorm = attnNorm; self.mixer = mixer; self.ffnNorm = ffnNorm; self.moe = moe; self.denseFFN = denseFFN
         self.mixerPostNorm = mixerPostNorm; self.moePostNorm = moePostNorm; self.outputScale = outputScale
+        self.perLayerInput = perLayerInput
     }
 
     /// The three expert stacks of a MoE layer (empty for a dense layer).
@@ -186,15 +206,18 @@ public struct ModelWeights: @unchecked Sendable {
     public let outputNorm: UnsafePointer<Float>
     public let output: WeightMatrix
     public let layers: [LayerWeights]
+    /// The per-layer token inputs' embedding and projection (Gemma 4 E2B / E4B); nil: none.
+    public let perLayerInputs: PerLayerInputWeights?
     /// Keeps repacked expert stacks alive (see `repackingForDecode`); nil for file-layout weights.
     let repackedMemory: RepackedMemory?
 
     init(tokenEmbedding: WeightMatrix, outputNorm: UnsafePointer<Float>, output: WeightMatrix, layers: [LayerWeights],
-         repackedMemory: RepackedMemory?) {
+         perLayerInputs: PerLayerInputWeights?, repackedMemory: RepackedMemory?) {
         self.tokenEmbedding = tokenEmbedding
         self.outputNorm = outputNorm
         self.output = output
         self.layers = layers
+        self.perLayerInputs = perLayerInputs
         self.repackedMemory = repackedMemory
     }
 
@@ -213,6 +236,7 @@ public struct ModelWeights: @unchecked Sendable {
         output = file.tensor("output.weight") == nil
             ? tokenEmbedding : try t.matrix("output.weight", cols: d, rows: c.vocabSize, vocabWhy)
         let arch = try Architectures.definition(for: file)
+        perLayerInputs = try arch.perLayerInputs(t, c)
         layers = try (0..<c.layerCount).map { try arch.layer($0, t, c) }
     }
 
@@ -240,7 +264,7 @@ extension LayerWeights {
         case .deltaNet(let d): m += [d.qkv, d.z, d.beta, d.alpha, d.betaAlpha, d.out].compactMap { $0 }
         case .latentAttention(let a): m += [a.queryDown, a.query, a.latent, a.output].compactMap { $0 } + a.keyUp + a.valueUp
         }
-        return m + sharedExpertMatrices + denseFFNMatrices
+        return m + sharedExpertMatrices + denseFFNMatrices + (perLayerInput.map { [$0.gate, $0.projection] } ?? [])
     }
 
     /// The shared expert's matrices: always resident, never hot or cold.

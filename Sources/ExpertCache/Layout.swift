@@ -43,8 +43,10 @@ public struct ModelExpertLayout: Hashable, Sendable {
     public static let maxLayerID = 1 << 16
 
     public init(moeLayers: [Int], expertsPerLayer: Int, topK: Int, bytesPerExpert: [Int]) throws {
-        guard expertsPerLayer > 0 else { throw LayoutError.invalid("expertsPerLayer must be > 0") }
-        guard topK > 0, topK <= expertsPerLayer else {
+        // A model without routed experts (every layer dense) has the empty layout.
+        let noExperts = moeLayers.isEmpty && expertsPerLayer == 0 && topK == 0
+        guard noExperts || expertsPerLayer > 0 else { throw LayoutError.invalid("expertsPerLayer must be > 0") }
+        guard noExperts || (topK > 0 && topK <= expertsPerLayer) else {
             throw LayoutError.invalid("topK \(topK) must be in 1...\(expertsPerLayer)")
         }
         guard bytesPerExpert.count == moeLayers.count else {

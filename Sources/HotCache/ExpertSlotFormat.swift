@@ -68,7 +68,7 @@ struct ExpertSlotFormat {
 
     /// Fills a slot from where the model holds expert `e`.
     func fill(_ dst: UnsafeMutableRawPointer, expert e: Int) {
-        fill(dst) { UnsafeRawPointer(parts[$0].stack.data + e * parts[$0].stack.expertBytes) }
+        fill(dst) { parts[$0].stack.expertData(e) }
     }
 }
 
@@ -82,6 +82,6 @@ struct ExpertFileRanges: RandomAccessCollection {
     var endIndex: Int { parts.count }
     subscript(i: Int) -> (offset: Int, length: Int) {
         let stack = parts[i].stack
-        return (offset: stack.data + expert * stack.expertBytes - fileBase, length: stack.expertBytes)
+        return (offset: stack.expertData(expert) - fileBase, length: stack.expertBytes)
     }
 }

@@ -29,6 +29,9 @@ public final class MoERuntime: @unchecked Sendable {
             throw HotCacheError("--moe-stream reads experts from the file's layout, but this model was loaded with its experts repacked in RAM (load it with `repacked(experts: false)`)")
         }
         let c = model.config
+        guard c.expertCount > 0 || (options.hotCache == nil && options.cachePolicy == nil && !options.stream) else {
+            throw HotCacheError("this \(c.architecture) model has no routed experts (expert_count 0, every layer dense): the expert-cache options (--moe-hot-cache, --moe-stream, --moe-cache-policy) do not apply to it")
+        }
         // Leading dense layers (and shared experts) are always resident: not in the layout.
         layout = try ModelExpertLayout(moeLayers: c.moeLayers, expertsPerLayer: c.expertCount, topK: c.expertsUsed,
                                        bytesPerExpert: c.moeLayers.map { model.weights.expertBytes(layer: $0) })

@@ -51,15 +51,17 @@ struct ModelSummary {
                 otherParams += t.elementCount; otherBytes += t.byteCount
             }
         }
-        let activeExpertParams = expertParams / c.expertCount * c.expertsUsed
+        let activeExpertParams = c.expertCount > 0 ? expertParams / c.expertCount * c.expertsUsed : 0
         let perExpert = c.moeLayers.map { model.weights.expertBytes(layer: $0) }
         let sharedBytes = model.weights.layers.reduce(0) { $0 + $1.sharedExpertMatrices.reduce(0) { $0 + $1.byteCount } }
         var lines = [
             "model:          \(file.path)",
             "name:           \(file.metadata["general.name"]?.string ?? "-")",
             "architecture:   \(c.architecture)",
-            "layers:         \(c.layerCount) " + (c.leadingDenseLayers > 0
+            "layers:         \(c.layerCount) " + (c.expertCount == 0 ? "(all dense: no routed experts, FF up to \(c.denseFFLength))"
+                : c.leadingDenseLayers > 0
                 ? "(\(c.leadingDenseLayers) leading dense, FF \(c.denseFFLength), always resident; \(c.moeLayers.count) MoE)" : "(all MoE)")
+                + (c.perLayerInputLength > 0 ? ", per-layer token inputs of \(c.perLayerInputLength)" : "")
                 + (c.nextNLayers > 0 ? ", plus \(c.nextNLayers) MTP block(s), skipped" : ""),
             "layer pattern:  \(layerPattern(c, hasSinks: model.weights.layers.contains { if case .attention(let a) = $0.mixer { a.sinks != nil } else { false } }))",
             "hidden:         \(c.embeddingLength), heads \(c.headCount) (kv \(c.kvHeadCount)), head dim \(c.headDim)",
@@ -198,6 +200,10 @@ struct GenerateModelCommand: ParsableCommand {
     @Option(name: .customLong("dense-ff"), help: "FFN size of the leading dense layers (glm4moe; default: 2 x expert FF).") var denseFF: Int?
     @Option(name: .customLong("q-lora-rank"), help: "Query bottleneck rank (deepseek2; default 4 x head dim; 0: a direct attn_q in V2-Lite's layout).") var qLoraRank: Int?
     @Option(name: .customLong("kv-lora-rank"), help: "Latent size of keys and values (deepseek2; default 4 x head dim).") var kvLoraRank: Int?
+    @Option(name: .customLong("per-layer-input"), help: "Per-layer token inputs of this width (gemma4, as E2B / E4B; with --experts 0 for their dense layout).") var perLayerInput: Int?
+    @Flag(name: .customLong("double-wide-mlp"), help: "Double the MLP of the shared-KV layers (gemma4, as E2B).") var doubleWideMLP = false
+    @Flag(name: .customLong("fused-qkv"), help: "Write one attn_qkv per layer (gemma4, qwen3moe).") var fusedQKV = false
+    @Flag(name: .customLong("fused-gate-up"), help: "Write ffn_gate_up_exps (gemma4, as its converter does).") var fusedGateUp = false
     @Option(help: "Seed.") var seed: UInt64 = 1
     @Option(name: .customLong("context"), help: "Training context length written to the file (default: the preset's; depth benches need more).") var context: Int?
     @Option(name: [.short, .customLong("threads")]) var threads: Int?
@@ -230,6 +236,10 @@ struct GenerateModelCommand: ParsableCommand {
         if let denseFF { spec.denseFF = denseFF }
         if let qLoraRank { spec.qLoraRank = qLoraRank }
         if let kvLoraRank { spec.kvLoraRank = kvLoraRank }
+        if let perLayerInput { spec.perLayerInput = perLayerInput }
+        spec.doubleWideMLP = doubleWideMLP
+        spec.fusedQKV = fusedQKV
+        spec.fusedGateUp = fusedGateUp
         if let context {
             guard context >= 8 else { throw CLIError("--context must be at least 8, got \(context)") }
             spec.context = context

@@ -161,12 +161,14 @@ private func gelu64(_ x: Double) -> Double { 0.5 * x * (1 + tanh((2 / Double.pi)
             ("missing metadata key 'gemma4.attention.sliding_window_pattern'", [], ["gemma4.attention.sliding_window_pattern"]),
             ("must be an array of 6 flags", [("gemma4.attention.sliding_window_pattern", .array(.bool, [.bool(true)]))], []),
             ("sliding_window 0 must be at least 1", [("gemma4.attention.sliding_window", .uint32(0))], []),
-            ("embedding_length_per_layer_input is 4", [("gemma4.embedding_length_per_layer_input", .uint32(4))], []),
+            ("missing tensor 'per_layer_token_embd.weight'", [("gemma4.embedding_length_per_layer_input", .uint32(4))], []),
             ("shared_kv_layers 5 must leave at least 2", [("gemma4.attention.shared_kv_layers", .uint32(5))], []),
             ("'gemma4.attention.head_count_kv' has 2 entries for 6 layers", [("gemma4.attention.head_count_kv", .array(.uint32, [.uint32(2), .uint32(1)]))], []),
             ("missing tensor 'rope_freqs.weight'", [], ["rope_freqs.weight"]),
             ("missing tensor 'blk.1.ffn_gate_inp.scale'", [], ["blk.1.ffn_gate_inp.scale"]),
-            ("blk.3 has no ffn_gate_inp.weight", [], ["blk.3.ffn_gate_inp.weight"]),
+            ("missing tensor 'blk.3.ffn_gate_inp.weight'", [], ["blk.3.ffn_gate_inp.weight"]),
+            ("a router in a model whose gemma4.expert_count is 0", [("gemma4.expert_count", .uint32(0))], []),
+            ("'gemma4.feed_forward_length' has 2 entries for 6 layers", [("gemma4.feed_forward_length", .array(.uint32, [.uint32(64), .uint32(64)]))], []),
             ("missing metadata key 'gemma4.attention.key_length_swa'", [], ["gemma4.attention.key_length_swa"]),
         ]
         try expectEveryVariantRefused(architecture: "gemma4", seed: 5, cases)

@@ -19,7 +19,8 @@ struct GoldenRecord: Decodable {
     // Hybrid shapes (qwen35moe, qwen3next).
     let shared_expert_ff, ssm_state, ssm_key_heads, ssm_value_heads, full_attention_interval, rope_dim: Int?
     // Gemma 4 shapes.
-    let sliding_window, global_head_dim, global_kv_heads, shared_kv_layers: Int?
+    let sliding_window, global_head_dim, global_kv_heads, shared_kv_layers, per_layer_input: Int?
+    let double_wide_mlp, fused_qkv, fused_gate_up: Bool?
     // deepseek2: 0 for the direct-q (V2-Lite) form.
     let q_lora_rank: Int?
 
@@ -36,6 +37,10 @@ struct GoldenRecord: Decodable {
         if let v = global_head_dim { s.globalHeadDim = v }
         if let v = global_kv_heads { s.globalKVHeads = v }
         if let v = shared_kv_layers { s.sharedKVLayers = v }
+        if let v = per_layer_input { s.perLayerInput = v }
+        if let v = double_wide_mlp { s.doubleWideMLP = v }
+        if let v = fused_qkv { s.fusedQKV = v }
+        if let v = fused_gate_up { s.fusedGateUp = v }
         if let v = q_lora_rank { s.qLoraRank = v }
         s.layers = layers; s.embedding = embedding; s.heads = heads; s.kvHeads = kv_heads; s.headDim = head_dim
         s.experts = experts; s.expertsUsed = experts_used; s.expertFF = expert_ff
@@ -153,7 +158,7 @@ func tempModelPath(_ name: String) -> String {
         #expect(tokenizer.encode(record.prompt, parseSpecial: false).prefix(record.prompt_tokens.count) == record.prompt_tokens[...])
 
         let (ours, greedy) = try logitsAndGreedy(model, prompt: record.prompt_tokens, vocab: record.vocab,
-                                                 greedyCount: record.greedy_tokens.count)
+                                                 greedyCount: record.greedy_tokens.count, label: name)
         let err = relativeL2(ours, record.logits)
         if ProcessInfo.processInfo.environment["HOTMOE_GOLDEN_DEBUG"] != nil {
             let v = record.vocab, ref = record.logits
@@ -176,7 +181,7 @@ func decodedLogits(_ base64: String) -> [Float] {
 
 /// hotmoe's logits at every position of `prompt`, then `greedyCount` greedy tokens after it:
 /// what the llama.cpp golden records hold.
-func logitsAndGreedy(_ model: MoEModel, prompt: [Int32], vocab v: Int, greedyCount: Int) throws -> ([Float], [Int32]) {
+func logitsAndGreedy(_ model: MoEModel, prompt: [Int32], vocab v: Int, greedyCount: Int, label: String = "") throws -> ([Float], [Int32]) {
     let session = InferenceSession(model: model, contextSize: 128, maxBatch: 16, threads: 2)
     let ours = Array(try session.forward(prompt, logits: .all))
     var greedy = [Int32]()
@@ -185,6 +190,10 @@ func logitsAndGreedy(_ model: MoEModel, prompt: [Int32], vocab v: Int, greedyCou
         let next = last.withUnsafeBufferPointer { Sampler.argmax($0) }
         greedy.append(next)
         last = Array(try session.forward([next], logits: .last))
+        if let only = ProcessInfo.processInfo.environment["HOTMOE_GOLDEN_STEPS"], label.hasPrefix(only) {
+            let top = last.indices.sorted { last[$0] > last[$1] }.prefix(2)
+            print("step \(greedy.count): " + top.map { "\($0) \(last[$0])" }.joined(separator: ", "))
+        }
     }
     return (ours, greedy)
 }

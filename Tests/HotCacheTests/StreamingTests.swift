@@ -9,12 +9,14 @@ import Testing
 
 private let logger = Logger(label: "test")
 
-private func modelFile(_ type: String, seed: UInt64, architecture: String = "qwen3moe") throws -> String {
+private func modelFile(_ type: String, seed: UInt64, architecture: String = "qwen3moe", fusedGateUp: Bool = false) throws -> String {
     var spec = SyntheticModelSpec.preset("small", architecture: architecture)!
     spec.layers = 3
     spec.weightType = type
     spec.seed = seed
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("stream-\(getpid())-\(architecture)-\(type)-\(seed).gguf").path
+    spec.fusedGateUp = fusedGateUp
+    let name = "stream-\(getpid())-\(architecture)\(fusedGateUp ? "-fused" : "")-\(type)-\(seed).gguf"
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
     if !FileManager.default.fileExists(atPath: path) { try SyntheticModel.write(spec, to: path) }
     return path
 }
@@ -63,13 +65,21 @@ private func streamingOptions(capacity: Int, prefetch: PrefetchMode) -> HotCache
         try checkStreamedEqualsResident(type: "mxfp4_moe", prefetch: prefetch, architecture: "gpt-oss")
     }
 
+    /// The same on Gemma 4 with one fused ffn_gate_up_exps per layer (as its converter writes
+    /// it): each expert's gate and up halves are read from their own place in the fused tensor.
+    @Test(arguments: ["q8_0", "q4_k_m"])
+    func streamedFusedGemmaExpertsEqualResidentBitwise(type: String) throws {
+        try checkStreamedEqualsResident(type: type, prefetch: .on, architecture: "gemma4", fusedGateUp: true)
+    }
+
     @Test(arguments: ["q8_0", "q4_k_m"], [PrefetchMode.on, .off])
     func streamedRepackedExpertsEqualResidentRepackedBitwise(type: String, prefetch: PrefetchMode) throws {
         try checkStreamedEqualsResident(type: type, prefetch: prefetch, architecture: "qwen3moe")
     }
 
-    private func checkStreamedEqualsResident(type: String, prefetch: PrefetchMode, architecture: String) throws {
-        let path = try modelFile(type, seed: UInt64.random(in: 1...1_000_000), architecture: architecture)
+    private func checkStreamedEqualsResident(type: String, prefetch: PrefetchMode, architecture: String,
+                                             fusedGateUp: Bool = false) throws {
+        let path = try modelFile(type, seed: UInt64.random(in: 1...1_000_000), architecture: architecture, fusedGateUp: fusedGateUp)
         let prompt: [Int32] = (0..<24).map { _ in Int32.random(in: 0..<300) }
         let resident = try MoEModel(file: try GGUFFile(path: path), repack: true)
         let expected = try generate(resident, runtime: nil, prompt: prompt, steps: 12)

@@ -28,7 +28,9 @@ GEMMA = dict(layers=4, shared_expert_ff=256, full_attention_interval=2, sliding_
              global_kv_heads=1)
 GEMMA_FLAGS = {"sliding_window": "--sliding-window", "global_head_dim": "--global-head-dim",
                "global_kv_heads": "--global-kv-heads", "shared_kv_layers": "--shared-kv-layers",
-               "q_lora_rank": "--q-lora-rank"}
+               "q_lora_rank": "--q-lora-rank", "per_layer_input": "--per-layer-input"}
+# Flags without a value, given when the shape sets them true.
+SWITCHES = {"double_wide_mlp": "--double-wide-mlp", "fused_qkv": "--fused-qkv", "fused_gate_up": "--fused-gate-up"}
 # GLM-4.5: one leading dense layer (FF 2 x expert FF) then two MoE layers with sigmoid routing,
 # a selection bias, one shared expert, q/k/v biases, q/k norms, half the head rotated.
 GLM = dict(layers=3)
@@ -42,10 +44,17 @@ GPTOSS = dict(layers=2, sliding_window=16)
 DEEPSEEK = dict(layers=3)
 # Variants: (architecture, name suffix, extra shape); the last two of six layers read the KV
 # rows of layers 2 (sliding-window) and 3 (global).
-VARIANTS = {("gemma4", "sharedkv"): dict(layers=6, shared_kv_layers=2), ("deepseek2", "lite"): dict(q_lora_rank=0)}
+# "dense" is E2B's layout: no experts, per-layer token inputs, double-wide MLPs in the two
+# shared-KV layers, one fused attn_qkv per layer; "fused" the 26B-A4B converter's fused
+# ffn_gate_up_exps (and attn_qkv) in a MoE model.
+VARIANTS = {("gemma4", "sharedkv"): dict(layers=6, shared_kv_layers=2), ("deepseek2", "lite"): dict(q_lora_rank=0),
+            ("gemma4", "dense"): dict(layers=6, shared_kv_layers=2, experts=0, per_layer_input=64, double_wide_mlp=True,
+                                      fused_qkv=True),
+            ("gemma4", "fused"): dict(fused_qkv=True, fused_gate_up=True)}
 CASES = [(arch, t) for arch in ("qwen3moe", "olmoe") for t in ("f32", "q8_0", "q4_k")] + [("llama", "f32"), ("qwen3moe", "q4_k_m")] \
     + [(arch, t) for arch in ("qwen35moe", "qwen3next") for t in ("f32", "q8_0", "q4_k_m")] \
     + [("gemma4", t) for t in ("f32", "q8_0", "q4_k_m")] + [("gemma4", "f32", "sharedkv")] \
+    + [("gemma4", t, "dense") for t in ("f32", "q8_0")] + [("gemma4", t, "fused") for t in ("f32", "q8_0")] \
     + [("qwen3moe", t) for t in ("q4_1", "q5_0", "q5_1")] \
     + [("glm4moe", t) for t in ("f32", "q8_0")] \
     + [("gpt-oss", t) for t in ("f32", "q8_0", "mxfp4_moe", "q4_k_m")] \
@@ -117,12 +126,13 @@ def main():
     ap.add_argument("--default-only", action="store_true", help="only the embedded default model's record")
     ap.add_argument("--only", help="comma-separated architectures to regenerate (default: all)")
     ap.add_argument("--types", help="comma-separated weight types to regenerate (default: all)")
+    ap.add_argument("--variants", help="comma-separated shape variants to regenerate (default: all, plain shapes included)")
     args = ap.parse_args()
     llama_cpp = import_llama_cpp(args.llama_cpp_python, args.lib)
 
     os.makedirs(OUT, exist_ok=True)
     default = os.path.join(ROOT, "models", "hotmoe-default-q8_0.gguf")
-    if os.path.exists(default) and not args.only and not args.types:
+    if os.path.exists(default) and not args.only and not args.types and not args.variants:
         rec = {"model": "models/hotmoe-default-q8_0.gguf", "fnv1a64": fnv1a64(open(default, "rb").read()),
                **reference_record(llama_cpp, default, DEFAULT_PROMPT)}
         with open(os.path.join(OUT, "default-model.json"), "w") as f:
@@ -135,6 +145,8 @@ def main():
             arch, wtype = case[:2]
             variant = case[2] if len(case) > 2 else None
             if args.only and arch not in args.only.split(",") or args.types and wtype not in args.types.split(","):
+                continue
+            if args.variants and variant not in args.variants.split(","):
                 continue
             name = f"{arch}-{variant}-{wtype}" if variant else f"{arch}-{wtype}"
             if (arch, wtype) in AVX512_ONLY and b"AVX512 = 1" not in llama_cpp.llama_print_system_info():
@@ -149,9 +161,10 @@ def main():
             cmd = [args.hotmoe, "generate-model", "-o", path, "--preset", "tiny", "--arch", arch, "--type", wtype,
                    "--layers", str(shape["layers"]), "--embedding", str(SHAPE["embedding"]),
                    "--heads", str(SHAPE["heads"]), "--kv-heads", str(SHAPE["heads"] if arch == "olmoe" else SHAPE["kv_heads"]), "--head-dim", str(SHAPE["head_dim"]),
-                   "--experts", str(SHAPE["experts"]), "--experts-used", str(SHAPE["experts_used"]),
+                   "--experts", str(shape["experts"]), "--experts-used", str(SHAPE["experts_used"]),
                    "--expert-ff", str(SHAPE["expert_ff"]), "--seed", "7"]
             cmd += [a for key, flag in {**HYBRID_FLAGS, **GEMMA_FLAGS}.items() if key in shape for a in (flag, str(shape[key]))]
+            cmd += [flag for key, flag in SWITCHES.items() if shape.get(key)]
             subprocess.run(cmd, check=True)
             digest = fnv1a64(open(path, "rb").read())
             record = {"architecture": arch, "weight_type": wtype, "seed": 7,

@@ -7,9 +7,13 @@ public protocol ArchitectureDefinition {
     static var name: String { get }
     static func config(from file: GGUFFile) throws -> ModelConfig
     static func layer(_ index: Int, _ tensors: TensorLoader, _ config: ModelConfig) throws -> LayerWeights
+    /// The model-level tensors of per-layer token inputs, where the architecture has them.
+    static func perLayerInputs(_ tensors: TensorLoader, _ config: ModelConfig) throws -> PerLayerInputWeights?
 }
 
 extension ArchitectureDefinition {
+    public static func perLayerInputs(_ t: TensorLoader, _ c: ModelConfig) throws -> PerLayerInputWeights? { nil }
+
     /// The classic MoE transformer layer: attention, `ffn_norm`, routed experts.
     public static func layer(_ i: Int, _ t: TensorLoader, _ c: ModelConfig) throws -> LayerWeights {
         let p = "blk.\(i)."

@@ -6,20 +6,19 @@ import GGUF
 /// q/k RMSNorm, V RMS-normalised without weight, score scale 1; post-attention norm; a dense
 /// GeGLU MLP beside GeGLU routed experts whose router reads rms_norm(x) / sqrt(d) * scale, each
 /// branch with its own norms; per-expert down scale; post-FFN norm; optional layer output
-/// scale; shared-KV last layers; final logit soft-capping. Not supported (clear errors):
-/// per-layer token embeddings (E2B / E4B), dense layers without experts, fused qkv or gate_up
-/// tensors.
+/// scale; shared-KV last layers; final logit soft-capping. The dense models (E2B / E4B / 31B:
+/// expert_count 0) run the MLP alone, with E2B / E4B's per-layer token inputs
+/// (PerLayerInputBlock) and per-layer MLP widths. Fused attn_qkv and ffn_gate_up_exps (what
+/// the converter writes for the experts) are read in place.
 public enum Gemma4: ArchitectureDefinition {
     public static let name = "gemma4"
 
     public static func config(from file: GGUFFile) throws -> ModelConfig {
         let p = name + "."
         var c = try readCommonConfig(file, arch: name, ropeStyle: .neox, qkNorm: .perHead, normalizeTopK: true,
-                                     expertFFKey: "expert_feed_forward_length", perLayerKVHeads: true)
+                                     expertFFKey: "expert_feed_forward_length", perLayerKVHeads: true, denseModelAllowed: true)
         let n = c.layerCount
-        if let perLayer = try file.optionalInt(p + "embedding_length_per_layer_input"), perLayer > 0 {
-            throw GGUFError("\(file.path): \(p)embedding_length_per_layer_input is \(perLayer): per-layer token embeddings (Gemma 4 E2B / E4B) are not supported")
-        }
+        c.perLayerInputLength = try file.optionalInt(p + "embedding_length_per_layer_input") ?? 0
         let patternKey = p + "attention.sliding_window_pattern"
         guard let patternValue = file.metadata[patternKey] else { throw GGUFError("\(file.path): missing metadata key '\(patternKey)'") }
         guard case .array(_, let flags) = patternValue, flags.count == n else {
@@ -60,26 +59,45 @@ public enum Gemma4: ArchitectureDefinition {
         c.embeddingScale = Float(c.embeddingLength).squareRoot()
         c.finalLogitSoftcap = Float(try file.optionalDouble(p + "final_logit_softcapping") ?? 0)
         c.ffnActivation = .gelu
-        c.sharedExpertFFLength = try file.requireInt(p + "feed_forward_length")
+        // The dense MLP beside the experts; feed_forward_length may be per layer (double-wide
+        // MLPs in the shared-KV layers of E2B).
+        let ff = try feedForwardLengths(file, layers: n)
+        if c.expertCount > 0 { c.sharedExpertFFLength = ff.max()! }
+        for (l, f) in ff.enumerated() where f < 1 || f > ModelConfig.maxFF {
+            throw GGUFError("\(file.path): \(p)feed_forward_length[\(l)] \(f) outside 1...\(ModelConfig.maxFF)")
+        }
         try c.validate(path: file.path)
         return c
     }
 
+    static func feedForwardLengths(_ file: GGUFFile, layers: Int) throws -> [Int] {
+        let key = name + ".feed_forward_length"
+        guard let ff = try file.intPerLayer(key, layers: layers) else { throw GGUFError("\(file.path): missing metadata key '\(key)'") }
+        return ff
+    }
+
+    public static func perLayerInputs(_ t: TensorLoader, _ c: ModelConfig) throws -> PerLayerInputWeights? {
+        let width = c.perLayerInputLength, all = c.layerCount * width
+        guard width > 0 else { return nil }
+        let why = " (\(c.layerCount) layers x embedding_length_per_layer_input \(width))"
+        return PerLayerInputWeights(
+            tokenEmbedding: try t.matrix("per_layer_token_embd.weight", cols: all, rows: c.vocabSize, why),
+            modelProjection: try t.matrix("per_layer_model_proj.weight", cols: c.embeddingLength, rows: all, why),
+            projectionNorm: try t.vector("per_layer_proj_norm.weight", width))
+    }
+
     public static func layer(_ i: Int, _ t: TensorLoader, _ c: ModelConfig) throws -> LayerWeights {
         let p = "blk.\(i).", d = c.embeddingLength, s = c.attentionShape(i), own = s.kvSource == nil
-        for fused in ["attn_qkv.weight", "ffn_gate_up_exps.weight"] where t.has(p + fused) {
-            throw GGUFError("\(t.file.path): tensor '\(p + fused)': fused Gemma 4 tensors are not supported")
-        }
-        guard t.has(p + "ffn_gate_inp.weight") else {
-            throw GGUFError("\(t.file.path): blk.\(i) has no ffn_gate_inp.weight: dense Gemma 4 layers are not supported (hotmoe runs MoE models)")
-        }
-        let qkWhy = " (rows = head_count_kv \(s.kvHeads) x key length \(s.headDim) of this \(s.slidingWindow > 0 ? "sliding-window" : "global") layer)"
+        let kind = s.slidingWindow > 0 ? "sliding-window" : "global"
+        // A fused attn_qkv holds k and v rows even where the layer reads another layer's KV
+        // (llama.cpp sizes it so); separate files have no attn_k there, and global layers may
+        // have no attn_v (values = keys: attention_k_eq_v).
+        let fused = t.has(p + "attn_qkv.weight")
+        let qkv = try t.qkvProjections(layer: i, qRows: s.qDim, kRows: own || fused ? s.kvDim : 0,
+                                       vRows: fused || (own && t.has(p + "attn_v.weight")) ? s.vDim : 0,
+                                       " (rows = head_count \(s.heads) x key length \(s.headDim) of this \(kind) layer)")
         var attention = AttentionWeights(
-            wq: try t.matrix(p + "attn_q.weight", cols: d, rows: s.qDim,
-                             " (rows = head_count \(s.heads) x key length \(s.headDim) of this \(s.slidingWindow > 0 ? "sliding-window" : "global") layer)"),
-            wk: own ? try t.matrix(p + "attn_k.weight", cols: d, rows: s.kvDim, qkWhy) : nil,
-            // Without attn_v the values are the key projection (attention_k_eq_v).
-            wv: own && t.has(p + "attn_v.weight") ? try t.matrix(p + "attn_v.weight", cols: d, rows: s.vDim, qkWhy) : nil,
+            wq: qkv.q, wk: own ? qkv.k : nil, wv: own ? qkv.v : nil,
             wo: try t.matrix(p + "attn_output.weight", cols: s.outDim, rows: d),
             qNorm: try t.vector(p + "attn_q_norm.weight", s.headDim),
             kNorm: own ? try t.vector(p + "attn_k_norm.weight", s.headDim) : nil,
@@ -88,21 +106,38 @@ public enum Gemma4: ArchitectureDefinition {
         // Global layers: proportional RoPE, the unrotated pairs given huge frequency factors.
         if s.slidingWindow == 0 { attention.ropeFreqs = try t.vector("rope_freqs.weight", s.headDim / 2) }
 
-        var moe = try t.moe(layer: i, shared: false)
-        let ff = c.sharedExpertFFLength
-        moe.shared = SharedExpertWeights(gate: try t.matrix(p + "ffn_gate.weight", cols: d, rows: ff),
-                                         up: try t.matrix(p + "ffn_up.weight", cols: d, rows: ff),
-                                         down: try t.matrix(p + "ffn_down.weight", cols: ff, rows: d), gateInput: nil)
-        moe.routerInputScale = try t.vector(p + "ffn_gate_inp.scale", d)
-        moe.expertInputNorm = try t.vector(p + "pre_ffw_norm_2.weight", d)
-        moe.expertOutputNorm = try t.vector(p + "post_ffw_norm_2.weight", d)
-        moe.sharedOutputNorm = try t.vector(p + "post_ffw_norm_1.weight", d)
-        if t.has(p + "ffn_down_exps.scale") { moe.expertScales = try t.vector(p + "ffn_down_exps.scale", c.expertCount) }
+        // The dense MLP: beside the routed experts in a MoE layer, the whole FFN elsewhere.
+        let ff = try feedForwardLengths(t.file, layers: c.layerCount)[i]
+        let mlp = SharedExpertWeights(gate: try t.matrix(p + "ffn_gate.weight", cols: d, rows: ff),
+                                      up: try t.matrix(p + "ffn_up.weight", cols: d, rows: ff),
+                                      down: try t.matrix(p + "ffn_down.weight", cols: ff, rows: d), gateInput: nil)
+        var moe: MoEWeights?
+        if c.isMoELayer(i) {
+            var m = try t.moe(layer: i, shared: false)
+            m.shared = mlp
+            m.routerInputScale = try t.vector(p + "ffn_gate_inp.scale", d)
+            m.expertInputNorm = try t.vector(p + "pre_ffw_norm_2.weight", d)
+            m.expertOutputNorm = try t.vector(p + "post_ffw_norm_2.weight", d)
+            m.sharedOutputNorm = try t.vector(p + "post_ffw_norm_1.weight", d)
+            if t.has(p + "ffn_down_exps.scale") { m.expertScales = try t.vector(p + "ffn_down_exps.scale", c.expertCount) }
+            moe = m
+        } else if t.has(p + "ffn_gate_inp.weight") {
+            throw GGUFError("\(t.file.path): tensor '\(p)ffn_gate_inp.weight': a router in a model whose \(name).expert_count is 0")
+        }
+        var perLayerInput: PerLayerInputLayerWeights?
+        if c.perLayerInputLength > 0 {
+            let width = c.perLayerInputLength
+            perLayerInput = PerLayerInputLayerWeights(
+                gate: try t.matrix(p + "inp_gate.weight", cols: d, rows: width),
+                projection: try t.matrix(p + "proj.weight", cols: width, rows: d),
+                postNorm: try t.vector(p + "post_norm.weight", d))
+        }
 
         return LayerWeights(attnNorm: try t.vector(p + "attn_norm.weight", d), mixer: .attention(attention),
-                            ffnNorm: try t.vector(p + "ffn_norm.weight", d), moe: moe,
+                            ffnNorm: try t.vector(p + "ffn_norm.weight", d), moe: moe, denseFFN: moe == nil ? mlp : nil,
                             mixerPostNorm: try t.vector(p + "post_attention_norm.weight", d),
                             moePostNorm: try t.vector(p + "post_ffw_norm.weight", d),
-                            outputScale: t.has(p + "layer_output_scale.weight") ? try t.vector(p + "layer_output_scale.weight", 1) : nil)
+                            outputScale: t.has(p + "layer_output_scale.weight") ? try t.vector(p + "layer_output_scale.weight", 1) : nil,
+                            perLayerInput: perLayerInput)
     }
 }

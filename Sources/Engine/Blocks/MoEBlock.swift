@@ -58,10 +58,11 @@ extension InferenceSession {
                          selectionBias: l.selectionBias, selection: routerSelection, normalize: c.normalizeTopK,
                          scale: c.expertWeightsScale, groups: c.expertGroups, groupsUsed: c.expertGroupsUsed, experts: routeExperts + i * kUsed, weights: routeWeights + i * kUsed)
         }
-        let routes = ExpertRoutes(tokenCount: n, k: kUsed, experts: routeExperts, weights: routeWeights)
+        var routes = ExpertRoutes(tokenCount: n, k: kUsed, experts: routeExperts, weights: routeWeights)
         routeObserver?(li, routes, xn)
         if let scales = l.expertScales {
-            for j in 0..<(n * kUsed) { routeWeights[j] *= scales[Int(routeExperts[j])] }
+            for j in 0..<(n * kUsed) { routeScales[j] = scales[Int(routeExperts[j])] }
+            routes.outputScales = UnsafePointer(routeScales)
         }
         var input = UnsafePointer(xn)
         if let norm = l.expertInputNorm, let r = routedInputs {

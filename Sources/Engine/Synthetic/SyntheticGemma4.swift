@@ -36,9 +36,16 @@ extension SyntheticModelSpec {
         }
     }
 
+    /// The dense MLP's width in layer `l`: doubled in the shared-KV layers with `doubleWideMLP`.
+    func gemmaDenseFF(_ l: Int) -> Int { doubleWideMLP && l >= gemmaKVFrom ? 2 * gemmaDenseFF : gemmaDenseFF }
+
     func writeGemmaMetadata(_ w: inout GGUFWriter) {
         let a = architecture + "."
-        w.set(a + "feed_forward_length", uint32: gemmaDenseFF)
+        if doubleWideMLP {
+            w.set(a + "feed_forward_length", .array(.uint32, (0..<layers).map { .uint32(UInt32(gemmaDenseFF($0))) }))
+        } else {
+            w.set(a + "feed_forward_length", uint32: gemmaDenseFF)
+        }
         w.set(a + "attention.head_count_kv", .array(.uint32, (0..<layers).map { .uint32(UInt32(gemmaShape($0).kvHeads)) }))
         w.set(a + "attention.key_length", uint32: gemmaGlobalHeadDim)
         w.set(a + "attention.value_length", uint32: gemmaGlobalHeadDim)
@@ -51,8 +58,18 @@ extension SyntheticModelSpec {
         w.set(a + "attention.sliding_window", uint32: gemmaWindow)
         w.set(a + "attention.sliding_window_pattern", .array(.bool, (0..<layers).map { .bool(!isFullAttention($0)) }))
         w.set(a + "attention.shared_kv_layers", uint32: sharedKVLayers)
-        w.set(a + "embedding_length_per_layer_input", uint32: 0)
+        w.set(a + "embedding_length_per_layer_input", uint32: perLayerInput)
         w.set(a + "final_logit_softcapping", float32: Double(logitSoftcap))
+    }
+
+    /// The model-level tensors of the per-layer token inputs, when the spec has them.
+    func planGemmaModel(vocabulary n: Int, matrix: (String, [Int], Int?, Float?) throws -> Void,
+                        norm: (String, Int) -> Void) throws {
+        guard perLayerInput > 0 else { return }
+        // Entries of 1 / sqrt(width): llama.cpp scales them by sqrt(width).
+        try matrix("per_layer_token_embd.weight", [layers * perLayerInput, n], nil, 1 / Float(perLayerInput).squareRoot())
+        try matrix("per_layer_model_proj.weight", [embedding, layers * perLayerInput], nil, nil)
+        norm("per_layer_proj_norm.weight", perLayerInput)
     }
 
     /// Adds one Gemma 4 layer's tensors to the plan. `vector(name, dims, scale, offset)` adds an
@@ -60,33 +77,49 @@ extension SyntheticModelSpec {
     func planGemmaLayer(_ l: Int, matrix: (String, [Int], Int?, Float?) throws -> Void, norm: (String, Int) -> Void,
                         vector: (String, [Int], Float, Float) -> Void) throws {
         let p = "blk.\(l).", d = embedding, (hd, kv) = gemmaShape(l), own = l < gemmaKVFrom
-        let ff = gemmaDenseFF
+        let ff = gemmaDenseFF(l)
         norm(p + "attn_norm.weight", d)
-        try matrix(p + "attn_q.weight", [d, heads * hd], l, nil)
-        if own {
-            try matrix(p + "attn_k.weight", [d, kv * hd], l, nil)
-            if !isFullAttention(l) { try matrix(p + "attn_v.weight", [d, kv * hd], l, nil) }
+        if fusedQKV {
+            // llama.cpp sizes a fused projection q + k + v in every layer.
+            try matrix(p + "attn_qkv.weight", [d, (heads + 2 * kv) * hd], l, nil)
+        } else {
+            try matrix(p + "attn_q.weight", [d, heads * hd], l, nil)
+            if own {
+                try matrix(p + "attn_k.weight", [d, kv * hd], l, nil)
+                if !isFullAttention(l) { try matrix(p + "attn_v.weight", [d, kv * hd], l, nil) }
+            }
         }
         try matrix(p + "attn_output.weight", [heads * hd, d], l, nil)
         norm(p + "attn_q_norm.weight", hd)
         if own { norm(p + "attn_k_norm.weight", hd) }
         norm(p + "post_attention_norm.weight", d)
-        // Dense MLP beside the experts.
+        // The dense MLP: beside the experts, or alone in a dense model.
         norm(p + "ffn_norm.weight", d)
         try matrix(p + "ffn_gate.weight", [d, ff], l, nil)
         try matrix(p + "ffn_up.weight", [d, ff], l, nil)
         try matrix(p + "ffn_down.weight", [ff, d], l, nil)
-        norm(p + "post_ffw_norm_1.weight", d)
-        // Routed experts; the router reads rms_norm(x) / sqrt(d) * scale, so its weights are O(1).
-        vector(p + "ffn_gate_inp.weight", [d, experts], 2, 0)
-        vector(p + "ffn_gate_inp.scale", [d], 0.1, 1)
-        norm(p + "pre_ffw_norm_2.weight", d)
-        try matrix(p + "ffn_gate_exps.weight", [d, expertFF, experts], l, nil)
-        try matrix(p + "ffn_up_exps.weight", [d, expertFF, experts], l, nil)
-        try matrix(p + "ffn_down_exps.weight", [expertFF, d, experts], l, nil)
-        vector(p + "ffn_down_exps.scale", [experts], 0.2, 1)
-        norm(p + "post_ffw_norm_2.weight", d)
+        if experts > 0 {
+            norm(p + "post_ffw_norm_1.weight", d)
+            // Routed experts; the router reads rms_norm(x) / sqrt(d) * scale, so its weights are O(1).
+            vector(p + "ffn_gate_inp.weight", [d, experts], 2, 0)
+            vector(p + "ffn_gate_inp.scale", [d], 0.1, 1)
+            norm(p + "pre_ffw_norm_2.weight", d)
+            if fusedGateUp {
+                try matrix(p + "ffn_gate_up_exps.weight", [d, 2 * expertFF, experts], l, nil)
+            } else {
+                try matrix(p + "ffn_gate_exps.weight", [d, expertFF, experts], l, nil)
+                try matrix(p + "ffn_up_exps.weight", [d, expertFF, experts], l, nil)
+            }
+            try matrix(p + "ffn_down_exps.weight", [expertFF, d, experts], l, nil)
+            vector(p + "ffn_down_exps.scale", [experts], 0.2, 1)
+            norm(p + "post_ffw_norm_2.weight", d)
+        }
         norm(p + "post_ffw_norm.weight", d)
+        if perLayerInput > 0 {
+            try matrix(p + "inp_gate.weight", [d, perLayerInput], l, nil)
+            try matrix(p + "proj.weight", [perLayerInput, d], l, nil)
+            norm(p + "post_norm.weight", d)
+        }
         vector(p + "layer_output_scale.weight", [1], 0.05, 0.8)
     }
 

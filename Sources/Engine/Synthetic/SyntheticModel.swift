@@ -40,6 +40,13 @@ public struct SyntheticModelSpec: Sendable, Equatable {
     /// The last layers that read earlier layers' KV rows (attention.shared_kv_layers).
     public var sharedKVLayers = 0
     public var logitSoftcap: Float = 8
+    /// Per-layer token inputs of this width (Gemma 4 E2B / E4B); 0: none.
+    public var perLayerInput = 0
+    /// Doubles the MLP of the shared-KV layers (Gemma 4 E2B's use_double_wide_mlp).
+    public var doubleWideMLP = false
+    /// Writes fused attn_qkv (gemma4, qwen3moe) and ffn_gate_up_exps (gemma4) tensors.
+    public var fusedQKV = false
+    public var fusedGateUp = false
     // GLM-4.5 shape (SyntheticGlm4MoE.swift); 0 means "derive": 1 leading dense layer of
     // 2 x expertFF.
     public var denseLayers = 0
@@ -166,6 +173,9 @@ public enum SyntheticModel {
         if s.isGemma { try s.checkGemma() }
         if s.isGlm { try s.checkGlm() }
         if s.isDeepSeek2 { try s.checkDeepSeek2() }
+        if s.experts == 0, !s.isGemma { throw GGUFError("\(s.architecture): a model without experts is written only for gemma4") }
+        if s.fusedGateUp, !s.isGemma || s.experts == 0 { throw GGUFError("fused gate_up experts are written only for gemma4 MoE models") }
+        if s.fusedQKV, !s.isGemma, s.architecture != "qwen3moe" { throw GGUFError("fused attn_qkv is written only for gemma4 and qwen3moe") }
         if s.architecture == "olmoe", s.kvHeads != s.heads {
             throw GGUFError("olmoe has no grouped KV heads (llama.cpp sizes attn_k_norm to the full width): set kv heads = heads (\(s.heads))")
         }
@@ -186,8 +196,11 @@ public enum SyntheticModel {
         w.set(a + "attention.value_length", uint32: s.headDim)
         w.set(a + "rope.freq_base", float32: 10000)
         w.set(a + "attention.layer_norm_rms_epsilon", float32: 1e-6)
-        w.set(a + "expert_count", uint32: s.experts)
-        w.set(a + "expert_used_count", uint32: s.expertsUsed)
+        // A dense model (gemma4 with 0 experts) has no expert keys, as the converter writes it.
+        if s.experts > 0 {
+            w.set(a + "expert_count", uint32: s.experts)
+            w.set(a + "expert_used_count", uint32: s.expertsUsed)
+        }
         if s.architecture == "llama" {
             w.set(a + "rope.dimension_count", uint32: s.headDim)
             w.set(a + "vocab_size", uint32: vocab.tokens.count)
@@ -216,6 +229,7 @@ public enum SyntheticModel {
         }
         func norm(_ name: String, _ size: Int) { plan.append((name, [size], .f32, 0.1, 1)) }
         try matrix("token_embd.weight", [d, n], layer: nil, scale: 1)
+        if s.isGemma { try s.planGemmaModel(vocabulary: n, matrix: matrix, norm: norm) }
         for l in 0..<s.layers where s.isHybrid {
             try s.planHybridLayer(l, matrix: matrix, norm: norm, vector: { plan.append(($0, $1, .f32, $2, $3)) })
         }
@@ -234,9 +248,13 @@ public enum SyntheticModel {
         for l in 0..<s.layers where !s.isHybrid && !s.isGemma && !s.isGlm && !s.isGptOSS && !s.isDeepSeek2 {
             let p = "blk.\(l)."
             norm(p + "attn_norm.weight", d)
-            try matrix(p + "attn_q.weight", [d, s.heads * s.headDim], layer: l)
-            try matrix(p + "attn_k.weight", [d, s.kvHeads * s.headDim], layer: l)
-            try matrix(p + "attn_v.weight", [d, s.kvHeads * s.headDim], layer: l)
+            if s.fusedQKV {
+                try matrix(p + "attn_qkv.weight", [d, (s.heads + 2 * s.kvHeads) * s.headDim], layer: l)
+            } else {
+                try matrix(p + "attn_q.weight", [d, s.heads * s.headDim], layer: l)
+                try matrix(p + "attn_k.weight", [d, s.kvHeads * s.headDim], layer: l)
+                try matrix(p + "attn_v.weight", [d, s.kvHeads * s.headDim], layer: l)
+            }
             try matrix(p + "attn_output.weight", [s.heads * s.headDim, d], layer: l)
             if s.architecture == "qwen3moe" {
                 norm(p + "attn_q_norm.weight", s.headDim)
