@@ -83,6 +83,25 @@ HM_MATMUL_DECL(hm_matmul_q4_K_x8_q8_K_gemm);
 /// row_bytes = cols / 32 * 34 (unchanged from the file layout).
 void hm_repack_q8_0_x8(const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *dst);
 HM_MATMUL_DECL(hm_matmul_q8_0_x8_q8_0);
+/// Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4 repacked eight rows at a time (layout in b32_rows8_x86.c),
+/// row_bytes unchanged from the file layout; rows a multiple of 8. IQ4_NL/MXFP4 follow
+/// llama.cpp's repacked (x8) float order, the others ggml_vec_dot's. The _vnni forms need
+/// AVX-512 F, VL and VNNI and give the same bits.
+void hm_repack_q4_1_x8(const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *dst);
+void hm_repack_q5_0_x8(const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *dst);
+void hm_repack_q5_1_x8(const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *dst);
+void hm_repack_iq4_nl_x8(const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *dst);
+void hm_repack_mxfp4_x8(const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *dst);
+HM_MATMUL_DECL(hm_matmul_q4_1_x8_q8_1);
+HM_MATMUL_DECL(hm_matmul_q5_0_x8_q8_0);
+HM_MATMUL_DECL(hm_matmul_q5_1_x8_q8_1);
+HM_MATMUL_DECL(hm_matmul_iq4_nl_x8_q8_0);
+HM_MATMUL_DECL(hm_matmul_mxfp4_x8_q8_0);
+HM_MATMUL_DECL(hm_matmul_q4_1_x8_q8_1_vnni);
+HM_MATMUL_DECL(hm_matmul_q5_0_x8_q8_0_vnni);
+HM_MATMUL_DECL(hm_matmul_q5_1_x8_q8_1_vnni);
+HM_MATMUL_DECL(hm_matmul_iq4_nl_x8_q8_0_vnni);
+HM_MATMUL_DECL(hm_matmul_mxfp4_x8_q8_0_vnni);
 
 
 // Portable twins of the above for every target (plain C, compiler-vectorised), used where
