@@ -51,8 +51,13 @@ static void x8_repack(int kind, const void *src, size_t row_bytes, int64_t rows,
                 if (x8_has_qh(kind)) {
                     uint32_t qh;
                     memcpy(&qh, x + (kind == HM_B32_Q5_0 ? 2 : 4), 4);
-                    for (int q = 0; q < 8; ++q)
-                        for (int j = 0; j < 4; ++j) o[x8_qh(kind) + 4 * r + j] |= (uint8_t)(((qh >> (4 * q + j)) & 1) << q);
+                    // Byte j gathers bits j, j + 4, ..., j + 28 (element 4q + j into bit q).
+                    for (int j = 0; j < 4; ++j) {
+                        uint32_t b = (qh >> j) & 0x11111111u;
+                        b = (b | b >> 3) & 0x03030303u;
+                        b = (b | b >> 6) & 0x000F000Fu;
+                        o[x8_qh(kind) + 4 * r + j] = (uint8_t)(b | b >> 12);
+                    }
                 }
             }
         }
@@ -62,8 +67,9 @@ static void x8_repack(int kind, const void *src, size_t row_bytes, int64_t rows,
 // ---- kernels ---------------------------------------------------------------------------------
 
 // The 8 steps' codes of a record's 8 rows: int8 values (Q5_0's q - 16, the code books' values),
-// or the unsigned quants of Q4_1/Q5_1 (their mins are applied separately).
-HM_AVX2 HM_INLINE void x8_codes(int kind, const uint8_t *rec, __m256i w[8]) {
+// or the unsigned quants of Q4_1/Q5_1 (their mins are applied separately). `biased`: the code
+// books' values + 128, unsigned (see X8_KERNEL).
+HM_AVX2 HM_INLINE void x8_codes(int kind, int biased, const uint8_t *rec, __m256i w[8]) {
     const __m256i m4 = _mm256_set1_epi8(0xF);
     for (int p = 0; p < 4; ++p) {
         const __m256i bits = hm_loadu(rec + x8_qs(kind) + 32 * p);
@@ -80,7 +86,8 @@ HM_AVX2 HM_INLINE void x8_codes(int kind, const uint8_t *rec, __m256i w[8]) {
         }
     }
     if (kind == HM_B32_IQ4_NL || kind == HM_B32_MXFP4) {
-        const __m256i book = hm_codebook(kind == HM_B32_MXFP4 ? hm_mxfp4_values : hm_iq4nl_values);
+        const __m256i book = _mm256_add_epi8(hm_codebook(kind == HM_B32_MXFP4 ? hm_mxfp4_values : hm_iq4nl_values),
+                                             _mm256_set1_epi8(biased ? (char)128 : 0));
         for (int q = 0; q < 8; ++q) w[q] = _mm256_shuffle_epi8(book, w[q]);
     }
 }
@@ -103,13 +110,24 @@ typedef struct {
 // for the next tokens.
 #define X8_TOKENS 4
 
+// The 8 lanes' sum, in every lane.
+HM_AVX2 HM_INLINE __m256i x8_hsum_bcast(__m256i v) {
+    v = _mm256_add_epi32(v, _mm256_permute2x128_si256(v, v, 1));
+    v = _mm256_add_epi32(v, _mm256_shuffle_epi32(v, 0x4E));
+    return _mm256_add_epi32(v, _mm256_shuffle_epi32(v, 0xB1));
+}
+
 // The kernel body once per instruction set; `dot4(acc, u, s)` adds the four-byte dot products
-// of unsigned u and signed s to the int32 lanes of acc.
-#define X8_KERNEL(attr, name, dot4)                                                                        \
+// of unsigned u and signed s to the int32 lanes of acc. Signed codes take ggml's sign trick
+// (|w| times a with w's sign), except with `biased` in block order (IQ4_NL, MXFP4 with VNNI):
+// codes + 128 go in unsigned, and 128 * (the block's activation sum) comes back out once per
+// block, which costs fewer operations than two signs per step.
+#define X8_KERNEL(attr, name, dot4, biased)                                                                \
     attr HM_INLINE void name##_tokens(int kind, const uint8_t *strip, int64_t nb, const uint8_t *y, size_t yb, \
                                       int nt, float *out, int64_t os) {                                    \
         const int rb = x8_record_bytes(kind), ab = hm_b32_act_bytes(kind), aq = hm_b32_act_qs(kind);       \
-        const int signed_codes = !hm_b32_has_min(kind), block_order = x8_block_order(kind);                \
+        const int block_order = x8_block_order(kind), unbias = biased && block_order;                      \
+        const int signed_codes = !hm_b32_has_min(kind) && !unbias;                                         \
         x8_sums s[X8_TOKENS];                                                                              \
         for (int c = 0; c < nt; ++c) {                                                                     \
             for (int q = 0; q < 8; ++q) s[c].acc[q] = _mm256_setzero_ps();                                 \
@@ -118,12 +136,14 @@ typedef struct {
         for (int64_t i = 0; i < nb; ++i) {                                                                 \
             const uint8_t *rec = strip + i * rb;                                                           \
             __m256i w[8];                                                                                  \
-            x8_codes(kind, rec, w);                                                                        \
+            x8_codes(kind, unbias, rec, w);                                                                \
             const __m256 dw = x8_scales(kind, rec);                                                        \
             for (int c = 0; c < nt; ++c) {                                                                 \
                 const uint8_t *a = y + c * yb + i * ab;                                                    \
                 const __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(hm_h2f(a)));                             \
                 __m256i isum = _mm256_setzero_si256();                                                     \
+                if (unbias) isum = _mm256_sub_epi32(isum, x8_hsum_bcast(dot4(_mm256_setzero_si256(),            \
+                                            _mm256_set1_epi8((char)128), hm_loadu(a + aq))));              \
                 for (int q = 0; q < 8; ++q) {                                                              \
                     int32_t a4;                                                                            \
                     memcpy(&a4, a + aq + 4 * q, 4);                                                        \
@@ -178,8 +198,27 @@ HM_AVX2 HM_INLINE __m256i x8_dot4_avx2(__m256i acc, __m256i u, __m256i s) {
 }
 HM_VNNI HM_INLINE __m256i x8_dot4_vnni(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
 
-X8_KERNEL(HM_AVX2, x8_matmul, x8_dot4_avx2)
-X8_KERNEL(HM_VNNI, x8_matmul_vnni, x8_dot4_vnni)
+X8_KERNEL(HM_AVX2, x8_matmul, x8_dot4_avx2, 0)
+X8_KERNEL(HM_VNNI, x8_matmul_vnni, x8_dot4_vnni, 1)
+
+// Prompt batches of file-layout weights (not repacked, e.g. --no-repack): each group of 8 rows
+// is repacked into a stack strip once, then every token goes through it. Rows wider than the
+// strip take the per-row kernel.
+#define X8_STRIP_BYTES 32768
+
+static void x8_tiled(int kind, void (*rows8)(HM_MATMUL_ARGS), void (*per_row)(HM_MATMUL_ARGS), const void *w,
+                     size_t row_bytes, int64_t cols, int64_t rows, const void *act, size_t act_bytes, int64_t tokens,
+                     float *out, int64_t out_stride) {
+    if (8 * row_bytes > X8_STRIP_BYTES) {
+        per_row(w, row_bytes, cols, rows, act, act_bytes, tokens, out, out_stride);
+        return;
+    }
+    uint8_t strip[X8_STRIP_BYTES];
+    for (int64_t g = 0; g < rows / 8; ++g) {
+        x8_repack(kind, (const uint8_t *)w + g * 8 * row_bytes, row_bytes, 8, cols, strip);
+        rows8(strip, row_bytes, cols, 8, act, act_bytes, tokens, out + 8 * g, out_stride);
+    }
+}
 
 #define X8_DEF(type, atype, kind)                                                                              \
     void hm_repack_##type##_x8(const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *dst) { \
@@ -190,6 +229,14 @@ X8_KERNEL(HM_VNNI, x8_matmul_vnni, x8_dot4_vnni)
     }                                                                                                       \
     HM_VNNI HM_MATMUL_DECL(hm_matmul_##type##_x8_##atype##_vnni) {                                            \
         x8_matmul_vnni(kind, w, row_bytes, cols, rows, act, act_bytes, tokens, out, out_stride);            \
+    }                                                                                                       \
+    HM_MATMUL_DECL(hm_matmul_##type##_##atype##_tiled) {                                                    \
+        x8_tiled(kind, hm_matmul_##type##_x8_##atype, hm_matmul_##type##_##atype, w, row_bytes, cols, rows, act, \
+                 act_bytes, tokens, out, out_stride);                                                       \
+    }                                                                                                       \
+    HM_MATMUL_DECL(hm_matmul_##type##_##atype##_tiled_vnni) {                                               \
+        x8_tiled(kind, hm_matmul_##type##_x8_##atype##_vnni, hm_matmul_##type##_##atype, w, row_bytes, cols, rows, \
+                 act, act_bytes, tokens, out, out_stride);                                                  \
     }
 X8_DEF(q4_1, q8_1, HM_B32_Q4_1)
 X8_DEF(q5_0, q8_0, HM_B32_Q5_0)
@@ -204,7 +251,9 @@ X8_DEF(mxfp4, q8_0, HM_B32_MXFP4)
         __builtin_trap();                                                                                   \
     }                                                                                                       \
     HM_MATMUL_DECL(hm_matmul_##type##_x8_##atype) { __builtin_trap(); }                                       \
-    HM_MATMUL_DECL(hm_matmul_##type##_x8_##atype##_vnni) { __builtin_trap(); }
+    HM_MATMUL_DECL(hm_matmul_##type##_x8_##atype##_vnni) { __builtin_trap(); }                             \
+    HM_MATMUL_DECL(hm_matmul_##type##_##atype##_tiled) { __builtin_trap(); }                                \
+    HM_MATMUL_DECL(hm_matmul_##type##_##atype##_tiled_vnni) { __builtin_trap(); }
 X8_TRAP(q4_1, q8_1)
 X8_TRAP(q5_0, q8_0)
 X8_TRAP(q5_1, q8_1)

@@ -129,7 +129,8 @@ public enum Kernels {
     }
 
     /// Batches from this many tokens take the tiled kernels, which decode eight weight rows once
-    /// for the whole batch (kquant_tiled_x86.c); fewer tokens, and decode, take the per-dot ones.
+    /// for the whole batch (kquant_tiled_x86.c; the 32-element types: b32_rows8_x86.c, the rows
+    /// repacked into a strip); fewer tokens, and decode, take the per-dot ones.
     static let tiledMinTokens = 4
 
     /// The tiled prompt-batch kernel of `type`, where there is one (AVX2, or AVX-512 VNNI where
@@ -142,6 +143,11 @@ public enum Kernels {
             case .q5_K: return hm_matmul_q5_K_q8_K_tiled_vnni
             case .q6_K: return hm_matmul_q6_K_q8_K_tiled_vnni
             case .iq4_xs: return hm_matmul_iq4_xs_q8_K_tiled_vnni
+            case .q4_1: return hm_matmul_q4_1_q8_1_tiled_vnni
+            case .q5_0: return hm_matmul_q5_0_q8_0_tiled_vnni
+            case .q5_1: return hm_matmul_q5_1_q8_1_tiled_vnni
+            case .iq4_nl: return hm_matmul_iq4_nl_q8_0_tiled_vnni
+            case .mxfp4: return hm_matmul_mxfp4_q8_0_tiled_vnni
             default: return nil
             }
         }
@@ -151,6 +157,11 @@ public enum Kernels {
         case .q5_K: return hm_matmul_q5_K_q8_K_tiled
         case .q6_K: return hm_matmul_q6_K_q8_K_tiled
         case .iq4_xs: return hm_matmul_iq4_xs_q8_K_tiled
+        case .q4_1: return hm_matmul_q4_1_q8_1_tiled
+        case .q5_0: return hm_matmul_q5_0_q8_0_tiled
+        case .q5_1: return hm_matmul_q5_1_q8_1_tiled
+        case .iq4_nl: return hm_matmul_iq4_nl_q8_0_tiled
+        case .mxfp4: return hm_matmul_mxfp4_q8_0_tiled
         default: return nil
         }
     }
