@@ -19,8 +19,6 @@
 
 #if defined(__x86_64__)
 
-#define HM_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni")))
-
 enum { T_Q2_K, T_Q3_K, T_Q5_K, T_Q6_K, T_IQ4_XS };
 static const uint8_t t_block_bytes[] = {84, 110, 176, 210, 136};
 

@@ -10,6 +10,8 @@
 // (through the Swift fallback) on x86-64 CPUs without AVX2.
 #define HM_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define HM_INLINE static inline __attribute__((always_inline))
+// AVX-512 VNNI on 256-bit vectors (dpbusd), for kernels dispatched where CPU.avx512vnni.
+#define HM_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni")))
 
 // Tokens handled per pass over a weight row in the 32-element block kernels: each weight block
 // is loaded (and unpacked) once per chunk and then dotted with every token's activation block.

@@ -28,10 +28,10 @@ final class RepackedMemory: @unchecked Sendable {
 }
 
 extension ModelWeights {
-    /// The same weights with every Q4_K and Q8_0 expert stack and attention matrix repacked eight rows at a time
+    /// The same weights with every Q4_K, Q8_0, Q4_1, Q5_0, Q5_1, IQ4_NL and MXFP4 expert stack and attention matrix repacked eight rows at a time
     /// (`WeightLayout.rows8`, for the AVX2 decode kernels) into anonymous memory; the
     /// original mapped pages are released, so resident memory grows only by the layout's
-    /// overhead (2.8% for Q4_K, none for Q8_0).
+    /// overhead (2.8% for Q4_K, none for the 32-element types).
     /// Stacks of other types, or where the CPU lacks AVX2, stay as they are.
     /// `experts: false` repacks everything but the routed experts: streamed experts are read
     /// from the file's layout and repacked as they enter the RAM expert cache.

@@ -7,7 +7,7 @@ public final class MoEModel: @unchecked Sendable {
     public let config: ModelConfig
     public let weights: ModelWeights
 
-    /// `repack`: repack Q4_K/Q8_0 experts and attention matrices for the AVX2 eight-row
+    /// `repack`: repack Q4_K/Q8_0 (and Q4_1/Q5_0/Q5_1/IQ4_NL/MXFP4) experts and attention matrices for the AVX2 eight-row
     /// kernels (see `ModelWeights.repackingForDecode`); leave it off when experts are streamed
     /// from the file.
     public init(file: GGUFFile, repack: Bool = false) throws {

@@ -13,8 +13,9 @@ public enum WeightLayout: Sendable, Equatable {
     /// As in the GGUF file: row after row of the type's blocks.
     case ggml
     /// Repacked eight rows at a time for the AVX2 kernels (Q4_K: kquant_x86.c, 148 bytes per
-    /// row and 256 columns; Q8_0: dot_x86.c, same size as the file). Row ranges handed to
-    /// `matmul` must start and end on multiples of 8.
+    /// row and 256 columns; Q8_0: dot_x86.c; Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4: b32_rows8_x86.c;
+    /// all but Q4_K the same size as the file). Row ranges handed to `matmul` must start and
+    /// end on multiples of 8.
     case rows8
 }
 
@@ -94,12 +95,7 @@ public enum Kernels {
             checkShapes(type, cols, activations, tokens)
             precondition(CPU.avx2 && rows.lowerBound % 8 == 0 && rows.count % 8 == 0, "rows8 needs AVX2 and 8-aligned rows")
             if rows.isEmpty || tokens == 0 { return }
-            let kernel: CMatmul
-            switch type {
-            case .q4_K: kernel = hm_matmul_q4_K_x8_q8_K
-            case .q8_0: kernel = hm_matmul_q8_0_x8_q8_0
-            default: preconditionFailure("no rows8 kernel for \(type)")
-            }
+            guard let kernel = rows8Kernel(type) else { preconditionFailure("no rows8 kernel for \(type)") }
             kernel(weights + rows.lowerBound * rowBytes, rowBytes, Int64(cols), Int64(rows.count),
                    activations.row(token: 0), activations.rowBytes, Int64(tokens), out, Int64(outStride))
             return
@@ -133,7 +129,8 @@ public enum Kernels {
     }
 
     /// Batches from this many tokens take the tiled kernels, which decode eight weight rows once
-    /// for the whole batch (kquant_tiled_x86.c); fewer tokens, and decode, take the per-dot ones.
+    /// for the whole batch (kquant_tiled_x86.c; the 32-element types: b32_rows8_x86.c, the rows
+    /// repacked into a strip); fewer tokens, and decode, take the per-dot ones.
     static let tiledMinTokens = 4
 
     /// The tiled prompt-batch kernel of `type`, where there is one (AVX2, or AVX-512 VNNI where
@@ -146,6 +143,11 @@ public enum Kernels {
             case .q5_K: return hm_matmul_q5_K_q8_K_tiled_vnni
             case .q6_K: return hm_matmul_q6_K_q8_K_tiled_vnni
             case .iq4_xs: return hm_matmul_iq4_xs_q8_K_tiled_vnni
+            case .q4_1: return hm_matmul_q4_1_q8_1_tiled_vnni
+            case .q5_0: return hm_matmul_q5_0_q8_0_tiled_vnni
+            case .q5_1: return hm_matmul_q5_1_q8_1_tiled_vnni
+            case .iq4_nl: return hm_matmul_iq4_nl_q8_0_tiled_vnni
+            case .mxfp4: return hm_matmul_mxfp4_q8_0_tiled_vnni
             default: return nil
             }
         }
@@ -155,13 +157,34 @@ public enum Kernels {
         case .q5_K: return hm_matmul_q5_K_q8_K_tiled
         case .q6_K: return hm_matmul_q6_K_q8_K_tiled
         case .iq4_xs: return hm_matmul_iq4_xs_q8_K_tiled
+        case .q4_1: return hm_matmul_q4_1_q8_1_tiled
+        case .q5_0: return hm_matmul_q5_0_q8_0_tiled
+        case .q5_1: return hm_matmul_q5_1_q8_1_tiled
+        case .iq4_nl: return hm_matmul_iq4_nl_q8_0_tiled
+        case .mxfp4: return hm_matmul_mxfp4_q8_0_tiled
+        default: return nil
+        }
+    }
+
+    /// The kernel of a `.rows8` matrix of `type` (the 32-element types' in an AVX2 and an
+    /// AVX-512 VNNI form, same bits: b32_rows8_x86.c).
+    static func rows8Kernel(_ type: GGMLType, vnni: Bool = CPU.avx512vnni) -> CMatmul? {
+        switch type {
+        case .q4_K: return hm_matmul_q4_K_x8_q8_K
+        case .q8_0: return hm_matmul_q8_0_x8_q8_0
+        case .q4_1: return vnni ? hm_matmul_q4_1_x8_q8_1_vnni : hm_matmul_q4_1_x8_q8_1
+        case .q5_0: return vnni ? hm_matmul_q5_0_x8_q8_0_vnni : hm_matmul_q5_0_x8_q8_0
+        case .q5_1: return vnni ? hm_matmul_q5_1_x8_q8_1_vnni : hm_matmul_q5_1_x8_q8_1
+        case .iq4_nl: return vnni ? hm_matmul_iq4_nl_x8_q8_0_vnni : hm_matmul_iq4_nl_x8_q8_0
+        case .mxfp4: return vnni ? hm_matmul_mxfp4_x8_q8_0_vnni : hm_matmul_mxfp4_x8_q8_0
         default: return nil
         }
     }
 
     /// Whether `repackRows8` can repack a `rows x cols` matrix of `type` on this CPU.
     public static func canRepackRows8(type: GGMLType, rows: Int, cols: Int) -> Bool {
-        CPU.avx2 && rows % 8 == 0 && rows > 0 && ((type == .q4_K && cols % 256 == 0) || (type == .q8_0 && cols % 32 == 0))
+        guard CPU.avx2, rows % 8 == 0, rows > 0, rows8Kernel(type) != nil else { return false }
+        return cols % type.blockSize == 0
     }
 
     /// Bytes per row of a matrix of `type` in the `.rows8` layout.
@@ -174,11 +197,17 @@ public enum Kernels {
     public static func repackRows8(type: GGMLType, source: UnsafeRawPointer, rowBytes: Int, rows: Int, cols: Int,
                                    into destination: UnsafeMutableRawPointer) {
         precondition(canRepackRows8(type: type, rows: rows, cols: cols))
-        if type == .q4_K {
-            hm_repack_q4_K_x8(source, rowBytes, Int64(rows), Int64(cols), destination)
-        } else {
-            hm_repack_q8_0_x8(source, rowBytes, Int64(rows), Int64(cols), destination)
+        let repack: @convention(c) (UnsafeRawPointer?, Int, Int64, Int64, UnsafeMutableRawPointer?) -> Void
+        switch type {
+        case .q4_K: repack = hm_repack_q4_K_x8
+        case .q8_0: repack = hm_repack_q8_0_x8
+        case .q4_1: repack = hm_repack_q4_1_x8
+        case .q5_0: repack = hm_repack_q5_0_x8
+        case .q5_1: repack = hm_repack_q5_1_x8
+        case .iq4_nl: repack = hm_repack_iq4_nl_x8
+        default: repack = hm_repack_mxfp4_x8
         }
+        repack(source, rowBytes, Int64(rows), Int64(cols), destination)
     }
 
     /// Which implementation computes a matmul. Public `matmul` takes `.simd` when the CPU has

@@ -38,7 +38,7 @@ struct HotCacheFlags: ParsableArguments {
     var prefetch: String?
     @Option(name: .customLong("config"), help: "INI file of settings (long flag names without --).")
     var config: String?
-    @Flag(name: .customLong("no-repack"), help: "Keep Q4_K/Q8_0 weights in the file's layout instead of repacking them for the AVX2 eight-row kernels (slower; also HOTMOE_NO_REPACK=1).")
+    @Flag(name: .customLong("no-repack"), help: "Keep Q4_K/Q8_0/Q4_1/Q5_0/Q5_1/IQ4_NL/MXFP4 weights in the file's layout instead of repacking them for the AVX2 eight-row kernels (slower; also HOTMOE_NO_REPACK=1).")
     var noRepack = false
 
     func options(ctxSize: Int, parallel: Int, kvTypes: KVCacheTypes) throws -> HotCacheOptions {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import Engine
 import GGUF
+import Quant
 import Tokenizer
 
 /// One llama.cpp reference record (tools/golden/make_golden.py).
@@ -147,12 +148,25 @@ func tempModelPath(_ name: String) -> String {
 
     @Test(arguments: try! GoldenRecord.all().map(\.0))
     func logitsAndGreedyTokensMatchLlamaCpp(_ name: String) throws {
+        try checkGolden(name, repack: false)
+    }
+
+    /// The records whose weights the eight-row kernels of the 32-element types take
+    /// (b32_rows8_x86.c), with the weights repacked as `hotmoe run` and `bench` load them.
+    @Test(arguments: try! GoldenRecord.all().map(\.0).filter { n in ["q4_1", "q5_0", "q5_1", "mxfp4_moe"].contains { n.contains("-\($0).") } })
+    func repackedLogitsAndGreedyTokensMatchLlamaCpp(_ name: String) throws {
+        guard CPU.avx2 else { return }
+        try checkGolden(name, repack: true)
+    }
+
+    private func checkGolden(_ name: String, repack: Bool) throws {
         let record = try #require(try GoldenRecord.all().first { $0.0 == name }?.1)
-        let path = tempModelPath(name + ".gguf")
+        let path = tempModelPath(name + (repack ? "-repacked" : "") + ".gguf")
         try SyntheticModel.write(record.spec, to: path)
         #expect(try fnv1a64(path: path) == record.fnv1a64,
                 "generated model differs from the one the golden file was made from: rerun tools/golden/make_golden.py")
-        let model = try MoEModel(path: path)
+        let model = try MoEModel(file: try GGUFFile(path: path), repack: repack)
+        if repack { #expect(model.weights.hasRepackedExperts, "\(name): experts not repacked") }
         #expect(model.config.vocabSize == record.vocab)
         let tokenizer = try Tokenizer(gguf: model.file)
         #expect(tokenizer.encode(record.prompt, parseSpecial: false).prefix(record.prompt_tokens.count) == record.prompt_tokens[...])
@@ -167,7 +181,7 @@ func tempModelPath(_ name: String) -> String {
             }.joined(separator: " "))
         }
         let tolerance = record.isQuantised ? 1e-2 : 1e-3
-        print("golden \(name): relative L2 vs llama.cpp \(err) (tolerance \(tolerance))")
+        print("golden \(name)\(repack ? " repacked" : ""): relative L2 vs llama.cpp \(err) (tolerance \(tolerance))")
         #expect(err < tolerance, "relative L2 \(err) vs llama.cpp (tolerance \(tolerance))")
 
         #expect(greedy == record.greedy_tokens)

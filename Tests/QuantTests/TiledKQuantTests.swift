@@ -3,14 +3,15 @@ import Testing
 
 /// Prompt batches of Q2_K, Q3_K, Q5_K, Q6_K and IQ4_XS run the tiled kernels
 /// (kquant_tiled_x86.c) through the public `Kernels.matmul`: eight rows decoded once, then every
-/// token. Checked against float64 dot products of the decoded weights and activations, on fresh
+/// token; file-layout Q4_1, Q5_0, Q5_1, IQ4_NL and MXFP4 the eight-row kernels of
+/// b32_rows8_x86.c on a strip repacked once per eight rows. Checked against float64 dot products of the decoded weights and activations, on fresh
 /// random blocks (full-range scales and codes), over block counts below and above the kernel's
 /// eight-block tile pass (tolerance: 1e-5 of the summed magnitudes of the terms, scales and mins
 /// apart), token counts with and without a 4-token remainder, and row ranges with
 /// a tail of fewer than eight rows (which takes the per-dot kernel).
 @Suite(.enabled(if: Kernels.usesSIMD, "the tiled kernels need AVX2"))
 struct TiledKQuantTests {
-    static let tiledTypes: [GGMLType] = [.q2_K, .q3_K, .q5_K, .q6_K, .iq4_xs]
+    static let tiledTypes: [GGMLType] = [.q2_K, .q3_K, .q5_K, .q6_K, .iq4_xs, .q4_1, .q5_0, .q5_1, .iq4_nl, .mxfp4]
     /// AVX2, and AVX-512 VNNI where this CPU has it.
     static let instructionSets: [Bool] = CPU.avx512vnni ? [false, true] : [false]
 
@@ -18,7 +19,8 @@ struct TiledKQuantTests {
     func batchesMatchFloat64(type: GGMLType, vnni: Bool) {
         let kernel = Kernels.tiledKernel(type, vnni: vnni)!
         var (rng, seed) = freshRNG()
-        for cols in [256, 768, 2304, 4096] {
+        // 32-element types: also rows too wide for the strip (8 * 4608 bytes of Q5_1), which take the per-row kernel.
+        for cols in type.blockSize == 32 ? [32, 256, 1056, 4096, 6144] : [256, 768, 2304, 4096] {
             for tokens in [Kernels.tiledMinTokens, Int.random(in: 5...7, using: &rng), 13] {
                 let rows = 3..<24, stride = rows.count + 2
                 let rowBytes = type.byteCount(elements: cols)!
@@ -34,8 +36,10 @@ struct TiledKQuantTests {
                 for t in 0..<tokens {
                     let a = decode64(act.type, activationBytes(act, token: t), count: cols).values
                     for r in rows {
-                        let wr = decode64(type, Array(w[r * rowBytes..<(r + 1) * rowBytes]), count: cols)
-                        var exact = 0.0, magnitude = 0.0
+                        let row = Array(w[r * rowBytes..<(r + 1) * rowBytes])
+                        let wr = decode64(type, row, count: cols)
+                        // Q4_1/Q5_1: the activation block sums as Q8_1 stores them (fp16).
+                        var exact = q8_1SumCorrection(type, row, activationBytes(act, token: t), count: cols), magnitude = 0.0
                         for i in 0..<cols { exact += wr.values[i] * a[i]; magnitude += abs(wr.magnitude[i] * a[i]) }
                         let value = got[(r - rows.lowerBound) + t * stride]
                         #expect(abs(Double(value) - exact) <= 1e-5 * magnitude + 1e-30,

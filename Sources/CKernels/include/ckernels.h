@@ -23,9 +23,10 @@ void hm_fp32_to_fp16(const float *x, void *y, int64_t n);
 /// Matrix times activations: for each of `rows` weight rows (row_bytes apart, `cols` elements
 /// each) and each of `tokens` activation rows (act_bytes apart, in the weight type's vec-dot
 /// format), out[r + t * out_stride] = dot(w[r], act[t]). Rows outer, tokens inner.
-#define HM_MATMUL_DECL(name) \
-    void name(const void *w, size_t row_bytes, int64_t cols, int64_t rows, \
-              const void *act, size_t act_bytes, int64_t tokens, float *out, int64_t out_stride)
+#define HM_MATMUL_ARGS \
+    const void *w, size_t row_bytes, int64_t cols, int64_t rows, const void *act, size_t act_bytes, int64_t tokens, \
+        float *out, int64_t out_stride
+#define HM_MATMUL_DECL(name) void name(HM_MATMUL_ARGS)
 HM_MATMUL_DECL(hm_matmul_q4_K_q8_K);
 /// Q4_K in the file layout with llama.cpp's q4_K_8x8 gemm float order (see hm_matmul_q4_K_x8_q8_K_gemm).
 HM_MATMUL_DECL(hm_matmul_q4_K_q8_K_gemm);
@@ -83,6 +84,37 @@ HM_MATMUL_DECL(hm_matmul_q4_K_x8_q8_K_gemm);
 /// row_bytes = cols / 32 * 34 (unchanged from the file layout).
 void hm_repack_q8_0_x8(const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *dst);
 HM_MATMUL_DECL(hm_matmul_q8_0_x8_q8_0);
+/// Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4 repacked eight rows at a time (layout in b32_rows8_x86.c),
+/// row_bytes unchanged from the file layout; rows a multiple of 8. IQ4_NL/MXFP4 follow
+/// llama.cpp's repacked (x8) float order, the others ggml_vec_dot's. The _vnni forms need
+/// AVX-512 F, VL and VNNI and give the same bits.
+void hm_repack_q4_1_x8(const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *dst);
+void hm_repack_q5_0_x8(const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *dst);
+void hm_repack_q5_1_x8(const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *dst);
+void hm_repack_iq4_nl_x8(const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *dst);
+void hm_repack_mxfp4_x8(const void *src, size_t row_bytes, int64_t rows, int64_t cols, void *dst);
+HM_MATMUL_DECL(hm_matmul_q4_1_x8_q8_1);
+HM_MATMUL_DECL(hm_matmul_q5_0_x8_q8_0);
+HM_MATMUL_DECL(hm_matmul_q5_1_x8_q8_1);
+HM_MATMUL_DECL(hm_matmul_iq4_nl_x8_q8_0);
+HM_MATMUL_DECL(hm_matmul_mxfp4_x8_q8_0);
+HM_MATMUL_DECL(hm_matmul_q4_1_x8_q8_1_vnni);
+HM_MATMUL_DECL(hm_matmul_q5_0_x8_q8_0_vnni);
+HM_MATMUL_DECL(hm_matmul_q5_1_x8_q8_1_vnni);
+HM_MATMUL_DECL(hm_matmul_iq4_nl_x8_q8_0_vnni);
+HM_MATMUL_DECL(hm_matmul_mxfp4_x8_q8_0_vnni);
+/// The same kernels on file-layout rows (rows % 8 == 0), for prompt batches: each group of 8 rows
+/// repacked once into a stack strip (rows of up to 4 KiB; wider ones take the per-row kernel).
+HM_MATMUL_DECL(hm_matmul_q4_1_q8_1_tiled);
+HM_MATMUL_DECL(hm_matmul_q5_0_q8_0_tiled);
+HM_MATMUL_DECL(hm_matmul_q5_1_q8_1_tiled);
+HM_MATMUL_DECL(hm_matmul_iq4_nl_q8_0_tiled);
+HM_MATMUL_DECL(hm_matmul_mxfp4_q8_0_tiled);
+HM_MATMUL_DECL(hm_matmul_q4_1_q8_1_tiled_vnni);
+HM_MATMUL_DECL(hm_matmul_q5_0_q8_0_tiled_vnni);
+HM_MATMUL_DECL(hm_matmul_q5_1_q8_1_tiled_vnni);
+HM_MATMUL_DECL(hm_matmul_iq4_nl_q8_0_tiled_vnni);
+HM_MATMUL_DECL(hm_matmul_mxfp4_q8_0_tiled_vnni);
 
 
 // Portable twins of the above for every target (plain C, compiler-vectorised), used where
