@@ -2,7 +2,8 @@ import GGUF
 
 /// Qwen3.5 / Qwen3.6 MoE (Qwen3.6-35B-A3B, the model of the hot-cache guide): Qwen3-Next's
 /// hybrid stack with separate beta / alpha projections, value heads tiling the key heads, and
-/// multimodal RoPE sections (which text positions reduce to NEOX RoPE over the rotary dims).
+/// interleaved multimodal RoPE sections (for text: NEOX RoPE over the pairs the t/h/w sections
+/// cover, the others unrotated; InterleavedMRope).
 public enum Qwen35MoE: ArchitectureDefinition {
     public static let name = "qwen35moe"
     public static func config(from file: GGUFFile) throws -> ModelConfig {

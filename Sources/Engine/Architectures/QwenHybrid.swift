@@ -24,8 +24,9 @@ enum QwenHybrid {
             throw GGUFError("\(file.path): \(p)ssm.inner_size \(inner) is not ssm.time_step_rank \(n.valueHeads) x ssm.state_size \(n.stateSize) = \(n.valueDim)")
         }
         c.mixers = try layerPattern(file, prefix: p, trunk: c.layerCount, all: blocks)
-        // rope.dimension_sections (Qwen3.5's multimodal RoPE) is not read: with the same position
-        // in every section, as text tokens have, it is NEOX RoPE over the rotary dims.
+        // Qwen3.5's rope.dimension_sections: pairs outside the interleaved t/h/w sections do
+        // not rotate for text (InterleavedMRope); checked here, applied per attention layer.
+        if arch == Qwen35MoE.name { _ = try InterleavedMRope.rotatedPairs(file, key: p + "rope.dimension_sections", pairs: c.ropeDim / 2) }
         try c.validate(path: file.path)
         return c
     }
@@ -56,9 +57,17 @@ enum QwenHybrid {
     /// One trunk layer: the mixer its kind says, then routed + shared experts.
     static func layer(_ i: Int, _ t: TensorLoader, _ c: ModelConfig, deltaNet: (Int) throws -> DeltaNetWeights) throws -> LayerWeights {
         let p = "blk.\(i)."
-        let mixer: MixerWeights = c.mixer(i) == .attention
-            ? .attention(try t.attention(layer: i, gated: true))
-            : .deltaNet(try deltaNet(i))
+        let mixer: MixerWeights
+        if c.mixer(i) == .attention {
+            var a = try t.attention(layer: i, gated: true)
+            if c.architecture == Qwen35MoE.name,
+               let rotated = try InterleavedMRope.rotatedPairs(t.file, key: c.architecture + ".rope.dimension_sections", pairs: c.ropeDim / 2) {
+                a.ropeFreqs = InterleavedMRope.frequencyFactors(rotated: rotated)
+            }
+            mixer = .attention(a)
+        } else {
+            mixer = .deltaNet(try deltaNet(i))
+        }
         return LayerWeights(attnNorm: try t.vector(p + "attn_norm.weight", c.embeddingLength), mixer: mixer,
                             ffnNorm: try t.vector(p + "post_attention_norm.weight", c.embeddingLength),
                             moe: try t.moe(layer: i, shared: c.sharedExpertFFLength > 0))
