@@ -50,12 +50,13 @@ DEEPSEEK = dict(layers=3)
 VARIANTS = {("gemma4", "sharedkv"): dict(layers=6, shared_kv_layers=2), ("deepseek2", "lite"): dict(q_lora_rank=0),
             ("gemma4", "dense"): dict(layers=6, shared_kv_layers=2, experts=0, per_layer_input=64, double_wide_mlp=True,
                                       fused_qkv=True),
-            ("gemma4", "fused"): dict(fused_qkv=True, fused_gate_up=True)}
+            ("gemma4", "fused"): dict(fused_qkv=True, fused_gate_up=True),
+            ("qwen3moe", "fusedqkv"): dict(fused_qkv=True)}
 CASES = [(arch, t) for arch in ("qwen3moe", "olmoe") for t in ("f32", "q8_0", "q4_k")] + [("llama", "f32"), ("qwen3moe", "q4_k_m")] \
     + [(arch, t) for arch in ("qwen35moe", "qwen3next") for t in ("f32", "q8_0", "q4_k_m")] \
     + [("gemma4", t) for t in ("f32", "q8_0", "q4_k_m")] + [("gemma4", "f32", "sharedkv")] \
     + [("gemma4", t, "dense") for t in ("f32", "q8_0")] + [("gemma4", t, "fused") for t in ("f32", "q8_0")] \
-    + [("qwen3moe", t) for t in ("q4_1", "q5_0", "q5_1")] \
+    + [("qwen3moe", t) for t in ("q4_1", "q5_0", "q5_1")] + [("qwen3moe", t, "fusedqkv") for t in ("f32", "q8_0")] \
     + [("glm4moe", t) for t in ("f32", "q8_0")] \
     + [("gpt-oss", t) for t in ("f32", "q8_0", "mxfp4_moe", "q4_k_m")] \
     + [("deepseek2", t) for t in ("f32", "q8_0", "q4_k_m")] + [("deepseek2", t, "lite") for t in ("f32", "q8_0")]
