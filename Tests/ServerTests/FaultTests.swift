@@ -34,8 +34,10 @@ private func startStreamAndDisconnect(port: Int, body: String) throws {
 
 @Suite struct ServerFaultTests {
     @Test func clientDisconnectMidStreamStopsTheGenerationAndFreesTheSlot() async throws {
-        try await withServer(parallel: 1) { base, _ in
-            let maxTokens = 480
+        // A long generation, so that noticing the closed socket takes a small part of it even
+        // on a loaded machine (480 tokens in a 512 context once ran to the end under load).
+        try await withServer(parallel: 1, modelContext: 4096, configure: { $0.contextSize = 4096 }) { base, _ in
+            let maxTokens = 4000
             try startStreamAndDisconnect(port: base.port!, body: #"{"prompt": "Hello", "max_tokens": \#(maxTokens), "stream": true, "ignore_eos": true}"#)
             // The only slot must come free, and the next request must be served with it.
             let (status, text, _) = try await request(base, "/v1/completions", method: "POST", json: #"{"prompt": "after", "max_tokens": 4}"#)
