@@ -66,7 +66,8 @@ struct ModelSummary {
             "layer pattern:  \(layerPattern(c, hasSinks: model.weights.layers.contains { if case .attention(let a) = $0.mixer { a.sinks != nil } else { false } }))",
             "hidden:         \(c.embeddingLength), heads \(c.headCount) (kv \(c.kvHeadCount)), head dim \(c.headDim)",
             "context:        \(c.contextLength), rope base \(c.ropeBase)",
-            "experts:        \(c.expertCount) per layer, top-\(c.expertsUsed), expert FF \(c.expertFFLength), \(routingDescription(c, model.weights))",
+            "experts:        " + (c.expertCount == 0 ? "none (a dense model: nothing for the expert cache)"
+                : "\(c.expertCount) per layer, top-\(c.expertsUsed), expert FF \(c.expertFFLength), \(routingDescription(c, model.weights))"),
             "vocabulary:     \(c.vocabSize) tokens",
             "parameters:     total \(fmtCount(expertParams + otherParams)), active per token \(fmtCount(activeExpertParams + otherParams))",
             "expert weights: \(fmtBytes(expertBytes)) (\(fmtCount(expertParams)) params)",
