@@ -1,11 +1,14 @@
 // Prompt-batch products for the 256-element types llama.cpp's AVX2 build does not repack (Q2_K,
-// Q3_K, Q5_K, Q6_K, IQ4_XS) with Q8_K activations. The per-dot kernels decode every weight block
+// Q3_K, Q5_K, Q6_K, IQ4_XS and the grid formats IQ3_S, IQ3_XXS, IQ2_XXS, IQ2_XS, IQ2_S, IQ1_S,
+// IQ1_M) with Q8_K activations. The per-dot kernels decode every weight block
 // again for every token, which makes a batch cost as much per token as decode. Here eight weight
 // rows are decoded once into a tile of integer codes and scales, and every token of the batch is
 // multiplied against the tile:
 // - codes: 4 consecutive elements of each of the 8 rows per 32-byte vector, so one broadcast of
 //   4 activation bytes and one maddubs serve 8 rows at once (unsigned codes, or signed ones with
-//   the sign moved onto the activation, as ggml does for signed weights);
+//   the sign moved onto the activation, as ggml does for signed weights); the grid formats
+//   decode to signed codes like IQ4_XS (iquant_x86.h: IQ2/IQ3 signed grid values, IQ1
+//   8 * value + shift sign), their odd scales per 16 and d times 1/8, 1/4 or 1 (IQ1: 1/8);
 // - the integer scale of each 16-element group is multiplied in by madd; offsets and mins pair
 //   with the activations' 16-element sums (Q8_K's bsums).
 // Integer sums are exact; per block each row adds d * yd * sum (and dmin * yd * mins), so the
@@ -14,27 +17,36 @@
 #include "ckernels.h"
 #include "x86_common.h"
 #include "block_kinds.h"
+#include "iquant_x86.h"
 
 #pragma clang fp contract(off)
 
 #if defined(__x86_64__)
 
-enum { T_Q2_K, T_Q3_K, T_Q5_K, T_Q6_K, T_IQ4_XS };
-static const uint8_t t_block_bytes[] = {84, 110, 176, 210, 136};
+// The grid formats follow IQ4_XS: kind T_GRID + HM_IQ2_XXS etc. (iquant.h).
+enum { T_Q2_K, T_Q3_K, T_Q5_K, T_Q6_K, T_IQ4_XS, T_GRID };
+static inline int t_block_bytes(int kind) {
+    static const uint8_t bytes[] = {84, 110, 176, 210, 136};
+    return kind >= T_GRID ? hm_iq_bytes[kind - T_GRID] : bytes[kind];
+}
+static inline int t_signed(int kind) { return kind >= T_IQ4_XS; }
 
 // How a kind's group offsets enter: none, into the d-scaled sum (Q3_K's -4, Q6_K's -32), or into
 // a separate sum scaled by the block's dmin (Q2_K, Q5_K mins).
 enum { T_NO_MINS, T_MINS_IN_D, T_MINS_DMIN };
-// With VNNI, IQ4_XS's codes are stored +128 (dpbusd wants unsigned weights) and the bias
-// comes back out through the offsets.
+// With VNNI, the signed codes (IQ4_XS, grids) are stored +128 (dpbusd wants unsigned weights)
+// and the bias comes back out through the offsets.
 static inline int t_mins(int kind, int vnni) {
-    return kind == T_Q2_K || kind == T_Q5_K ? T_MINS_DMIN : kind == T_IQ4_XS && !vnni ? T_NO_MINS : T_MINS_IN_D;
+    return kind == T_Q2_K || kind == T_Q5_K ? T_MINS_DMIN : t_signed(kind) && !vnni ? T_NO_MINS : T_MINS_IN_D;
 }
 
 // Element quads whose int16 pair sums are added before the scale's madd, as far as they cannot
 // overflow: |code| * 127 * 2 per quad is at most 3048 (Q2_K), 7112 (Q3_K), 7874 (Q5_K), 16002
-// (Q6_K), 32258 (IQ4_XS).
-static inline int t_presum(int kind) { return kind == T_Q6_K ? 2 : kind == T_IQ4_XS ? 1 : 4; }
+// (Q6_K), 32258 (IQ4_XS), 10922 (IQ2 grids), 15748 (IQ3_XXS), 3810 (IQ3_S), 2286 (IQ1's 8v +- 1).
+static inline int t_presum(int kind) {
+    return kind == T_Q6_K || kind == T_GRID + HM_IQ3_XXS || (kind >= T_GRID + HM_IQ2_XXS && kind <= T_GRID + HM_IQ2_S) ? 2
+           : kind == T_IQ4_XS ? 1 : 4;
+}
 
 // Eight rows x one 256-element block, decoded (3392 bytes).
 typedef struct {
@@ -91,7 +103,7 @@ HM_AVX2 HM_INLINE void t_decode(int kind, int vnni, const uint8_t *x, uint8_t co
         for (int g = 0; g < 16; ++g) { sc[g] = (int8_t)x[192 + g]; mn[g] = (int16_t)(-32 * sc[g]); }
         *d = hm_h2f(x + 208);
         break;
-    default: { // T_IQ4_XS: signed code-book values, looked up 16 at a time
+    case T_IQ4_XS: { // signed code-book values, looked up 16 at a time
         const __m128i book = _mm_add_epi8(_mm_loadu_si128((const __m128i *)hm_iq4nl_values), _mm_set1_epi8(vnni ? (char)128 : 0));
         const __m128i m4 = _mm_set1_epi8(0xF);
         for (int ib = 0; ib < 8; ++ib) {
@@ -103,6 +115,24 @@ HM_AVX2 HM_INLINE void t_decode(int kind, int vnni, const uint8_t *x, uint8_t co
         *d = hm_h2f(x);
         break;
     }
+    default: { // the grid formats
+        const int grid = kind - T_GRID;
+        for (int ib = 0; ib < 8; ++ib) {
+            int lo, hi;
+            const __m256i c = hm_iq_codes32(grid, x, ib, &lo, &hi);
+            _mm256_storeu_si256((__m256i *)(codes + 32 * ib), vnni ? _mm256_add_epi8(c, _mm256_set1_epi8((char)128)) : c);
+            sc[2 * ib] = (int16_t)lo, sc[2 * ib + 1] = (int16_t)hi;
+        }
+        for (int g = 0; g < 16; ++g) mn[g] = (int16_t)(vnni ? -128 * sc[g] : 0);
+        if (grid == HM_IQ1_M) {
+            const uint16_t bits = hm_iq1_m_d_bits(x);
+            *d = hm_h2f((const uint8_t *)&bits);
+        } else {
+            *d = hm_h2f(x);
+        }
+        *d *= grid == HM_IQ3_S ? 1.0f : grid == HM_IQ3_XXS ? 0.25f : 0.125f;
+        break;
+    }
     }
 }
 
@@ -112,7 +142,7 @@ HM_AVX2 HM_INLINE void t_fill(int kind, int vnni, const uint8_t *w, size_t row_b
     for (int r = 0; r < 8; ++r) {
         for (int b = 0; b < nb; ++b) {
             t_tile *t = tiles + b;
-            t_decode(kind, vnni, w + r * row_bytes + (first_block + b) * t_block_bytes[kind], codes, sc, mn, &t->d[r], &t->dmin[r]);
+            t_decode(kind, vnni, w + r * row_bytes + (first_block + b) * t_block_bytes(kind), codes, sc, mn, &t->d[r], &t->dmin[r]);
             for (int k = 0; k < 64; ++k) memcpy(t->q[k][r], codes + 4 * k, 4);
             for (int g = 0; g < 16; ++g) t->sc[g][r][0] = t->sc[g][r][1] = sc[g], t->sc32[g][r] = sc[g];
             for (int p = 0; p < 8; ++p) { t->mn[p][r][0] = mn[2 * p]; t->mn[p][r][1] = mn[2 * p + 1]; }
@@ -155,7 +185,7 @@ HM_AVX2 HM_INLINE void t_finish_block(const t_tile *t, int mins, const uint8_t *
 // when `accumulate`. `kind` and `nt` are constants at every call site.
 HM_AVX2 HM_INLINE void t_tokens(int kind, const t_tile *tiles, int nb, const uint8_t *y, size_t yb, int nt,
                                 float *out, int64_t os, int accumulate) {
-    const int mins = t_mins(kind, 0), signed_codes = kind == T_IQ4_XS, presum = t_presum(kind);
+    const int mins = t_mins(kind, 0), signed_codes = t_signed(kind), presum = t_presum(kind);
     __m256 o[4];
     for (int c = 0; c < nt; ++c) o[c] = accumulate ? _mm256_loadu_ps(out + c * os) : _mm256_setzero_ps();
     for (int b = 0; b < nb; ++b) {
@@ -258,6 +288,13 @@ T_DEF(hm_matmul_q3_K_q8_K_tiled, T_Q3_K)
 T_DEF(hm_matmul_q5_K_q8_K_tiled, T_Q5_K)
 T_DEF(hm_matmul_q6_K_q8_K_tiled, T_Q6_K)
 T_DEF(hm_matmul_iq4_xs_q8_K_tiled, T_IQ4_XS)
+T_DEF(hm_matmul_iq2_xxs_q8_K_tiled, T_GRID + HM_IQ2_XXS)
+T_DEF(hm_matmul_iq2_xs_q8_K_tiled, T_GRID + HM_IQ2_XS)
+T_DEF(hm_matmul_iq2_s_q8_K_tiled, T_GRID + HM_IQ2_S)
+T_DEF(hm_matmul_iq3_xxs_q8_K_tiled, T_GRID + HM_IQ3_XXS)
+T_DEF(hm_matmul_iq3_s_q8_K_tiled, T_GRID + HM_IQ3_S)
+T_DEF(hm_matmul_iq1_s_q8_K_tiled, T_GRID + HM_IQ1_S)
+T_DEF(hm_matmul_iq1_m_q8_K_tiled, T_GRID + HM_IQ1_M)
 
 #else
 
@@ -271,5 +308,19 @@ HM_MATMUL_DECL(hm_matmul_q3_K_q8_K_tiled_vnni) { __builtin_trap(); }
 HM_MATMUL_DECL(hm_matmul_q5_K_q8_K_tiled_vnni) { __builtin_trap(); }
 HM_MATMUL_DECL(hm_matmul_q6_K_q8_K_tiled_vnni) { __builtin_trap(); }
 HM_MATMUL_DECL(hm_matmul_iq4_xs_q8_K_tiled_vnni) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_iq2_xxs_q8_K_tiled) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_iq2_xs_q8_K_tiled) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_iq2_s_q8_K_tiled) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_iq3_xxs_q8_K_tiled) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_iq3_s_q8_K_tiled) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_iq1_s_q8_K_tiled) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_iq1_m_q8_K_tiled) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_iq2_xxs_q8_K_tiled_vnni) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_iq2_xs_q8_K_tiled_vnni) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_iq2_s_q8_K_tiled_vnni) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_iq3_xxs_q8_K_tiled_vnni) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_iq3_s_q8_K_tiled_vnni) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_iq1_s_q8_K_tiled_vnni) { __builtin_trap(); }
+HM_MATMUL_DECL(hm_matmul_iq1_m_q8_K_tiled_vnni) { __builtin_trap(); }
 
 #endif

@@ -143,6 +143,13 @@ public enum Kernels {
             case .q5_K: return hm_matmul_q5_K_q8_K_tiled_vnni
             case .q6_K: return hm_matmul_q6_K_q8_K_tiled_vnni
             case .iq4_xs: return hm_matmul_iq4_xs_q8_K_tiled_vnni
+            case .iq2_xxs: return hm_matmul_iq2_xxs_q8_K_tiled_vnni
+            case .iq2_xs: return hm_matmul_iq2_xs_q8_K_tiled_vnni
+            case .iq2_s: return hm_matmul_iq2_s_q8_K_tiled_vnni
+            case .iq3_xxs: return hm_matmul_iq3_xxs_q8_K_tiled_vnni
+            case .iq3_s: return hm_matmul_iq3_s_q8_K_tiled_vnni
+            case .iq1_s: return hm_matmul_iq1_s_q8_K_tiled_vnni
+            case .iq1_m: return hm_matmul_iq1_m_q8_K_tiled_vnni
             case .q4_1: return hm_matmul_q4_1_q8_1_tiled_vnni
             case .q5_0: return hm_matmul_q5_0_q8_0_tiled_vnni
             case .q5_1: return hm_matmul_q5_1_q8_1_tiled_vnni
@@ -157,6 +164,13 @@ public enum Kernels {
         case .q5_K: return hm_matmul_q5_K_q8_K_tiled
         case .q6_K: return hm_matmul_q6_K_q8_K_tiled
         case .iq4_xs: return hm_matmul_iq4_xs_q8_K_tiled
+        case .iq2_xxs: return hm_matmul_iq2_xxs_q8_K_tiled
+        case .iq2_xs: return hm_matmul_iq2_xs_q8_K_tiled
+        case .iq2_s: return hm_matmul_iq2_s_q8_K_tiled
+        case .iq3_xxs: return hm_matmul_iq3_xxs_q8_K_tiled
+        case .iq3_s: return hm_matmul_iq3_s_q8_K_tiled
+        case .iq1_s: return hm_matmul_iq1_s_q8_K_tiled
+        case .iq1_m: return hm_matmul_iq1_m_q8_K_tiled
         case .q4_1: return hm_matmul_q4_1_q8_1_tiled
         case .q5_0: return hm_matmul_q5_0_q8_0_tiled
         case .q5_1: return hm_matmul_q5_1_q8_1_tiled

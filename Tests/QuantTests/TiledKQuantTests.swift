@@ -1,7 +1,8 @@
 import Testing
 @testable import Quant
 
-/// Prompt batches of Q2_K, Q3_K, Q5_K, Q6_K and IQ4_XS run the tiled kernels
+/// Prompt batches of Q2_K, Q3_K, Q5_K, Q6_K, IQ4_XS and the grid formats (IQ2_XXS, IQ2_XS, IQ2_S,
+/// IQ3_XXS, IQ3_S, IQ1_S, IQ1_M) run the tiled kernels
 /// (kquant_tiled_x86.c) through the public `Kernels.matmul`: eight rows decoded once, then every
 /// token; file-layout Q4_1, Q5_0, Q5_1, IQ4_NL and MXFP4 the eight-row kernels of
 /// b32_rows8_x86.c on a strip repacked once per eight rows. Checked against float64 dot products of the decoded weights and activations, on fresh
@@ -11,7 +12,7 @@ import Testing
 /// a tail of fewer than eight rows (which takes the per-dot kernel).
 @Suite(.enabled(if: Kernels.usesSIMD, "the tiled kernels need AVX2"))
 struct TiledKQuantTests {
-    static let tiledTypes: [GGMLType] = [.q2_K, .q3_K, .q5_K, .q6_K, .iq4_xs, .q4_1, .q5_0, .q5_1, .iq4_nl, .mxfp4]
+    static let tiledTypes: [GGMLType] = [.q2_K, .q3_K, .q5_K, .q6_K, .iq4_xs, .q4_1, .q5_0, .q5_1, .iq4_nl, .mxfp4] + gridTypes
     /// AVX2, and AVX-512 VNNI where this CPU has it.
     static let instructionSets: [Bool] = CPU.avx512vnni ? [false, true] : [false]
 

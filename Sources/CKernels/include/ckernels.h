@@ -42,12 +42,27 @@ HM_MATMUL_DECL(hm_matmul_q3_K_q8_K_tiled);
 HM_MATMUL_DECL(hm_matmul_q5_K_q8_K_tiled);
 HM_MATMUL_DECL(hm_matmul_q6_K_q8_K_tiled);
 HM_MATMUL_DECL(hm_matmul_iq4_xs_q8_K_tiled);
+/// The grid formats (iquant.h) the same way.
+HM_MATMUL_DECL(hm_matmul_iq2_xxs_q8_K_tiled);
+HM_MATMUL_DECL(hm_matmul_iq2_xs_q8_K_tiled);
+HM_MATMUL_DECL(hm_matmul_iq2_s_q8_K_tiled);
+HM_MATMUL_DECL(hm_matmul_iq3_xxs_q8_K_tiled);
+HM_MATMUL_DECL(hm_matmul_iq3_s_q8_K_tiled);
+HM_MATMUL_DECL(hm_matmul_iq1_s_q8_K_tiled);
+HM_MATMUL_DECL(hm_matmul_iq1_m_q8_K_tiled);
 /// The same with AVX-512 VNNI (dpbusd on 256-bit vectors; needs hm_cpu_features() & 63 == 63).
 HM_MATMUL_DECL(hm_matmul_q2_K_q8_K_tiled_vnni);
 HM_MATMUL_DECL(hm_matmul_q3_K_q8_K_tiled_vnni);
 HM_MATMUL_DECL(hm_matmul_q5_K_q8_K_tiled_vnni);
 HM_MATMUL_DECL(hm_matmul_q6_K_q8_K_tiled_vnni);
 HM_MATMUL_DECL(hm_matmul_iq4_xs_q8_K_tiled_vnni);
+HM_MATMUL_DECL(hm_matmul_iq2_xxs_q8_K_tiled_vnni);
+HM_MATMUL_DECL(hm_matmul_iq2_xs_q8_K_tiled_vnni);
+HM_MATMUL_DECL(hm_matmul_iq2_s_q8_K_tiled_vnni);
+HM_MATMUL_DECL(hm_matmul_iq3_xxs_q8_K_tiled_vnni);
+HM_MATMUL_DECL(hm_matmul_iq3_s_q8_K_tiled_vnni);
+HM_MATMUL_DECL(hm_matmul_iq1_s_q8_K_tiled_vnni);
+HM_MATMUL_DECL(hm_matmul_iq1_m_q8_K_tiled_vnni);
 HM_MATMUL_DECL(hm_matmul_q8_0_q8_0);
 HM_MATMUL_DECL(hm_matmul_q4_0_q8_0);
 // Formats read from downloaded files: Q4_1/Q5_1 take Q8_1 activations (fp16 d, fp16 s = d * sum(q),
