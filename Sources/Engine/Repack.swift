@@ -51,7 +51,13 @@ extension ModelWeights {
                 Kernels.repackRows8(type: s.type, source: s.expertData(e), rowBytes: s.rowBytes,
                                     rows: s.rows, cols: s.cols, into: dst + e * expertBytes)
             }
-            file.releasePages(of: s.data, byteCount: s.spanBytes)
+            // Only the bytes this stack owns: all of them when its experts are contiguous, each
+            // expert's own where a fused gate_up stack interleaves its twin's rows, still to be copied.
+            if s.expertStride == s.expertBytes {
+                file.releasePages(of: s.data, byteCount: s.expertCount * s.expertBytes)
+            } else {
+                for e in 0..<s.expertCount { file.releasePages(of: s.expertData(e), byteCount: s.expertBytes) }
+            }
             var out = ExpertStack(name: s.name, type: s.type, rows: s.rows, cols: s.cols, rowBytes: rowBytes,
                                   expertCount: s.expertCount, data: UnsafeRawPointer(dst))
             out.layout = .rows8

@@ -58,9 +58,6 @@ public struct ExpertStack: @unchecked Sendable {
     /// Where expert `e`'s matrix starts.
     public func expertData(_ e: Int) -> UnsafeRawPointer { data + e * expertStride }
 
-    /// The bytes from the first expert's matrix to the end of the last one's.
-    public var spanBytes: Int { (expertCount - 1) * expertStride + expertBytes }
-
     public func expert(_ e: Int) -> WeightMatrix {
         WeightMatrix(type: type, rows: rows, cols: cols, rowBytes: rowBytes, data: expertData(e), layout: layout)
     }

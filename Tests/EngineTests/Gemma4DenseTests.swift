@@ -84,7 +84,7 @@ import Quant
             #expect(m.gate.rows == ff && m.up.rows == ff)
         }
         let stack = try #require(model.weights.layers[1].moe).upExperts
-        #expect(stack.spanBytes == (c.expertCount * 2 - 1) * ff * rowBytes)
+        #expect(stack.expertStride == 2 * ff * rowBytes && stack.expertBytes == ff * rowBytes)
         // The fused attn_qkv's k rows follow the q rows.
         guard case .attention(let a) = model.weights.layers[0].mixer else { Issue.record("no attention"); return }
         let qkv = try #require(file.tensor("blk.0.attn_qkv.weight"))

@@ -24,9 +24,7 @@ enum QwenHybrid {
             throw GGUFError("\(file.path): \(p)ssm.inner_size \(inner) is not ssm.time_step_rank \(n.valueHeads) x ssm.state_size \(n.stateSize) = \(n.valueDim)")
         }
         c.mixers = try layerPattern(file, prefix: p, trunk: c.layerCount, all: blocks)
-        // Qwen3.5's rope.dimension_sections: pairs outside the interleaved t/h/w sections do
-        // not rotate for text (InterleavedMRope); checked here, applied per attention layer.
-        if arch == Qwen35MoE.name { _ = try InterleavedMRope.rotatedPairs(file, key: p + "rope.dimension_sections", pairs: c.ropeDim / 2) }
+        // Qwen3.5's rope.dimension_sections are read with its attention layers (textRopeFactors).
         try c.validate(path: file.path)
         return c
     }
@@ -60,10 +58,7 @@ enum QwenHybrid {
         let mixer: MixerWeights
         if c.mixer(i) == .attention {
             var a = try t.attention(layer: i, gated: true)
-            if c.architecture == Qwen35MoE.name,
-               let rotated = try InterleavedMRope.rotatedPairs(t.file, key: c.architecture + ".rope.dimension_sections", pairs: c.ropeDim / 2) {
-                a.ropeFreqs = InterleavedMRope.frequencyFactors(rotated: rotated)
-            }
+            a.ropeFreqs = try textRopeFactors(t.file, c)
             mixer = .attention(a)
         } else {
             mixer = .deltaNet(try deltaNet(i))
@@ -71,6 +66,15 @@ enum QwenHybrid {
         return LayerWeights(attnNorm: try t.vector(p + "attn_norm.weight", c.embeddingLength), mixer: mixer,
                             ffnNorm: try t.vector(p + "post_attention_norm.weight", c.embeddingLength),
                             moe: try t.moe(layer: i, shared: c.sharedExpertFFLength > 0))
+    }
+
+    /// Qwen3.5's interleaved M-RoPE for text: frequency factors that leave the pairs outside its
+    /// t/h/w sections unrotated (InterleavedMRope); nil for Qwen3-Next and where every pair rotates.
+    static func textRopeFactors(_ file: GGUFFile, _ c: ModelConfig) throws -> UnsafePointer<Float>? {
+        guard c.architecture == Qwen35MoE.name,
+              let rotated = try InterleavedMRope.rotatedPairs(file, key: c.architecture + ".rope.dimension_sections", pairs: c.ropeDim / 2)
+        else { return nil }
+        return InterleavedMRope.frequencyFactors(rotated: rotated)
     }
 
     /// The DeltaNet tensors both architectures name alike: conv, dt bias, A, norm, output,
