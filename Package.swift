@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.0.0"),
     ],
     targets: [
         // SIMD micro-kernels that Swift cannot express (int8 dot products with runtime dispatch).
@@ -56,6 +57,7 @@ let package = Package(
             dependencies: [
                 "CUDA", "Engine", "ExpertCache", "GGUF", "GPUCheck", "GPULane", "HotCache", "HotMoEServer", "Quant", "Tokenizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "QuantTests", dependencies: ["Quant", "CKernels"], resources: [.copy("Fixtures")]),

@@ -90,7 +90,7 @@ public final class InferenceSession {
         self.model = model
         c = model.config
         pool = WorkerPool(threads: threads)
-        cache = KVCache(config: c, capacity: min(contextSize ?? c.contextLength, c.contextLength), types: cacheTypes)
+        cache = KVCache(config: c, capacity: contextSize ?? c.contextLength, types: cacheTypes)
         recurrent = RecurrentState(config: c)
         self.maxBatch = max(1, maxBatch)
         self.executor = executor ?? PlainExpertExecutor(weights: model.weights, config: c, pool: pool)

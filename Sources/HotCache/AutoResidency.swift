@@ -27,7 +27,7 @@ public enum AutoResidency {
             availableBytes: availableBytes,
             residentBytes: model.file.fileSize - expertFile + (repack ? w.denseRepackGrowth : 0),
             expertBytes: repack ? w.fastExpertBytes : expertFile,
-            kvBytes: kvCacheBytes(config: c, capacity: min(o.ctxSize, c.contextLength), sequences: sequences, types: o.kvCacheTypes),
+            kvBytes: kvCacheBytes(config: c, capacity: o.ctxSize, sequences: sequences, types: o.kvCacheTypes),
             computeBytes: sequences * ((64 << 20) + maxBatch * perTokenFloats * 4 + c.vocabSize * 4),
             streamingBytes: staging + sequences * (16 + c.expertsUsed) * readBuffer,
             minimumCacheBytes: c.expertsUsed * formats.reduce(0) { $0 + $1.slotBytes },

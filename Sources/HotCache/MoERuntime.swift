@@ -102,7 +102,7 @@ public final class MoERuntime: @unchecked Sendable {
         }
         guard let available else { throw HotCacheError("--moe-hot-cache-max-mib -1: cannot read available memory; give a fixed MiB budget") }
         let c = model.config
-        let kv = kvCacheBytes(config: c, capacity: min(options.ctxSize, c.contextLength), sequences: options.parallelSequences,
+        let kv = kvCacheBytes(config: c, capacity: options.ctxSize, sequences: options.parallelSequences,
                               types: options.kvCacheTypes)
         let compute = 64 << 20
         let budget = HotCachePlanner.autoBudget(freeBytes: available, reserveMiB: options.autoReserveMiB, kvBytes: kv, computeBytes: compute)

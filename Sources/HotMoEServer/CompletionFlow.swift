@@ -77,31 +77,50 @@ extension HotMoEServer {
         let constraint = try grammar.map { g in
             do { return try GrammarConstraint(grammar: g, vocabulary: grammarVocabulary) } catch { throw APIError(400, "\(error)") }
         }
+        let shift = try contextShift(f)
         let preserved = Set(tools.preservedTokens.compactMap(tokenizer.tokenId))
         var slot: Int?
         if let s = try f.int("id_slot"), s >= 0 { slot = s }
         let requests = prompts.flatMap { p in [[Int32]](repeating: p, count: choices) }.map { p in
-            GenerationRequest(prompt: p, maxTokens: min(maxTokens, ctxSize - p.count), sampling: sampling, stop: stop,
-                              ignoreEOS: ignoreEOS, adjustments: adjustments, topLogprobs: topLogprobs, grammar: constraint,
-                              traceDomain: traceDomain ?? (chat ? "chat" : "completion"), reusePrefix: reuse,
-                              limitedByContext: maxTokens > ctxSize - p.count, returnProgress: returnProgress, preservedTokens: preserved)
+            // With a context shift the context never ends generation; without, what it has left caps it.
+            let room = shift == nil ? ctxSize - p.count : Int.max
+            return GenerationRequest(prompt: p, maxTokens: min(maxTokens, room), sampling: sampling, stop: stop,
+                                     ignoreEOS: ignoreEOS, adjustments: adjustments, topLogprobs: topLogprobs, grammar: constraint,
+                                     traceDomain: traceDomain ?? (chat ? "chat" : "completion"), reusePrefix: reuse,
+                                     limitedByContext: maxTokens > room, returnProgress: returnProgress, preservedTokens: preserved,
+                                     contextShift: shift.map { ContextShift(keep: ($0.keep < 0 ? p.count : $0.keep) + (tokenizer.addBOSByDefault ? 1 : 0),
+                                                                            discard: $0.discard) })
         }
         return CompletionPlan(requests: requests, stream: stream, includeUsage: includeUsage, slot: slot, topLogprobs: topLogprobs,
                               timingsPerToken: try f.bool("timings_per_token") ?? false, tools: tools, reasoning: reasoning)
     }
 
-    /// Positions one slot holds (llama-server's n_ctx_seq).
-    var slotContext: Int { min(options.contextSize, model.config.contextLength) }
+    /// `n_keep` / `n_discard` under --context-shift (defaults 0: the BOS kept, half the rest
+    /// dropped per shift); without it they have nothing to act on, so only 0 is accepted.
+    func contextShift(_ f: JSONFields) throws -> (keep: Int, discard: Int)? {
+        let keep = try f.int("n_keep") ?? 0, discard = try f.int("n_discard") ?? 0
+        guard keep >= -1 else { throw APIError(400, "'n_keep' must be -1 (the whole prompt) or at least 0, got \(keep)") }
+        guard discard >= 0 else { throw APIError(400, "'n_discard' must be at least 0, got \(discard)") }
+        guard options.contextShift else {
+            if keep != 0 || discard != 0 { throw APIError(400, "'\(keep != 0 ? "n_keep" : "n_discard")' applies to a context shift: start the server with --context-shift") }
+            return nil
+        }
+        return (keep, discard)
+    }
 
-    /// Runs every prompt of a plan to the end, each on its own slot (in parallel when slots are free).
-    func generateAll(_ plan: CompletionPlan) async throws -> [GenerationResult] {
+    /// Positions one slot holds (llama-server's n_ctx_seq).
+    var slotContext: Int { options.contextSize }
+
+    /// Runs every prompt of a plan to the end, each on its own slot (in parallel when slots are
+    /// free); a prompt stops early once `connected` says the client has gone.
+    func generateAll(_ plan: CompletionPlan, connected: @escaping @Sendable () -> Bool = { true }) async throws -> [GenerationResult] {
         let tokenizer = tokenizer
         let results = try await withThrowingTaskGroup(of: (Int, GenerationResult).self) { group in
             for (i, r) in plan.requests.enumerated() {
                 group.addTask {
                     let slot = try await self.scheduler.acquire(slot: plan.slot, prompt: r.prompt)
                     do {
-                        let result = try await slot.generate(r, tokenizer: tokenizer) { _ in true }
+                        let result = try await slot.generate(r, tokenizer: tokenizer) { _ in connected() }
                         await self.scheduler.release(slot)
                         return (i, result)
                     } catch {

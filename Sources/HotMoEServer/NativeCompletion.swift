@@ -19,8 +19,7 @@ extension HotMoEServer {
 
     func completeNative(_ req: Request, _ ctx: ServerContext) async throws -> Response {
         let f = try JSONFields(try await body(req, ctx))
-        try f.refuse(except: JSONFields.implemented.union(JSONFields.inert).union(Self.nativeFields),
-                     neutral: JSONFields.neutral.merging(Self.nativeNeutral) { a, _ in a })
+        try f.refuseUnimplemented(extra: Self.nativeFields, extraNeutral: Self.nativeNeutral)
         var planned = try completionPlan(f, chat: false)
         let postSampling = try f.bool("post_sampling_probs") ?? false
         for i in planned.requests.indices { planned.requests[i].postSamplingProbs = postSampling }
@@ -28,7 +27,7 @@ extension HotMoEServer {
         let returnTokens = try f.bool("return_tokens") ?? false
         let fields = try responseFields(f)
         if !plan.stream {
-            let results = try await generateAll(plan)
+            let results = try await generateAll(plan, connected: ctx.clientConnected)
             let bodies = results.enumerated().map { i, r in
                 select(fields, from: nativeResult(r, index: i, request: plan.requests[i], returnTokens: returnTokens, streamed: false))
             }

@@ -53,7 +53,7 @@ extension HotMoEServer {
             let s = self.options.defaultSampling
             var settings: [String: Any] = ["temperature": s.temperature, "top_k": s.topK, "top_p": s.topP, "min_p": s.minP,
                                            "n_predict": self.options.defaultMaxTokens, "ignore_eos": self.options.defaultIgnoreEOS,
-                                           "n_ctx": min(self.options.contextSize, self.model.config.contextLength)]
+                                           "n_ctx": self.options.contextSize]
             settings["seed"] = s.seed.map { Int($0) } ?? -1
             return HotMoEServer.json([
                 "default_generation_settings": ["params": settings, "n_ctx": settings["n_ctx"]!],

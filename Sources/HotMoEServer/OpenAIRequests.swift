@@ -179,13 +179,15 @@ struct JSONFields {
         "frequency_penalty", "presence_penalty", "repeat_penalty", "repeat_last_n", "logit_bias",
         "logprobs", "top_logprobs", "n_probs", "cache_prompt", "id_slot", "grammar", "json_schema", "response_format",
         "chat_template_kwargs", "verbose", "timings_per_token", "reasoning_format", "add_generation_prompt", "continue_final_message", "return_progress", "tools", "tool_choice", "parallel_tool_calls",
+        "n_keep", "n_discard",
     ]
-    /// Fields that never change a result: accepted as they are.
-    static let inert: Set<String> = ["user"]
+    /// Fields that never change a result: accepted as they are. `backend_sampling` asks to
+    /// sample on the backend that holds the logits: in hotmoe that is always the CPU sampler,
+    /// so true and false give the same tokens and probabilities (llama.cpp's contract).
+    static let inert: Set<String> = ["user", "backend_sampling"]
     /// Fields hotmoe does not implement, with the value that means "off" (accepted), if any.
     static let neutral: [String: @Sendable (Any) -> Bool] = [
         "echo": { ($0 as? Bool) == false },
-        "backend_sampling": { ($0 as? Bool) == false },
         "typical_p": { ($0 as? NSNumber)?.doubleValue == 1 },
         "mirostat": { ($0 as? NSNumber)?.intValue == 0 },
         "dry_multiplier": { ($0 as? NSNumber)?.doubleValue == 0 },
@@ -194,8 +196,10 @@ struct JSONFields {
 
     /// Refuses, with a 400 naming it, any field that would change the result but is not
     /// implemented: a field accepted and ignored would make the client believe it worked.
-    func refuseUnimplemented() throws {
-        try refuse(except: Self.implemented.union(Self.inert), neutral: Self.neutral)
+    /// `extra` / `extraNeutral`: an endpoint's own fields (the native /completion's).
+    func refuseUnimplemented(extra: Set<String> = [], extraNeutral: [String: @Sendable (Any) -> Bool] = [:]) throws {
+        _ = try bool("backend_sampling")
+        try refuse(except: Self.implemented.union(Self.inert).union(extra), neutral: Self.neutral.merging(extraNeutral) { a, _ in a })
     }
 
     /// A 400 naming the first field outside `known` whose value is not null or, for a field in

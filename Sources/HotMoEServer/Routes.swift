@@ -18,9 +18,12 @@ extension HotMoEServer {
         }
         for path in ["/v1/models", "/models"] {
             router.get(RouterPath(path)) { _, _ in
-                HotMoEServer.json(["object": "list", "data": [["id": self.modelName, "object": "model", "created": Int(Date().timeIntervalSince1970),
-                                                              "owned_by": "hotmoe", "meta": ["n_ctx_train": self.model.config.contextLength,
-                                                                                            "n_vocab": self.model.config.vocabSize]]]])
+                let c = self.model.config
+                let meta: [String: Any] = ["n_ctx_train": c.contextLength, "n_ctx": self.options.contextSize, "n_vocab": c.vocabSize,
+                                           "n_embd": c.embeddingLength, "size": self.model.file.fileSize]
+                return HotMoEServer.json(["object": "list", "data": [["id": self.modelName, "aliases": self.options.aliases, "tags": self.options.tags,
+                                                                     "object": "model", "created": Int(Date().timeIntervalSince1970),
+                                                                     "owned_by": "hotmoe", "meta": meta]]])
             }
         }
         addNativeRoutes(router)
@@ -81,6 +84,10 @@ extension HotMoEServer {
         }
         if options.webUI {
             router.get("/") { _, _ in HotMoEServer.raw(WebUI.page, type: "text/html; charset=utf-8") }
+            router.get("/manifest.webmanifest") { _, _ in HotMoEServer.raw(WebUI.manifest, type: "application/manifest+json") }
+            router.get("/favicon.svg") { _, _ in HotMoEServer.raw(WebUI.icon, type: "image/svg+xml") }
+            router.get("/sw.js") { _, _ in HotMoEServer.raw(WebUI.serviceWorker, type: "text/javascript; charset=utf-8") }
+            router.get("/_app/version.json") { _, _ in HotMoEServer.json(["version": WebUI.version]) }
         }
         for path in ["/v1/chat/completions/input_tokens", "/chat/completions/input_tokens"] {
             router.post(RouterPath(path)) { req, ctx in
@@ -116,7 +123,7 @@ extension HotMoEServer {
              "model": modelName, "system_fingerprint": HotMoEServer.fingerprint]
         }
         if !plan.stream {
-            let results = try await generateAll(plan)
+            let results = try await generateAll(plan, connected: ctx.clientConnected)
             let choices = results.enumerated().map { i, result -> [String: Any] in
                 var choice: [String: Any]
                 if chat {

@@ -9,6 +9,7 @@ import NIOCore
 import Tokenizer
 
 public struct ServerOptions: Sendable {
+    /// Listen addresses: a comma list of hosts, or unix socket paths ending in `.sock`.
     public var host = "127.0.0.1"
     public var port = 8080
     public var parallel = 1
@@ -17,7 +18,10 @@ public struct ServerOptions: Sendable {
     public var batchSize = 256
     /// KV row types of every slot's cache (checked against the model by the caller).
     public var kvCacheTypes = KVCacheTypes.f32
-    public var alias: String?
+    /// Model names (llama-server's comma list in --alias); the first in sorted order is the id.
+    public var aliases: [String] = []
+    /// Informational tags listed by /v1/models (--tags).
+    public var tags: [String] = []
     public var apiKey: String?
     /// Requests allowed to wait for a slot before the server answers 503.
     public var maxQueue = 64
@@ -45,6 +49,8 @@ public struct ServerOptions: Sendable {
     public var cors = CORSPolicy.any
     /// --no-ui: no web UI at /.
     public var webUI = true
+    /// llama-server's --context-shift: a full slot drops old tokens and keeps generating.
+    public var contextShift = false
     /// A chat template replacing the model's (`--chat-template-file`); rendered by Jinja
     /// unless `useJinja` is false (`--no-jinja`: the built-in family formats).
     public var chatTemplateSource: String?
@@ -90,8 +96,8 @@ public final class HotMoEServer: Sendable {
             chat = ChatFormatter(tokenizer: tokenizer, source: options.chatTemplateSource, useJinja: options.useJinja)
         }
         if let warning = chat.warning { logger.warning("\(warning)") }
-        modelName = options.alias ?? URL(fileURLWithPath: model.file.path).lastPathComponent
-        let ctx = min(options.contextSize, model.config.contextLength)
+        modelName = options.aliases.min() ?? URL(fileURLWithPath: model.file.path).lastPathComponent
+        let ctx = options.contextSize
         let trace = try options.traceOut.map { try SharedTraceWriter(path: $0, model: model, logger: logger) }
         self.trace = trace
         grammarVocabulary = GrammarVocabulary(pieces: (0..<model.config.vocabSize).map { tokenizer.tokenPiece(Int32($0), renderSpecial: false) },
@@ -108,15 +114,41 @@ public final class HotMoEServer: Sendable {
         _ = HotMoEServer.startTime
     }
 
-    /// Builds the application; `onRunning` receives the bound port (useful with port 0).
+    /// Builds the application on the first --host address; `onRunning` receives the bound
+    /// port (useful with port 0).
     public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        Application(router: makeRouter(), configuration: .init(address: Self.bindAddress(listenAddresses[0], port: options.port), serverName: "hotmoe"),
+                    onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) }, logger: logger)
+    }
+
+    /// One application per --host address, all on the same routes and slots (llama-server
+    /// takes a comma list; an address ending in `.sock` is a unix socket). `onRunning` gets
+    /// the address and the bound port.
+    public func applications(onRunning: @escaping @Sendable (String, Int) async -> Void = { _, _ in }) -> [some ApplicationProtocol] {
+        let router = makeRouter()
+        return listenAddresses.map { host in
+            Application(router: router, configuration: .init(address: Self.bindAddress(host, port: options.port), serverName: "hotmoe"),
+                        onServerRunning: { channel in await onRunning(host, channel.localAddress?.port ?? 0) }, logger: logger)
+        }
+    }
+
+    /// The --host list, split and trimmed (never empty).
+    var listenAddresses: [String] {
+        let list = options.host.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        return list.isEmpty ? ["127.0.0.1"] : list
+    }
+
+    static func bindAddress(_ host: String, port: Int) -> BindAddress {
+        host.hasSuffix(".sock") ? .unixDomainSocket(path: host) : .hostname(host, port: port)
+    }
+
+    private func makeRouter() -> Router<ServerContext> {
         let router = Router(context: ServerContext.self)
         router.middlewares.add(JSONErrorMiddleware())
         router.middlewares.add(CORSMiddleware(policy: options.cors))
         router.middlewares.add(AuthMiddleware(apiKey: options.apiKey))
         addRoutes(router)
-        return Application(router: router, configuration: .init(address: .hostname(options.host, port: options.port), serverName: "hotmoe"),
-                           onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) }, logger: logger)
+        return router
     }
 
     /// OpenAI's system_fingerprint; llama-server's is "b<build>-<commit>".
@@ -180,8 +212,45 @@ public final class HotMoEServer: Sendable {
 
 public struct ServerContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    public init(source: Source) { coreContext = .init(source: source) }
+    /// The request's connection: a generation whose client has gone stops (llama-server does).
+    let channel: any Channel
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+    /// False once the client closed the connection.
+    var clientConnected: @Sendable () -> Bool {
+        let watch = ConnectionWatch(channel: channel)
+        return { watch.isConnected() }
+    }
     public var maxUploadSize: Int { 8 << 20 }
+}
+
+/// Whether a request's client is still there. While a handler runs, NIO reads nothing more
+/// from its connection (backpressure), so the channel does not see the client's FIN: the TCP
+/// state does (CLOSE_WAIT or CLOSED once the client has gone). Asked at most every 100 ms
+/// from a slot's thread; a unix socket falls back to the channel's own state.
+final class ConnectionWatch: @unchecked Sendable {
+    private let channel: any Channel
+    private let lock = NSLock()
+    private var checked = ContinuousClock.now - .seconds(1)
+    private var connected = true
+
+    init(channel: any Channel) { self.channel = channel }
+
+    func isConnected() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard connected, ContinuousClock.now - checked >= .milliseconds(100) else { return connected }
+        checked = .now
+        connected = channel.isActive
+        #if os(Linux)
+        if connected, let provider = channel as? SocketOptionProvider, let info = try? provider.getTCPInfo().wait() {
+            connected = Int(info.tcpi_state) == Int(TCP_ESTABLISHED)
+        }
+        #endif
+        return connected
+    }
 }
 
 /// Errors the router raises itself (no such route, wrong method) answered with a JSON body.
@@ -243,11 +312,12 @@ struct CORSMiddleware: RouterMiddleware {
 }
 
 /// API key check when --api-key is set: `Authorization: Bearer KEY` or `X-Api-Key: KEY` on
-/// everything but health, the model list and the web UI (llama-server's public endpoints).
+/// everything but health, the model list and the web UI's static files (llama-server's public
+/// endpoints).
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = ServerContext
     let apiKey: String?
-    static let publicPaths: Set<String> = ["/health", "/v1/health", "/models", "/v1/models", "/"]
+    static let publicPaths = Set(["/health", "/v1/health", "/models", "/v1/models", "/sw.js", "/_app/version.json"] + WebUI.shellPaths)
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let apiKey, !Self.publicPaths.contains(request.uri.path) else { return try await next(request, context) }

@@ -30,6 +30,28 @@ struct GenerationRequest: Sendable {
     var returnProgress = false
     /// Control tokens the output keeps as text (the markup a tool-call/channel parser reads).
     var preservedTokens: Set<Int32> = []
+    /// llama-server's --context-shift: when the slot is full, drop tokens after the kept head
+    /// and go on generating (nil: generation stops at the full context).
+    var contextShift: ContextShift?
+}
+
+/// llama-server's context shift. hotmoe recomputes the kept tail's KV rows at their new
+/// positions instead of re-rotating cached keys: exact for every architecture (recurrent
+/// layers included), at the cost of one batched prompt pass of up to half the context per shift.
+struct ContextShift: Sendable, Equatable {
+    /// Tokens kept at the start: the request's n_keep (-1: the whole prompt), plus the BOS.
+    var keep: Int
+    /// Tokens dropped per shift (0: half of what follows the kept head).
+    var discard: Int
+
+    /// The kept head and the dropped span for a full slot of `count` tokens (llama-server's
+    /// arithmetic: the head at most capacity - 4, at least one token of the tail left).
+    func span(count: Int, capacity: Int) -> (keep: Int, discard: Int) {
+        let k = max(0, min(capacity - 4, keep))
+        let left = count - k
+        let d = min(max(discard > 0 ? discard : left / 2, 0), max(0, left - 1))
+        return (k, d)
+    }
 }
 
 /// Why generation ended, in llama-server's terms (`stop_type`).
@@ -225,7 +247,7 @@ final class Slot: @unchecked Sendable {
         var text = "", stopType = StopType.limit
         var generatedTokens: [Int32] = [], logprobs: [TokenLogprob] = []
         var unsentTokens = 0, unsentLogprobs = 0
-        var contextFull = false
+        var contextFull = false, shifted = false
         func progress() -> GenerationProgress {
             GenerationProgress(promptTokens: r.prompt.count, cachedTokens: keep, completionTokens: generatedTokens.count,
                                promptSeconds: promptSeconds, generationSeconds: (clock.now - t1).seconds)
@@ -272,7 +294,11 @@ final class Slot: @unchecked Sendable {
                 break
             }
             if generatedTokens.count == r.maxTokens { break }
-            guard session.position < session.cache.capacity else { contextFull = true; break }
+            if session.position >= session.cache.capacity {
+                guard let shift = r.contextShift else { contextFull = true; break }
+                try shiftContext(shift)
+                shifted = true
+            }
             logits = try session.forward(token: token, logits: .last)
             countDecode(1)
             history.append(token)
@@ -288,8 +314,19 @@ final class Slot: @unchecked Sendable {
         return GenerationResult(text: text, promptTokens: r.prompt.count, completionTokens: generatedTokens.count, cachedTokens: keep,
                                 stopType: stopType, tokens: generatedTokens, slotID: id, promptSeconds: promptSeconds,
                                 generationSeconds: (clock.now - t1).seconds, logprobs: logprobs,
-                                truncated: stopType == .limit && (contextFull || (r.limitedByContext && generatedTokens.count == r.maxTokens)),
+                                truncated: shifted || (stopType == .limit && (contextFull || (r.limitedByContext && generatedTokens.count == r.maxTokens))),
                                 decodeCalls: decodeCalls, busySlotsAtDecodes: busySum)
+    }
+}
+
+extension Slot {
+    /// Drops a span after the kept head of the full slot and recomputes the rest at its new
+    /// positions (a recurrent model from its latest checkpoint within the head).
+    fileprivate func shiftContext(_ shift: ContextShift) throws {
+        let (keep, discard) = shift.span(count: history.count, capacity: session.cache.capacity)
+        history.removeSubrange(keep..<(keep + discard))
+        let from = session.rewind(to: keep)
+        if from < history.count { _ = try session.forward(Array(history[from...]), logits: .none) }
     }
 }
 

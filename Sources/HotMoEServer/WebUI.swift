@@ -4,6 +4,7 @@ enum WebUI {
     static let page = #"""
 <!doctype html><html lang="en"><head><meta charset="utf-8"><title>hotmoe</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="manifest" href="/manifest.webmanifest"><link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <style>
 body{font-family:system-ui,sans-serif;margin:0;background:#f7f7f9;color:#222}
 header{background:#24292f;color:#fff;padding:.6em 1em;display:flex;gap:1em;align-items:center}
@@ -34,6 +35,18 @@ textarea{width:100%;height:70px;margin-top:.5em}button,select{padding:.4em .9em;
 </main>
 <script>
 const $ = id => document.getElementById(id);
+// Under --api-key: asks once for the key, keeps it in this browser, sends it as a bearer token.
+async function api(url, opts = {}){
+  for (let attempt = 0; ; attempt++) {
+    const key = localStorage.getItem('hotmoe-api-key'), headers = Object.assign({}, opts.headers || {});
+    if (key) headers['Authorization'] = 'Bearer ' + key;
+    const r = await fetch(url, Object.assign({}, opts, {headers}));
+    if (r.status !== 401 || attempt > 0) return r;
+    const entered = prompt('This server needs an API key'); if (!entered) return r;
+    localStorage.setItem('hotmoe-api-key', entered);
+  }
+}
+if ('serviceWorker' in navigator) navigator.serviceWorker.register('/sw.js').catch(() => {});
 let history = [], perf = null, hitSeries = [];
 function route(){ const p = location.hash === '#/moe-layer-perf'; $('perf-view').hidden = !p; $('chat-view').hidden = p; if (p) refresh(); }
 window.addEventListener('hashchange', route);
@@ -45,7 +58,7 @@ async function send(){
   history.push({role:'user', content:text});
   const u = document.createElement('div'); u.className = 'msg-user'; u.textContent = 'You: ' + text; $('log').appendChild(u);
   const a = document.createElement('div'); a.className = 'msg-assistant'; $('log').appendChild(a);
-  const r = await fetch('/v1/chat/completions', {method:'POST', headers:{'Content-Type':'application/json'},
+  const r = await api('/v1/chat/completions', {method:'POST', headers:{'Content-Type':'application/json'},
     body: JSON.stringify({messages: history, stream: true, max_tokens: 256})});
   if (!r.ok) { a.textContent = 'error: ' + (await r.text()); return; }
   const reader = r.body.getReader(), dec = new TextDecoder(); let buf = '', out = '';
@@ -57,15 +70,15 @@ async function send(){
       if (j.timings) $('status').textContent = j.timings.predicted_per_second.toFixed(1) + ' tok/s'; } }
   history.push({role:'assistant', content: out});
 }
-$('mode').onchange = async () => { await fetch('/moe-layer-perf', {method:'POST', headers:{'Content-Type':'application/json'}, body: JSON.stringify({mode: $('mode').value})}); hitSeries = []; refresh(); };
+$('mode').onchange = async () => { await api('/moe-layer-perf', {method:'POST', headers:{'Content-Type':'application/json'}, body: JSON.stringify({mode: $('mode').value})}); hitSeries = []; refresh(); };
 $('apply').onclick = async () => {
   if (!perf) return; $('apply-result').textContent = ' applying (waits for idle slots)...';
-  const r = await fetch('/moe-hot-cache', {method:'POST', headers:{'Content-Type':'application/json'}, body: JSON.stringify(perf)});
+  const r = await api('/moe-hot-cache', {method:'POST', headers:{'Content-Type':'application/json'}, body: JSON.stringify(perf)});
   $('apply-result').textContent = ' ' + await r.text(); refresh(); };
 function sum(layers, key){ return layers.reduce((s, l) => s + (l[key] || 0), 0); }
 function card(label, value, note){ return `<div class="card"><span>${label}</span><b>${value}</b><span>${note || ''}</span></div>`; }
 async function refresh(){
-  const r = await fetch('/moe-layer-perf'); perf = await r.json();
+  const r = await api('/moe-layer-perf'); perf = await r.json();
   if (perf.mode) $('mode').value = perf.mode;
   const L = perf.layers || [];
   const hot = sum(L, 'hot_slots_total'), cold = sum(L, 'cold_slots_total'), rate = hot + cold ? hot / (hot + cold) : 0;
@@ -107,4 +120,34 @@ setInterval(() => { if (location.hash === '#/moe-layer-perf') refresh(); }, 2000
 route();
 </script></body></html>
 """#
+
+    /// Makes the page installable as an app (and is what llama-server's UI serves too).
+    static let manifest = ##"{"name":"hotmoe","short_name":"hotmoe","start_url":"/","display":"standalone","background_color":"#f7f7f9","theme_color":"#24292f","icons":[{"src":"/favicon.svg","sizes":"any","type":"image/svg+xml"}]}"##
+
+    static let icon = ##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><rect width="64" height="64" rx="12" fill="#24292f"/><path d="M14 46V18h6v11h12V18h6v28h-6V35H20v11z" fill="#cfe3ff"/><circle cx="48" cy="20" r="6" fill="#d62728"/></svg>"##
+
+    /// Changes whenever the page does (FNV-1a of its text): the service worker's cache name
+    /// and /_app/version.json.
+    static let version = String(page.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }, radix: 16)
+
+    /// The shell files the service worker keeps for offline use.
+    static let shellPaths = ["/", "/manifest.webmanifest", "/favicon.svg"]
+
+    /// Network first, the cached shell when the server is unreachable; API calls are never
+    /// cached. The cache name carries the page's version, so an upgrade replaces the old shell.
+    static let serviceWorker: String = {
+        let paths = shellPaths.map { "'\($0)'" }.joined(separator: ", ")
+        return """
+        const SHELL = 'hotmoe-shell-\(version)', PATHS = [\(paths)];
+        self.addEventListener('install', e => { e.waitUntil(caches.open(SHELL).then(c => c.addAll(PATHS))); self.skipWaiting(); });
+        self.addEventListener('activate', e => { e.waitUntil(caches.keys().then(ks => Promise.all(ks.filter(k => k !== SHELL).map(k => caches.delete(k))))); self.clients.claim(); });
+        self.addEventListener('fetch', e => {
+          const u = new URL(e.request.url);
+          if (e.request.method !== 'GET' || u.origin !== location.origin || !PATHS.includes(u.pathname)) return;
+          e.respondWith(fetch(e.request).then(r => { const copy = r.clone(); caches.open(SHELL).then(c => c.put(e.request, copy)); return r; })
+            .catch(() => caches.match(e.request)));
+        });
+
+        """
+    }()
 }

@@ -39,7 +39,7 @@ public struct ChatFormatter: Sendable {
     }
 
     /// A built-in format by llama.cpp's name (`--chat-template NAME`): chatml, llama3,
-    /// llama2, mistral-v1, mistral-v3, mistral-v7.
+    /// llama2, mistral-v1, mistral-v3, mistral-v7, command-r.
     public init(tokenizer: Tokenizer, builtin name: String) throws {
         guard let family = Self.builtinFamilies[name] else {
             throw JinjaError("unknown built-in chat template '\(name)' (known: \(Self.builtinNames.joined(separator: ", ")))")
@@ -60,7 +60,7 @@ public struct ChatFormatter: Sendable {
 
     static let builtinFamilies: [String: ChatTemplate.Family] = [
         "chatml": .chatml, "llama3": .llama3, "llama2": .llama2, "mistral-v1": .mistralV1,
-        "mistral-v3": .mistralV3, "mistral-v7": .mistralV7,
+        "mistral-v3": .mistralV3, "mistral-v7": .mistralV7, "command-r": .commandR,
     ]
     /// The names `init(tokenizer:builtin:)` takes.
     public static var builtinNames: [String] { builtinFamilies.keys.sorted() }

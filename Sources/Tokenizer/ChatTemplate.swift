@@ -21,6 +21,8 @@ public struct ChatTemplate: Sendable, Equatable {
         case llama2
         /// Mistral's official v1 (" [INST] "), v3 ("[INST] ") and v7 ("[SYSTEM_PROMPT]") formats.
         case mistralV1, mistralV3, mistralV7
+        /// Cohere's Command R: `<|START_OF_TURN_TOKEN|><|USER_TOKEN|>content<|END_OF_TURN_TOKEN|>`.
+        case commandR
     }
 
     public let family: Family
@@ -59,6 +61,8 @@ public struct ChatTemplate: Sendable, Equatable {
             } else {
                 family = .llama2
             }
+        } else if has("<|START_OF_TURN_TOKEN|>") && has("<|USER_TOKEN|>") {
+            family = .commandR
         } else if has("<|start_header_id|>") && has("<|end_header_id|>") {
             family = .llama3
         } else {
@@ -134,6 +138,13 @@ public struct ChatTemplate: Sendable, Equatable {
                     inTurn = false
                 }
             }
+        case .commandR:
+            let tags = ["system": "<|SYSTEM_TOKEN|>", "user": "<|USER_TOKEN|>", "assistant": "<|CHATBOT_TOKEN|>"]
+            for m in msgs {
+                guard let tag = tags[m.role] else { continue }  // llama.cpp writes only these roles
+                s += "<|START_OF_TURN_TOKEN|>\(tag)\(Self.trim(m.content))<|END_OF_TURN_TOKEN|>"
+            }
+            if addGenerationPrompt { s += "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>" }
         case .mistralV7:
             for m in msgs {
                 switch m.role {

@@ -57,7 +57,7 @@ enum LlamaServerFlags {
     --log-verbose | 0 | =--verbose
     --offline | 0 | n/a hotmoe never downloads
     --ui --webui | 0 | n/a the web UI is always served at /
-    -kvu --kv-unified -no-kvu --no-kv-unified --cache-idle-slots --no-cache-idle-slots --no-context-shift | 0 | n/a each slot has its own KV cache and never shifts it
+    -kvu --kv-unified -no-kvu --no-kv-unified --cache-idle-slots --no-cache-idle-slots | 0 | n/a each slot has its own KV cache
     --cache-ram -ctxcp --ctx-checkpoints --swa-checkpoints -cms --checkpoint-min-step --kv-unified-per-slot -sps --slot-prompt-similarity --keep --cache-reuse | 1 | n/a each slot reuses its own longest prompt prefix
     -bs --backend-sampling --backend_sampling --skip-chat-parsing --no-skip-chat-parsing | 0 | n/a hotmoe samples on the CPU and returns the text as generated
     --no-mmproj --no-mmproj-auto --mmproj-offload --no-mmproj-offload --no-models-autoload -no-ag --no-agent --no-reasoning-preserve | 0 | n/a the feature it switches off does not exist in hotmoe
@@ -88,14 +88,14 @@ enum LlamaServerFlags {
     --rerank --reranking | 0 | no reranking is not implemented
     -mm --mmproj -mmu --mmproj-url -mmdev --mmproj-device --image-min-tokens --image-max-tokens --mtmd-batch-max-tokens --video-fps --video-timestamp-interval --video-ffmpeg-dir --media-path | 1 | no multimodal input is not supported
     --mmproj-auto | 0 | no multimodal input is not supported
-    --path --api-prefix --tags | 1 | no not supported: routes are served at their standard paths
+    --path --api-prefix | 1 | no not supported: routes are served at their standard paths
     --cors-methods --cors-headers | 1 | no only the allowed origins can be set (--cors-origins)
     --cors-credentials --no-cors-credentials | 0 | no only the allowed origins can be set (--cors-origins)
     --ui-config --webui-config --ui-config-file --webui-config-file --tools --tools-runtime --mcp-servers-config --mcp-servers-json | 1 | no the web UI has no tools, MCP or custom configuration
     --ui-mcp-proxy --webui-mcp-proxy --no-ui-mcp-proxy --no-webui-mcp-proxy -ag --agent | 0 | no the web UI has no agent or MCP mode
     --ssl-key-file --ssl-cert-file | 1 | no TLS is not supported: put a TLS-terminating proxy in front
     --models-dir --models-preset --models-max --sleep-idle-seconds --log-prompts-dir | 1 | no not supported by hotmoe serve
-    --props --no-cache-prompt --context-shift -sp --special --spm-infill --models-autoload --reasoning-preserve | 0 | no not supported by hotmoe serve
+    --props --no-cache-prompt -sp --special --spm-infill --models-autoload --reasoning-preserve | 0 | no not supported by hotmoe serve
     -r --reverse-prompt | 1 | no the server takes stop strings per request ("stop")
     -rea | 1 | =--reasoning
     --reasoning-effort --reasoning-budget-message | 1 | no reasoning effort levels and budgets are not implemented

@@ -5,6 +5,7 @@ import GGUF
 import HotCache
 import HotMoEServer
 import Hummingbird
+import ServiceLifecycle
 import Tokenizer
 
 /// `hotmoe serve`: llama-server's flag names; each flag also from its LLAMA_ARG_* variable and
@@ -14,14 +15,15 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve", abstract: "OpenAI-compatible server with the MoE hot-cache endpoints and a live perf page.")
 
     @Option(name: [.short, .customLong("model")], help: "GGUF model (LLAMA_ARG_MODEL; default: the embedded default model).") var model: String?
-    @Option(name: .customLong("host"), help: "Listen address (LLAMA_ARG_HOST; default 127.0.0.1).") var host: String?
+    @Option(name: .customLong("host"), help: "Listen addresses, comma-separated; a path ending in .sock is a unix socket (LLAMA_ARG_HOST; default 127.0.0.1).") var host: String?
     @Option(name: .customLong("port"), help: "Port (LLAMA_ARG_PORT; default 8080).") var port: Int?
     @Option(name: [.customLong("np", withSingleDash: true), .customLong("parallel")], help: "Slots decoding at once (LLAMA_ARG_N_PARALLEL; default 1).") var parallel: Int?
     @Option(name: [.short, .customLong("ctx-size")], help: "Total context, split evenly over the slots as in llama-server (LLAMA_ARG_CTX_SIZE; default 4096 per slot, or the model's length if shorter).") var ctxSize: Int?
     @Option(name: [.short, .customLong("threads")], help: "Threads per slot (LLAMA_ARG_THREADS; default: cores / parallel).") var threads: Int?
     @Option(name: [.customShort("b"), .customLong("batch-size")], help: "Prompt batch (LLAMA_ARG_BATCH; default 256).") var batchSize: Int?
     @Option(name: [.short, .customLong("n-predict")], parsing: .unconditional, help: "Default max tokens per request, -1 = until the context is full (LLAMA_ARG_N_PREDICT; default 256).") var nPredict: Int?
-    @Option(name: .customLong("alias"), help: "Model name reported by /v1/models (LLAMA_ARG_ALIAS).") var alias: String?
+    @Option(name: .customLong("alias"), help: "Model names reported by /v1/models, comma-separated; the first in sorted order is the id (LLAMA_ARG_ALIAS).") var alias: String?
+    @Option(name: .customLong("tags"), help: "Informational model tags listed by /v1/models, comma-separated (LLAMA_ARG_TAGS).") var tags: String?
     @Option(name: .customLong("api-key"), help: "Require 'Authorization: Bearer KEY' (LLAMA_API_KEY).") var apiKey: String?
     @Option(name: .customLong("queue-size"), help: "Requests that may wait for a slot before 503 (default 64).") var queueSize: Int?
     @Option(name: .customLong("moe-trace-out"), help: "Record the expert routing of every served request to this trace file (hotmoe trace's format; HOTMOE_MOE_TRACE_OUT); complete after shutdown.")
@@ -34,6 +36,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("frequency-penalty"), help: "Default for requests: frequency penalty (0 = off).") var frequencyPenalty: Float = 0
     @Option(name: .customLong("repeat-last-n"), help: "Default for requests: tokens the penalties look back on (-1 = all, default 64).") var repeatLastN = 64
     @Option(name: .customLong("cors-origins"), help: "Browser origins allowed to call the server: a comma list, * (default) or localhost.") var corsOrigins: String?
+    @Flag(inversion: .prefixedNo, help: "When a slot's context is full, drop the older half after n_keep and keep generating (default off, as llama-server; LLAMA_ARG_CONTEXT_SHIFT).") var contextShift = false
     @Flag(name: .customLong("no-ui"), help: "Do not serve the web UI at /.") var noUI = false
     @Flag(inversion: .prefixedNo, help: "Continue a conversation's final assistant message instead of answering after it (default on, as llama-server; LLAMA_ARG_PREFILL_ASSISTANT).") var prefillAssistant = true
     @Flag(name: [.customShort("v"), .customLong("verbose")], help: "Debug logs, and answers carry __verbose (the native result with the prompt) unless a request sets \"verbose\": false.") var verbose = false
@@ -71,7 +74,11 @@ struct ServeCommand: AsyncParsableCommand {
             guard nPredictAsked != 0 else { throw CLIError("--n-predict must be -1 (until the context is full) or at least 1") }
             o.defaultMaxTokens = nPredictAsked == -1 ? 1 << 30 : nPredictAsked
             o.maxQueue = try int(queueSize, "queue-size", "HOTMOE_QUEUE_SIZE", 64, 0...100_000)
-            o.alias = alias ?? source.value("alias", env: ["LLAMA_ARG_ALIAS"])
+            func commaSet(_ v: String?) -> [String] {
+                Set((v ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }).sorted()
+            }
+            o.aliases = commaSet(alias ?? source.value("alias", env: ["LLAMA_ARG_ALIAS"]))
+            o.tags = commaSet(tags ?? source.value("tags", env: ["LLAMA_ARG_TAGS"]))
             o.apiKey = apiKey ?? source.value("api-key", env: ["LLAMA_API_KEY"])
             if let apiKeyFile {
                 guard let text = try? String(contentsOfFile: apiKeyFile, encoding: .utf8),
@@ -80,8 +87,8 @@ struct ServeCommand: AsyncParsableCommand {
                 }
                 o.apiKey = key
             }
-            guard !o.host.contains(","), !o.host.hasSuffix(".sock") else {
-                throw CLIError("--host \(o.host): hotmoe listens on one TCP address (no lists, no unix sockets)")
+            guard o.host.split(separator: ",").contains(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else {
+                throw CLIError("--host needs at least one address")
             }
             o.defaultSampling = sampling.params
             o.defaultIgnoreEOS = ignoreEOS
@@ -108,6 +115,7 @@ struct ServeCommand: AsyncParsableCommand {
             o.slotsEndpoint = slots
             o.webUI = !noUI
             o.prefillAssistant = prefillAssistant
+            o.contextShift = contextShift || ["1", "true", "on", "enabled"].contains(source.value("context-shift", env: ["LLAMA_ARG_CONTEXT_SHIFT"])?.lowercased() ?? "")
             if let env = source.value("prefill-assistant", env: ["LLAMA_ARG_PREFILL_ASSISTANT"])?.lowercased(), ["0", "false", "off"].contains(env) {
                 o.prefillAssistant = false
             }
@@ -136,22 +144,30 @@ struct ServeCommand: AsyncParsableCommand {
             let file = try GGUFFile(path: modelPath)
             if checkTensors { try CheckTensors.run(file, logger: logger) }
             // llama-server's -c is the total over the slots; left out, each slot gets 4096.
-            let ctxTotal = try int(ctxSize, "ctx-size", "LLAMA_ARG_CTX_SIZE", 4096 * o.parallel, 1...1 << 22)
+            let explicitCtx = try ctxSize ?? source.int("ctx-size", env: ["LLAMA_ARG_CTX_SIZE"])
+            let ctxTotal = try int(explicitCtx, "ctx-size", "LLAMA_ARG_CTX_SIZE", 4096 * o.parallel, 1...1 << 22)
             let ctxAsked = ctxTotal / o.parallel
             guard ctxAsked >= 8 else { throw CLIError("--ctx-size \(ctxTotal) over --parallel \(o.parallel) leaves \(ctxAsked) positions per slot") }
+            // As in llama-server: an explicit -c beyond the trained context is honoured with a
+            // warning; the default never exceeds it.
+            let slotContext = { (m: MoEModel) in explicitCtx == nil ? min(ctxAsked, m.config.contextLength) : ctxAsked }
             // The server always has a runtime, so /moe-layer-perf and /moe-hot-cache work.
-            let (m, loadedRuntime) = try cache.load(file: file, ctxSize: { min(ctxAsked, $0.config.contextLength) }, parallel: o.parallel,
+            let (m, loadedRuntime) = try cache.load(file: file, ctxSize: slotContext, parallel: o.parallel,
                                                     maxBatch: o.batchSize, kvTypes: o.kvCacheTypes, always: true, logger: logger)
             let tokenizer = try Tokenizer(gguf: file)
-            o.contextSize = min(ctxAsked, m.config.contextLength)
+            o.contextSize = slotContext(m)
+            if o.contextSize > m.config.contextLength {
+                logger.warning("the slot context (\(o.contextSize)) exceeds the model's training context (\(m.config.contextLength)): output past \(m.config.contextLength) positions may degrade")
+            }
             guard let runtime = loadedRuntime else { throw CLIError("internal: no MoE runtime") }
             let server = try HotMoEServer(model: m, tokenizer: tokenizer, runtime: runtime, options: o, logger: logger)
             let banner = "(\(o.parallel) slot(s), ctx \(o.contextSize) per slot, web UI at /, perf page at /#/moe-layer-perf)"
-            let host = o.host
-            let app = server.application { port in
-                logger.info("hotmoe server listening on http://\(host):\(port) \(banner)")
+            let apps = server.applications { host, port in
+                let url = host.hasSuffix(".sock") ? "unix:\(host)" : "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+                logger.info("hotmoe server listening on \(url) \(banner)")
             }
-            try await app.runService()
+            // Every listener stops together on SIGINT/SIGTERM; one failing to bind stops them all.
+            try await ServiceGroup(services: apps, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger).run()
             server.shutdown()
             logger.info("server stopped; perf JSON and routing trace written if --moe-layer-perf-out / --moe-trace-out were given")
         } catch let e as CLIError {

@@ -13,7 +13,7 @@ import Testing
         // --help stops after parsing: every mapped flag must have reached hotmoe's parser intact.
         let ok = try ChildProcess.run(exe, ["serve", "-ngl", "99", "--jinja", "-fa", "on", "--metrics", "--temperature", "0.5",
                                             "--predict", "12", "-a", "name", "-cmoe", "--repeat-penalty", "1.1", "--mirostat", "0", "-ctk=f32",
-                                            "-cb", "--no-mmap", "--help"], timeout: 60)
+                                            "-cb", "--no-mmap", "--tags", "chat,small", "--context-shift", "--host", "127.0.0.1,::1", "--help"], timeout: 60)
         #expect(ok.exitCode == 0, "\(ok.stderr)")
         for note in ["-ngl 99: accepted, does not apply: dense layers stay on the CPU", "-fa on: accepted",
                      "--mirostat 0: accepted (the neutral value)"] {
@@ -21,7 +21,7 @@ import Testing
         }
         for (args, why) in [(["--lora", "a.gguf"], "--lora a.gguf: adapters"), (["--mirostat", "2"], "mirostat is not implemented"),
                             (["--grammar-file", "g.gbnf"], "per request"),
-                            (["-hf", "user/model"], "does not download"), (["--host", "127.0.0.1,::1"], "one TCP address"),
+                            (["-hf", "user/model"], "does not download"), (["--ssl-key-file", "k.pem"], "TLS is not supported"), (["--host", " , "], "at least one address"),
                             (["--not-a-flag"], "Unknown option '--not-a-flag'")] {
             let r = try ChildProcess.run(exe, ["serve"] + args, timeout: 60)
             #expect(r.exitCode == 1 || r.exitCode == 64, "\(args) exit \(String(describing: r.exitCode))")
@@ -60,7 +60,7 @@ import Testing
         let template = dir.appendingPathComponent("t.jinja").path, broken = dir.appendingPathComponent("broken.jinja").path
         try "<<{{ messages[0].content }}|{{ greeting }}>>".write(toFile: template, atomically: true, encoding: .utf8)
         try "{% if %}".write(toFile: broken, atomically: true, encoding: .utf8)
-        for (args, why) in [(["--chat-template", "nope"], "unknown built-in template (known: chatml, llama2, llama3, mistral-v1, mistral-v3, mistral-v7)"),
+        for (args, why) in [(["--chat-template", "nope"], "unknown built-in template (known: chatml, command-r, llama2, llama3, mistral-v1, mistral-v3, mistral-v7)"),
                             (["--chat-template", "chatml", "--chat-template-file", template], "not both"),
                             (["--chat-template-kwargs", "[1]"], "--chat-template-kwargs must be a JSON object"),
                             (["--chat-template-file", dir.appendingPathComponent("missing").path], "cannot read"),

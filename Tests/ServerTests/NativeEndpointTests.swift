@@ -69,6 +69,31 @@ import Tokenizer
             let (wrong, _, _) = try await request(base, "/tokenize", method: "POST", json: #"{"content": "x"}"#,
                                                   headers: ["X-Api-Key": "nope"])
             #expect(wrong == 401)
+            // The web UI's static files stay public (the page asks for the key itself).
+            for path in ["/", "/sw.js", "/manifest.webmanifest", "/favicon.svg", "/_app/version.json"] {
+                let (status, text, _) = try await request(base, path)
+                #expect(status == 200 && !text.isEmpty, "\(path): \(status)")
+            }
+            let (_, manifest, _) = try await request(base, "/manifest.webmanifest")
+            #expect(object(manifest)["start_url"] as? String == "/")
+            let (_, version, _) = try await request(base, "/_app/version.json")
+            let (_, worker, _) = try await request(base, "/sw.js")
+            let v = try #require(object(version)["version"] as? String)
+            #expect(worker.contains("hotmoe-shell-\(v)"), "the worker's cache carries the page version")
+        }
+    }
+
+    /// llama-server's --alias is a comma list (the id is the first in sorted order) and --tags
+    /// are listed beside it.
+    @Test func modelListShowsAliasesAndTags() async throws {
+        try await withServer(configure: { $0.aliases = ["tinyllama-2", "fim", "code"].sorted(); $0.tags = ["chat", "small"] }) { base, _ in
+            let (status, body, _) = try await request(base, "/models")
+            #expect(status == 200)
+            let model = try #require((object(body)["data"] as? [[String: Any]])?.first)
+            #expect(model["id"] as? String == "code")
+            #expect(Set(model["aliases"] as? [String] ?? []) == ["tinyllama-2", "fim", "code"])
+            #expect(model["tags"] as? [String] == ["chat", "small"])
+            #expect((model["meta"] as? [String: Any])?["n_ctx"] as? Int != nil)
         }
     }
 }

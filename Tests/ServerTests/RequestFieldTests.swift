@@ -29,6 +29,27 @@ import Testing
         }
     }
 
+    /// `backend_sampling` asks to sample where the logits are, which in hotmoe is always the CPU
+    /// sampler: true gives the same tokens and probabilities as false; a non-boolean is a 400.
+    @Test func backendSamplingGivesTheSameTokensAndProbabilities() async throws {
+        try await withServer { base, _ in
+            func body(_ v: String) -> String {
+                #"{"prompt": "Once upon", "n_predict": 12, "seed": 4242, "n_probs": 5, "post_sampling_probs": true, "ignore_eos": true, "cache_prompt": false, "backend_sampling": \#(v)}"#
+            }
+            let (s1, a, _) = try await request(base, "/completion", method: "POST", json: body("true"))
+            let (s2, b, _) = try await request(base, "/completion", method: "POST", json: body("false"))
+            #expect(s1 == 200 && s2 == 200, "\(a) \(b)")
+            func probs(_ t: String) -> String {
+                let o = try? JSONSerialization.jsonObject(with: Data(t.utf8)) as? [String: Any]
+                let p = o?["completion_probabilities"] as? [[String: Any]] ?? []
+                return String(decoding: (try? JSONSerialization.data(withJSONObject: p, options: .sortedKeys)) ?? Data(), as: UTF8.self)
+            }
+            #expect(!probs(a).isEmpty && probs(a) == probs(b))
+            let (s3, c, _) = try await request(base, "/completion", method: "POST", json: body(#""yes""#))
+            #expect(s3 == 400 && c.contains("'backend_sampling'"), "\(c)")
+        }
+    }
+
     /// Server sampling defaults (llama-server's --temp, --seed, ...) apply to requests that
     /// leave the fields out: such a request samples exactly as one that spells them out.
     @Test func serverSamplingDefaultsApplyToRequestsThatOmitThem() async throws {

@@ -41,7 +41,7 @@ func withServer<T>(parallel: Int = 1, maxQueue: Int = 8, hotCache: (profile: Str
     var so = ServerOptions()
     so.port = 0
     so.parallel = parallel
-    so.contextSize = 512
+    so.contextSize = min(512, spec.context)
     so.threads = 1
     so.maxQueue = maxQueue
     so.traceOut = traceOut

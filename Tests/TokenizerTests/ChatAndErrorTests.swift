@@ -38,6 +38,17 @@ import Testing
             "<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
     }
 
+    /// llama.cpp's built-in command-r (llama-chat.cpp): trimmed contents, only the three roles.
+    @Test func commandR() {
+        let t = ChatTemplate(source: "{{ '<|START_OF_TURN_TOKEN|><|USER_TOKEN|>' + m['content'] }}")
+        #expect(t.family == .commandR && !t.isFallback)
+        let messages = [ChatMessage(role: "system", content: " You are a test. "), ChatMessage(role: "user", content: "Hi there"),
+                        ChatMessage(role: "tool", content: "dropped")]
+        #expect(t.render(messages, addGenerationPrompt: true) ==
+            "<|START_OF_TURN_TOKEN|><|SYSTEM_TOKEN|>You are a test.<|END_OF_TURN_TOKEN|><|START_OF_TURN_TOKEN|><|USER_TOKEN|>Hi there<|END_OF_TURN_TOKEN|><|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>")
+        #expect(ChatTemplate(family: .commandR).render(messages, addGenerationPrompt: false).hasSuffix("Hi there<|END_OF_TURN_TOKEN|>"))
+    }
+
     @Test func mixtralStyleInst() throws {
         let src = "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}{% else %}{{ message['content'] + eos_token}}{% endif %}{% endfor %}"
         let t = ChatTemplate(source: src)

@@ -84,6 +84,14 @@ import Testing
         #expect(throws: JinjaError.self) { try JinjaTemplate("{{ nope + 1 }}").render([:]) }
     }
 
+    /// llama.cpp's engine joins a string with an undefined or none operand of `+` as if it were
+    /// empty (jinja2 raises); FireFunction v2's template relies on it. Numbers still refuse.
+    @Test func stringPlusUndefinedOrNoneIsTheStringAsInLlamaCpp() throws {
+        #expect(try JinjaTemplate("{{ 'a' + nope + 'b' }}|{{ nope + 'c' }}|{{ 'd' + none }}").render([:]) == "ab|c|d")
+        #expect(throws: JinjaError.self) { try JinjaTemplate("{{ none + 1 }}").render([:]) }
+        #expect(throws: JinjaError.self) { try JinjaTemplate("{{ [1] + nope }}").render([:]) }
+    }
+
     @Test func raiseExceptionIsMarkedAsTheTemplates() throws {
         do {
             _ = try JinjaTemplate("{{ raise_exception('no system role') }}").render([:])

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Golden outputs for hotmoe's Jinja interpreter: renders chat templates with Python's jinja2
-exactly as transformers does (ImmutableSandboxedEnvironment, trim_blocks, lstrip_blocks,
+as transformers does (ImmutableSandboxedEnvironment, trim_blocks, lstrip_blocks,
 tojson without ASCII escaping, raise_exception, strftime_now at a fixed date, loop controls)
-over a set of conversations, and writes the inputs and expected strings (or the error) to
+with llama.cpp's one leniency (`+` with a none/undefined string operand, see
+LlamaCppEnvironment), over a set of conversations, and writes the inputs and expected strings (or the error) to
 Tests/TokenizerTests/Fixtures/chat_templates/golden.json.
 
 Usage: tools/chat_template/make_golden.py [--llama-cpp DIR]
@@ -101,6 +102,20 @@ CASES = {
 }
 
 
+class LlamaCppEnvironment(ImmutableSandboxedEnvironment):
+    """One rule of llama.cpp's engine (common/jinja/runtime.cpp) that hotmoe follows: `+` joins
+    a string with an undefined or none operand as if it were empty, where jinja2 raises (an
+    assistant message with content null, FireFunction's undefined `functions`)."""
+    intercepted_binops = frozenset(["+"])
+
+    def call_binop(self, context, operator, left, right):
+        def empty(v):
+            return v is None or isinstance(v, jinja2.Undefined)
+        if operator == "+" and ((empty(left) and isinstance(right, str)) or (isinstance(left, str) and empty(right))):
+            return (left if isinstance(left, str) else "") + (right if isinstance(right, str) else "")
+        return super().call_binop(context, operator, left, right)
+
+
 def environment():
     def raise_exception(message):
         raise jinja2.exceptions.TemplateError(message)
@@ -108,7 +123,7 @@ def environment():
     def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
         return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
+    env = LlamaCppEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
     env.filters["tojson"] = tojson
     env.globals["raise_exception"] = raise_exception
     env.globals["strftime_now"] = lambda fmt: FIXED_NOW.strftime(fmt)

@@ -71,6 +71,12 @@ enum JinjaOperators {
         case ("+", .string(let x), .string(let y)):
             try interp.checkSize(x.utf8.count + y.utf8.count)
             return .string(x + y)
+        // llama.cpp's engine (common/jinja/runtime.cpp) joins a string with an undefined or
+        // none operand as if it were empty; jinja2 raises. Templates written against
+        // llama-server rely on it (FireFunction v2 adds its undefined `functions`).
+        case ("+", .string(let x), .undefined), ("+", .string(let x), .none),
+             ("+", .undefined, .string(let x)), ("+", .none, .string(let x)):
+            return .string(x)
         case ("+", .list(let x), .list(let y)):
             return .list(JinjaList(x.items + y.items, isTuple: x.isTuple && y.isTuple))
         case ("*", .string(let s), _), ("*", _, .string(let s)):
