@@ -8,6 +8,14 @@ import Logging
 import NIOCore
 import Tokenizer
 
+extension String {
+    /// The items of a comma list (llama-server's --host, --alias, --tags, --cors-origins),
+    /// trimmed, empty ones dropped.
+    public var commaListItems: [String] {
+        split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+}
+
 public struct ServerOptions: Sendable {
     /// Listen addresses: a comma list of hosts, or unix socket paths ending in `.sock`.
     public var host = "127.0.0.1"
@@ -134,7 +142,7 @@ public final class HotMoEServer: Sendable {
 
     /// The --host list, split and trimmed (never empty).
     var listenAddresses: [String] {
-        let list = options.host.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let list = options.host.commaListItems
         return list.isEmpty ? ["127.0.0.1"] : list
     }
 

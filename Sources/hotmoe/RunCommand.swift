@@ -47,8 +47,8 @@ struct ModelOptions: ParsableArguments {
                                              kvTypes: try kvCache.types(), logger: logger)
         let tokenizer = try Tokenizer(gguf: file)
         let c = model.config
-        if contextSize(for: model) > c.contextLength {
-            logger.warning("--ctx-size \(contextSize(for: model)) exceeds the model's training context (\(c.contextLength)): output past \(c.contextLength) positions may degrade")
+        if case let ctx = contextSize(for: model), ctx > c.contextLength {
+            logger.warning("--ctx-size \(ctx) exceeds the model's training context (\(c.contextLength)): output past \(c.contextLength) positions may degrade")
         }
         logger.info("loaded \(c.architecture): \(c.layerCount) layers, \(c.expertCount) experts (top-\(c.expertsUsed)), vocab \(c.vocabSize) in \(String(format: "%.2f", (clock.now - t0).seconds)) s")
         return (model, tokenizer, path, runtime)

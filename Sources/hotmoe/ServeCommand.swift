@@ -74,9 +74,7 @@ struct ServeCommand: AsyncParsableCommand {
             guard nPredictAsked != 0 else { throw CLIError("--n-predict must be -1 (until the context is full) or at least 1") }
             o.defaultMaxTokens = nPredictAsked == -1 ? 1 << 30 : nPredictAsked
             o.maxQueue = try int(queueSize, "queue-size", "HOTMOE_QUEUE_SIZE", 64, 0...100_000)
-            func commaSet(_ v: String?) -> [String] {
-                Set((v ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }).sorted()
-            }
+            func commaSet(_ v: String?) -> [String] { Set((v ?? "").commaListItems).sorted() }
             o.aliases = commaSet(alias ?? source.value("alias", env: ["LLAMA_ARG_ALIAS"]))
             o.tags = commaSet(tags ?? source.value("tags", env: ["LLAMA_ARG_TAGS"]))
             o.apiKey = apiKey ?? source.value("api-key", env: ["LLAMA_API_KEY"])
@@ -87,7 +85,7 @@ struct ServeCommand: AsyncParsableCommand {
                 }
                 o.apiKey = key
             }
-            guard o.host.split(separator: ",").contains(where: { !$0.trimmingCharacters(in: .whitespaces).isEmpty }) else {
+            guard !o.host.commaListItems.isEmpty else {
                 throw CLIError("--host needs at least one address")
             }
             o.defaultSampling = sampling.params
@@ -121,7 +119,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
             o.verboseResponses = verbose
             if let corsOrigins {
-                let list = corsOrigins.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                let list = corsOrigins.commaListItems
                 guard !list.isEmpty else { throw CLIError("--cors-origins needs at least one origin, * or localhost") }
                 o.cors = CORSPolicy(origins: list)
             }
