@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.21.0"),
     ],
     targets: [
         // SIMD micro-kernels that Swift cannot express (int8 dot products with runtime dispatch).
@@ -45,17 +46,20 @@ let package = Package(
             dependencies: ["Engine", "ExpertCache", .product(name: "Logging", package: "swift-log")]),
         // The GPU hot lane: the VRAM expert tier and its CUDA lane behind HotCache's device seam.
         .target(name: "GPULane", dependencies: ["CUDA", "Engine", "ExpertCache", "HotCache", "Quant"]),
+        // llama-server's built-in agent tools (--tools): files, search, shell. No server import.
+        .target(name: "AgentTools"),
         // OpenAI-compatible server with the hot-cache endpoints and the live perf page.
         .target(
             name: "HotMoEServer",
-            dependencies: ["Engine", "ExpertCache", "HotCache", "Tokenizer", "GGUF",
+            dependencies: ["AgentTools", "Engine", "ExpertCache", "HotCache", "Tokenizer", "GGUF",
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "hotmoe",
             dependencies: [
-                "CUDA", "Engine", "ExpertCache", "GGUF", "GPUCheck", "GPULane", "HotCache", "HotMoEServer", "Quant", "Tokenizer",
+                "AgentTools", "CUDA", "Engine", "ExpertCache", "GGUF", "GPUCheck", "GPULane", "HotCache", "HotMoEServer", "Quant", "Tokenizer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -64,8 +68,9 @@ let package = Package(
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Quant"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ExpertCacheTests", dependencies: ["ExpertCache"]),
+        .testTarget(name: "AgentToolsTests", dependencies: ["AgentTools"]),
         .testTarget(name: "CUDATests", dependencies: ["CUDA", "Engine", "GPUCheck", "GPULane"]),
-        .testTarget(name: "ServerTests", dependencies: ["HotMoEServer", "Engine", "GGUF", "HotCache", "ExpertCache",
+        .testTarget(name: "ServerTests", dependencies: ["AgentTools", "HotMoEServer", "Engine", "GGUF", "HotCache", "ExpertCache",
                                                         .product(name: "Hummingbird", package: "hummingbird")]),
         .testTarget(name: "HotCacheTests", dependencies: ["HotCache", "Engine", "ExpertCache", "GGUF", "Quant"]),
         // Hostile GGUF files against the loader and the CLI, crash-safety of state files.

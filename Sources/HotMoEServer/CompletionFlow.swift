@@ -157,10 +157,7 @@ extension HotMoEServer {
             }
         }
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: ResponseBody { writer in
-            func send(_ object: [String: Any]) async throws {
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-                try await writer.write(ByteBuffer(string: "data: " + String(decoding: data, as: UTF8.self) + "\n\n"))
-            }
+            func send(_ object: [String: Any]) async throws { try await writer.write(try HotMoEServer.sseEvent(object)) }
             var clientGone = false
             do {
                 for event in opening() { try await send(event) }

@@ -245,6 +245,9 @@ struct JSONFields {
         case .string?: break
         case .list(let parts)?:
             let texts = try parts.items.enumerated().map { j, part -> String in
+                if case .dict(let p) = part, case .string(let type)? = p["type"], ["image_url", "input_audio", "image", "audio", "file"].contains(type) {
+                    throw APIError(400, "messages[\(i)].content[\(j)]: \(type) input is not supported: hotmoe serves text-only models (no multimodal projector)")
+                }
                 guard case .dict(let p) = part, case .string("text")? = p["type"], case .string(let t)? = p["text"] else {
                     throw APIError(400, "messages[\(i)].content[\(j)] must be {\"type\": \"text\", \"text\": string}")
                 }

@@ -29,6 +29,8 @@ extension HotMoEServer {
         addNativeRoutes(router)
         addEmbeddingRoutes(router)
         addSlotRoutes(router)
+        addToolRoutes(router)
+        addCORSProxyRoutes(router)
         router.get("/metrics") { _, _ in
             guard self.options.metricsEndpoint else {
                 return HotMoEServer.error(APIError(501, "/metrics is off: start the server with --metrics", type: "not_supported_error"))

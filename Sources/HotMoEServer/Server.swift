@@ -1,3 +1,4 @@
+import AgentTools
 import Engine
 import ExpertCache
 import Foundation
@@ -57,6 +58,10 @@ public struct ServerOptions: Sendable {
     public var cors = CORSPolicy.any
     /// --no-ui: no web UI at /.
     public var webUI = true
+    /// --tools: the built-in agent tools served at /tools (none by default).
+    public var tools = AgentToolbox()
+    /// --ui-mcp-proxy: serve /cors-proxy.
+    public var corsProxy = false
     /// llama-server's --context-shift: a full slot drops old tokens and keeps generating.
     public var contextShift = false
     /// A chat template replacing the model's (`--chat-template-file`); rendered by Jinja
@@ -73,6 +78,16 @@ public struct ServerOptions: Sendable {
     /// request says `"verbose": false`.
     public var verboseResponses = false
     public init() {}
+
+    /// Serves `toolbox` at /tools. Tools act as the server process, so unless the origins
+    /// were set explicitly browsers are then limited to localhost (llama-server's rule).
+    /// Returns whether the origins were narrowed.
+    public mutating func enableTools(_ toolbox: AgentToolbox, originsExplicit: Bool) -> Bool {
+        tools = toolbox
+        guard !toolbox.isEmpty, !originsExplicit else { return false }
+        cors = CORSPolicy(origins: ["localhost"])
+        return true
+    }
 }
 
 /// The OpenAI-compatible server with seed 000's hot-cache endpoints and the live perf page.
@@ -274,8 +289,6 @@ struct JSONErrorMiddleware: RouterMiddleware {
     }
 }
 
-/// Browsers may call the server from any origin (llama-server's default): every answer allows
-/// it, and a preflight OPTIONS is answered here, before the API key check.
 /// Which browser origins may call the server (llama-server's --cors-origins): a list of
 /// origins, `*` for any, `localhost` for http(s) on localhost, 127.0.0.1 or [::1] at any port.
 public struct CORSPolicy: Sendable, Equatable {
@@ -293,6 +306,7 @@ public struct CORSPolicy: Sendable, Equatable {
     }
 }
 
+/// Answers for the allowed origins, and a preflight OPTIONS here, before the API key check.
 struct CORSMiddleware: RouterMiddleware {
     typealias Context = ServerContext
     var policy = CORSPolicy.any

@@ -60,7 +60,7 @@ enum LlamaServerFlags {
     -kvu --kv-unified -no-kvu --no-kv-unified --cache-idle-slots --no-cache-idle-slots | 0 | n/a each slot has its own KV cache
     --cache-ram -ctxcp --ctx-checkpoints --swa-checkpoints -cms --checkpoint-min-step --kv-unified-per-slot -sps --slot-prompt-similarity --keep --cache-reuse | 1 | n/a each slot reuses its own longest prompt prefix
     -bs --backend-sampling --backend_sampling --skip-chat-parsing --no-skip-chat-parsing | 0 | n/a hotmoe samples on the CPU and returns the text as generated
-    --no-mmproj --no-mmproj-auto --mmproj-offload --no-mmproj-offload --no-models-autoload -no-ag --no-agent --no-reasoning-preserve | 0 | n/a the feature it switches off does not exist in hotmoe
+    --no-mmproj --no-mmproj-auto --mmproj-offload --no-mmproj-offload --no-models-autoload --no-reasoning-preserve | 0 | n/a the feature it switches off does not exist in hotmoe
     --repack | 0 | n/a repacking is on by default (--no-repack turns it off)
     --rope-scaling --rope-scale --rope-freq-base --rope-freq-scale --yarn-orig-ctx --yarn-ext-factor --yarn-attn-factor --yarn-beta-slow --yarn-beta-fast | 1 | no RoPE overrides are not supported: the file's RoPE settings are used
     --override-kv --lora --lora-scaled --control-vector --control-vector-scaled | 1 | no adapters and metadata overrides are not supported
@@ -86,13 +86,13 @@ enum LlamaServerFlags {
     -lcs --lookup-cache-static -lcd --lookup-cache-dynamic | 1 | no lookup decoding is not supported
     --embd-normalize | 1 | no[2] only Euclidean normalisation is supported (per request: "embd_normalize": -1 turns it off)
     --rerank --reranking | 0 | no reranking is not implemented
-    -mm --mmproj -mmu --mmproj-url -mmdev --mmproj-device --image-min-tokens --image-max-tokens --mtmd-batch-max-tokens --video-fps --video-timestamp-interval --video-ffmpeg-dir --media-path | 1 | no multimodal input is not supported
+    -mm --mmproj -mmu --mmproj-url -mmdev --mmproj-device --image-min-tokens --image-max-tokens --mtmd-batch-max-tokens --video-fps --video-timestamp-interval --video-ffmpeg-dir | 1 | no multimodal input is not supported
     --mmproj-auto | 0 | no multimodal input is not supported
     --path --api-prefix | 1 | no not supported: routes are served at their standard paths
     --cors-methods --cors-headers | 1 | no only the allowed origins can be set (--cors-origins)
     --cors-credentials --no-cors-credentials | 0 | no only the allowed origins can be set (--cors-origins)
-    --ui-config --webui-config --ui-config-file --webui-config-file --tools --tools-runtime --mcp-servers-config --mcp-servers-json | 1 | no the web UI has no tools, MCP or custom configuration
-    --ui-mcp-proxy --webui-mcp-proxy --no-ui-mcp-proxy --no-webui-mcp-proxy -ag --agent | 0 | no the web UI has no agent or MCP mode
+    --ui-config --webui-config --ui-config-file --webui-config-file | 1 | no the web UI has no custom configuration
+    --tools-runtime --mcp-servers-config --mcp-servers-json | 1 | no tool runtimes and MCP servers are not supported: --tools run on this host
     --ssl-key-file --ssl-cert-file | 1 | no TLS is not supported: put a TLS-terminating proxy in front
     --models-dir --models-preset --models-max --sleep-idle-seconds --log-prompts-dir | 1 | no not supported by hotmoe serve
     --props --no-cache-prompt -sp --special --spm-infill --models-autoload --reasoning-preserve | 0 | no not supported by hotmoe serve

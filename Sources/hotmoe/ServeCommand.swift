@@ -51,6 +51,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup(title: "Chat template") var chatTemplate: ChatTemplateFlags
     @OptionGroup(title: "MoE hot cache") var cache: HotCacheFlags
     @OptionGroup(title: "KV cache") var kvCache: KVCacheFlags
+    @OptionGroup(title: "Agent tools") var agentFlags: AgentFlags
 
     func run() async throws {
         Log.setup(verbose: verbose)
@@ -123,6 +124,7 @@ struct ServeCommand: AsyncParsableCommand {
                 guard !list.isEmpty else { throw CLIError("--cors-origins needs at least one origin, * or localhost") }
                 o.cors = CORSPolicy(origins: list)
             }
+            try agentFlags.apply(to: &o, source: source, corsExplicit: corsOrigins != nil, logger: logger)
             o.embeddings = embedding || ["1", "true"].contains(source.value("embedding", env: ["LLAMA_ARG_EMBEDDINGS"])?.lowercased() ?? "")
             if let pooling {
                 guard let p = EmbeddingPooling(rawValue: pooling) else {

@@ -22,6 +22,8 @@ import Testing
         for (args, why) in [(["--lora", "a.gguf"], "--lora a.gguf: adapters"), (["--mirostat", "2"], "mirostat is not implemented"),
                             (["--grammar-file", "g.gbnf"], "per request"),
                             (["-hf", "user/model"], "does not download"), (["--ssl-key-file", "k.pem"], "TLS is not supported"), (["--host", " , "], "at least one address"),
+                            (["--tools", "read_file,web_search"], "unknown tool \"web_search\""), (["--media-path", "/nonexistent-dir"], "not a directory"),
+                            (["--tools-runtime", "docker:busybox"], "tool runtimes and MCP servers are not supported"),
                             (["--not-a-flag"], "Unknown option '--not-a-flag'")] {
             let r = try ChildProcess.run(exe, ["serve"] + args, timeout: 60)
             #expect(r.exitCode == 1 || r.exitCode == 64, "\(args) exit \(String(describing: r.exitCode))")

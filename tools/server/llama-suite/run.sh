@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs llama.cpp's server test suite (tools/server/tests/unit in the llama-cpp-python sdist)
 # against `hotmoe serve` through ./hotmoe-as-llama-server, and writes a per-test table.
-# Usage: tools/server/llama-suite/run.sh [test_file.py ...]   (default: the nine files)
+# Usage: tools/server/llama-suite/run.sh [test_file.py ...]   (default: the nine files, the built-in tools and the proxy)
 # Needs: the sdist (tools/reference/build-llama.sh downloads it), a release hotmoe binary
 # (swift build -c release), python3 with the suite's requirements (installed into a venv here).
 set -euo pipefail
@@ -36,7 +36,8 @@ open(p, "w").write(s)
 PY
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=(test_basic.py test_chat_completion.py test_completion.py test_tokenize.py test_security.py
-                                 test_ctx_shift.py test_metrics.py test_template.py test_tool_call.py)
+                                 test_ctx_shift.py test_metrics.py test_template.py test_tool_call.py
+                                 test_tools_builtin.py test_proxy.py)
 cd "$OUT/llama.cpp/tools/server/tests"
 export LLAMA_SERVER_BIN_PATH="$HERE/hotmoe-as-llama-server"
 set +e

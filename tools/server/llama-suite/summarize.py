@@ -3,7 +3,9 @@
 
 A failure counts as "model text" when the assertion is about what tinyllama (stories260K)
 writes or how its tokenizer counts (regexes over the generated text, prompt token counts);
-everything else is "protocol". The rules are the patterns below, applied to the failure text.
+as "vision / network" when the test needs what no text model or this offline machine has (an
+image answered by tinygemma3's vision encoder, a page fetched from example.com); everything
+else is "protocol". The rules are the patterns below, applied to the failure text.
 """
 import re, sys, collections
 import xml.etree.ElementTree as ET
@@ -18,7 +20,12 @@ TEXT_PATTERNS = [r"match_regex\(", r"\bn_prompt\b", r"prompt_n\"\] == ", r"promp
                  # whether LONG_TEXT overflows a 256-token slot depends on the tokenizer's count
                  r"\"prompt\": LONG_TEXT"]
 
+# an image that only a vision model (tinygemma3 with its projector) answers; the internet
+CAPABILITY_PATTERNS = [r"ServerPreset\.tinygemma3\(\)", r"url=http://example\.com"]
+
 def classify(text):
+    if any(re.search(p, text) for p in CAPABILITY_PATTERNS):
+        return "vision / network"
     return "model text" if any(re.search(p, text) for p in TEXT_PATTERNS) else "protocol"
 
 root = ET.parse(sys.argv[1]).getroot()
@@ -37,13 +44,13 @@ for case in root.iter("testcase"):
         failures.append((f, case.get("name"), kind, (bad.get("message") or "").splitlines()[0][:160] if bad.get("message") else ""))
     else:
         r["passed"] += 1
-print("| file | passed | failed: model text | failed: protocol | skipped |")
-print("|---|---|---|---|---|")
+print("| file | passed | failed: model text | failed: vision / network | failed: protocol | skipped |")
+print("|---|---|---|---|---|---|")
 tot = collections.Counter()
 for f, r in rows.items():
     tot.update(r)
-    print(f"| {f} | {r['passed']} | {r['model text']} | {r['protocol']} | {r['skipped']} |")
-print(f"| total | {tot['passed']} | {tot['model text']} | {tot['protocol']} | {tot['skipped']} |")
+    print(f"| {f} | {r['passed']} | {r['model text']} | {r['vision / network']} | {r['protocol']} | {r['skipped']} |")
+print(f"| total | {tot['passed']} | {tot['model text']} | {tot['vision / network']} | {tot['protocol']} | {tot['skipped']} |")
 print()
 for f, name, kind, msg in failures:
     print(f"- {kind}: {f}::{name}: {msg}")
