@@ -116,6 +116,10 @@ import Testing
         #expect(throws: JinjaError.self) { try JinjaTemplate("{% if %}").render([:]) }
         #expect(throws: JinjaError.self) { try JinjaTemplate("{{ 'unterminated }}").render([:]) }
         #expect(throws: JinjaError.self) { try JinjaTemplate("{% for x in y %}").render([:]) }
+        #expect(throws: JinjaError.self) { try JinjaTemplate("{% set ns = namespace(a=1) %}{% set ns.me = ns %}").render([:]) }
+        #expect(throws: JinjaError.self) { try JinjaTemplate("{% set l = [] %}{{ l.append(l) }}").render([:]) }
+        // Sharing a container is not a cycle: the same list twice in another one is fine.
+        #expect(try JinjaTemplate("{% set a = [1] %}{% set b = [] %}{% set _ = b.append(a) %}{% set _ = b.append(a) %}{{ b }}").render([:]) == "[[1], [1]]")
     }
 }
 
@@ -130,6 +134,11 @@ import Testing
             "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
             // a macro defined in a loop, kept in a namespace of the outer scope, a call block
             "{% set ns = namespace(g=none) %}{% for i in [1, 2] %}{% macro g() %}{{ i }}{{ caller() }}{% endmacro %}{% set ns.g = g %}{% endfor %}{% call ns.g() %}x{% endcall %}",
+            // containers made to hold themselves (refused: the cycle would outlive the render)
+            "{% set ns = namespace(o=obj) %}{% set ns.me = ns %}",
+            "{% set l = [obj] %}{{ l.append(l) }}",
+            "{% set ns = namespace(l=[obj]) %}{{ ns.l.append(ns) }}",
+            "{% set ns = namespace(o=obj) %}{% set d = {'n': [ns]} %}{% set ns.d = d %}",
         ]
         for source in templates {
             weak var watched: JinjaDict?

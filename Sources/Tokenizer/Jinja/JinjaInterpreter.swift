@@ -196,6 +196,7 @@ final class JinjaInterpreter {
             guard case .namespace(let ns)? = scope.lookup(obj) else {
                 throw JinjaError("cannot assign attribute on non-namespace object '\(obj)'")
             }
+            guard !value.reaches(ns) else { throw JinjaError("cannot store namespace '\(obj)' inside itself ('\(obj).\(attr)')") }
             ns[attr] = value
             return
         }

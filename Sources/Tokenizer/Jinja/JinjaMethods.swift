@@ -109,6 +109,7 @@ enum JinjaMethods {
             case "append":
                 guard let v = args.value(0, "item") else { throw JinjaError("append() takes one argument") }
                 guard l.items.count < 10_000_000 else { throw JinjaError("list too long") }
+                guard !v.reaches(l) else { throw JinjaError("append(): a list cannot contain itself") }
                 l.items.append(v)
                 return JinjaValue.none
             case "index":

@@ -190,6 +190,30 @@ public final class JinjaDict {
     }
 }
 
+extension JinjaValue {
+    /// Whether `container` is reachable from this value through lists, dicts and namespaces.
+    /// Stores that would make a container hold itself are refused: with reference counting the
+    /// cycle would outlive the render (a hostile template could leak memory per request).
+    func reaches(_ container: AnyObject) -> Bool {
+        var stack = [self]
+        var seen = Set<ObjectIdentifier>()
+        while let v = stack.popLast() {
+            let object: AnyObject
+            switch v {
+            case .list(let l):
+                object = l
+                if object !== container, seen.insert(ObjectIdentifier(l)).inserted { stack += l.items }
+            case .dict(let d), .namespace(let d):
+                object = d
+                if object !== container, seen.insert(ObjectIdentifier(d)).inserted { stack += d.pairs.map(\.value) }
+            default: continue
+            }
+            if object === container { return true }
+        }
+        return false
+    }
+}
+
 /// A global function, filter-like builtin or macro.
 public final class JinjaCallable {
     public let name: String
