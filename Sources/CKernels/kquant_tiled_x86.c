@@ -11,9 +11,13 @@
 //   8 * value + shift sign), their odd scales per 16 and d times 1/8, 1/4 or 1 (IQ1: 1/8);
 // - the integer scale of each 16-element group is multiplied in by madd; offsets and mins pair
 //   with the activations' 16-element sums (Q8_K's bsums).
-// Integer sums are exact; per block each row adds d * yd * sum (and dmin * yd * mins), so the
-// float order differs from the per-dot kernels (one chain per output instead of eight lanes):
-// a few ulp apart, tested against the float64 reference (TiledKQuantTests).
+// Integer sums are exact. The float steps per block are those of llama.cpp's tiled kernels
+// (ggml-cpu/tiled), which run these types' prompt batches of 8+ rows: r = float(sum) * d, then
+// r -= dmin * float(mins) in one fma (Q2_K, Q5_K), then out = fma(r, yd, out): its AVX2 build
+// writes that fma, and GCC contracts its AVX-512 VNNI build's mul + add into the same one. So
+// prompt logits take llama.cpp's bits (TiledKQuantTests holds both forms to a scalar model of
+// that order; tools/reference/tiled-vs-ggml.sh to ggml's own mul_mat).
+#include <math.h>
 #include "ckernels.h"
 #include "x86_common.h"
 #include "block_kinds.h"
@@ -23,8 +27,10 @@
 
 #if defined(__x86_64__)
 
-// The grid formats follow IQ4_XS: kind T_GRID + HM_IQ2_XXS etc. (iquant.h).
-enum { T_Q2_K, T_Q3_K, T_Q5_K, T_Q6_K, T_IQ4_XS, T_GRID };
+// The grid formats follow IQ4_XS: kind T_GRID + HM_IQ2_XXS etc. (iquant.h); the same numbers as
+// the public HM_TILED_* kinds.
+enum { T_Q2_K = HM_TILED_Q2_K, T_Q3_K, T_Q5_K, T_Q6_K, T_IQ4_XS, T_GRID };
+_Static_assert(T_GRID + HM_IQ1_M == HM_TILED_IQ1_M && T_GRID + HM_IQ2_XXS == HM_TILED_IQ2_XXS, "tiled kinds");
 static inline int t_block_bytes(int kind) {
     static const uint8_t bytes[] = {84, 110, 176, 210, 136};
     return kind >= T_GRID ? hm_iq_bytes[kind - T_GRID] : bytes[kind];
@@ -157,7 +163,7 @@ HM_AVX2 HM_INLINE __m256i t_bcast4(const uint8_t *p) {
 }
 
 // The end of one block for `nt` tokens: the offsets (into the d-scaled sum or a dmin-scaled one),
-// then o += d * yd * sum (+ dmin * yd * mins) for the 8 rows.
+// then for the 8 rows r = sum * d (+ mins * dmin in one fma) and o = fma(r, yd, o).
 HM_AVX2 HM_INLINE void t_finish_block(const t_tile *t, int mins, const uint8_t *yq, size_t yb, int nt, __m256i acc[4], __m256 o[4]) {
     __m256i macc[4];
     for (int c = 0; c < nt; ++c) macc[c] = _mm256_setzero_si256();
@@ -176,8 +182,10 @@ HM_AVX2 HM_INLINE void t_finish_block(const t_tile *t, int mins, const uint8_t *
         float yd;
         memcpy(&yd, yq - 4 + c * yb, 4);
         const __m256 vyd = _mm256_set1_ps(yd);
-        o[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[c]), _mm256_mul_ps(d, vyd), o[c]);
-        if (mins == T_MINS_DMIN) o[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(macc[c]), _mm256_mul_ps(dmin, vyd), o[c]);
+        __m256 r = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[c]), d);
+        // macc holds -(mins . bsums), so this is llama.cpp's fnmadd(dmin, mins . bsums, r).
+        if (mins == T_MINS_DMIN) r = _mm256_fmadd_ps(_mm256_cvtepi32_ps(macc[c]), dmin, r);
+        o[c] = _mm256_fmadd_ps(r, vyd, o[c]);
     }
 }
 
@@ -296,8 +304,42 @@ T_DEF(hm_matmul_iq3_s_q8_K_tiled, T_GRID + HM_IQ3_S)
 T_DEF(hm_matmul_iq1_s_q8_K_tiled, T_GRID + HM_IQ1_S)
 T_DEF(hm_matmul_iq1_m_q8_K_tiled, T_GRID + HM_IQ1_M)
 
+// The scalar model of the kernels' float order (tests): exact integer sums over each decoded
+// block, then t_finish_block's steps one output at a time.
+HM_AVX2 void hm_tiled_order_model(int kind, HM_MATMUL_ARGS) {
+    uint8_t codes[256];
+    int16_t sc[16], mn[16];
+    const int mins = t_mins(kind, 0), signed_codes = t_signed(kind);
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t t = 0; t < tokens; ++t) {
+            float o = 0.0f;
+            for (int64_t b = 0; b < cols / 256; ++b) {
+                float d, dmin, yd;
+                t_decode(kind, 0, (const uint8_t *)w + r * row_bytes + b * t_block_bytes(kind), codes, sc, mn, &d, &dmin);
+                const uint8_t *y = (const uint8_t *)act + t * act_bytes + b * HM_Q8_K;
+                int16_t bsums[16];
+                memcpy(&yd, y, 4);
+                memcpy(bsums, y + 4 + 256, sizeof bsums);
+                int32_t sum = 0, msum = 0;
+                for (int g = 0; g < 16; ++g) {
+                    int32_t part = 0;
+                    for (int e = 16 * g; e < 16 * g + 16; ++e)
+                        part += (signed_codes ? (int32_t)(int8_t)codes[e] : (int32_t)codes[e]) * (int8_t)y[4 + e];
+                    sum += sc[g] * part;
+                    if (mins == T_MINS_IN_D) sum += mn[g] * bsums[g];
+                    if (mins == T_MINS_DMIN) msum += mn[g] * bsums[g];
+                }
+                float v = (float)sum * d;
+                if (mins == T_MINS_DMIN) v = fmaf((float)msum, dmin, v);
+                o = fmaf(v, yd, o);
+            }
+            out[r + t * out_stride] = o;
+        }
+}
+
 #else
 
+void hm_tiled_order_model(int kind, HM_MATMUL_ARGS) { __builtin_trap(); }
 HM_MATMUL_DECL(hm_matmul_q2_K_q8_K_tiled) { __builtin_trap(); }
 HM_MATMUL_DECL(hm_matmul_q3_K_q8_K_tiled) { __builtin_trap(); }
 HM_MATMUL_DECL(hm_matmul_q5_K_q8_K_tiled) { __builtin_trap(); }

@@ -100,7 +100,7 @@ public enum Kernels {
                    activations.row(token: 0), activations.rowBytes, Int64(tokens), out, Int64(outStride))
             return
         }
-        if CPU.avx2, tokens >= tiledMinTokens, rows.count >= 8, let tiled = tiledKernel(type) {
+        if CPU.avx2, tokens >= tiledMinTokens(type), rows.count >= 8, let tiled = tiledKernel(type) {
             matmulTiled(tiled, type: type, weights: weights, rowBytes: rowBytes, cols: cols, rows: rows,
                         activations: activations, tokens: tokens, out: out, outStride: outStride)
             return
@@ -130,8 +130,10 @@ public enum Kernels {
 
     /// Batches from this many tokens take the tiled kernels, which decode eight weight rows once
     /// for the whole batch (kquant_tiled_x86.c; the 32-element types: b32_rows8_x86.c, the rows
-    /// repacked into a strip); fewer tokens, and decode, take the per-dot ones.
-    static let tiledMinTokens = 4
+    /// repacked into a strip); fewer tokens, and decode, take the per-dot ones. The 256-element
+    /// types start at 8, where llama.cpp's tiled kernels start (`ggml_tiled_min_batch`): their
+    /// float order is those kernels', and smaller batches keep vec_dot's, as in llama.cpp.
+    static func tiledMinTokens(_ type: GGMLType) -> Int { type.blockSize == 256 ? 8 : 4 }
 
     /// The tiled prompt-batch kernel of `type`, where there is one (AVX2, or AVX-512 VNNI where
     /// the CPU has it and `vnni`).

@@ -36,7 +36,14 @@ HM_MATMUL_DECL(hm_matmul_q5_K_q8_K);
 HM_MATMUL_DECL(hm_matmul_q6_K_q8_K);
 /// Prompt batches of the types the AVX2 build of llama.cpp does not repack: eight rows decoded
 /// once into integer tiles, then every token (kquant_tiled_x86.c). rows % 8 == 0; float order
-/// differs from the per-dot kernels above by a few ulp.
+/// llama.cpp's tiled kernels' (ggml-cpu/tiled), the same in the AVX2 and `_vnni` forms; a few
+/// ulp from the per-dot kernels above.
+/// The tiled kernels' kinds, and a scalar model of their float order (tests).
+enum {
+    HM_TILED_Q2_K, HM_TILED_Q3_K, HM_TILED_Q5_K, HM_TILED_Q6_K, HM_TILED_IQ4_XS, HM_TILED_IQ2_XXS, HM_TILED_IQ2_XS,
+    HM_TILED_IQ2_S, HM_TILED_IQ3_XXS, HM_TILED_IQ3_S, HM_TILED_IQ1_S, HM_TILED_IQ1_M
+};
+void hm_tiled_order_model(int kind, HM_MATMUL_ARGS);
 HM_MATMUL_DECL(hm_matmul_q2_K_q8_K_tiled);
 HM_MATMUL_DECL(hm_matmul_q3_K_q8_K_tiled);
 HM_MATMUL_DECL(hm_matmul_q5_K_q8_K_tiled);
