@@ -122,10 +122,38 @@ public enum Kernels {
                   activations.rowBytes, Int64(tokens), out, Int64(outStride))
         }
         if aligned < rows.count {
-            matmul(path: .simd, type: type, weights: weights, rowBytes: rowBytes, cols: cols,
-                   rows: rows.lowerBound + aligned..<rows.upperBound, activations: activations, tokens: tokens,
-                   out: out + aligned, outStride: outStride)
+            let tail = rows.lowerBound + aligned..<rows.upperBound
+            if let kind = tiledOrderKind(type), tokens >= tiledMinTokens(type) {
+                // llama.cpp's tiled kernels cover ragged rows too: the scalar form of their order.
+                hm_tiled_order_model(kind, weights + tail.lowerBound * rowBytes, rowBytes, Int64(cols), Int64(tail.count),
+                                     activations.row(token: 0), activations.rowBytes, Int64(tokens), out + aligned,
+                                     Int64(outStride))
+            } else {
+                matmul(path: .simd, type: type, weights: weights, rowBytes: rowBytes, cols: cols, rows: tail,
+                       activations: activations, tokens: tokens, out: out + aligned, outStride: outStride)
+            }
         }
+    }
+
+    /// The kind number of a 256-element type in kquant_tiled_x86.c (`HM_TILED_*`).
+    static func tiledOrderKind(_ type: GGMLType) -> Int32? {
+        let kind: Int
+        switch type {
+        case .q2_K: kind = HM_TILED_Q2_K
+        case .q3_K: kind = HM_TILED_Q3_K
+        case .q5_K: kind = HM_TILED_Q5_K
+        case .q6_K: kind = HM_TILED_Q6_K
+        case .iq4_xs: kind = HM_TILED_IQ4_XS
+        case .iq2_xxs: kind = HM_TILED_IQ2_XXS
+        case .iq2_xs: kind = HM_TILED_IQ2_XS
+        case .iq2_s: kind = HM_TILED_IQ2_S
+        case .iq3_xxs: kind = HM_TILED_IQ3_XXS
+        case .iq3_s: kind = HM_TILED_IQ3_S
+        case .iq1_s: kind = HM_TILED_IQ1_S
+        case .iq1_m: kind = HM_TILED_IQ1_M
+        default: return nil
+        }
+        return Int32(kind)
     }
 
     /// Batches from this many tokens take the tiled kernels, which decode eight weight rows once

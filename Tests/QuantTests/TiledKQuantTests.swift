@@ -10,7 +10,8 @@ import CKernels
 /// random blocks (full-range scales and codes), over block counts below and above the kernel's
 /// eight-block tile pass (tolerance: 1e-5 of the summed magnitudes of the terms, scales and mins
 /// apart), token counts with and without a 4-token remainder, and row ranges with
-/// a tail of fewer than eight rows (which takes the per-dot kernel).
+/// a tail of fewer than eight rows (the per-dot kernel, or for the 256-element types from 8 tokens
+/// the scalar form of llama.cpp's tiled order).
 @Suite(.enabled(if: Kernels.usesSIMD, "the tiled kernels need AVX2"))
 struct TiledKQuantTests {
     static let tiledTypes: [GGMLType] = [.q2_K, .q3_K, .q5_K, .q6_K, .iq4_xs, .q4_1, .q5_0, .q5_1, .iq4_nl, .mxfp4] + gridTypes
@@ -54,11 +55,7 @@ struct TiledKQuantTests {
         }
     }
 
-    static let orderKinds: [(GGMLType, Int)] = [
-        (.q2_K, HM_TILED_Q2_K), (.q3_K, HM_TILED_Q3_K), (.q5_K, HM_TILED_Q5_K), (.q6_K, HM_TILED_Q6_K),
-        (.iq4_xs, HM_TILED_IQ4_XS), (.iq2_xxs, HM_TILED_IQ2_XXS), (.iq2_xs, HM_TILED_IQ2_XS), (.iq2_s, HM_TILED_IQ2_S),
-        (.iq3_xxs, HM_TILED_IQ3_XXS), (.iq3_s, HM_TILED_IQ3_S), (.iq1_s, HM_TILED_IQ1_S), (.iq1_m, HM_TILED_IQ1_M),
-    ]
+    static let orderTypes: [GGMLType] = [.q2_K, .q3_K, .q5_K, .q6_K, .iq4_xs] + gridTypes
 
     /// The 256-element kernels give, bit for bit, llama.cpp's tiled float order as the scalar
     /// model states it (per block: float(sum) * d, the dmin term in one fma, then one fma of
@@ -67,8 +64,10 @@ struct TiledKQuantTests {
     @Test(arguments: instructionSets)
     func batchesTakeLlamaCppTiledOrder(vnni: Bool) {
         var (rng, seed) = freshRNG()
-        for (type, kind) in Self.orderKinds {
-            let cols = 256 * Int.random(in: 1...11, using: &rng), rows = 0..<16, tokens = Int.random(in: 8...13, using: &rng)
+        for type in Self.orderTypes {
+            let kind = Kernels.tiledOrderKind(type)!
+            // 21 rows: two tiles of 8 and a ragged tail of 5, which takes the scalar form of the order.
+            let cols = 256 * Int.random(in: 1...11, using: &rng), rows = 0..<21, tokens = Int.random(in: 8...13, using: &rng)
             let rowBytes = type.byteCount(elements: cols)!
             let w = randomBlocks(type, count: cols * rows.count, &rng, fullRange: true)
             let act = activations(for: type, gaussian(cols * tokens, &rng, outliers: true), count: cols)
@@ -80,7 +79,7 @@ struct TiledKQuantTests {
                                         out: op.baseAddress!, outStride: rows.count)
                 }
                 model.withUnsafeMutableBufferPointer { op in
-                    hm_tiled_order_model(Int32(kind), wp.baseAddress!, rowBytes, Int64(cols), Int64(rows.count),
+                    hm_tiled_order_model(kind, wp.baseAddress!, rowBytes, Int64(cols), Int64(rows.count),
                                          act.row(token: 0), act.rowBytes, Int64(tokens), op.baseAddress!, Int64(rows.count))
                 }
             }
@@ -91,7 +90,7 @@ struct TiledKQuantTests {
 
     /// The public dispatch keeps the per-dot kernels (vec_dot's order) below 8 tokens for the
     /// 256-element types and takes the tiled ones from 8, where llama.cpp's tiled kernels start.
-    @Test(arguments: orderKinds.map(\.0))
+    @Test(arguments: orderTypes)
     func dispatchFollowsLlamaCppTiledFloor(type: GGMLType) {
         var (rng, seed) = freshRNG()
         let cols = 768, rows = 0..<16

@@ -28,7 +28,7 @@ typedef struct { const char *name; enum ggml_type type; matmul_fn avx2, vnni, pe
 int main(int argc, char **argv) {
     rng_state = argc > 1 ? strtoull(argv[1], NULL, 10) : 1;
     const int vnni = (hm_cpu_features() & 63) == 63;
-    const kind_t kinds[] = {
+    const kind_t kinds[] = { // in HM_TILED_* order: the index is the kind
         {"Q2_K", GGML_TYPE_Q2_K, hm_matmul_q2_K_q8_K_tiled, hm_matmul_q2_K_q8_K_tiled_vnni, hm_matmul_q2_K_q8_K},
         {"Q3_K", GGML_TYPE_Q3_K, hm_matmul_q3_K_q8_K_tiled, hm_matmul_q3_K_q8_K_tiled_vnni, hm_matmul_q3_K_q8_K},
         {"Q5_K", GGML_TYPE_Q5_K, hm_matmul_q5_K_q8_K_tiled, hm_matmul_q5_K_q8_K_tiled_vnni, hm_matmul_q5_K_q8_K},
@@ -45,7 +45,8 @@ int main(int argc, char **argv) {
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; ++k) {
         const int token_counts[] = {8, 13, 32, 5, 128, 300};
         for (int tc = 0; tc < 6; ++tc) {
-            const int64_t cols = 256 * (1 + (int64_t)(uniform() * 12)), rows = 64, tokens = token_counts[tc];
+            // 61 rows: tiles of 8 and a ragged tail of 5, which hotmoe runs in the scalar form of the order
+            const int64_t cols = 256 * (1 + (int64_t)(uniform() * 12)), rows = 61, tokens = token_counts[tc];
             const int tiled = tokens >= 8;
             struct ggml_init_params ip = {.mem_size = 64u << 20, .mem_buffer = NULL, .no_alloc = false};
             struct ggml_context *ctx = ggml_init(ip);
@@ -71,7 +72,12 @@ int main(int argc, char **argv) {
             for (int64_t t = 0; t < tokens; ++t) hm_quantize_q8_K(xf + t * cols, act + t * act_bytes, cols);
             float *mine = malloc(sizeof(float) * rows * tokens);
             const matmul_fn fn = !tiled ? kinds[k].perdot : vnni ? kinds[k].vnni : kinds[k].avx2;
-            fn(w->data, ggml_row_size(kinds[k].type, cols), cols, rows, act, act_bytes, tokens, mine, rows);
+            const size_t row_bytes = ggml_row_size(kinds[k].type, cols);
+            const int64_t aligned = tiled ? rows / 8 * 8 : rows;
+            fn(w->data, row_bytes, cols, aligned, act, act_bytes, tokens, mine, rows);
+            if (aligned < rows)
+                hm_tiled_order_model((int)k, (const uint8_t *)w->data + aligned * row_bytes, row_bytes, cols, rows - aligned,
+                                     act, act_bytes, tokens, mine + aligned, rows);
             int differ = 0;
             double worst = 0;
             for (int64_t t = 0; t < tokens; ++t)

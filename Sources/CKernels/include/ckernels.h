@@ -38,7 +38,7 @@ HM_MATMUL_DECL(hm_matmul_q6_K_q8_K);
 /// once into integer tiles, then every token (kquant_tiled_x86.c). rows % 8 == 0; float order
 /// llama.cpp's tiled kernels' (ggml-cpu/tiled), the same in the AVX2 and `_vnni` forms; a few
 /// ulp from the per-dot kernels above.
-/// The tiled kernels' kinds, and a scalar model of their float order (tests).
+/// The tiled kernels' kinds, and the scalar form of their float order (ragged row tails, tests).
 enum {
     HM_TILED_Q2_K, HM_TILED_Q3_K, HM_TILED_Q5_K, HM_TILED_Q6_K, HM_TILED_IQ4_XS, HM_TILED_IQ2_XXS, HM_TILED_IQ2_XS,
     HM_TILED_IQ2_S, HM_TILED_IQ3_XXS, HM_TILED_IQ3_S, HM_TILED_IQ1_S, HM_TILED_IQ1_M
