@@ -54,6 +54,14 @@ static inline int t_presum(int kind) {
            : kind == T_IQ4_XS ? 1 : 4;
 }
 
+// Tokens per pass: 4 in the AVX2 form (16 registers), 8 in the VNNI form (32 registers), so that
+// eight independent dpbusd chains hide the instruction's latency.
+#define T_MAX_TOKENS 8
+
+// Whether each 32-element sub-block has one scale (IQ4_XS, Q5_K): the VNNI form then scales
+// once per 32 elements instead of per 16 (the integer sum is the same).
+static inline int t_scale_per_32(int kind) { return kind == T_IQ4_XS || kind == T_Q5_K; }
+
 // Eight rows x one 256-element block, decoded (3392 bytes).
 typedef struct {
     uint8_t q[64][8][4];  // [element / 4][row][element % 4]
@@ -142,17 +150,44 @@ HM_AVX2 HM_INLINE void t_decode(int kind, int vnni, const uint8_t *x, uint8_t co
     }
 }
 
-HM_AVX2 HM_INLINE void t_fill(int kind, int vnni, const uint8_t *w, size_t row_bytes, int64_t first_block, int nb, t_tile *tiles) {
-    uint8_t codes[256];
-    int16_t sc[16], mn[16];
-    for (int r = 0; r < 8; ++r) {
-        for (int b = 0; b < nb; ++b) {
-            t_tile *t = tiles + b;
-            t_decode(kind, vnni, w + r * row_bytes + (first_block + b) * t_block_bytes(kind), codes, sc, mn, &t->d[r], &t->dmin[r]);
-            for (int k = 0; k < 64; ++k) memcpy(t->q[k][r], codes + 4 * k, 4);
-            for (int g = 0; g < 16; ++g) t->sc[g][r][0] = t->sc[g][r][1] = sc[g], t->sc32[g][r] = sc[g];
-            for (int p = 0; p < 8; ++p) { t->mn[p][r][0] = mn[2 * p]; t->mn[p][r][1] = mn[2 * p + 1]; }
+// Rows' element quads into the tile's [quad][row] order: an 8 x 8 transpose of 32-bit lanes per
+// 8 quads (plain strided stores compile to AVX-512 scatters, which cost more than the products).
+HM_AVX2 HM_INLINE void t_interleave(const uint8_t codes[8][256], uint8_t q[64][8][4]) {
+    for (int k0 = 0; k0 < 64; k0 += 8) {
+        __m256i r[8], t[8], u[8];
+        for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_si256((const __m256i *)(codes[i] + 4 * k0));
+        for (int i = 0; i < 8; i += 2) {
+            t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+            t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
         }
+        for (int h = 0; h < 8; h += 4) { // rows h..h+3: quads k, k + 1, k + 2, k + 3 in each 128-bit lane
+            u[h] = _mm256_unpacklo_epi64(t[h], t[h + 2]);
+            u[h + 1] = _mm256_unpackhi_epi64(t[h], t[h + 2]);
+            u[h + 2] = _mm256_unpacklo_epi64(t[h + 1], t[h + 3]);
+            u[h + 3] = _mm256_unpackhi_epi64(t[h + 1], t[h + 3]);
+        }
+        for (int j = 0; j < 4; ++j) {
+            _mm256_storeu_si256((__m256i *)q[k0 + j], _mm256_permute2x128_si256(u[j], u[4 + j], 0x20));
+            _mm256_storeu_si256((__m256i *)q[k0 + 4 + j], _mm256_permute2x128_si256(u[j], u[4 + j], 0x31));
+        }
+    }
+}
+
+HM_AVX2 HM_INLINE void t_fill(int kind, int vnni, const uint8_t *w, size_t row_bytes, int64_t first_block, int nb, t_tile *tiles) {
+    uint8_t codes[8][256];
+    int16_t sc[8][16], mn[8][16];
+    for (int b = 0; b < nb; ++b) {
+        t_tile *t = tiles + b;
+        for (int r = 0; r < 8; ++r)
+            t_decode(kind, vnni, w + r * row_bytes + (first_block + b) * t_block_bytes(kind), codes[r], sc[r], mn[r], &t->d[r],
+                     &t->dmin[r]);
+        t_interleave((const uint8_t(*)[256])codes, t->q);
+#pragma clang loop vectorize(disable)
+        for (int g = 0; g < 16; ++g)
+            for (int r = 0; r < 8; ++r) t->sc[g][r][0] = t->sc[g][r][1] = sc[r][g], t->sc32[g][r] = sc[r][g];
+#pragma clang loop vectorize(disable)
+        for (int p = 0; p < 8; ++p)
+            for (int r = 0; r < 8; ++r) t->mn[p][r][0] = mn[r][2 * p], t->mn[p][r][1] = mn[r][2 * p + 1];
     }
 }
 
@@ -164,8 +199,8 @@ HM_AVX2 HM_INLINE __m256i t_bcast4(const uint8_t *p) {
 
 // The end of one block for `nt` tokens: the offsets (into the d-scaled sum or a dmin-scaled one),
 // then for the 8 rows r = sum * d (+ mins * dmin in one fma) and o = fma(r, yd, o).
-HM_AVX2 HM_INLINE void t_finish_block(const t_tile *t, int mins, const uint8_t *yq, size_t yb, int nt, __m256i acc[4], __m256 o[4]) {
-    __m256i macc[4];
+HM_AVX2 HM_INLINE void t_finish_block(const t_tile *t, int mins, const uint8_t *yq, size_t yb, int nt, __m256i acc[], __m256 o[]) {
+    __m256i macc[T_MAX_TOKENS];
     for (int c = 0; c < nt; ++c) macc[c] = _mm256_setzero_si256();
     if (mins != T_NO_MINS) {
         for (int p = 0; p < 8; ++p) {
@@ -225,21 +260,22 @@ HM_AVX2 HM_INLINE void t_tokens(int kind, const t_tile *tiles, int nb, const uin
 }
 
 // The VNNI form: dpbusd sums four code x activation products per row straight into int32, so a
-// 16-element group costs four dpbusd and one mullo by the group's scale per token.
+// 16-element group (32 where the scale is per 32) costs four (eight) dpbusd per token and one
+// mullo by the group's scale.
 HM_VNNI HM_INLINE void t_tokens_vnni(int kind, const t_tile *tiles, int nb, const uint8_t *y, size_t yb, int nt,
                                      float *out, int64_t os, int accumulate) {
-    const int mins = t_mins(kind, 1);
-    __m256 o[4];
+    const int mins = t_mins(kind, 1), gs = t_scale_per_32(kind) ? 2 : 1;
+    __m256 o[T_MAX_TOKENS];
     for (int c = 0; c < nt; ++c) o[c] = accumulate ? _mm256_loadu_ps(out + c * os) : _mm256_setzero_ps();
     for (int b = 0; b < nb; ++b) {
         const t_tile *t = tiles + b;
         const uint8_t *yq = y + (size_t)b * HM_Q8_K + 4;
-        __m256i acc[4];
+        __m256i acc[T_MAX_TOKENS];
         for (int c = 0; c < nt; ++c) acc[c] = _mm256_setzero_si256();
-        for (int g = 0; g < 16; ++g) {
-            __m256i part[4];
+        for (int g = 0; g < 16; g += gs) {
+            __m256i part[T_MAX_TOKENS];
             for (int c = 0; c < nt; ++c) part[c] = _mm256_setzero_si256();
-            for (int j = 0; j < 4; ++j) {
+            for (int j = 0; j < 4 * gs; ++j) {
                 const int k = 4 * g + j;
                 const __m256i w = _mm256_loadu_si256((const __m256i *)t->q[k]);
                 for (int c = 0; c < nt; ++c) part[c] = _mm256_dpbusd_epi32(part[c], w, t_bcast4(yq + c * yb + 4 * k));
@@ -256,8 +292,9 @@ HM_VNNI HM_INLINE void t_tokens_vnni(int kind, const t_tile *tiles, int nb, cons
 #define T_CHUNK 8
 
 // The driver, once per instruction set: per 8 rows, per pass of up to T_CHUNK blocks, decode
-// the tiles and run every token through them (4 at a time, then the remainder).
-#define T_DRIVER(attr, name, tokens_fn, vnni)                                                              \
+// the tiles and run every token through them (`group` at a time, then 4, then the remainder;
+// every pass has a constant token count, so the accumulators stay in registers).
+#define T_DRIVER(attr, name, tokens_fn, vnni, group)                                                       \
     attr HM_INLINE void name(int kind, const void *w, size_t row_bytes, int64_t cols, int64_t rows,          \
                              const void *act, size_t act_bytes, int64_t tokens, float *out, int64_t out_stride) { \
         t_tile tiles[T_CHUNK];                                                                             \
@@ -269,9 +306,14 @@ HM_VNNI HM_INLINE void t_tokens_vnni(int kind, const t_tile *tiles, int nb, cons
                 t_fill(kind, vnni, wr, row_bytes, b0, nb, tiles);                                          \
                 const uint8_t *y = (const uint8_t *)act + b0 * HM_Q8_K;                                    \
                 int64_t t = 0;                                                                             \
-                for (; t + 4 <= tokens; t += 4)                                                            \
+                for (; t + (group) <= tokens; t += (group))                                                \
+                    tokens_fn(kind, tiles, nb, y + t * act_bytes, act_bytes, (group), out + r0 + t * out_stride, \
+                              out_stride, b0 > 0);                                                         \
+                if ((group) > 4 && t + 4 <= tokens) {                                                      \
                     tokens_fn(kind, tiles, nb, y + t * act_bytes, act_bytes, 4, out + r0 + t * out_stride, \
                               out_stride, b0 > 0);                                                         \
+                    t += 4;                                                                                \
+                }                                                                                          \
                 float *o = out + r0 + t * out_stride;                                                      \
                 y += t * act_bytes;                                                                        \
                 switch (tokens - t) {                                                                      \
@@ -283,8 +325,8 @@ HM_VNNI HM_INLINE void t_tokens_vnni(int kind, const t_tile *tiles, int nb, cons
             }                                                                                              \
         }                                                                                                  \
     }
-T_DRIVER(HM_AVX2, t_matmul, t_tokens, 0)
-T_DRIVER(HM_VNNI, t_matmul_vnni, t_tokens_vnni, 1)
+T_DRIVER(HM_AVX2, t_matmul, t_tokens, 0, 4)
+T_DRIVER(HM_VNNI, t_matmul_vnni, t_tokens_vnni, 1, T_MAX_TOKENS)
 
 #define T_DEF(name, kind)                                                                                    \
     HM_AVX2 HM_MATMUL_DECL(name) { t_matmul(kind, w, row_bytes, cols, rows, act, act_bytes, tokens, out, out_stride); } \

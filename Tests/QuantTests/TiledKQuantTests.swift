@@ -24,7 +24,8 @@ struct TiledKQuantTests {
         var (rng, seed) = freshRNG()
         // 32-element types: also rows too wide for the strip (8 * 4608 bytes of Q5_1), which take the per-row kernel.
         for cols in type.blockSize == 32 ? [32, 256, 1056, 4096, 6144] : [256, 768, 2304, 4096] {
-            for tokens in [4, Int.random(in: 5...7, using: &rng), 13] {
+            // 13 and 23: the VNNI form's passes of 8, then 4, then the rest.
+            for tokens in [4, Int.random(in: 5...7, using: &rng), 13, 23] {
                 let rows = 3..<24, stride = rows.count + 2
                 let rowBytes = type.byteCount(elements: cols)!
                 let w = randomBlocks(type, count: cols * rows.upperBound, &rng, fullRange: true)

@@ -78,6 +78,19 @@ public struct TelemetryCounters: Sendable {
         if reset { self.reset() }
     }
 
+    /// A copy that shares no array storage with `self`. Snapshots cross threads: a shared buffer
+    /// would leave copy-on-write to hinge on a reference count the reader drops without the lock
+    /// (ThreadSanitizer reports that as a race), and the engine's next record would pay the copy.
+    func unshared() -> TelemetryCounters {
+        var copy = self
+        copy.hotHits = hotHits.withUnsafeBufferPointer { Array($0) }
+        copy.coldHits = coldHits.withUnsafeBufferPointer { Array($0) }
+        copy.layerStats = layerStats.withUnsafeBufferPointer { Array($0) }
+        copy.timeSums = timeSums.withUnsafeBufferPointer { Array($0) }
+        copy.ring = ring.withUnsafeBufferPointer { Array($0) }
+        return copy
+    }
+
     public mutating func reset() {
         self = TelemetryCounters(layout: layout, mode: mode, windowTokens: windowTokens)
     }

@@ -37,10 +37,11 @@ public final class TelemetryRecorder: @unchecked Sendable {
         return try body(&counters)
     }
 
-    /// A consistent copy for display and export.
+    /// A consistent copy for display and export, made under the lock and sharing no storage
+    /// with the live counters.
     public func snapshot() -> TelemetryCounters {
         lock.lock(); defer { lock.unlock() }
-        return counters
+        return counters.unshared()
     }
 }
 
