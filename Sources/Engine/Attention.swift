@@ -4,7 +4,8 @@ import Quant
 
 /// Causal multi-head attention with grouped KV heads over the cache.
 enum Attention {
-    /// q: [tokens, heads*headDim] for positions start..<start+tokens (already in the cache);
+    /// q: [tokens, heads*headDim] for positions start..<start+tokens (already in the cache;
+    /// a windowed layer's rows are read relative to the cache's window origin);
     /// out: [tokens, heads*valueDim], in the layer's shape. A sliding-window layer's query at
     /// position p sees positions p-window+1...p. `scratch`: `scratchFloats` floats, parts of
     /// `scratchPerPart` (`scratchFloatsPerPart`, computed once by the caller). `sinks`: one
@@ -56,12 +57,12 @@ enum Attention {
                 let qh = q + t * s.qDim + h * s.headDim
                 let o = out + t * s.outDim + h * s.valueDim
                 let p = start + t, first = Attention.firstVisible(position: p, window: s.slidingWindow)
-                let (keyRows, keyStride) = cache.keyRows(layer: layer), (valueRows, valueStride) = cache.valueRows(layer: layer)
+                let (keyRows, keyStride, origin) = cache.keyRows(layer: layer), (valueRows, valueStride, _) = cache.valueRows(layer: layer)
                 let keys = keyRows + kvHead * cache.types.keys.rowBytes(s.headDim)
                 let valueType = cache.valueType(layer: layer)
                 let values = valueRows + kvHead * (s.valuesInKeys ? cache.types.keys.rowBytes(s.headDim) : valueType.rowBytes(s.valueDim))
                 hm_attend_ggml_kv(qh, keys, cache.types.keys.kernelCode, Int64(keyStride), values, valueType.kernelCode,
-                                  Int64(valueStride), Int64(first), Int64(p + 1), Int64(s.headDim), Int64(s.valueDim), scale,
+                                  Int64(valueStride), Int64(first - origin), Int64(p + 1 - origin), Int64(s.headDim), Int64(s.valueDim), scale,
                                   0, sinks.map { $0 + h }, scores, accumulators, queryScratch, o)
             }
         }
@@ -99,7 +100,7 @@ enum Attention {
             let rows = scratch + part * Tiling.maxQueries * scratchPerPart, block = blocks + part * blockFloats
             let accOffset = roundedPositions(cache.capacity), queryOffset = accOffset + 64 * maxValueDim
             let group = s.heads / s.kvHeads
-            let (keyRows, keyStride) = cache.keyRows(layer: layer), (valueRows, valueStride) = cache.valueRows(layer: layer)
+            let (keyRows, keyStride, origin) = cache.keyRows(layer: layer), (valueRows, valueStride, _) = cache.valueRows(layer: layer)
             let valueType = cache.valueType(layer: layer)
             let keyHeadBytes = cache.types.keys.rowBytes(s.headDim)
             let valueHeadBytes = s.valuesInKeys ? keyHeadBytes : valueType.rowBytes(s.valueDim)
@@ -113,8 +114,8 @@ enum Attention {
                         for h in firstHead..<(firstHead + tiling.headsPerTile) {
                             queries[Int(count)] = hm_attention_query(
                                 q: q + t * s.qDim + h * s.headDim, out: out + t * s.outDim + h * s.valueDim,
-                                first: Int64(Attention.firstVisible(position: p, window: s.slidingWindow)),
-                                n: Int64(p + 1), sink: sinks.map { $0 + h })
+                                first: Int64(Attention.firstVisible(position: p, window: s.slidingWindow) - origin),
+                                n: Int64(p + 1 - origin), sink: sinks.map { $0 + h })
                             count += 1
                         }
                     }

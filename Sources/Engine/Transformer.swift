@@ -86,11 +86,13 @@ public final class InferenceSession {
 
     /// `cacheTypes` must pass `cacheTypes.check(config:)`; F32 by default (the goldens' cache).
     public init(model: MoEModel, contextSize: Int? = nil, maxBatch: Int = 256, threads: Int,
-                executor: ExpertExecutor? = nil, cacheTypes: KVCacheTypes = .f32) {
+                executor: ExpertExecutor? = nil, cacheTypes: KVCacheTypes = .f32,
+                slidingWindow: SlidingWindowRows = .window) {
         self.model = model
         c = model.config
         pool = WorkerPool(threads: threads)
-        cache = KVCache(config: c, capacity: contextSize ?? c.contextLength, types: cacheTypes)
+        cache = KVCache(config: c, capacity: contextSize ?? c.contextLength, types: cacheTypes, slidingWindow: slidingWindow,
+                        maxBatch: max(1, maxBatch))
         recurrent = RecurrentState(config: c)
         self.maxBatch = max(1, maxBatch)
         self.executor = executor ?? PlainExpertExecutor(weights: model.weights, config: c, pool: pool)
@@ -143,12 +145,14 @@ public final class InferenceSession {
     }
 
     /// Goes back to at most `position` tokens of context and returns how many are kept. The KV
-    /// cache truncates anywhere; a recurrent state only to a checkpoint (or to 0), so the
-    /// caller re-feeds the tokens from the returned position on.
+    /// cache truncates anywhere its window rows still reach (else to 0); a recurrent state
+    /// only to a checkpoint (or to 0), so the caller re-feeds the tokens from the returned
+    /// position on.
     public func rewind(to position: Int) -> Int {
         let target = max(0, min(position, cache.count))
         guard target < cache.count else { return cache.count }
-        let kept = recurrent?.rewind(to: target) ?? target
+        var kept = recurrent?.rewind(to: target) ?? target
+        if !cache.canResume(at: kept) { kept = recurrent?.rewind(to: 0) ?? 0 }
         cache.truncate(to: kept)
         return kept
     }
@@ -226,6 +230,7 @@ public final class InferenceSession {
             }
             base += maxBatch * kind.dim
         }
+        cache.reserve(start: start, tokens: n)
         cache.count = start + n
         for (li, layer) in w.layers.enumerated() {
             for i in 0..<n { Ops.rmsNorm(x + i * d, layer.attnNorm, xn + i * d, count: d, eps: c.normEpsilon) }

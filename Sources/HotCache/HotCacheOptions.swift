@@ -37,6 +37,9 @@ public struct HotCacheOptions: Sendable, Equatable {
     public var parallelSequences = 1
     /// KV row types: the KV bytes in the auto budget and the larger-than-RAM decision.
     public var kvCacheTypes = KVCacheTypes.f32
+    /// Sliding-window layers' rows (--swa-full) and the batch the window rows leave room for.
+    public var kvSlidingWindow = SlidingWindowRows.window
+    public var kvMaxBatch = 256
 
     public init() {}
 

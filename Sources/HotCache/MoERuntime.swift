@@ -103,7 +103,7 @@ public final class MoERuntime: @unchecked Sendable {
         guard let available else { throw HotCacheError("--moe-hot-cache-max-mib -1: cannot read available memory; give a fixed MiB budget") }
         let c = model.config
         let kv = kvCacheBytes(config: c, capacity: options.ctxSize, sequences: options.parallelSequences,
-                              types: options.kvCacheTypes)
+                              types: options.kvCacheTypes, slidingWindow: options.kvSlidingWindow, maxBatch: options.kvMaxBatch)
         let compute = 64 << 20
         let budget = HotCachePlanner.autoBudget(freeBytes: available, reserveMiB: options.autoReserveMiB, kvBytes: kv, computeBytes: compute)
         logger.info("MoE hot-cache auto budget: \(available >> 20) MiB available - \(options.autoReserveMiB) MiB reserve - \(kv >> 20) MiB KV - \(compute >> 20) MiB compute = \(budget >> 20) MiB")

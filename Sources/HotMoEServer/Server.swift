@@ -27,6 +27,7 @@ public struct ServerOptions: Sendable {
     public var batchSize = 256
     /// KV row types of every slot's cache (checked against the model by the caller).
     public var kvCacheTypes = KVCacheTypes.f32
+    public var kvSlidingWindow = SlidingWindowRows.window
     /// Model names (llama-server's comma list in --alias); the first in sorted order is the id.
     public var aliases: [String] = []
     /// Informational tags listed by /v1/models (--tags).
@@ -128,10 +129,11 @@ public final class HotMoEServer: Sendable {
         let busy = BusyCount()
         let slots = (0..<max(1, options.parallel)).map { i -> Slot in
             let s = InferenceSession(model: model, contextSize: ctx, maxBatch: options.batchSize, threads: options.threads,
-                                     cacheTypes: options.kvCacheTypes)
+                                     cacheTypes: options.kvCacheTypes, slidingWindow: options.kvSlidingWindow)
             s.executor = runtime.makeExecutor(pool: s.pool)
             return Slot(id: i, session: s, trace: trace, busy: busy)
         }
+        logger.info("\(slots[0].session.cache.summary) per slot, \(slots.count) slot(s)")
         scheduler = SlotScheduler(slots: slots, maxQueue: options.maxQueue)
         allSlots = slots
         _ = HotMoEServer.startTime

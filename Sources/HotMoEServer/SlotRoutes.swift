@@ -49,7 +49,7 @@ extension HotMoEServer {
         let slot = try await scheduler.acquire(slot: id)
         let start = ContinuousClock.now
         let result = await Result(asyncCatching: { try await slot.withState { session, history -> (Int, Int) in
-            let data = SessionState.encode(session, tokens: history)
+            let data = try SessionState.encode(session, tokens: history)
             try data.write(to: URL(fileURLWithPath: path), options: .atomic)
             return (min(history.count, session.cache.count), data.count)
         } })

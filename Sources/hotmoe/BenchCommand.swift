@@ -115,12 +115,14 @@ struct BenchCommand: ParsableCommand {
             let kvTypes = try kvCache.types()
             let positions = depth + max(nPrompt, nGen) + 8
             let (m, runtime) = try cache.load(file: try GGUFFile(path: path), ctxSize: { min($0.config.contextLength, positions) },
-                                              parallel: 1, maxBatch: maxBatch, kvTypes: kvTypes, logger: logger)
+                                              parallel: 1, maxBatch: maxBatch, kvTypes: kvTypes, slidingWindow: kvCache.slidingWindow,
+                                              logger: logger)
             guard positions <= m.config.contextLength else {
                 throw CLIError("-d \(depth) + max(-p, -n) needs \(positions) positions; the model's context is \(m.config.contextLength)")
             }
             let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
-            let session = InferenceSession(model: m, contextSize: positions, maxBatch: maxBatch, threads: threadCount, cacheTypes: kvTypes)
+            let session = InferenceSession(model: m, contextSize: positions, maxBatch: maxBatch, threads: threadCount, cacheTypes: kvTypes,
+                                           slidingWindow: kvCache.slidingWindow)
             var rng = SeededGenerator(seed: 1234)
             let gpu = try GPUSetup.open(device, logger: logger)
             if gpu != nil, !sweepCache { throw CLIError("--device \(device ?? ""): the GPU hot lane is measured with --sweep-cache only") }

@@ -41,7 +41,8 @@ struct HotCacheFlags: ParsableArguments {
     @Flag(name: .customLong("no-repack"), help: "Keep Q4_K/Q8_0/Q4_1/Q5_0/Q5_1/IQ4_NL/MXFP4 weights in the file's layout instead of repacking them for the AVX2 eight-row kernels (slower; also HOTMOE_NO_REPACK=1).")
     var noRepack = false
 
-    func options(ctxSize: Int, parallel: Int, kvTypes: KVCacheTypes) throws -> HotCacheOptions {
+    func options(ctxSize: Int, parallel: Int, kvTypes: KVCacheTypes, slidingWindow: SlidingWindowRows = .window,
+                 maxBatch: Int = 256) throws -> HotCacheOptions {
         var cli = HotCacheOptions.CommandLine()
         cli.cpuMoE = cpuMoE ? true : nil
         cli.perfOut = perfOut
@@ -61,6 +62,8 @@ struct HotCacheFlags: ParsableArguments {
         o.ctxSize = ctxSize
         o.parallelSequences = parallel
         o.kvCacheTypes = kvTypes
+        o.kvSlidingWindow = slidingWindow
+        o.kvMaxBatch = maxBatch
         return o
     }
 
@@ -72,7 +75,7 @@ struct HotCacheFlags: ParsableArguments {
     /// INI keys accepted by commands that use these flags (cache settings plus model/server ones).
     static let iniKeys: Set<String> = HotCacheOptions.settingKeys.union([
         "model", "threads", "ctx-size", "batch-size", "host", "port", "parallel", "n-predict", "temp", "top-k", "top-p",
-        "min-p", "seed", "n-gpu-layers", "device", "flash-attn", "ubatch-size", "alias", "api-key", "moe-trace-out",
+        "min-p", "seed", "n-gpu-layers", "device", "flash-attn", "ubatch-size", "alias", "api-key", "moe-trace-out", "swa-full",
     ])
 
     /// Loads `file` with its experts resident if they fit in the memory this process may
@@ -80,10 +83,10 @@ struct HotCacheFlags: ParsableArguments {
     /// runtime when any cache feature is asked for or streaming needs one (`always`: the server).
     /// `kvTypes` are checked against the model's head widths here.
     func load(file: GGUFFile, ctxSize: (MoEModel) -> Int, parallel: Int, maxBatch: Int, kvTypes: KVCacheTypes,
-              always: Bool = false, logger: Logger) throws -> (MoEModel, MoERuntime?) {
+              slidingWindow: SlidingWindowRows = .window, always: Bool = false, logger: Logger) throws -> (MoEModel, MoERuntime?) {
         let base = try MoEModel(file: file)
         try kvTypes.check(config: base.config)
-        let o = try options(ctxSize: ctxSize(base), parallel: parallel, kvTypes: kvTypes)
+        let o = try options(ctxSize: ctxSize(base), parallel: parallel, kvTypes: kvTypes, slidingWindow: slidingWindow, maxBatch: maxBatch)
         let (model, resolved) = try AutoResidency.prepare(model: base, options: o, repack: repack, maxBatch: maxBatch, logger: logger)
         guard always || resolved.wantsRuntime || resolved.cpuMoE else { return (model, nil) }
         return (model, try MoERuntime(model: model, options: resolved, logger: logger))

@@ -9,6 +9,10 @@ struct KVCacheFlags: ParsableArguments {
     @Option(name: [.customLong("ctv", withSingleDash: true), .customLong("cache-type-v")],
             help: "KV cache type for values: \(KVCacheType.allCases.map(\.rawValue).joined(separator: ", ")) (default: f16, as llama.cpp).")
     var cacheTypeV = KVCacheTypes.commandLineDefault.values.rawValue
+    @Flag(name: .customLong("swa-full"), help: "Keep every position's KV rows in sliding-window layers (gemma4, gpt-oss), so any prompt prefix can be resumed; by default they keep only their window plus two batches, as llama.cpp does.")
+    var swaFull = false
+
+    var slidingWindow: SlidingWindowRows { swaFull ? .full : .window }
 
     func validate() throws {
         _ = try types()

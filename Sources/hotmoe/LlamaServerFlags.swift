@@ -45,7 +45,6 @@ enum LlamaServerFlags {
     -fa --flash-attn | 1 | n/a the CPU attention is exact softmax attention (no flash-attention variant to switch)
     --mlock --no-mmap --mmap | 0 | n/a hotmoe maps the file and keeps experts resident or streams them as memory allows
     -lm --load-mode -lzm --lazy-mode --numa -dt --defrag-thold | 1 | n/a hotmoe's loader has no such mode
-    --swa-full | 0 | n/a sliding-window layers keep full KV rows already
     --perf | 0 | n/a timings are always reported
     -e --escape --no-escape --warmup --no-warmup | 0 | n/a no command-line prompt on the server
     -cb --cont-batching -nocb --no-cont-batching | 0 | n/a slots (--parallel) decode concurrently; there is no cross-slot batch to switch

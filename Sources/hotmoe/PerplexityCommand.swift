@@ -27,7 +27,8 @@ struct PerplexityCommand: ParsableCommand {
             let tokens = tokenizer.encode(text)
             let bos = tokenizer.addBOSByDefault ? tokenizer.bosToken : nil
             let session = InferenceSession(model: model, contextSize: context, maxBatch: modelOptions.batchSize,
-                                           threads: modelOptions.threadCount, cacheTypes: try modelOptions.kvCache.types())
+                                           threads: modelOptions.threadCount, cacheTypes: try modelOptions.kvCache.types(),
+                                           slidingWindow: modelOptions.kvCache.slidingWindow)
             if let runtime { session.executor = runtime.makeExecutor(pool: session.pool) }
             Log.main.info("perplexity: \(tokens.count) tokens, \(min(tokens.count / context, chunks ?? .max)) chunks of \(context)")
             let clock = ContinuousClock(), t0 = clock.now

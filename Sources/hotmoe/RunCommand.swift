@@ -44,7 +44,7 @@ struct ModelOptions: ParsableArguments {
         let file = try GGUFFile(path: path)
         if checkTensors { try CheckTensors.run(file, logger: logger) }
         let (model, runtime) = try cache.load(file: file, ctxSize: contextSize(for:), parallel: parallel, maxBatch: batchSize,
-                                             kvTypes: try kvCache.types(), logger: logger)
+                                             kvTypes: try kvCache.types(), slidingWindow: kvCache.slidingWindow, logger: logger)
         let tokenizer = try Tokenizer(gguf: file)
         let c = model.config
         if case let ctx = contextSize(for: model), ctx > c.contextLength {
@@ -113,8 +113,10 @@ struct RunCommand: ParsableCommand {
             let tokens = tokenizer.encode(text, parseSpecial: chat)
             let ctx = modelOptions.contextSize(for: model)
             let session = InferenceSession(model: model, contextSize: ctx, maxBatch: modelOptions.batchSize,
-                                           threads: modelOptions.threadCount, cacheTypes: try modelOptions.kvCache.types())
+                                           threads: modelOptions.threadCount, cacheTypes: try modelOptions.kvCache.types(),
+                                           slidingWindow: modelOptions.kvCache.slidingWindow)
             if let runtime { session.executor = runtime.makeExecutor(pool: session.pool) }
+            logger.info("\(session.cache.summary)")
             guard tokens.count + nPredict <= session.cache.capacity else {
                 throw CLIError("prompt (\(tokens.count) tokens) + --n-predict \(nPredict) exceed the context of \(session.cache.capacity) tokens; raise --ctx-size")
             }

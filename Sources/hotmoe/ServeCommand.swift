@@ -140,6 +140,8 @@ struct ServeCommand: AsyncParsableCommand {
                 o.slotSavePath = slotSavePath
             }
             o.kvCacheTypes = try kvCache.types()
+            let swaFull = ["1", "true", "on", "enabled"].contains(source.value("swa-full", env: ["LLAMA_ARG_SWA_FULL"])?.lowercased() ?? "")
+            o.kvSlidingWindow = kvCache.swaFull || swaFull ? .full : .window
             logger.info("loading \(modelPath)")
             let file = try GGUFFile(path: modelPath)
             if checkTensors { try CheckTensors.run(file, logger: logger) }
@@ -153,7 +155,8 @@ struct ServeCommand: AsyncParsableCommand {
             let slotContext = { (m: MoEModel) in explicitCtx == nil ? min(ctxAsked, m.config.contextLength) : ctxAsked }
             // The server always has a runtime, so /moe-layer-perf and /moe-hot-cache work.
             let (m, loadedRuntime) = try cache.load(file: file, ctxSize: slotContext, parallel: o.parallel,
-                                                    maxBatch: o.batchSize, kvTypes: o.kvCacheTypes, always: true, logger: logger)
+                                                    maxBatch: o.batchSize, kvTypes: o.kvCacheTypes, slidingWindow: o.kvSlidingWindow,
+                                                    always: true, logger: logger)
             let tokenizer = try Tokenizer(gguf: file)
             o.contextSize = slotContext(m)
             if o.contextSize > m.config.contextLength {

@@ -187,7 +187,7 @@ struct KVCacheTypeTests {
         let prompt: [Int32] = (0..<20).map { Int32(($0 * 7 + 1) % m.config.vocabSize) }
         let a = InferenceSession(model: m, contextSize: 64, threads: 2, cacheTypes: types)
         _ = try a.forward(prompt)
-        let data = SessionState.encode(a, tokens: prompt)
+        let data = try SessionState.encode(a, tokens: prompt)
         let want = Array(try a.forward(token: 5))
         let b = InferenceSession(model: m, contextSize: 64, threads: 2, cacheTypes: types)
         #expect(try SessionState.decode(data, into: b) == prompt)
