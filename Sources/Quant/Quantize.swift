@@ -34,6 +34,10 @@ enum Quantize {
         case .q4_K: return QuantizeK.q4_K
         case .q5_K: return QuantizeK.q5_K
         case .q6_K: return QuantizeK.q6_K
+        case .q2_K: return QuantizeK.q2_K
+        case .q3_K: return QuantizeK.q3_K
+        case .iq4_nl: return iq4_nl
+        case .iq4_xs: return iq4_xs
         default: return nil
         }
     }

@@ -5,11 +5,12 @@ enum QuantizeK {
     static let groupMaxEps: Float = 1e-15
 
     /// `make_qkx2_quants`: fits x ≈ scale * L - min with L in 0...nmax, minimising a weighted
-    /// squared error over a small grid of candidate scales. Returns (scale, min) with min >= 0.
+    /// squared (or, with `useMAD`, absolute) error over a small grid of candidate scales.
+    /// Returns (scale, min) with min >= 0.
     static func makeQKX2(
         n: Int, nmax: Int, x: UnsafePointer<Float>, weights: UnsafePointer<Float>,
         L: UnsafeMutablePointer<UInt8>, Laux: UnsafeMutablePointer<UInt8>,
-        rmin: Float, rdelta: Float, nstep: Int
+        rmin: Float, rdelta: Float, nstep: Int, useMAD: Bool = false
     ) -> (scale: Float, min: Float) {
         var min = x[0], max = x[0]
         var sumW = weights[0]
@@ -34,7 +35,7 @@ enum QuantizeK {
             let l = nearestInt(iscale * (x[i] - min))
             L[i] = UInt8(Swift.max(0, Swift.min(nmax, l)))
             let diff = scale * Float(L[i]) + min - x[i]
-            bestError += weights[i] * (diff * diff)
+            bestError += weights[i] * (useMAD ? abs(diff) : diff * diff)
         }
         for step in 0...nstep {
             iscale = (rmin + rdelta * Float(step) + fmax) / (max - min)
@@ -58,7 +59,7 @@ enum QuantizeK {
             var curError: Float = 0
             for i in 0..<n {
                 let diff = thisScale * Float(Laux[i]) + thisMin - x[i]
-                curError += weights[i] * (diff * diff)
+                curError += weights[i] * (useMAD ? abs(diff) : diff * diff)
             }
             if curError < bestError {
                 for i in 0..<n { L[i] = Laux[i] }
