@@ -61,7 +61,7 @@ public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     }
 
     /// Weight types hotmoe can write (`Kernels.quantizeRow`, with ggml's reference quantisers).
-    /// IQ4_NL, IQ4_XS, Q2_K, Q3_K and the grid formats (IQ1_*, IQ2_*, IQ3_*) are read only.
+    /// Every compute type has one (the grid formats as ggml quantises them with an importance matrix of ones).
     public var isQuantizeSupported: Bool {
         isComputeSupported && (blockSize == 1 || Quantize.blockEncoder(self) != nil)
     }

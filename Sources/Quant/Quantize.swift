@@ -38,6 +38,13 @@ enum Quantize {
         case .q3_K: return QuantizeK.q3_K
         case .iq4_nl: return iq4_nl
         case .iq4_xs: return iq4_xs
+        case .iq2_xxs: return { gridBlock(iq2xxsFormat, $0, $1, size: GGMLType.iq2_xxs.typeSize) }
+        case .iq2_xs: return { gridBlock(iq2xsFormat, $0, $1, size: GGMLType.iq2_xs.typeSize) }
+        case .iq2_s: return { gridBlock(iq2sFormat, $0, $1, size: GGMLType.iq2_s.typeSize) }
+        case .iq3_xxs: return { gridBlock(iq3xxsFormat, $0, $1, size: GGMLType.iq3_xxs.typeSize) }
+        case .iq3_s: return { gridBlock(iq3sFormat, $0, $1, size: GGMLType.iq3_s.typeSize) }
+        case .iq1_s: return iq1_s
+        case .iq1_m: return iq1_m
         default: return nil
         }
     }

@@ -15,7 +15,7 @@ import Testing
         #expect([GGMLType.q4_1, .q5_0, .q5_1, .iq4_nl, .iq4_xs, .mxfp4, .q2_K, .q3_K].map(\.rawValue) == [3, 6, 7, 20, 23, 39, 10, 11])
         #expect([GGMLType.iq4_nl, .iq4_xs, .mxfp4].map(\.typeSize) == [18, 136, 17])
         // The grid formats (gguf-py's GGMLQuantizationType and GGML_QUANT_SIZES): 256 per block.
-        #expect(gridTypes.allSatisfy { $0.vecDotType == .q8_K && $0.blockSize == 256 && $0.isComputeSupported && !$0.isQuantizeSupported })
+        #expect(gridTypes.allSatisfy { $0.vecDotType == .q8_K && $0.blockSize == 256 && $0.isComputeSupported && $0.isQuantizeSupported })
         #expect(gridTypes.map(\.rawValue) == [16, 17, 22, 18, 21, 19, 29])
         #expect(gridTypes.map(\.typeSize) == [66, 74, 82, 98, 110, 50, 56])
         #expect(gridTypes.map(\.description) == ["IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ1_S", "IQ1_M"])

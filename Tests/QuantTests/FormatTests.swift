@@ -85,8 +85,10 @@ import Testing
         .q4_0: 0.12, .q4_K: 0.08, .q5_K: 0.045, .q6_K: 0.025,
         .q4_1: 0.12, .q5_0: 0.06, .q5_1: 0.06, .mxfp4: 0.2, .q8_1: 0.006,
         // Measured maxima over scales 1e-3, 1, 50 plus ~15%: q2_K 0.30, q3_K 0.153, iq4_nl 0.077,
-        // iq4_xs 0.080.
-        .q2_K: 0.35, .q3_K: 0.18, .iq4_nl: 0.09, .iq4_xs: 0.095,
+        // iq4_xs 0.080, iq3_xxs 0.184, iq3_s 0.137, iq2_xxs 0.344, iq2_xs 0.305, iq2_s 0.250,
+        // iq1_s 0.491, iq1_m 0.461.
+        .q2_K: 0.35, .q3_K: 0.18, .iq4_nl: 0.09, .iq4_xs: 0.095, .iq3_xxs: 0.21, .iq3_s: 0.16,
+        .iq2_xxs: 0.39, .iq2_xs: 0.35, .iq2_s: 0.29, .iq1_s: 0.56, .iq1_m: 0.53,
     ]
 
     @Test(arguments: quantizableTypes + [.q8_K, .q8_1])

@@ -286,7 +286,7 @@ let computeTypes: [GGMLType] = [
     .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl, .mxfp4, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs,
 ] + gridTypes
 
-/// The grid formats, read only (downloaded files).
+/// The grid formats (ggml writes them only with an importance matrix; ours uses ones).
 let gridTypes: [GGMLType] = [.iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq1_s, .iq1_m]
 
 /// Compute types hotmoe can also write (ggml's reference quantisers).
