@@ -5,7 +5,7 @@ import CKernels
 
 /// A code book in ggml's quantiser form: each entry is `groupSize` levels l stored as 2l + 1,
 /// a map from packed levels to entry (or, off the grid, to a list of nearest entries).
-struct GridTable: Sendable {
+final class GridTable: Sendable {
     let groupSize: Int
     /// Bits per level in a packed index.
     let bits: Int

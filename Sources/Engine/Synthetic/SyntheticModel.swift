@@ -162,6 +162,25 @@ public struct SyntheticModelSpec: Sendable, Equatable {
     }
 }
 
+extension SyntheticModelSpec {
+    /// llama-quantize's tensor_type_fallback: where the type's block does not divide the row
+    /// length, the grid types and IQ4_XS take IQ4_NL, Q2_K and Q3_K Q4_0, Q4_K Q5_0, Q5_K Q5_1
+    /// and Q6_K Q8_0; F16 where that block does not divide it either.
+    static func compatibleType(_ type: GGMLType, cols: Int) -> GGMLType {
+        guard cols % type.blockSize != 0 else { return type }
+        let fallback: GGMLType
+        switch type {
+        case .iq1_s, .iq1_m, .iq2_xxs, .iq2_xs, .iq2_s, .iq3_xxs, .iq3_s, .iq4_xs: fallback = .iq4_nl
+        case .q2_K, .q3_K: fallback = .q4_0
+        case .q4_K: fallback = .q5_0
+        case .q5_K: fallback = .q5_1
+        case .q6_K: fallback = .q8_0
+        default: fallback = type
+        }
+        return cols % fallback.blockSize == 0 ? fallback : .f16
+    }
+}
+
 public enum SyntheticModel {
     /// Writes the model; `progress(done, total)` is called per tensor.
     public static func write(_ spec: SyntheticModelSpec, to path: String, threads: Int = 2,
@@ -225,7 +244,8 @@ public enum SyntheticModel {
         let d = s.embedding, n = vocab.tokens.count
         var plan: [(String, [Int], GGMLType, Float, Float)] = []  // name, dims, type, scale, offset
         func matrix(_ name: String, _ dims: [Int], layer: Int?, scale: Float? = nil) throws {
-            plan.append((name, dims, try s.type(for: name, layer: layer), scale ?? (1 / Float(dims[0]).squareRoot()), 0))
+            let type = SyntheticModelSpec.compatibleType(try s.type(for: name, layer: layer), cols: dims[0])
+            plan.append((name, dims, type, scale ?? (1 / Float(dims[0]).squareRoot()), 0))
         }
         func norm(_ name: String, _ size: Int) { plan.append((name, [size], .f32, 0.1, 1)) }
         try matrix("token_embd.weight", [d, n], layer: nil, scale: 1)
