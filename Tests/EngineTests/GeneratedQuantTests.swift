@@ -1,5 +1,7 @@
 // Models that generate-model writes in the newer weight types (Q2_K, Q3_K, IQ4_NL, IQ4_XS and
-// a grid format) load and give finite logits near the same model's F32 logits.
+// a grid format) load and give finite logits near the same model's F32 logits; and where
+// llama-quantize wrote a K-quant mix from the same F32 model without an importance matrix,
+// our quantisers give every tensor's bytes.
 import Foundation
 import Testing
 @testable import Engine
@@ -41,5 +43,38 @@ import Quant
         let err = relativeL2(ours, Self.f32Logits)
         print("generated \(type): relative L2 of logits vs f32 \(err)")
         #expect(err < Self.bounds[type]!, "\(type): relative L2 \(err)")
+    }
+
+    /// t256-Q2_K and t256-Q3_K_S (tools/golden/make_quantized_golden.py): each tensor of
+    /// llama-quantize's file, in whatever type its mix chose, equals our quantisation of the
+    /// F32 tensor it came from.
+    @Test(arguments: ["t256-Q2_K.gguf", "t256-Q3_K_S.gguf"])
+    func llamaQuantizeMixesAreOurBytes(file: String) throws {
+        var spec = SyntheticModelSpec.preset("tiny")!
+        spec.layers = 1; spec.embedding = 256; spec.heads = 4; spec.kvHeads = 2; spec.headDim = 64
+        spec.experts = 4; spec.expertsUsed = 2; spec.expertFF = 256; spec.seed = 7
+        let path = tempModelPath("llama-quantize-source-\(file)")
+        try SyntheticModel.write(spec, to: path)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let source = try GGUFFile(path: path)
+        let theirs = try GGUFFile(path: LlamaQuantizeRecord.dir.appendingPathComponent(file).path)
+        var types = Set<GGMLType>()
+        for t in theirs.tensors where t.type != .f32 {
+            let src = try #require(source.tensor(t.name))
+            #expect(src.type == .f32 && src.dims == t.dims, "\(t.name)")
+            types.insert(t.type)
+            let rows = t.elementCount / t.rowLength
+            var ours = [UInt8](repeating: 0, count: t.byteCount)
+            let x = source.data(src).assumingMemoryBound(to: Float.self)
+            ours.withUnsafeMutableBytes { buf in
+                for r in 0..<rows {
+                    Kernels.quantizeRow(type: t.type, x + r * t.rowLength, buf.baseAddress! + r * t.rowBytes, count: t.rowLength)
+                }
+            }
+            let want = UnsafeRawBufferPointer(start: theirs.data(t), count: t.byteCount)
+            #expect(ours.elementsEqual(want), "\(file) \(t.name) (\(t.type))")
+        }
+        print("llama-quantize \(file): types \(types.map(\.description).sorted())")
+        #expect(types.contains(.q2_K) || types.contains(.q3_K))
     }
 }
