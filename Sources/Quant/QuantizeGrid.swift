@@ -6,7 +6,7 @@
 /// quantisers differ).
 struct GridSearchSpec: Sendable {
     enum Refine { case offGridGroups, allIfAnyOffGrid, always }
-    /// Levels 0..<kMaxQ - 1 snap to grid values 2l + 1.
+    /// Levels 0..<kMaxQ, grid values 2l + 1.
     var kMaxQ: Int
     /// Trial inverse scales (2 kMaxQ - 1 + is * step) / base for is in -steps...steps.
     var steps: Int, step: Float

@@ -35,6 +35,12 @@ extension Quantize {
         y.storeBytes(of: y.loadUnaligned(fromByteOffset: o, as: UInt32.self) | v, toByteOffset: o, as: UInt32.self)
     }
 
+    /// Four 7-bit sign groups packed low first (the XXS formats' sign word).
+    @inline(__always)
+    private static func signs7(_ s: UnsafePointer<UInt8>) -> UInt32 {
+        UInt32(s[0]) | UInt32(s[1]) << 7 | UInt32(s[2]) << 14 | UInt32(s[3]) << 21
+    }
+
     /// Nibble ib % 2 of byte o + ib / 2.
     private static func storeNibble(_ o: Int) -> @Sendable (UnsafeMutableRawPointer, Int, Int) -> Void {
         { y, ib, l in orByte(y, o + ib / 2, l << (4 * (ib % 2))) }
@@ -46,7 +52,7 @@ extension Quantize {
         qpStart: true, clearIfNoScale: true,
         store: { y, ib, e, s in
             for k in 0..<4 { y.storeBytes(of: UInt8(e[k]), toByteOffset: IQ2_XXS.qs + 8 * ib + k, as: UInt8.self) }
-            orWord(y, IQ2_XXS.qs + 8 * ib + 4, (0..<4).reduce(0) { $0 | UInt32(s[$1]) << (7 * $1) })
+            orWord(y, IQ2_XXS.qs + 8 * ib + 4, signs7(s))
         },
         storeScale: { y, ib, l in orWord(y, IQ2_XXS.qs + 8 * ib + 4, UInt32(l) << 28) })
 
@@ -81,7 +87,7 @@ extension Quantize {
         fudge: 1.0125, clearIfNoScale: true,
         store: { y, ib, e, s in
             for k in 0..<8 { y.storeBytes(of: UInt8(e[k]), toByteOffset: IQ3_XXS.qs + 8 * ib + k, as: UInt8.self) }
-            orWord(y, IQ3_XXS.scalesAndSigns + 4 * ib, (0..<4).reduce(0) { $0 | UInt32(s[$1]) << (7 * $1) })
+            orWord(y, IQ3_XXS.scalesAndSigns + 4 * ib, signs7(s))
         },
         storeScale: { y, ib, l in orWord(y, IQ3_XXS.scalesAndSigns + 4 * ib, UInt32(l) << 28) })
 

@@ -178,7 +178,7 @@ struct GenerateModelCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output GGUF path.") var output: String
     @Option(help: "Preset: tiny, small, bench.") var preset: String = "tiny"
     @Option(help: "Architecture: qwen3moe, olmoe, llama (Mixtral), qwen3next, qwen35moe, gemma4, glm4moe, gpt-oss, deepseek2.") var arch: String?
-    @Option(help: "Weight type: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, mxfp4, iq4_nl, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_xs, iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s, iq1_s, iq1_m (grid types as with an importance matrix of ones), q4_k_m, mxfp4_moe (experts MXFP4, rest Q8_0). Rows a type's block does not divide fall back as llama-quantize does (e.g. to IQ4_NL, Q4_0, Q5_0).") var type: String?
+    @Option(help: "Weight type: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, mxfp4, iq4_nl, q2_k, q3_k, q4_k, q5_k, q6_k, iq4_xs, iq2_xxs, iq2_xs, iq2_s, iq3_xxs, iq3_s, iq1_s, iq1_m (every matrix in that type, as llama-quantize --pure; grid types as with an importance matrix of ones), q4_k_m, mxfp4_moe (experts MXFP4, rest Q8_0). Rows a type's block does not divide fall back as llama-quantize does (e.g. to IQ4_NL, Q4_0, Q5_0).") var type: String?
     @Option(help: "Layers.") var layers: Int?
     @Option(help: "Hidden size.") var embedding: Int?
     @Option(help: "Attention heads.") var heads: Int?
