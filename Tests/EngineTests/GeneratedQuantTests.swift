@@ -25,6 +25,8 @@ import Quant
         try SyntheticModel.write(spec(type), to: path)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let model = try MoEModel(path: path)
+        // Every matrix is 256 wide, so none falls back to another type.
+        #expect(model.file.tensor("blk.0.ffn_up_exps.weight")?.type == GGMLType(name: type))
         let session = InferenceSession(model: model, contextSize: 64, maxBatch: 16, threads: 2)
         return Array(try session.forward(prompt, logits: .all))
     }
