@@ -111,8 +111,10 @@ public final class MoERuntime: @unchecked Sendable {
     }
 
     /// An executor for one session (sessions decode concurrently; the tier is shared read-only).
+    /// The executor holds the runtime weakly: a slot still decoding when the server shuts down
+    /// outlives it, and then computes every expert from the model instead of reading freed memory.
     public func makeExecutor(pool: WorkerPool) -> ExpertExecutor {
-        CachedExpertExecutor(model: model, tier: { [unowned self] in self.tier }, online: online, telemetry: telemetry,
+        CachedExpertExecutor(model: model, tier: { [weak self] in self?.tier }, online: online, telemetry: telemetry,
                              parallelism: options.parallelism, minParallelSlots: options.parallelMinSlots, pool: pool,
                              prefetch: options.prefetch, readAheadTop: options.readAheadTop, device: deviceTier, logger: logger)
     }

@@ -46,9 +46,9 @@ public final class RouteCollector {
 
     deinit { guessBuffer.deallocate() }
 
-    /// Routes the session's observer into this collector.
+    /// Routes the session's observer into this collector (held weakly: the session may outlive it).
     public func attach(to session: InferenceSession) {
-        session.routeObserver = { [unowned self] layer, routes, input in self.observe(layer: layer, routes: routes, input: input) }
+        session.routeObserver = { [weak self] layer, routes, input in self?.observe(layer: layer, routes: routes, input: input) }
     }
 
     public func observe(layer: Int, routes: ExpertRoutes, input: UnsafePointer<Float>) {

@@ -68,6 +68,30 @@ private func writeProfile(of model: MoEModel, to path: String) throws {
         #expect(m.hitRate > Double(m.hotExperts) / Double(m.totalExperts))
     }
 
+    /// A server shutting down frees its runtime while a slot may still decode: the slot's
+    /// executor must then keep computing (every expert from the model), not read the freed
+    /// runtime (it held it unowned and trapped).
+    @Test func executorOutlivingItsRuntimeStillComputesExactly() throws {
+        let model = try makeModel(seed: UInt64.random(in: 1...1_000_000))
+        let reference = InferenceSession(model: model, contextSize: 128, maxBatch: 16, threads: 2)
+        let plain = Array(try reference.forward(prompt, logits: .all))
+        let profile = FileManager.default.temporaryDirectory.appendingPathComponent("p-\(UUID()).json").path
+        try writeProfile(of: model, to: profile)
+        let session = InferenceSession(model: model, contextSize: 128, maxBatch: 16, threads: 2)
+        weak var released: MoERuntime?
+        do {
+            var o = HotCacheOptions()
+            o.hotCache = profile
+            o.maxMiB = 2
+            let runtime = try MoERuntime(model: model, options: o, logger: logger)
+            #expect(runtime.isActive)
+            session.executor = runtime.makeExecutor(pool: session.pool)
+            released = runtime
+        }
+        #expect(released == nil, "the executor must not keep its runtime alive")
+        #expect(Array(try session.forward(prompt, logits: .all)) == plain)
+    }
+
     /// On the hybrids and GLM-4.5: every MoE layer is in the layout and the profile, the shared
     /// expert and GLM's leading dense layer are no slots, and the merge stays exact.
     /// DeepSeek-V3's layout (latent attention, group-limited sigmoid routing, leading dense layer) likewise.
