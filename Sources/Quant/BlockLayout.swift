@@ -50,6 +50,12 @@ func byte(_ p: UnsafeRawPointer, _ offset: Int) -> Int {
     Int(p.load(fromByteOffset: offset, as: UInt8.self))
 }
 
+/// ORs bits into one byte of a block being written (fields that share a byte).
+@inline(__always)
+func orByte(_ p: UnsafeMutableRawPointer, _ offset: Int, _ v: Int) {
+    p.storeBytes(of: UInt8(truncatingIfNeeded: byte(p, offset) | v), toByteOffset: offset, as: UInt8.self)
+}
+
 @inline(__always)
 func int8(_ p: UnsafeRawPointer, _ offset: Int) -> Int {
     Int(p.load(fromByteOffset: offset, as: Int8.self))

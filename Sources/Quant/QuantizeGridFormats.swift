@@ -26,11 +26,6 @@ struct GridFormat: Sendable {
 
 extension Quantize {
     @inline(__always)
-    private static func orByte(_ y: UnsafeMutableRawPointer, _ o: Int, _ v: Int) {
-        y.storeBytes(of: UInt8(truncatingIfNeeded: byte(y, o) | v), toByteOffset: o, as: UInt8.self)
-    }
-
-    @inline(__always)
     private static func orWord(_ y: UnsafeMutableRawPointer, _ o: Int, _ v: UInt32) {
         y.storeBytes(of: y.loadUnaligned(fromByteOffset: o, as: UInt32.self) | v, toByteOffset: o, as: UInt32.self)
     }

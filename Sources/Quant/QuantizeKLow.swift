@@ -123,16 +123,13 @@ extension QuantizeK {
                     }
                 }
                 let sc = y + Q3_K.scales
-                func orByte(_ o: Int, _ v: Int) {
-                    sc.storeBytes(of: UInt8(byte(sc, o) | v), toByteOffset: o, as: UInt8.self)
-                }
                 if maxScale != 0 {
                     // 6-bit scales biased by 32: low nibbles in bytes 0..<8, top two bits in 8..<12.
                     let iscale = -32 / maxScale
                     for j in 0..<16 {
                         let l = Swift.max(-32, Swift.min(31, Int(Int8(truncatingIfNeeded: nearestInt(iscale * scales[j]))))) + 32
-                        orByte(j % 8, (l & 0xf) << (j < 8 ? 0 : 4))
-                        orByte(8 + j % 4, (l >> 4) << (2 * (j / 4)))
+                        orByte(sc, j % 8, (l & 0xf) << (j < 8 ? 0 : 4))
+                        orByte(sc, 8 + j % 4, (l >> 4) << (2 * (j / 4)))
                     }
                     storeHalf(y, Q3_K.d, 1 / iscale)
                 } else {
