@@ -10,8 +10,9 @@ final class DynamicLibrary: @unchecked Sendable {
     private let handle: UnsafeMutableRawPointer
 
     /// nil when the library cannot be opened; `lastError` then says why.
-    init?(path: String) {
-        guard let h = dlopen(path, RTLD_NOW | RTLD_LOCAL) else { return nil }
+    /// `global`: its symbols serve later dlopens (NVRTC's builtins).
+    init?(path: String, global: Bool = false) {
+        guard let h = dlopen(path, RTLD_NOW | (global ? RTLD_GLOBAL : RTLD_LOCAL)) else { return nil }
         name = path
         handle = h
     }

@@ -44,13 +44,18 @@ public final class NVRTC: @unchecked Sendable {
             }
         }
         out += sonames
+        // A CUDA toolkit that is installed but not in the loader's path.
+        out += sonames.map { "/usr/local/cuda/lib64/\($0)" }.filter { fm.fileExists(atPath: $0) }
         var roots = ["/usr/lib", "/usr/local/lib", "/usr/lib64"]
         if let home = environment["HOME"] { roots.append(home + "/.local/lib") }
+        if let venv = environment["VIRTUAL_ENV"] { roots.append(venv + "/lib") }
         for root in roots {
             for python in ((try? fm.contentsOfDirectory(atPath: root)) ?? []).filter({ $0.hasPrefix("python3") }).sorted() {
                 for packages in ["site-packages", "dist-packages"] {
-                    let lib = "\(root)/\(python)/\(packages)/nvidia/cuda_nvrtc/lib"
-                    out += sonames.map { "\(lib)/\($0)" }.filter { fm.fileExists(atPath: $0) }
+                    // CUDA 12 wheels: nvidia/cuda_nvrtc/lib; CUDA 13 wheels: nvidia/cu13/lib.
+                    for lib in ["nvidia/cuda_nvrtc/lib", "nvidia/cu13/lib"].map({ "\(root)/\(python)/\(packages)/\($0)" }) {
+                        out += sonames.map { "\(lib)/\($0)" }.filter { fm.fileExists(atPath: $0) }
+                    }
                 }
             }
         }
@@ -64,6 +69,7 @@ public final class NVRTC: @unchecked Sendable {
         }
         guard let lib else { throw CUDAError.nvrtcNotFound(searched: NVRTC.sonames + ["pip site-packages/nvidia/cuda_nvrtc/lib"]) }
         path = lib.name
+        NVRTC.preloadBuiltins(besides: lib.name)
         nvrtcVersion = try lib.symbol("nvrtcVersion", as: type(of: nvrtcVersion))
         nvrtcCreateProgram = try lib.symbol("nvrtcCreateProgram", as: type(of: nvrtcCreateProgram))
         nvrtcCompileProgram = try lib.symbol("nvrtcCompileProgram", as: type(of: nvrtcCompileProgram))
@@ -75,6 +81,21 @@ public final class NVRTC: @unchecked Sendable {
         nvrtcGetProgramLog = try lib.symbol("nvrtcGetProgramLog", as: type(of: nvrtcGetProgramLog))
         nvrtcDestroyProgram = try lib.symbol("nvrtcDestroyProgram", as: type(of: nvrtcDestroyProgram))
         nvrtcGetErrorString = try lib.symbol("nvrtcGetErrorString", as: type(of: nvrtcGetErrorString))
+    }
+
+    /// NVRTC dlopens libnvrtc-builtins by soname at compile time, which fails when the library
+    /// was opened by path from a folder the loader does not search (a pip wheel): load the
+    /// builtins beside it first, globally, so that dlopen finds them already loaded.
+    static func preloadBuiltins(besides libraryPath: String) {
+        for path in builtins(besides: libraryPath) { _ = DynamicLibrary(path: path, global: true) }
+    }
+
+    /// The builtins files beside a library opened by path (not the `.alt` variant).
+    static func builtins(besides libraryPath: String) -> [String] {
+        guard libraryPath.contains("/") else { return [] }
+        let folder = (libraryPath as NSString).deletingLastPathComponent
+        return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
+            .filter { $0.hasPrefix("libnvrtc-builtins.so") }.sorted().map { folder + "/" + $0 }
     }
 
     public func version() -> (major: Int, minor: Int) {

@@ -26,8 +26,6 @@ struct BenchCommand: ParsableCommand {
     @OptionGroup(title: "KV cache") var kvCache: KVCacheFlags
     @Flag(name: .customLong("sweep-cache"), help: "Decode (tg) at several hot-cache budgets against the no-cache baseline; prints the hit-rate table and the break-even hit rate.")
     var sweepCache = false
-    @Option(name: .customLong("device"), help: "With --sweep-cache: CUDA0 puts each budget's hot experts in VRAM (GPU hot lane; needs --no-repack); none (default) keeps them in RAM.")
-    var device: String?
     @Option(name: .customLong("sweep-mib"), help: "With --sweep-cache: budgets in MiB, comma separated (default: 1x, 2x, 4x, 8x top-k per layer and all experts).")
     var sweepMiB: String?
     @Flag(name: .customLong("memory-bound"), help: "Also print the physical bound on decode: weight bytes read per token, copy bandwidth, and their quotient in tokens/s.")
@@ -114,9 +112,11 @@ struct BenchCommand: ParsableCommand {
             let maxBatch = max(1, min(batchSize, max(nPrompt, 1)))
             let kvTypes = try kvCache.types()
             let positions = depth + max(nPrompt, nGen) + 8
-            let (m, runtime) = try cache.load(file: try GGUFFile(path: path), ctxSize: { min($0.config.contextLength, positions) },
+            let file = try GGUFFile(path: path)
+            // The sweep builds one runtime per budget and its own VRAM tiers (--device).
+            let (m, runtime) = try cache.load(file: file, ctxSize: { min($0.config.contextLength, positions) },
                                               parallel: 1, maxBatch: maxBatch, kvTypes: kvTypes, slidingWindow: kvCache.slidingWindow,
-                                              logger: logger)
+                                              attachDevice: !sweepCache, logger: logger)
             guard positions <= m.config.contextLength else {
                 throw CLIError("-d \(depth) + max(-p, -n) needs \(positions) positions; the model's context is \(m.config.contextLength)")
             }
@@ -124,9 +124,13 @@ struct BenchCommand: ParsableCommand {
             let session = InferenceSession(model: m, contextSize: positions, maxBatch: maxBatch, threads: threadCount, cacheTypes: kvTypes,
                                            slidingWindow: kvCache.slidingWindow)
             var rng = SeededGenerator(seed: 1234)
-            let gpu = try GPUSetup.open(device, logger: logger)
-            if gpu != nil, !sweepCache { throw CLIError("--device \(device ?? ""): the GPU hot lane is measured with --sweep-cache only") }
-            if sweepCache { return try runSweep(model: m, session: session, threads: threadCount, gpu: gpu, rng: &rng, logger: logger) }
+            if sweepCache {
+                let device = try cache.deviceName()
+                let gpu = DeviceTierSetup.wanted(device) ? try GPUSetup.open(device, logger: logger) : nil
+                // The CPU lane keeps the repacked experts; the VRAM tiers copy the file's layout.
+                let fileLayout = gpu != nil && m.weights.hasRepackedExperts ? try MoEModel(file: file) : m
+                return try runSweep(model: m, fileLayout: fileLayout, session: session, threads: threadCount, gpu: gpu, rng: &rng, logger: logger)
+            }
             if let runtime { session.executor = runtime.makeExecutor(pool: session.pool) }
             func randomTokens(_ n: Int) -> [Int32] { rng.tokens(n, vocab: m.config.vocabSize) }
             let clock = ContinuousClock()

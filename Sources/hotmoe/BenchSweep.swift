@@ -47,13 +47,13 @@ extension BenchCommand {
 
     /// What the lanes are with `--device CUDA<n>`.
     static let gpuLaneNote = """
-        GPU hot lane: each budget's experts are copied to VRAM in the file's layout and computed by the CUDA expert kernels \
-        (gate/up -> SwiGLU -> down) on the GPU while the CPU computes the other experts from RAM; results merge on the CPU in \
+        GPU hot lane: each budget's experts (the profile's ranking, then experts it never saw while the budget has room) are copied to VRAM in the file's layout and computed by the CUDA expert kernels \
+        (gate/up -> SwiGLU -> down) on the GPU while the CPU computes the other experts from RAM (repacked unless --no-repack); results merge on the CPU in \
         slot order. Dense layers (attention, router, norms, output) stay on the CPU in this build, so the baseline row is \
         cold-only on the CPU, not llama.cpp's --cpu-moe with dense layers on the GPU.
         """
 
-    func runSweep(model m: MoEModel, session: InferenceSession, threads: Int, gpu: KernelLibrary? = nil,
+    func runSweep(model m: MoEModel, fileLayout: MoEModel, session: InferenceSession, threads: Int, gpu: KernelLibrary? = nil,
                   rng: inout SeededGenerator, logger: Logger) throws {
         let base = try cache.options(ctxSize: session.cache.capacity, parallel: 1, kvTypes: session.cache.types)
         guard base.cachePolicy == nil else { throw CLIError("--sweep-cache measures the static hot tier; drop --moe-cache-policy") }
@@ -91,10 +91,12 @@ extension BenchCommand {
             o.maxMiB = b.mib
             let rt = b.mib == 0 ? baseline : try MoERuntime(model: m, options: o, logger: logger, profile: profile)
             // With --device the budget's experts go to VRAM (GPU hot lane); the baseline stays cold-only.
+            // Experts the profiling pass never saw fill what the budget has left.
             if let gpu, b.mib > 0 {
-                try rt.attachDevice(try CUDAExpertTier(library: gpu, model: m,
-                                                       placement: TierPlacement(layout: rt.layout, device: rt.plan, resident: nil)),
-                                    plan: rt.plan)
+                let plan = rt.plan.filled(layout: rt.layout, budgetBytes: b.mib * CacheBudget.mib)
+                try rt.attachDevice(try CUDAExpertTier(library: gpu, model: fileLayout,
+                                                       placement: TierPlacement(layout: rt.layout, device: plan, resident: nil)),
+                                    plan: plan)
             }
             arms.append(Arm(budget: b, runtime: rt, executor: rt.makeExecutor(pool: session.pool)))
         }

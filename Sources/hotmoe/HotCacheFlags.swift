@@ -38,6 +38,8 @@ struct HotCacheFlags: ParsableArguments {
     var prefetch: String?
     @Option(name: .customLong("config"), help: "INI file of settings (long flag names without --).")
     var config: String?
+    @Option(name: .customLong("device"), help: "CUDA0, CUDA1, ...: hot experts in that GPU's VRAM (budget: --moe-hot-cache-max-mib, default all that fits; --cpu-moe without a budget keeps them on the CPU), computed there while the CPU computes the rest; none (default): CPU only.")
+    var device: String?
     @Flag(name: .customLong("no-repack"), help: "Keep Q4_K/Q8_0/Q4_1/Q5_0/Q5_1/IQ4_NL/MXFP4 weights in the file's layout instead of repacking them for the AVX2 eight-row kernels (slower; also HOTMOE_NO_REPACK=1).")
     var noRepack = false
 
@@ -67,6 +69,13 @@ struct HotCacheFlags: ParsableArguments {
         return o
     }
 
+    /// --device, else LLAMA_ARG_DEVICE, else the INI file's `device` key.
+    func deviceName() throws -> String? {
+        if let device { return device }
+        let source = try SettingsSource(iniPath: config, knownKeys: config == nil ? nil : HotCacheFlags.iniKeys)
+        return source.value("device", env: ["LLAMA_ARG_DEVICE"])
+    }
+
     /// Whether the decode layout is wanted: on unless --no-repack or HOTMOE_NO_REPACK.
     var repack: Bool {
         !noRepack && ProcessInfo.processInfo.environment["HOTMOE_NO_REPACK"].map({ $0 != "0" }) != true
@@ -82,14 +91,26 @@ struct HotCacheFlags: ParsableArguments {
     /// use, else streamed from the file into a RAM expert cache (explicit flags win), and the
     /// runtime when any cache feature is asked for or streaming needs one (`always`: the server).
     /// `kvTypes` are checked against the model's head widths here.
+    /// With --device CUDA<n> (and `attachDevice`), the runtime gets the VRAM tier instead of a
+    /// RAM hot tier; without a usable GPU one warning line, and the CPU path as asked.
     func load(file: GGUFFile, ctxSize: (MoEModel) -> Int, parallel: Int, maxBatch: Int, kvTypes: KVCacheTypes,
-              slidingWindow: SlidingWindowRows = .window, always: Bool = false, logger: Logger) throws -> (MoEModel, MoERuntime?) {
+              slidingWindow: SlidingWindowRows = .window, always: Bool = false, attachDevice: Bool = true,
+              logger: Logger) throws -> (MoEModel, MoERuntime?) {
         let base = try MoEModel(file: file)
         try kvTypes.check(config: base.config)
         let o = try options(ctxSize: ctxSize(base), parallel: parallel, kvTypes: kvTypes, slidingWindow: slidingWindow, maxBatch: maxBatch)
         let (model, resolved) = try AutoResidency.prepare(model: base, options: o, repack: repack, maxBatch: maxBatch, logger: logger)
-        guard always || resolved.wantsRuntime || resolved.cpuMoE else { return (model, nil) }
-        return (model, try MoERuntime(model: model, options: resolved, logger: logger))
+        let device = try deviceName()
+        let gpu = attachDevice && DeviceTierSetup.wanted(device) ? try GPUSetup.open(device, logger: logger) : nil
+        guard always || resolved.wantsRuntime || resolved.cpuMoE || gpu != nil else { return (model, nil) }
+        guard let gpu, let device else { return (model, try MoERuntime(model: model, options: resolved, logger: logger)) }
+        // The VRAM tier replaces the RAM hot tier: no RAM copy of the budget is made first.
+        var runtimeOptions = resolved
+        runtimeOptions.hotCache = nil
+        runtimeOptions.maxMiB = 0
+        let runtime = try MoERuntime(model: model, options: runtimeOptions, logger: logger)
+        try DeviceTierSetup.attach(gpu, device: device, runtime: runtime, model: model, file: file, options: resolved, logger: logger)
+        return (model, runtime)
     }
 }
 

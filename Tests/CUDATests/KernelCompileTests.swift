@@ -57,6 +57,29 @@ func brokenSourceGivesTheCompileLog() throws {
     #expect(Array(NVRTC.candidatePaths(environment: [:]).prefix(3)) == NVRTC.sonames)
 }
 
+/// CUDA 13's wheels put libnvrtc in nvidia/cu13/lib (CUDA 12's: nvidia/cuda_nvrtc/lib); both
+/// are found under a virtual environment. Seen on the device machine: NVRTC opened by path from
+/// a wheel cannot dlopen its builtins by soname, so they are loaded first from beside it.
+@Test func nvrtcSearchFindsCUDA13WheelsInAVirtualEnvironment() throws {
+    let venv = FileManager.default.temporaryDirectory.appendingPathComponent("nvrtc-venv-\(getpid())").path
+    let lib = venv + "/lib/python3.12/site-packages/nvidia/cu13/lib"
+    try FileManager.default.createDirectory(atPath: lib, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: venv) }
+    FileManager.default.createFile(atPath: lib + "/libnvrtc.so.13", contents: Data())
+    #expect(NVRTC.candidatePaths(environment: ["VIRTUAL_ENV": venv]).contains(lib + "/libnvrtc.so.13"))
+}
+
+@Test func nvrtcBuiltinsBesideTheLibraryAreTheOnesPreloaded() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nvrtc-builtins-\(getpid())").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    for name in ["libnvrtc.so.13", "libnvrtc.alt.so.13", "libnvrtc-builtins.so.13.0", "libnvrtc-builtins.alt.so.13.0", "libcuda.so.1"] {
+        FileManager.default.createFile(atPath: dir + "/" + name, contents: Data())
+    }
+    #expect(NVRTC.builtins(besides: dir + "/libnvrtc.so.13") == [dir + "/libnvrtc-builtins.so.13.0"])
+    #expect(NVRTC.builtins(besides: "libnvrtc.so.13").isEmpty, "a soname was found by the loader, which finds its builtins too")
+}
+
 @Test func missingLibraryIsOneCleanError() throws {
     do {
         _ = try NVRTC(candidates: ["/nonexistent/libnvrtc.so.12"])

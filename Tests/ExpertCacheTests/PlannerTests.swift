@@ -18,6 +18,21 @@ import Testing
         #expect(q.usedBytes == 110)   // exactly the budget
     }
 
+    @Test func fillingAddsUnseenExpertsEvenlyWithinTheBudget() {
+        let p = HotCachePlanner.pack(ranked, layout: sized, budgetBytes: 100)   // [0: [0], 2: [0, 1]], 80 B
+        // 20 B left: L0E1 (40) and L1E0 (70) do not fit, L2E2 (20) does; the ranked slots stay first.
+        let q = p.filled(layout: sized, budgetBytes: 100)
+        #expect(q.slots == [0: [0], 2: [0, 1, 2]])
+        #expect(q.usedBytes == 100)
+        // A budget for everything holds every expert, each once.
+        let all = p.filled(layout: sized, budgetBytes: 4 * (40 + 70 + 20))
+        #expect(all.hotCount == 12)
+        #expect(all.slots.mapValues { Set($0).count } == [0: 4, 1: 4, 2: 4])
+        #expect(all.slots[2]!.prefix(2) == [0, 1])
+        #expect(all.usedBytes == 520)
+        #expect(p.filled(layout: sized, budgetBytes: 50) == HotCachePlan(slots: p.slots, usedBytes: 80, budgetBytes: 100))
+    }
+
     @Test func packingCanChargeThePerLayerPaddingSlot() {
         // First expert of a layer costs 2x: L0E0 80; L1E0 140 no; L2E0 40 -> 120 no; L2E1 no; L0E1 40 -> 120 no.
         let p = HotCachePlanner.pack(ranked, layout: sized, budgetBytes: 100, paddingSlotPerLayer: true)

@@ -26,13 +26,14 @@ import Testing
         guard noDriver else { return }
         let r = try ChildProcess.run(exe, ["serve", "--device", "CUDA0", "-ngl", "999", "--n-cpu-moe", "4", "--cpu-moe", "--help"], timeout: 60)
         #expect(r.exitCode == 0, "\(r.stderr)")
-        for flag in ["--device CUDA0", "-ngl 999", "--n-cpu-moe 4"] {
+        for flag in ["-ngl 999", "--n-cpu-moe 4"] {
             let line = r.stderr.split(separator: "\n").first { $0.contains("\(flag): accepted") }
             #expect(line?.contains("no CUDA device: no GPU: libcuda.so.1 not found") == true && line?.contains("running on CPU") == true,
                     "\(flag): \(r.stderr)")
         }
+        // -dev is llama-server's short name of hotmoe's own --device (opened when the model loads).
         let none = try ChildProcess.run(exe, ["serve", "-dev", "none", "--help"], timeout: 60)
-        #expect(none.exitCode == 0 && none.stderr.contains("running on CPU (--device none)"), "\(none.stderr)")
+        #expect(none.exitCode == 0 && !none.stderr.contains("Error"), "\(none.stderr)")
         let list = try ChildProcess.run(exe, ["serve", "--list-devices"], timeout: 60)
         #expect(list.exitCode == 0 && list.stdout.contains("Available devices:") && list.stdout.contains("none: no GPU"), "\(list.stdout)")
     }

@@ -33,6 +33,24 @@ public struct HotCachePlan: Equatable, Sendable {
     }
 
     mutating func replace(layer: Int, slot: Int, with expert: Int) { slots[layer]![slot] = expert }
+
+    /// This plan plus the experts it lacks, while they fit in `budgetBytes`: expert 0 of every
+    /// layer, then expert 1, ... (spread evenly over the layers). A profile names only the
+    /// experts it saw; a budget that holds more should still be used (the sweep's "all" row
+    /// then holds every expert).
+    public func filled(layout: ModelExpertLayout, budgetBytes: Int) -> HotCachePlan {
+        var slots = self.slots
+        var used = usedBytes
+        for e in 0..<layout.expertsPerLayer {
+            for layer in layout.moeLayers {
+                guard let bytes = layout.bytes(ofLayer: layer), used + bytes <= budgetBytes,
+                      !(slots[layer]?.contains(e) ?? false) else { continue }
+                slots[layer, default: []].append(e)
+                used += bytes
+            }
+        }
+        return HotCachePlan(slots: slots, usedBytes: used, budgetBytes: max(budgetBytes, self.budgetBytes))
+    }
 }
 
 public enum BudgetError: Error, Equatable, CustomStringConvertible {

@@ -1,0 +1,49 @@
+import CUDA
+import Engine
+import ExpertCache
+import GGUF
+import GPULane
+import HotCache
+import Logging
+
+/// `--device CUDA<n>` on run, serve and bench: the VRAM tier of the placement, its experts and
+/// budget as DeviceTierPlan decides (auto: what cuMemGetInfo reports free minus
+/// --moe-hot-cache-auto-reserve-mib). The CPU lane keeps its repacked copies; the device gets
+/// the file's layout, read from the mapping.
+enum DeviceTierSetup {
+    /// Whether `device` names a GPU (not none/cpu/absent).
+    static func wanted(_ device: String?) -> Bool {
+        guard let device else { return false }
+        return !["none", "cpu"].contains(device.lowercased())
+    }
+
+    /// Attaches the VRAM tier of `library`'s device to `runtime` (the device named `device`);
+    /// false when --cpu-moe without a budget keeps every expert on the CPU.
+    @discardableResult
+    static func attach(_ library: KernelLibrary, device: String, runtime: MoERuntime, model: MoEModel, file: GGUFFile,
+                       options o: HotCacheOptions, logger: Logger) throws -> Bool {
+        guard runtime.prefetchStats == nil, runtime.readStats == nil else {
+            throw CLIError("--device \(device): the VRAM tier does not combine with streamed experts (--moe-stream, --moe-cache-policy, or a model larger than RAM) in this build")
+        }
+        guard let budget = try DeviceTierPlan.budget(o) else {
+            logger.info("--device \(device) with --cpu-moe and no --moe-hot-cache-max-mib: every expert stays on the CPU")
+            return false
+        }
+        let fileLayout = model.weights.hasRepackedExperts ? try MoEModel(file: file) : model
+        if let why = CUDAExpertTier.unsupportedReason(fileLayout) { throw CLIError("--device \(device): \(why)") }
+        let memory = try library.context.memoryInfo()
+        let room = DeviceBudget(budget: budget, freeBytes: memory.free, kvBytes: 0, denseBytes: 0, computeBytes: 0)
+        if let asked = room.requestedBytes {
+            logger.warning("--moe-hot-cache-max-mib \(asked >> 20) is more than the device has free (\(memory.free >> 20) MiB): using \(room.bytes >> 20) MiB")
+        }
+        let profile = try o.hotCache.map { try runtime.loadProfile($0) }
+        let plan = DeviceTierPlan.plan(profile: profile, layout: runtime.layout, budgetBytes: room.bytes,
+                        config: WeightingConfig(mode: o.weighting, layerCurve: o.layerCurve))
+        let tier = try CUDAExpertTier(library: library, model: fileLayout,
+                                      placement: TierPlacement(layout: runtime.layout, device: plan, resident: nil))
+        try runtime.attachDevice(tier, plan: plan)
+        let order = profile == nil ? "no profile: experts in index order" : "ranked by \(o.hotCache!), then unseen experts"
+        logger.info("VRAM tier on \(device): \(plan.hotCount)/\(runtime.layout.totalExperts) experts (\(order)), \(tier.bytes >> 20) MiB of a \(room.bytes >> 20) MiB budget (\(memory.free >> 20) MiB free); dense layers and the other experts on the CPU")
+        return true
+    }
+}
