@@ -13,8 +13,26 @@ public enum DeviceTierPlan {
         return try CacheBudget(maxMiB: o.maxMiB, autoReserveMiB: o.autoReserveMiB)
     }
 
-    /// The experts for `budgetBytes` of VRAM: the profile's ranking when there is one, then filled.
-    public static func plan(profile: PerfProfile?, layout: ModelExpertLayout, budgetBytes: Int, config: WeightingConfig) -> HotCachePlan {
+    /// The MoE layers whose experts may go to the device, as llama.cpp places layers:
+    /// `-ngl N` offloads the last N of `layerCount` layers (nil: all), and `--n-cpu-moe N` keeps
+    /// the experts of the first N layers on the CPU.
+    public static func deviceLayers(moeLayers: [Int], layerCount: Int, gpuLayers: Int?, cpuMoELayers: Int) -> [Int] {
+        let firstOffloaded = gpuLayers.map { layerCount - min(max(0, $0), layerCount) } ?? 0
+        return moeLayers.filter { $0 >= firstOffloaded && $0 >= cpuMoELayers }
+    }
+
+    /// The experts for `budgetBytes` of VRAM in `layers` (nil: every MoE layer): the profile's
+    /// ranking when there is one, then filled.
+    public static func plan(profile: PerfProfile?, layout full: ModelExpertLayout, budgetBytes: Int, config: WeightingConfig,
+                            layers: [Int]? = nil) -> HotCachePlan {
+        var layout = full
+        if let layers, layers != full.moeLayers {
+            guard !layers.isEmpty, let sub = try? ModelExpertLayout(moeLayers: layers, expertsPerLayer: full.expertsPerLayer, topK: full.topK,
+                                                                    bytesPerExpert: layers.map { full.bytes(ofLayer: $0) ?? 0 }) else {
+                return HotCachePlan(budgetBytes: budgetBytes)
+            }
+            layout = sub
+        }
         let ranked = profile.map { HotCachePlanner.plan(profile: $0, layout: layout, budgetBytes: budgetBytes, config: config) }
             ?? HotCachePlan(budgetBytes: budgetBytes)
         return ranked.filled(layout: layout, budgetBytes: budgetBytes)

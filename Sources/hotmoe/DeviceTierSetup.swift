@@ -21,12 +21,16 @@ enum DeviceTierSetup {
     /// false when --cpu-moe without a budget keeps every expert on the CPU.
     @discardableResult
     static func attach(_ library: KernelLibrary, device: String, runtime: MoERuntime, model: MoEModel, file: GGUFFile,
-                       options o: HotCacheOptions, logger: Logger) throws -> Bool {
+                       options o: HotCacheOptions, layers: [Int], logger: Logger) throws -> Bool {
         guard runtime.prefetchStats == nil, runtime.readStats == nil else {
             throw CLIError("--device \(device): the VRAM tier does not combine with streamed experts (--moe-stream, --moe-cache-policy, or a model larger than RAM) in this build")
         }
         guard let budget = try DeviceTierPlan.budget(o) else {
             logger.info("--device \(device) with --cpu-moe and no --moe-hot-cache-max-mib: every expert stays on the CPU")
+            return false
+        }
+        guard !layers.isEmpty else {
+            logger.info("--device \(device): -ngl / --n-cpu-moe leave no MoE layer to the GPU: every expert stays on the CPU")
             return false
         }
         let fileLayout = model.weights.hasRepackedExperts ? try MoEModel(file: file) : model
@@ -38,11 +42,12 @@ enum DeviceTierSetup {
         }
         let profile = try o.hotCache.map { try runtime.loadProfile($0) }
         let plan = DeviceTierPlan.plan(profile: profile, layout: runtime.layout, budgetBytes: room.bytes,
-                        config: WeightingConfig(mode: o.weighting, layerCurve: o.layerCurve))
+                        config: WeightingConfig(mode: o.weighting, layerCurve: o.layerCurve), layers: layers)
         let tier = try CUDAExpertTier(library: library, model: fileLayout,
                                       placement: TierPlacement(layout: runtime.layout, device: plan, resident: nil))
         try runtime.attachDevice(tier, plan: plan)
-        let order = profile == nil ? "no profile: experts in index order" : "ranked by \(o.hotCache!), then unseen experts"
+        var order = profile == nil ? "no profile: experts in index order" : "ranked by \(o.hotCache!), then unseen experts"
+        if layers != runtime.layout.moeLayers { order += "; MoE layers \(layers.first!)...\(layers.last!) only (-ngl / --n-cpu-moe)" }
         logger.info("VRAM tier on \(device): \(plan.hotCount)/\(runtime.layout.totalExperts) experts (\(order)), \(tier.bytes >> 20) MiB of a \(room.bytes >> 20) MiB budget (\(memory.free >> 20) MiB free); dense layers and the other experts on the CPU")
         return true
     }

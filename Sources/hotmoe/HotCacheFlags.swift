@@ -40,6 +40,10 @@ struct HotCacheFlags: ParsableArguments {
     var config: String?
     @Option(name: .customLong("device"), help: "CUDA0, CUDA1, ...: hot experts in that GPU's VRAM (budget: --moe-hot-cache-max-mib, default all that fits; --cpu-moe without a budget keeps them on the CPU), computed there while the CPU computes the rest; none (default): CPU only.")
     var device: String?
+    @Option(name: [.customLong("n-gpu-layers"), .customLong("gpu-layers")], help: "The VRAM tier takes the experts of the last N layers only (llama.cpp's -ngl; auto, all or -1: every layer; 0: none). Given without --device it means --device CUDA0. Dense layers stay on the CPU in this build.")
+    var nGpuLayers: String?
+    @Option(name: .customLong("n-cpu-moe"), help: "With the VRAM tier: the experts of the first N layers stay on the CPU (llama.cpp's --n-cpu-moe).")
+    var nCpuMoE: Int?
     @Flag(name: .customLong("no-repack"), help: "Keep Q4_K/Q8_0/Q4_1/Q5_0/Q5_1/IQ4_NL/MXFP4 weights in the file's layout instead of repacking them for the AVX2 eight-row kernels (slower; also HOTMOE_NO_REPACK=1).")
     var noRepack = false
 
@@ -69,11 +73,21 @@ struct HotCacheFlags: ParsableArguments {
         return o
     }
 
-    /// --device, else LLAMA_ARG_DEVICE, else the INI file's `device` key.
+    /// --device, else LLAMA_ARG_DEVICE, else the INI file's `device` key; else CUDA0 when -ngl
+    /// asks for GPU layers (llama.cpp uses its GPU whenever -ngl offloads any).
     func deviceName() throws -> String? {
         if let device { return device }
         let source = try SettingsSource(iniPath: config, knownKeys: config == nil ? nil : HotCacheFlags.iniKeys)
-        return source.value("device", env: ["LLAMA_ARG_DEVICE"])
+        if let named = source.value("device", env: ["LLAMA_ARG_DEVICE"]) { return named }
+        if nGpuLayers != nil, try gpuLayers() != 0 { return "CUDA0" }
+        return nil
+    }
+
+    /// -ngl as a layer count, nil for every layer (auto, all, -1 or absent).
+    func gpuLayers() throws -> Int? {
+        guard let v = nGpuLayers?.lowercased(), !["auto", "all", "-1"].contains(v) else { return nil }
+        guard let n = Int(v), n >= 0 else { throw CLIError("--n-gpu-layers \(v): expected a layer count >= 0, auto, all or -1") }
+        return n
     }
 
     /// Whether the decode layout is wanted: on unless --no-repack or HOTMOE_NO_REPACK.
@@ -109,7 +123,10 @@ struct HotCacheFlags: ParsableArguments {
         runtimeOptions.hotCache = nil
         runtimeOptions.maxMiB = 0
         let runtime = try MoERuntime(model: model, options: runtimeOptions, logger: logger)
-        try DeviceTierSetup.attach(gpu, device: device, runtime: runtime, model: model, file: file, options: resolved, logger: logger)
+        let layers = DeviceTierPlan.deviceLayers(moeLayers: runtime.layout.moeLayers, layerCount: model.config.layerCount,
+                                                 gpuLayers: try gpuLayers(), cpuMoELayers: max(0, nCpuMoE ?? 0))
+        try DeviceTierSetup.attach(gpu, device: device, runtime: runtime, model: model, file: file, options: resolved,
+                                   layers: layers, logger: logger)
         return (model, runtime)
     }
 }

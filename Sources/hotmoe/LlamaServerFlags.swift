@@ -33,12 +33,13 @@ enum LlamaServerFlags {
     -nr | 0 | =--no-repack
     --no-webui | 0 | =--no-ui
     --usage | 0 | =--help
-    -ngl --gpu-layers --n-gpu-layers | 1 | gpu dense layers stay on the CPU in this build
+    -ngl | 1 | =--n-gpu-layers
     -dev | 1 | =--device
     -sm --split-mode -ts --tensor-split -mg --main-gpu -fitt --fit-target -fitc --fit-ctx -fit --fit | 1 | n/a no GPU backend in this build
     -kvo --kv-offload -nkvo --no-kv-offload --op-offload --no-op-offload --no-host | 0 | n/a no GPU backend in this build: the KV cache and all ops stay on the CPU
     -ot --override-tensor --rpc | 1 | n/a no GPU or RPC backend in this build: every tensor stays on the CPU
-    -ncmoe --n-cpu-moe -ncffn --n-cpu-ffn | 1 | gpu the VRAM tier takes the hot experts of every MoE layer (--device, --moe-hot-cache-max-mib); the others run on the CPU
+    -ncmoe | 1 | =--n-cpu-moe
+    -ncffn --n-cpu-ffn | 1 | gpu dense FFN layers stay on the CPU in this build
     -tb --threads-batch | 1 | n/a prompt batches use the --threads workers
     -C --cpu-mask -Cr --cpu-range --cpu-strict --prio --poll -Cb --cpu-mask-batch -Crb --cpu-range-batch --cpu-strict-batch --prio-batch --poll-batch | 1 | n/a hotmoe does not pin threads or change their priority
     -ub --ubatch-size | 1 | n/a prompt batches of --batch-size run as one batch

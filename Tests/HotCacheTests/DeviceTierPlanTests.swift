@@ -30,4 +30,19 @@ import Testing
         let none = DeviceTierPlan.plan(profile: nil, layout: layout, budgetBytes: 250, config: .init())
         #expect(none.slots == [0: [0], 1: [0]], "no profile: expert 0 of every layer, then expert 1, ...")
     }
+
+    @Test func layersFollowNGLAndNCPUMoEAsLlamaCppPlacesThem() {
+        // 6 layers, MoE from layer 1 (layer 0 dense).
+        let moe = [1, 2, 3, 4, 5]
+        #expect(DeviceTierPlan.deviceLayers(moeLayers: moe, layerCount: 6, gpuLayers: nil, cpuMoELayers: 0) == moe)
+        #expect(DeviceTierPlan.deviceLayers(moeLayers: moe, layerCount: 6, gpuLayers: 2, cpuMoELayers: 0) == [4, 5], "-ngl 2: the last two")
+        #expect(DeviceTierPlan.deviceLayers(moeLayers: moe, layerCount: 6, gpuLayers: 99, cpuMoELayers: 3) == [3, 4, 5])
+        #expect(DeviceTierPlan.deviceLayers(moeLayers: moe, layerCount: 6, gpuLayers: 0, cpuMoELayers: 0).isEmpty)
+        // The plan holds experts of those layers only, the profile's first.
+        let profile = PerfProfile(layers: [LayerProfile(layer: 0, experts: [ExpertHits(expert: 1, hits: 99)]),
+                                           LayerProfile(layer: 1, experts: [ExpertHits(expert: 2, hits: 5)])])
+        let p = DeviceTierPlan.plan(profile: profile, layout: layout, budgetBytes: 10_000, config: .init(), layers: [1])
+        #expect(p.layers == [1] && p.slots[1]?.first == 2 && p.hotCount == 4 && p.usedBytes == 400)
+        #expect(DeviceTierPlan.plan(profile: nil, layout: layout, budgetBytes: 10_000, config: .init(), layers: []).hotCount == 0)
+    }
 }

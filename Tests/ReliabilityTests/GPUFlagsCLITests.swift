@@ -24,9 +24,11 @@ import Testing
             return
         }
         guard noDriver else { return }
-        let r = try ChildProcess.run(exe, ["serve", "--device", "CUDA0", "-ngl", "999", "--n-cpu-moe", "4", "--cpu-moe", "--help"], timeout: 60)
+        // -dev, -ngl and -ncmoe are llama-server's names of hotmoe's --device, --n-gpu-layers and
+        // --n-cpu-moe (the VRAM tier's placement, opened when the model loads).
+        let r = try ChildProcess.run(exe, ["serve", "-dev", "CUDA0", "-ngl", "999", "-ncmoe", "4", "--cpu-moe", "-ncffn", "2", "--help"], timeout: 60)
         #expect(r.exitCode == 0, "\(r.stderr)")
-        for flag in ["-ngl 999", "--n-cpu-moe 4"] {
+        for flag in ["-ncffn 2"] {
             let line = r.stderr.split(separator: "\n").first { $0.contains("\(flag): accepted") }
             #expect(line?.contains("no CUDA device: no GPU: libcuda.so.1 not found") == true && line?.contains("running on CPU") == true,
                     "\(flag): \(r.stderr)")
@@ -52,5 +54,12 @@ extension GPUFlagsCLITests {
         #expect(r.stdout.contains("tg4"))
         let bad = try ChildProcess.run(exe, ["bench", "--device", "GPU0", "-p", "8", "-n", "4", "-r", "1"], timeout: 120)
         #expect(bad.exitCode == 1 && bad.stderr.contains("expected CUDA0, CUDA1, ... or none"), "\(bad.stderr)")
+        // -ngl asking for GPU layers means the first GPU, as in llama.cpp; -ngl 0 means none.
+        let ngl = try ChildProcess.run(exe, ["bench", "--n-gpu-layers", "99", "-p", "8", "-n", "4", "-r", "1"], timeout: 120)
+        #expect(ngl.exitCode == 0 && ngl.stderr.contains("--device CUDA0: no CUDA device"), "\(ngl.stderr)")
+        let zero = try ChildProcess.run(exe, ["bench", "--n-gpu-layers", "0", "-p", "8", "-n", "4", "-r", "1"], timeout: 120)
+        #expect(zero.exitCode == 0 && !zero.stderr.contains("CUDA"), "\(zero.stderr)")
+        let typo = try ChildProcess.run(exe, ["bench", "--n-gpu-layers", "many", "-p", "8", "-n", "4", "-r", "1"], timeout: 120)
+        #expect(typo.exitCode == 1 && typo.stderr.contains("expected a layer count"), "\(typo.stderr)")
     }
 }
