@@ -18,12 +18,21 @@ enum DeviceTierSetup {
     }
 
     /// Attaches the VRAM tier of `library`'s device to `runtime` (the device named `device`);
-    /// false when --cpu-moe without a budget keeps every expert on the CPU.
+    /// false when --cpu-moe without a budget keeps every expert on the CPU. A model the tier
+    /// cannot take is an error when the device was named, and one warning line and the CPU
+    /// path when only -ngl implied it (a llama-server command line on any model).
     @discardableResult
-    static func attach(_ library: KernelLibrary, device: String, runtime: MoERuntime, model: MoEModel, file: GGUFFile,
+    static func attach(_ library: KernelLibrary, device: String, named: Bool, runtime: MoERuntime, model: MoEModel, file: GGUFFile,
                        options o: HotCacheOptions, layers: [Int], logger: Logger) throws -> Bool {
+        func refuse(_ why: String) throws -> Bool {
+            guard named else {
+                logger.warning("-ngl: \(why); running on CPU")
+                return false
+            }
+            throw CLIError("--device \(device): \(why)")
+        }
         guard runtime.prefetchStats == nil, runtime.readStats == nil else {
-            throw CLIError("--device \(device): the VRAM tier does not combine with streamed experts (--moe-stream, --moe-cache-policy, or a model larger than RAM) in this build")
+            return try refuse("the VRAM tier does not combine with streamed experts (--moe-stream, --moe-cache-policy, or a model larger than RAM) in this build")
         }
         guard let budget = try DeviceTierPlan.budget(o) else {
             logger.info("--device \(device) with --cpu-moe and no --moe-hot-cache-max-mib: every expert stays on the CPU")
@@ -34,7 +43,7 @@ enum DeviceTierSetup {
             return false
         }
         let fileLayout = model.weights.hasRepackedExperts ? try MoEModel(file: file) : model
-        if let why = CUDAExpertTier.unsupportedReason(fileLayout) { throw CLIError("--device \(device): \(why)") }
+        if let why = CUDAExpertTier.unsupportedReason(fileLayout) { return try refuse(why) }
         let memory = try library.context.memoryInfo()
         let room = DeviceBudget(budget: budget, freeBytes: memory.free, kvBytes: 0, denseBytes: 0, computeBytes: 0)
         if let asked = room.requestedBytes {

@@ -73,14 +73,18 @@ struct HotCacheFlags: ParsableArguments {
         return o
     }
 
-    /// --device, else LLAMA_ARG_DEVICE, else the INI file's `device` key; else CUDA0 when -ngl
-    /// asks for GPU layers (llama.cpp uses its GPU whenever -ngl offloads any).
-    func deviceName() throws -> String? {
+    /// The device named by --device, LLAMA_ARG_DEVICE or the INI file's `device` key.
+    func namedDevice() throws -> String? {
         if let device { return device }
         let source = try SettingsSource(iniPath: config, knownKeys: config == nil ? nil : HotCacheFlags.iniKeys)
-        if let named = source.value("device", env: ["LLAMA_ARG_DEVICE"]) { return named }
-        if nGpuLayers != nil, try gpuLayers() != 0 { return "CUDA0" }
-        return nil
+        return source.value("device", env: ["LLAMA_ARG_DEVICE"])
+    }
+
+    /// The named device, else CUDA0 when -ngl asks for GPU layers (llama.cpp uses its GPU
+    /// whenever -ngl offloads any).
+    func deviceName() throws -> String? {
+        if let named = try namedDevice() { return named }
+        return try nGpuLayers != nil && gpuLayers() != 0 ? "CUDA0" : nil
     }
 
     /// -ngl as a layer count, nil for every layer (auto, all, -1 or absent).
@@ -125,8 +129,8 @@ struct HotCacheFlags: ParsableArguments {
         let runtime = try MoERuntime(model: model, options: runtimeOptions, logger: logger)
         let layers = DeviceTierPlan.deviceLayers(moeLayers: runtime.layout.moeLayers, layerCount: model.config.layerCount,
                                                  gpuLayers: try gpuLayers(), cpuMoELayers: max(0, nCpuMoE ?? 0))
-        try DeviceTierSetup.attach(gpu, device: device, runtime: runtime, model: model, file: file, options: resolved,
-                                   layers: layers, logger: logger)
+        try DeviceTierSetup.attach(gpu, device: device, named: try namedDevice() != nil, runtime: runtime, model: model, file: file,
+                                   options: resolved, layers: layers, logger: logger)
         return (model, runtime)
     }
 }
