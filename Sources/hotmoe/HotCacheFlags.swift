@@ -84,12 +84,26 @@ struct HotCacheFlags: ParsableArguments {
     /// whenever -ngl offloads any).
     func deviceName() throws -> String? {
         if let named = try namedDevice() { return named }
-        return try nGpuLayers != nil && gpuLayers() != 0 ? "CUDA0" : nil
+        return try gpuLayersValue() != nil && gpuLayers() != 0 ? "CUDA0" : nil
+    }
+
+    /// -ngl as given: the flag, else LLAMA_ARG_N_GPU_LAYERS, else the INI's `n-gpu-layers`.
+    private func gpuLayersValue() throws -> String? {
+        if let nGpuLayers { return nGpuLayers }
+        let source = try SettingsSource(iniPath: config, knownKeys: config == nil ? nil : HotCacheFlags.iniKeys)
+        return source.value("n-gpu-layers", env: ["LLAMA_ARG_N_GPU_LAYERS"])
+    }
+
+    /// --n-cpu-moe: the flag, else LLAMA_ARG_N_CPU_MOE, else the INI's `n-cpu-moe`; 0 when absent.
+    func cpuMoELayers() throws -> Int {
+        if let nCpuMoE { return max(0, nCpuMoE) }
+        let source = try SettingsSource(iniPath: config, knownKeys: config == nil ? nil : HotCacheFlags.iniKeys)
+        return max(0, try source.int("n-cpu-moe", env: ["LLAMA_ARG_N_CPU_MOE"]) ?? 0)
     }
 
     /// -ngl as a layer count, nil for every layer (auto, all, -1 or absent).
     func gpuLayers() throws -> Int? {
-        guard let v = nGpuLayers?.lowercased(), !["auto", "all", "-1"].contains(v) else { return nil }
+        guard let v = try gpuLayersValue()?.lowercased(), !["auto", "all", "-1"].contains(v) else { return nil }
         guard let n = Int(v), n >= 0 else { throw CLIError("--n-gpu-layers \(v): expected a layer count >= 0, auto, all or -1") }
         return n
     }
@@ -102,7 +116,7 @@ struct HotCacheFlags: ParsableArguments {
     /// INI keys accepted by commands that use these flags (cache settings plus model/server ones).
     static let iniKeys: Set<String> = HotCacheOptions.settingKeys.union([
         "model", "threads", "ctx-size", "batch-size", "host", "port", "parallel", "n-predict", "temp", "top-k", "top-p",
-        "min-p", "seed", "n-gpu-layers", "device", "flash-attn", "ubatch-size", "alias", "api-key", "moe-trace-out", "swa-full",
+        "min-p", "seed", "n-gpu-layers", "n-cpu-moe", "device", "flash-attn", "ubatch-size", "alias", "api-key", "moe-trace-out", "swa-full",
     ])
 
     /// Loads `file` with its experts resident if they fit in the memory this process may
@@ -128,7 +142,7 @@ struct HotCacheFlags: ParsableArguments {
         runtimeOptions.maxMiB = 0
         let runtime = try MoERuntime(model: model, options: runtimeOptions, logger: logger)
         let layers = DeviceTierPlan.deviceLayers(moeLayers: runtime.layout.moeLayers, layerCount: model.config.layerCount,
-                                                 gpuLayers: try gpuLayers(), cpuMoELayers: max(0, nCpuMoE ?? 0))
+                                                 gpuLayers: try gpuLayers(), cpuMoELayers: try cpuMoELayers())
         try DeviceTierSetup.attach(gpu, device: device, named: try namedDevice() != nil, runtime: runtime, model: model, file: file,
                                    options: resolved, layers: layers, logger: logger)
         return (model, runtime)
