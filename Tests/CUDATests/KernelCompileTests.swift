@@ -65,7 +65,7 @@ func brokenSourceGivesTheCompileLog() throws {
     let lib = venv + "/lib/python3.12/site-packages/nvidia/cu13/lib"
     try FileManager.default.createDirectory(atPath: lib, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: venv) }
-    FileManager.default.createFile(atPath: lib + "/libnvrtc.so.13", contents: Data())
+    #expect(FileManager.default.createFile(atPath: lib + "/libnvrtc.so.13", contents: Data()))
     #expect(NVRTC.candidatePaths(environment: ["VIRTUAL_ENV": venv]).contains(lib + "/libnvrtc.so.13"))
 }
 
@@ -74,7 +74,7 @@ func brokenSourceGivesTheCompileLog() throws {
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: dir) }
     for name in ["libnvrtc.so.13", "libnvrtc.alt.so.13", "libnvrtc-builtins.so.13.0", "libnvrtc-builtins.alt.so.13.0", "libcuda.so.1"] {
-        FileManager.default.createFile(atPath: dir + "/" + name, contents: Data())
+        #expect(FileManager.default.createFile(atPath: dir + "/" + name, contents: Data()))
     }
     #expect(NVRTC.builtins(besides: dir + "/libnvrtc.so.13") == [dir + "/libnvrtc-builtins.so.13.0"])
     #expect(NVRTC.builtins(besides: "libnvrtc.so.13").isEmpty, "a soname was found by the loader, which finds its builtins too")
