@@ -125,10 +125,8 @@ struct BenchCommand: ParsableCommand {
                                            slidingWindow: kvCache.slidingWindow)
             var rng = SeededGenerator(seed: 1234)
             if sweepCache {
-                let device = try cache.deviceName()
-                let gpu = DeviceTierSetup.wanted(device) ? try GPUSetup.open(device, logger: logger) : nil
-                // The CPU lane keeps the repacked experts; the VRAM tiers copy the file's layout.
-                let fileLayout = gpu != nil && m.weights.hasRepackedExperts ? try MoEModel(file: file) : m
+                let gpu = try GPUSetup.open(try cache.deviceName(), logger: logger)
+                let fileLayout = gpu != nil ? try DeviceTierSetup.fileLayout(of: m, file: file) : m
                 return try runSweep(model: m, fileLayout: fileLayout, session: session, threads: threadCount, gpu: gpu, rng: &rng, logger: logger)
             }
             if let runtime { session.executor = runtime.makeExecutor(pool: session.pool) }

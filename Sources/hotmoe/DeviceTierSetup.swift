@@ -11,10 +11,10 @@ import Logging
 /// --moe-hot-cache-auto-reserve-mib). The CPU lane keeps its repacked copies; the device gets
 /// the file's layout, read from the mapping.
 enum DeviceTierSetup {
-    /// Whether `device` names a GPU (not none/cpu/absent).
-    static func wanted(_ device: String?) -> Bool {
-        guard let device else { return false }
-        return !["none", "cpu"].contains(device.lowercased())
+    /// `model` with its experts in the file's layout, which the VRAM tier copies: the CPU lane
+    /// keeps its repacked experts, the tier reads the mapping.
+    static func fileLayout(of model: MoEModel, file: GGUFFile) throws -> MoEModel {
+        model.weights.hasRepackedExperts ? try MoEModel(file: file) : model
     }
 
     /// Attaches the VRAM tier of `library`'s device to `runtime` (the device named `device`);
@@ -42,7 +42,7 @@ enum DeviceTierSetup {
             logger.info("--device \(device): -ngl / --n-cpu-moe leave no MoE layer to the GPU: every expert stays on the CPU")
             return false
         }
-        let fileLayout = model.weights.hasRepackedExperts ? try MoEModel(file: file) : model
+        let fileLayout = try fileLayout(of: model, file: file)
         if let why = CUDAExpertTier.unsupportedReason(fileLayout) { return try refuse(why) }
         let memory = try library.context.memoryInfo()
         let room = DeviceBudget(budget: budget, freeBytes: memory.free, kvBytes: 0, denseBytes: 0, computeBytes: 0)

@@ -63,7 +63,7 @@ struct HotCacheFlags: ParsableArguments {
         cli.cacheCapacity = cacheCapacity
         cli.stream = stream ? true : nil
         cli.prefetch = prefetch
-        let source = try SettingsSource(iniPath: config, knownKeys: config == nil ? nil : HotCacheFlags.iniKeys)
+        let source = try settings()
         var o = try HotCacheOptions.resolve(cli, source: source)
         o.ctxSize = ctxSize
         o.parallelSequences = parallel
@@ -73,10 +73,15 @@ struct HotCacheFlags: ParsableArguments {
         return o
     }
 
+    /// The environment and the --config INI file (its keys checked against `iniKeys`).
+    func settings() throws -> SettingsSource {
+        try SettingsSource(iniPath: config, knownKeys: config == nil ? nil : HotCacheFlags.iniKeys)
+    }
+
     /// The device named by --device, LLAMA_ARG_DEVICE or the INI file's `device` key.
     func namedDevice() throws -> String? {
         if let device { return device }
-        let source = try SettingsSource(iniPath: config, knownKeys: config == nil ? nil : HotCacheFlags.iniKeys)
+        let source = try settings()
         return source.value("device", env: ["LLAMA_ARG_DEVICE"])
     }
 
@@ -90,14 +95,14 @@ struct HotCacheFlags: ParsableArguments {
     /// -ngl as given: the flag, else LLAMA_ARG_N_GPU_LAYERS, else the INI's `n-gpu-layers`.
     private func gpuLayersValue() throws -> String? {
         if let nGpuLayers { return nGpuLayers }
-        let source = try SettingsSource(iniPath: config, knownKeys: config == nil ? nil : HotCacheFlags.iniKeys)
+        let source = try settings()
         return source.value("n-gpu-layers", env: ["LLAMA_ARG_N_GPU_LAYERS"])
     }
 
     /// --n-cpu-moe: the flag, else LLAMA_ARG_N_CPU_MOE, else the INI's `n-cpu-moe`; 0 when absent.
     func cpuMoELayers() throws -> Int {
         if let nCpuMoE { return max(0, nCpuMoE) }
-        let source = try SettingsSource(iniPath: config, knownKeys: config == nil ? nil : HotCacheFlags.iniKeys)
+        let source = try settings()
         return max(0, try source.int("n-cpu-moe", env: ["LLAMA_ARG_N_CPU_MOE"]) ?? 0)
     }
 
@@ -133,7 +138,7 @@ struct HotCacheFlags: ParsableArguments {
         let o = try options(ctxSize: ctxSize(base), parallel: parallel, kvTypes: kvTypes, slidingWindow: slidingWindow, maxBatch: maxBatch)
         let (model, resolved) = try AutoResidency.prepare(model: base, options: o, repack: repack, maxBatch: maxBatch, logger: logger)
         let device = try deviceName()
-        let gpu = attachDevice && DeviceTierSetup.wanted(device) ? try GPUSetup.open(device, logger: logger) : nil
+        let gpu = attachDevice ? try GPUSetup.open(device, logger: logger) : nil
         guard always || resolved.wantsRuntime || resolved.cpuMoE || gpu != nil else { return (model, nil) }
         guard let gpu, let device else { return (model, try MoERuntime(model: model, options: resolved, logger: logger)) }
         // The VRAM tier replaces the RAM hot tier: no RAM copy of the budget is made first.

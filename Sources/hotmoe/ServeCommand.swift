@@ -57,7 +57,7 @@ struct ServeCommand: AsyncParsableCommand {
         Log.setup(verbose: verbose)
         let logger = Log.main
         do {
-            let source = try SettingsSource(iniPath: cache.config, knownKeys: cache.config == nil ? nil : HotCacheFlags.iniKeys)
+            let source = try cache.settings()
             func int(_ cli: Int?, _ key: String, _ env: String, _ def: Int, _ range: ClosedRange<Int>) throws -> Int {
                 let v = try cli ?? source.int(key, env: [env]) ?? def
                 guard range.contains(v) else { throw CLIError("--\(key) must be in \(range.lowerBound)...\(range.upperBound), got \(v)") }
